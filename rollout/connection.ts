@@ -43,7 +43,9 @@ export function connectionSpecErrors(spec: Partial<ConnectionSpec> | undefined):
     errors.push("connection.server: expected an http:// or https:// URL of the Kubernetes API server");
   }
   if (!!spec.clientCertificateData !== !!spec.clientKeyData) {
-    errors.push("connection.clientCertificateData/clientKeyData: give both the certificate and its key, or neither");
+    errors.push(
+      "connection.clientCertificateData/clientKeyData: give both the certificate and its key, or neither",
+    );
   }
   if (spec.exec && (typeof spec.exec.command !== "string" || spec.exec.command === "")) {
     errors.push("connection.exec.command: expected the credential plugin's command");
@@ -56,6 +58,8 @@ export function connectionSpecErrors(spec: Partial<ConnectionSpec> | undefined):
 
 /** Human description of a spec that carries no credential: `https://x:6443 (context ci, $KUBECONFIG)`. */
 export function describeConnection(spec: ConnectionSpec): string {
-  const where = [spec.context ? `context ${spec.context}` : undefined, spec.source].filter(Boolean).join(", ");
+  const where = [spec.context ? `context ${spec.context}` : undefined, spec.source]
+    .filter(Boolean)
+    .join(", ");
   return where ? `${spec.server} (${where})` : spec.server;
 }

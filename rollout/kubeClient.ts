@@ -64,7 +64,14 @@ interface Credentials {
 type Query = Record<string, string | number | boolean | undefined>;
 
 const RETRYABLE_CODES = new Set([429, 500, 502, 503, 504]);
-const RETRYABLE_ERRNO = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND"]);
+const RETRYABLE_ERRNO = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -119,7 +126,11 @@ export function runExecPlugin(exec: ExecCredentialConfig, timeoutMs = 60_000): P
   const apiVersion = exec.apiVersion || "client.authentication.k8s.io/v1";
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const { name, value } of exec.env ?? []) env[name] = value;
-  env.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: "ExecCredential", spec: { interactive: false } });
+  env.KUBERNETES_EXEC_INFO = JSON.stringify({
+    apiVersion,
+    kind: "ExecCredential",
+    spec: { interactive: false },
+  });
   return new Promise((resolve, reject) => {
     execFile(
       exec.command,
@@ -128,7 +139,10 @@ export function runExecPlugin(exec: ExecCredentialConfig, timeoutMs = 60_000): P
       (error, stdout, stderr) => {
         if (error) {
           // Only the first line of stderr: plugins print diagnostics there, never the credential.
-          const hint = String(stderr).split("\n").find((l) => l.trim()) ?? "";
+          const hint =
+            String(stderr)
+              .split("\n")
+              .find((l) => l.trim()) ?? "";
           const how =
             (error as NodeJS.ErrnoException).code === "ENOENT"
               ? `command not found${exec.installHint ? ` (${exec.installHint.trim().split("\n")[0]})` : ""}`
@@ -136,7 +150,9 @@ export function runExecPlugin(exec: ExecCredentialConfig, timeoutMs = 60_000): P
                 ? `timed out after ${timeoutMs / 1000}s`
                 : `exited ${(error as { code?: unknown }).code ?? "with an error"}`;
           reject(
-            new Error(`exec credential plugin "${exec.command}" ${how}${hint ? `: ${hint.slice(0, 300)}` : ""}`),
+            new Error(
+              `exec credential plugin "${exec.command}" ${how}${hint ? `: ${hint.slice(0, 300)}` : ""}`,
+            ),
           );
           return;
         }
@@ -166,7 +182,9 @@ export function runExecPlugin(exec: ExecCredentialConfig, timeoutMs = 60_000): P
             expiresAt: Number.isFinite(expiresAt) ? expiresAt : undefined,
           });
         } catch {
-          reject(new Error(`exec credential plugin "${exec.command}" did not print an ExecCredential JSON object`));
+          reject(
+            new Error(`exec credential plugin "${exec.command}" did not print an ExecCredential JSON object`),
+          );
         }
       },
     );
@@ -294,7 +312,9 @@ export class KubeClient {
         },
       );
       this.liveRequests.add(req);
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" })));
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(Object.assign(new Error("request timed out"), { code: "ETIMEDOUT" })),
+      );
       req.on("error", (err) => {
         this.liveRequests.delete(req);
         reject(err);
@@ -316,7 +336,11 @@ export class KubeClient {
    * One JSON request with bounded retries: connection errors and 429/5xx are retried for reads and deletes (and for
    * creates only on connection refusal, which proves nothing was sent); 401 triggers one credential refresh.
    */
-  async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown; what?: string } = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown; what?: string } = {},
+  ): Promise<T> {
     const idempotent = method === "GET" || method === "DELETE";
     let refreshed = false;
     let lastError: unknown;
@@ -326,11 +350,23 @@ export class KubeClient {
       let retryAfterMs = Math.min(5_000, 200 * 2 ** (attempt - 1));
       try {
         const creds = await this.currentCredentials();
-        const res = await this.open(method, path, opts.query, opts.body, creds, this.options.requestTimeoutMs);
+        const res = await this.open(
+          method,
+          path,
+          opts.query,
+          opts.body,
+          creds,
+          this.options.requestTimeoutMs,
+        );
         const text = await this.readBody(res);
         const code = res.statusCode ?? 0;
         if (code >= 200 && code < 300) return (text ? JSON.parse(text) : {}) as T;
-        const err = apiErrorFromResponse(code, text, res.headers["retry-after"] as string | undefined, opts.what);
+        const err = apiErrorFromResponse(
+          code,
+          text,
+          res.headers["retry-after"] as string | undefined,
+          opts.what,
+        );
         if (code === 401 && this.spec.exec && !refreshed) {
           refreshed = true;
           await this.currentCredentials(true);
@@ -405,11 +441,10 @@ export class KubeClient {
     let cont: string | undefined;
     let resourceVersion = "";
     for (let page = 0; page < 10_000; page++) {
-      const res = await this.request<{ items?: T[]; metadata?: { continue?: string; resourceVersion?: string } }>(
-        "GET",
-        path,
-        { query: { ...query, limit: this.options.pageSize, continue: cont }, what },
-      );
+      const res = await this.request<{
+        items?: T[];
+        metadata?: { continue?: string; resourceVersion?: string };
+      }>("GET", path, { query: { ...query, limit: this.options.pageSize, continue: cont }, what });
       items.push(...(res.items ?? []));
       resourceVersion = res.metadata?.resourceVersion ?? resourceVersion;
       cont = res.metadata?.continue || undefined;
@@ -425,7 +460,12 @@ export class KubeClient {
    */
   async watch<T extends { metadata?: { resourceVersion?: string } }>(
     path: string,
-    query: { labelSelector?: string; fieldSelector?: string; resourceVersion?: string; timeoutSeconds?: number },
+    query: {
+      labelSelector?: string;
+      fieldSelector?: string;
+      resourceVersion?: string;
+      timeoutSeconds?: number;
+    },
     onEvent: (event: WatchEvent<T>) => void,
     signal?: AbortSignal,
   ): Promise<string> {

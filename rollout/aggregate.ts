@@ -1,0 +1,467 @@
+// Pure decisions of the waiter: which nodes a run covers, what each node's result is, when the run is over, and
+// how progress and failures read. No I/O here; rollout/waiter.ts feeds it what the watches saw. Built-ins only.
+import {
+  type JobLike,
+  type NodeResult,
+  type PodLike,
+  describePodFailure,
+  describeStuckPod,
+  jobNodeName,
+  jobOutcome,
+  nodeResultFromJob,
+} from "../kube/jobStatus";
+import { parseLabelSelector } from "../kube/labelSelector";
+import {
+  DAEMONSET_AUTOMATIC_TOLERATIONS,
+  type Taint,
+  type Toleration,
+  describeTaint,
+  firstUntoleratedTaint,
+} from "../kube/tolerations";
+import type { NodeSelectionSpec, RolloutSummary } from "./types";
+
+export interface NodeLike {
+  metadata?: { name?: string; uid?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec?: { taints?: Taint[]; unschedulable?: boolean };
+}
+
+/** A selected node and, when the per-node template does not tolerate one of its taints, that taint. */
+export interface SelectedNode {
+  name: string;
+  blockedBy?: string;
+}
+
+/** The nodes a selection covers (names, or the union of selectors; nothing = every node), sorted by name. */
+export function selectNodes(
+  nodes: readonly NodeLike[],
+  selection: NodeSelectionSpec,
+  tolerations?: readonly Toleration[],
+): SelectedNode[] {
+  let chosen: NodeLike[];
+  if (selection.nodes && selection.nodes.length > 0) {
+    const wanted = new Set(selection.nodes);
+    chosen = nodes.filter((n) => wanted.has(n.metadata?.name ?? ""));
+  } else if (selection.selectors && selection.selectors.length > 0) {
+    const selectors = selection.selectors.map((s) => parseLabelSelector(s));
+    chosen = nodes.filter((n) => selectors.some((s) => s.matches(n.metadata?.labels ?? {})));
+  } else {
+    chosen = [...nodes];
+  }
+  const out = new Map<string, SelectedNode>();
+  for (const n of chosen) {
+    const name = n.metadata?.name;
+    if (!name || out.has(name)) continue;
+    const taint = tolerations ? firstUntoleratedTaint(n.spec?.taints ?? [], tolerations) : undefined;
+    out.set(name, taint ? { name, blockedBy: describeTaint(taint) } : { name });
+  }
+  return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** What the waiter saw of one per-node Job. */
+export interface TrackedJob {
+  job: JobLike;
+  /** The Job vanished (TTL, a human, garbage collection) before we saw it finish. */
+  deleted?: boolean;
+  /** Pods of the Job, read once it failed or looked stuck (undefined when pods are not readable). */
+  pods?: PodLike[];
+  /** Since when (epoch ms) its pod has looked stuck, and why. */
+  stuckSince?: number;
+  stuckReason?: string;
+}
+
+export interface JobRunView {
+  jobs: readonly TrackedJob[];
+  dispatcher?: TrackedJob;
+  /** Nodes the selection covered when the run ended (undefined = could not be listed). */
+  selected?: readonly SelectedNode[];
+  timedOut: boolean;
+  timeoutSeconds: number;
+  now: number;
+  stuckGraceSeconds: number;
+}
+
+function isoSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+/** A Job whose pod has been stuck longer than the grace period counts as failed (reason `Stuck`). */
+function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult | undefined {
+  if (t.stuckSince === undefined || !t.stuckReason) return undefined;
+  if (view.now - t.stuckSince < view.stuckGraceSeconds * 1000) return undefined;
+  return {
+    node,
+    outcome: "failed",
+    job: t.job.metadata?.name,
+    attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
+    startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
+    reason: "Stuck",
+    message: `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s)`,
+  };
+}
+
+/** The node's result if it is decided now (terminal Job, deleted Job, stuck pod), else undefined. */
+export function decidedJobResult(t: TrackedJob, view: JobRunView): NodeResult | undefined {
+  const node = jobNodeName(t.job) ?? "";
+  const result = nodeResultFromJob(t.job, t.pods);
+  if (result && jobOutcome(t.job).terminal) return { ...result, node };
+  if (t.deleted) {
+    if (result) return { ...result, node };
+    return {
+      node,
+      outcome: "failed",
+      job: t.job.metadata?.name,
+      attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
+      startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
+      finishedAt: isoSeconds(view.now),
+      reason: "JobDeleted",
+      message: `Job ${t.job.metadata?.name} was deleted before it finished`,
+    };
+  }
+  return stuckResult(t, node, view);
+}
+
+/** Latest Job per node (a node has one Job per run; a leftover duplicate loses to the newer one). */
+function jobsByNode(jobs: readonly TrackedJob[]): Map<string, TrackedJob> {
+  const byNode = new Map<string, TrackedJob>();
+  for (const t of jobs) {
+    const node = jobNodeName(t.job);
+    if (!node) continue;
+    const prev = byNode.get(node);
+    const created = (x: TrackedJob) =>
+      String(x.job.metadata && (x.job.metadata as { creationTimestamp?: string }).creationTimestamp);
+    if (!prev || created(t) >= created(prev)) byNode.set(node, t);
+  }
+  return byNode;
+}
+
+export interface JobRunState {
+  /** Every node's result (decided or not); meaningful once `done`. */
+  results: NodeResult[];
+  done: boolean;
+  dispatcherPhase: "absent" | "running" | "succeeded" | "failed";
+  /** Why the dispatcher itself failed, if it did. */
+  dispatcherFailure?: string;
+  counts: {
+    done: number;
+    succeeded: number;
+    failed: number;
+    skipped: number;
+    running: number;
+    total: number;
+  };
+}
+
+/**
+ * Level-triggered view of a job-mode run: the run is over when the dispatcher Job and every per-node Job of its owner
+ * are terminal, or the timeout passed. Selected nodes without a Job are `skipped` (dispatcher succeeded: it chose not
+ * to dispatch, e.g. a taint) or `failed` (dispatcher failed, or the timeout came first).
+ */
+export function jobRunState(view: JobRunView): JobRunState {
+  const byNode = jobsByNode(view.jobs);
+  const dOutcome = view.dispatcher ? jobOutcome(view.dispatcher.job) : undefined;
+  const dispatcherPhase: JobRunState["dispatcherPhase"] = !view.dispatcher
+    ? "absent"
+    : view.dispatcher.deleted && !dOutcome?.terminal
+      ? "failed"
+      : dOutcome?.terminal
+        ? dOutcome.phase === "succeeded"
+          ? "succeeded"
+          : "failed"
+        : "running";
+  let dispatcherFailure: string | undefined;
+  if (dispatcherPhase === "failed" && view.dispatcher) {
+    const name = view.dispatcher.job.metadata?.name;
+    const pods = view.dispatcher.pods ? describePodFailure(view.dispatcher.pods) : undefined;
+    dispatcherFailure = view.dispatcher.deleted
+      ? `dispatcher Job ${name} was deleted before it finished`
+      : `dispatcher Job ${name} failed: ${pods ?? dOutcome?.message ?? dOutcome?.reason ?? "no reason given"}` +
+        (dOutcome?.reason ? ` [${dOutcome.reason}]` : "");
+  }
+  const dispatcherDone = dispatcherPhase === "succeeded" || dispatcherPhase === "failed";
+  const results: NodeResult[] = [];
+  let undecided = 0;
+  const seen = new Set<string>();
+  for (const [node, t] of byNode) {
+    seen.add(node);
+    const decided = decidedJobResult(t, view);
+    if (decided) {
+      results.push(decided);
+      continue;
+    }
+    undecided++;
+    const stuck = t.stuckReason ? `; ${t.stuckReason}` : "";
+    results.push({
+      node,
+      outcome: "failed",
+      job: t.job.metadata?.name,
+      attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
+      startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
+      reason: "Timeout",
+      message: `Job ${t.job.metadata?.name} had not finished when the rollout timeout (${view.timeoutSeconds}s) passed${stuck}`,
+    });
+  }
+  for (const s of view.selected ?? []) {
+    if (seen.has(s.name)) continue;
+    if (!dispatcherDone) {
+      undecided++;
+      results.push({
+        node: s.name,
+        outcome: "failed",
+        attempts: 0,
+        reason: "Timeout",
+        message: `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
+      });
+    } else if (dispatcherPhase === "succeeded") {
+      results.push({
+        node: s.name,
+        outcome: "skipped",
+        attempts: 0,
+        reason: s.blockedBy ? "Tainted" : "NotDispatched",
+        message: s.blockedBy
+          ? `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`
+          : "the dispatcher finished without creating a Job for this node (it joined the selection after the dispatcher listed nodes)",
+      });
+    } else {
+      results.push({
+        node: s.name,
+        outcome: "failed",
+        attempts: 0,
+        reason: "NotDispatched",
+        message: `no Job was created for this node: ${dispatcherFailure}`,
+      });
+    }
+  }
+  results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  const counts = { done: 0, succeeded: 0, failed: 0, skipped: 0, running: undecided, total: results.length };
+  // Counts for progress reflect decided results only; the Timeout placeholders above are "running".
+  for (const r of results) {
+    if (r.reason === "Timeout" && !view.timedOut) continue;
+    counts.done++;
+    counts[r.outcome]++;
+  }
+  if (view.timedOut) counts.running = 0;
+  const done = view.timedOut || (dispatcherDone && undecided === 0);
+  return { results, done, dispatcherPhase, dispatcherFailure, counts };
+}
+
+/** Pod fields the daemonset-mode waiter reads. */
+export interface DsPodLike extends PodLike {
+  metadata?: PodLike["metadata"] & { labels?: Record<string, string> };
+  spec?: { nodeName?: string };
+}
+
+export interface DsRunView {
+  nodes: readonly NodeLike[];
+  pods: readonly DsPodLike[];
+  nodeSelector?: Record<string, string>;
+  tolerations?: readonly Toleration[];
+  /** The DaemonSet exists and its controller has seen the latest spec. */
+  dsObserved: boolean;
+  dsName: string;
+  timedOut: boolean;
+  timeoutSeconds: number;
+  now: number;
+  startedAt: number;
+  /** Since when each node's pod has looked stuck (epoch ms), maintained by the waiter. */
+  stuckSince: ReadonlyMap<string, number>;
+  stuckGraceSeconds: number;
+}
+
+function podReady(pod: DsPodLike): boolean {
+  return !!pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+}
+
+/** A crash-looping container (kata-deploy's installer restarts on failure) is stuck too. */
+export function dsPodTrouble(pod: DsPodLike): string | undefined {
+  const stuck = describeStuckPod([pod]);
+  if (stuck) return stuck;
+  for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    if (s.state?.waiting?.reason === "CrashLoopBackOff") {
+      const last = s.lastState?.terminated;
+      const why = last
+        ? ` (last exit ${last.exitCode}${last.message ? `: ${last.message.split("\n")[0]}` : ""})`
+        : "";
+      return `container ${s.name} of pod ${pod.metadata?.name} is crash-looping${why}`;
+    }
+  }
+  if (pod.status?.phase === "Failed") return describePodFailure([pod]) ?? `pod ${pod.metadata?.name} failed`;
+  return undefined;
+}
+
+/** The pod on each node: the newest one that is not being deleted. */
+export function podsByNode(pods: readonly DsPodLike[]): Map<string, DsPodLike> {
+  const out = new Map<string, DsPodLike>();
+  for (const p of pods) {
+    const node = p.spec?.nodeName;
+    if (!node || p.metadata?.deletionTimestamp) continue;
+    const prev = out.get(node);
+    if (
+      !prev ||
+      String(p.metadata?.creationTimestamp ?? "") >= String(prev.metadata?.creationTimestamp ?? "")
+    )
+      out.set(node, p);
+  }
+  return out;
+}
+
+export interface DsRunState {
+  results: NodeResult[];
+  done: boolean;
+  counts: JobRunState["counts"];
+}
+
+/**
+ * Daemonset mode, in the same result shape: eligible nodes (the DaemonSet's nodeSelector, and taints tolerated by
+ * its pods plus the tolerations the DaemonSet controller adds) succeed when their pod is Ready; a pod stuck past the
+ * grace period fails its node; nodes the DaemonSet cannot run on are `skipped` (Tainted).
+ */
+export function dsRunState(view: DsRunView): DsRunState {
+  const selector = view.nodeSelector && Object.keys(view.nodeSelector).length ? view.nodeSelector : undefined;
+  const tolerations = [...DAEMONSET_AUTOMATIC_TOLERATIONS, ...(view.tolerations ?? [])];
+  const pods = podsByNode(view.pods);
+  const results: NodeResult[] = [];
+  let undecided = 0;
+  const names = new Set<string>();
+  for (const n of view.nodes) {
+    const name = n.metadata?.name;
+    if (!name || names.has(name)) continue;
+    names.add(name);
+    const labels = n.metadata?.labels ?? {};
+    if (selector && !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+    const taint = firstUntoleratedTaint(n.spec?.taints ?? [], tolerations);
+    if (taint) {
+      results.push({
+        node: name,
+        outcome: "skipped",
+        attempts: 0,
+        reason: "Tainted",
+        message: `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
+      });
+      continue;
+    }
+    const pod = pods.get(name);
+    const restarts = (p: DsPodLike) =>
+      [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].reduce(
+        (sum, s) => sum + (s.restartCount ?? 0),
+        0,
+      );
+    const startedAt = pod?.status?.startTime ? String(pod.status.startTime) : undefined;
+    if (pod && podReady(pod) && view.dsObserved) {
+      const ready = pod.status?.conditions?.find((c) => c.type === "Ready") as
+        { lastTransitionTime?: string } | undefined;
+      results.push({
+        node: name,
+        outcome: "succeeded",
+        job: pod.metadata?.name,
+        attempts: 1 + restarts(pod),
+        startedAt,
+        finishedAt: ready?.lastTransitionTime ? String(ready.lastTransitionTime) : undefined,
+      });
+      continue;
+    }
+    const trouble = pod ? dsPodTrouble(pod) : undefined;
+    const since = view.stuckSince.get(name);
+    if (trouble && since !== undefined && view.now - since >= view.stuckGraceSeconds * 1000) {
+      results.push({
+        node: name,
+        outcome: "failed",
+        job: pod?.metadata?.name,
+        attempts: pod ? 1 + restarts(pod) : 0,
+        startedAt,
+        finishedAt: isoSeconds(view.now),
+        reason: "Stuck",
+        message: `${trouble} (for ${Math.round((view.now - since) / 1000)}s)`,
+      });
+      continue;
+    }
+    undecided++;
+    results.push({
+      node: name,
+      outcome: "failed",
+      job: pod?.metadata?.name,
+      attempts: pod ? 1 + restarts(pod) : 0,
+      startedAt,
+      reason: "Timeout",
+      message: pod
+        ? `pod ${pod.metadata?.name} was not Ready when the rollout timeout (${view.timeoutSeconds}s) passed${trouble ? `: ${trouble}` : ""}`
+        : `DaemonSet ${view.dsName} had no pod on this node when the rollout timeout (${view.timeoutSeconds}s) passed`,
+    });
+  }
+  results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  const counts = {
+    done: 0,
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    running: view.timedOut ? 0 : undecided,
+    total: results.length,
+  };
+  for (const r of results) {
+    if (r.reason === "Timeout" && !view.timedOut) continue;
+    counts.done++;
+    counts[r.outcome]++;
+  }
+  return { results, done: view.timedOut || (undecided === 0 && view.dsObserved), counts };
+}
+
+export function summarize(results: readonly NodeResult[], durationSeconds: number): RolloutSummary {
+  const s: RolloutSummary = { total: results.length, succeeded: 0, failed: 0, skipped: 0, durationSeconds };
+  for (const r of results) s[r.outcome]++;
+  return s;
+}
+
+/** Sorted names of the nodes where the install succeeded. */
+export function kataNodes(results: readonly NodeResult[]): string[] {
+  return results
+    .filter((r) => r.outcome === "succeeded")
+    .map((r) => r.node)
+    .sort();
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60
+    ? `${m}m${String(s % 60).padStart(2, "0")}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/** `install: 312/5000 nodes done, 3 failed, 40 running, 1m05s` */
+export function progressLine(
+  label: string,
+  counts: JobRunState["counts"],
+  elapsedSeconds: number,
+  extra?: string,
+): string {
+  return (
+    `${label}: ${counts.done}/${counts.total} nodes done, ${counts.failed} failed` +
+    (counts.skipped ? `, ${counts.skipped} skipped` : "") +
+    `, ${counts.running} running, ${formatDuration(elapsedSeconds)}` +
+    (extra ? ` (${extra})` : "")
+  );
+}
+
+/** One sentence for the end of a run; on failure it names failed nodes and their reasons (the first `limit`). */
+export function finalMessage(
+  label: string,
+  summary: RolloutSummary,
+  results: readonly NodeResult[],
+  opts: { timedOut?: boolean; dispatcherFailure?: string; limit?: number } = {},
+): string {
+  const counts = `${summary.succeeded}/${summary.total} nodes succeeded, ${summary.failed} failed, ${summary.skipped} skipped in ${formatDuration(summary.durationSeconds)}`;
+  const failed = results.filter((r) => r.outcome === "failed");
+  if (!failed.length && !opts.dispatcherFailure && !opts.timedOut) return `${label}: ${counts}`;
+  const limit = opts.limit ?? 10;
+  const listed = failed
+    .slice(0, limit)
+    .map((r) => `${r.node} (${r.reason ?? "Failed"}${r.message ? `: ${r.message}` : ""})`)
+    .join("; ");
+  const more = failed.length > limit ? `; and ${failed.length - limit} more (see nodeResults)` : "";
+  const parts = [
+    `${label} failed: ${counts}${opts.timedOut ? " (the rollout timeout passed)" : ""}`,
+    opts.dispatcherFailure,
+    failed.length ? `failed nodes: ${listed}${more}` : undefined,
+  ];
+  return parts.filter(Boolean).join(". ");
+}

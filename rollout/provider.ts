@@ -1,0 +1,508 @@
+// The dynamic provider whose lifecycle is chart 4.0.0's hooks: create/update = post-install/post-upgrade (install
+// dispatcher, or the DaemonSet wait), delete = pre-delete (cleanup dispatcher), read = refresh of recorded results.
+// It is serialized into the Pulumi state and runs from the consumer's folder, so it and every local file it imports
+// use Node built-ins only (checked by tests/rollout/serialization.test.ts).
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
+import { finalMessage, kataNodes, summarize } from "./aggregate";
+import { decodeResults, encodeResults } from "./compact";
+import { connectionSpecErrors, describeConnection } from "./connection";
+import { KubeClient } from "./kubeClient";
+import { canonicalJson } from "./runKey";
+import type { DispatcherStage, KubeObject, NodeResult, RolloutInputs, RolloutOutputs } from "./types";
+import {
+  OWNER_LABEL,
+  daemonSetsPath,
+  deleteAndWaitGone,
+  jobsPath,
+  nodesNeedingInstall,
+  podsOfJob,
+  podsPath,
+  runDispatcherStage,
+  stderrLogger,
+  waitDaemonSet,
+  waitGone,
+  type Logger,
+  type StageRunResult,
+} from "./waiter";
+
+/** `--nodes=` lists longer than this fall back to a full run (Linux caps one argument at 128 KiB). */
+const MAX_NODES_ARG = 100_000;
+const DEFAULT_STUCK_GRACE_SECONDS = 300;
+/** Annotation recording which run created a dispatcher Job. */
+export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
+
+/** The error shape the engine records as "created/updated but failed" with outputs kept (pulumi-facts §4.1). */
+export class RolloutFailedError extends Error {
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly properties: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "RolloutFailedError";
+  }
+  get reasons(): string[] {
+    return [this.message];
+  }
+}
+
+export function rolloutId(inputs: Pick<RolloutInputs, "namespace" | "daemonSetName">): string {
+  return `${inputs.namespace}/${inputs.daemonSetName}`;
+}
+
+function label(inputs: RolloutInputs, what: string): string {
+  return `${inputs.displayName ?? `kata-deploy ${inputs.namespace}/${inputs.daemonSetName}`} ${what}`;
+}
+
+function newRunId(runKey: string): string {
+  const t = new Date()
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `${t}-${runKey.replace(/^v\d+:/, "").slice(0, 8)}`;
+}
+
+/** The dispatcher Job with its node selection replaced by explicit names (drift healing). */
+export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): KubeObject {
+  const copy = JSON.parse(JSON.stringify(job)) as KubeObject;
+  const pod = (
+    copy.spec as { template?: { spec?: { containers?: { args?: string[]; command?: string[] }[] } } }
+  )?.template?.spec;
+  for (const c of pod?.containers ?? []) {
+    for (const key of ["args", "command"] as const) {
+      const list = c[key];
+      if (!list || !list.some((a) => a.startsWith("--job-template="))) continue;
+      c[key] = [
+        ...list.filter((a) => !a.startsWith("--nodes=") && !a.startsWith("--node-selector=")),
+        `--nodes=${nodes.join(",")}`,
+      ];
+    }
+  }
+  return copy;
+}
+
+function annotated(job: KubeObject, runId: string): KubeObject {
+  return {
+    ...job,
+    metadata: {
+      ...job.metadata,
+      annotations: { ...(job.metadata?.annotations ?? {}), [RUN_ID_ANNOTATION]: runId },
+    },
+  };
+}
+
+function stuckGrace(inputs: RolloutInputs): number {
+  return inputs.stuckGraceSeconds ?? DEFAULT_STUCK_GRACE_SECONDS;
+}
+
+/** Mode switch, daemonset → job: the DaemonSet and its pods (whose SIGTERM reverts the node) must be gone first. */
+async function ensureDaemonSetGone(
+  client: KubeClient,
+  inputs: RolloutInputs,
+  previousMode: string | undefined,
+  deadline: number,
+  log: Logger,
+): Promise<void> {
+  const ns = inputs.namespace;
+  const ds = await client.getOptional<KubeObject>(daemonSetsPath(ns, inputs.daemonSetName));
+  if (ds) {
+    if (previousMode === "daemonset" && !ds.metadata?.deletionTimestamp) {
+      // Helm's upgrade deletes objects the new manifest lacks before post-upgrade hooks run; Pulumi would only delete
+      // the DaemonSet after this update, so the rollout does it now to keep Helm's order.
+      log(
+        `switching to job mode: deleting DaemonSet ${ns}/${inputs.daemonSetName} and waiting for its pods to finish their cleanup`,
+      );
+      await client.delete(daemonSetsPath(ns, inputs.daemonSetName), "Foreground");
+    } else {
+      log(`waiting for DaemonSet ${ns}/${inputs.daemonSetName} to be gone before dispatching install Jobs`);
+    }
+    await waitGone(
+      client,
+      daemonSetsPath(ns),
+      { name: inputs.daemonSetName },
+      deadline,
+      `DaemonSet ${ns}/${inputs.daemonSetName}`,
+    );
+  }
+  const podSelector = `name=${inputs.daemonSetName}`;
+  await waitGone(
+    client,
+    podsPath(ns),
+    { labelSelector: podSelector },
+    deadline,
+    `pods of DaemonSet ${inputs.daemonSetName} (${podSelector})`,
+  );
+}
+
+/** Mode switch, job → daemonset (and destroy): stop job-mode Jobs of the install stage and wait until they are gone. */
+async function ensureInstallJobsGone(
+  client: KubeClient,
+  inputs: RolloutInputs,
+  ownerValue: string | undefined,
+  deadline: number,
+  log: Logger,
+): Promise<void> {
+  const ns = inputs.namespace;
+  const a = await deleteAndWaitGone(
+    client,
+    jobsPath(ns),
+    { name: inputs.installDispatcherJobName },
+    deadline,
+    "install dispatcher Job",
+    "Background",
+  );
+  let b = 0;
+  if (ownerValue) {
+    b = await deleteAndWaitGone(
+      client,
+      jobsPath(ns),
+      { labelSelector: `${OWNER_LABEL}=${ownerValue}` },
+      deadline,
+      "per-node install Jobs",
+      "Foreground",
+    );
+  }
+  if (a || b)
+    log(`removed ${a} install dispatcher Job(s) and ${b} per-node install Job(s) left from job mode`);
+}
+
+interface RunOutcome {
+  results: NodeResult[];
+  run: StageRunResult;
+}
+
+async function runInstall(
+  inputs: RolloutInputs,
+  olds: RolloutOutputs | undefined,
+  healOnly: NodeResult[] | undefined,
+  runId: string,
+  log: Logger,
+): Promise<RunOutcome> {
+  const client = new KubeClient(inputs.connection);
+  const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+  try {
+    if (inputs.mode === "daemonset") {
+      if (!inputs.daemonSet) throw new Error("daemonSet: required in daemonset mode");
+      await ensureInstallJobsGone(
+        client,
+        inputs,
+        olds?.install?.ownerValue ?? inputs.install?.ownerValue,
+        deadline,
+        log,
+      );
+      const run = await waitDaemonSet({
+        client,
+        namespace: inputs.namespace,
+        target: inputs.daemonSet,
+        deadline,
+        timeoutSeconds: inputs.timeoutSeconds,
+        stuckGraceSeconds: stuckGrace(inputs),
+        log,
+        label: label(inputs, "install (daemonset)"),
+      });
+      return { results: run.results, run };
+    }
+    const stage = inputs.install as DispatcherStage;
+    await ensureDaemonSetGone(client, inputs, olds?.mode, deadline, log);
+    let job = stage.job;
+    let merged: NodeResult[] | undefined;
+    if (healOnly) {
+      const missing = await nodesNeedingInstall(client, stage, new Set(kataNodes(healOnly)));
+      const arg = missing.map((n) => n.name).join(",");
+      if (missing.length && arg.length <= MAX_NODES_ARG) {
+        log(
+          `${label(inputs, "install")}: healing ${missing.length} selected node(s) without a successful install`,
+        );
+        job = withExplicitNodes(
+          stage.job,
+          missing.map((n) => n.name),
+        );
+        const healed = new Set(missing.map((n) => n.name));
+        merged = healOnly.filter((r) => !healed.has(r.node));
+      }
+    }
+    const run = await runDispatcherStage({
+      client,
+      namespace: inputs.namespace,
+      stage,
+      job: annotated(job, runId),
+      deadline,
+      timeoutSeconds: inputs.timeoutSeconds,
+      stuckGraceSeconds: stuckGrace(inputs),
+      log,
+      label: label(inputs, "install"),
+    });
+    const results = merged
+      ? [...merged, ...run.results].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+      : run.results;
+    return { results, run };
+  } finally {
+    client.close();
+  }
+}
+
+function outputsFor(
+  inputs: RolloutInputs,
+  results: NodeResult[],
+  run: StageRunResult,
+  runId: string,
+): RolloutOutputs {
+  return {
+    ...inputs,
+    results: encodeResults(results, inputs.mode === "job" ? (inputs.install?.ownerValue ?? "") : ""),
+    summary: summarize(results, Math.round((run.finishedAt - run.startedAt) / 1000)),
+    runId,
+    lastRunKey: inputs.runKey,
+  };
+}
+
+/** Run the install and turn a failed or timed-out run into the engine's "failed, outputs kept" error. */
+async function install(
+  inputs: RolloutInputs,
+  olds: RolloutOutputs | undefined,
+  healFrom: NodeResult[] | undefined,
+): Promise<RolloutOutputs> {
+  const log = stderrLogger("kata-rollout");
+  const runId = newRunId(inputs.runKey);
+  const { results, run } = await runInstall(inputs, olds, healFrom, runId, log);
+  const outs = outputsFor(inputs, results, run, runId);
+  const message = finalMessage(label(inputs, "install"), outs.summary, results, {
+    timedOut: run.timedOut,
+    dispatcherFailure: run.dispatcherFailure,
+  });
+  log(message);
+  if (outs.summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
+    throw new RolloutFailedError(message, rolloutId(inputs), outs as unknown as Record<string, unknown>);
+  }
+  return outs;
+}
+
+/** Inputs whose change only affects later runs (no re-run by itself). */
+function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
+  const pick = (x: RolloutInputs) =>
+    canonicalJson({
+      connection: x.connection,
+      namespace: x.namespace,
+      install: x.install,
+      cleanup: x.cleanup,
+      daemonSet: x.daemonSet,
+      timeoutSeconds: x.timeoutSeconds,
+      healDrift: x.healDrift,
+      cleanupOnDestroy: x.cleanupOnDestroy,
+      stuckGraceSeconds: x.stuckGraceSeconds,
+      displayName: x.displayName,
+    });
+  return pick(olds) !== pick(news);
+}
+
+/** Selected nodes without a successful install (job mode), or undefined when the cluster cannot tell us. */
+async function drift(
+  inputs: RolloutInputs,
+  recorded: NodeResult[],
+  log: Logger,
+): Promise<string[] | undefined> {
+  if (inputs.mode !== "job" || !inputs.install) return [];
+  const client = new KubeClient(inputs.connection, { maxAttempts: 2, requestTimeoutMs: 15_000 });
+  try {
+    const missing = await nodesNeedingInstall(client, inputs.install, new Set(kataNodes(recorded)));
+    return missing.map((n) => n.name);
+  } catch (err) {
+    log(
+      `drift check skipped: cannot list nodes at ${describeConnection(inputs.connection)}: ${(err as Error).message}`,
+    );
+    return undefined;
+  } finally {
+    client.close();
+  }
+}
+
+function listNames(names: readonly string[], limit = 10): string {
+  return names.length > limit
+    ? `${names.slice(0, limit).join(", ")} and ${names.length - limit} more`
+    : names.join(", ");
+}
+
+export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOutputs> = {
+  async check(_olds: RolloutInputs, news: RolloutInputs) {
+    const failures: { property: string; reason: string }[] = [];
+    for (const e of connectionSpecErrors(news.connection))
+      failures.push({ property: "connection", reason: e });
+    if (!news.namespace) failures.push({ property: "namespace", reason: "expected the release namespace" });
+    if (news.mode !== "job" && news.mode !== "daemonset") {
+      failures.push({
+        property: "mode",
+        reason: `expected "job" or "daemonset", got ${JSON.stringify(news.mode)}`,
+      });
+    }
+    if (news.mode === "job" && !news.install?.job?.metadata?.name) {
+      failures.push({
+        property: "install.job",
+        reason: "job mode needs the rendered install dispatcher Job",
+      });
+    }
+    if (news.mode === "job" && news.cleanupOnDestroy && !news.cleanup?.job?.metadata?.name) {
+      failures.push({
+        property: "cleanup.job",
+        reason: "cleanupOnDestroy needs the rendered cleanup dispatcher Job",
+      });
+    }
+    if (news.mode === "daemonset" && !news.daemonSet?.name) {
+      failures.push({ property: "daemonSet", reason: "daemonset mode needs the DaemonSet to wait for" });
+    }
+    if (!(Number.isFinite(news.timeoutSeconds) && news.timeoutSeconds > 0)) {
+      failures.push({ property: "timeoutSeconds", reason: "expected a positive number of seconds" });
+    }
+    return { inputs: news, failures };
+  },
+
+  async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+    if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
+    if (settingsChanged(olds, news)) return { changes: true };
+    if (news.healDrift && news.mode === "job") {
+      const log = stderrLogger("kata-rollout");
+      const missing = await drift(news, decodeResults(olds.results), log);
+      if (missing && missing.length) {
+        log(
+          `${label(news, "install")}: ${missing.length} selected node(s) have no successful install (${listNames(missing)}); an update will install them`,
+        );
+        return { changes: true };
+      }
+    }
+    return { changes: false };
+  },
+
+  async create(inputs: RolloutInputs) {
+    const outs = await install(inputs, undefined, undefined);
+    return { id: rolloutId(inputs), outs };
+  },
+
+  async update(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+    const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
+    if (rerun) return { outs: await install(news, olds, undefined) };
+    const recorded = decodeResults(olds.results);
+    if (news.healDrift && news.mode === "job") {
+      const log = stderrLogger("kata-rollout");
+      const missing = await drift(news, recorded, log);
+      if (missing && missing.length) return { outs: await install(news, olds, recorded) };
+    }
+    // Settings only: keep the recorded run.
+    return {
+      outs: {
+        ...news,
+        results: olds.results,
+        summary: olds.summary,
+        runId: olds.runId,
+        lastRunKey: olds.lastRunKey,
+      },
+    };
+  },
+
+  async read(id: string, props?: RolloutOutputs) {
+    if (!props) return { id };
+    const log = stderrLogger("kata-rollout");
+    const recorded = decodeResults(props.results);
+    if (props.mode !== "job" || !props.install) return { id, props };
+    const client = new KubeClient(props.connection, { maxAttempts: 2 });
+    try {
+      const owner = props.install.ownerValue;
+      const live = await client.list<JobLike>(jobsPath(props.namespace), {
+        labelSelector: `${OWNER_LABEL}=${owner}`,
+      });
+      const byNode = new Map<string, JobLike>();
+      for (const j of live.items) {
+        const node = jobNodeName(j);
+        if (node) byNode.set(node, j);
+      }
+      let refreshed = 0;
+      const results: NodeResult[] = [];
+      for (const r of recorded) {
+        const job = byNode.get(r.node);
+        // Jobs already garbage-collected (TTL) keep their recorded result; live, finished ones are re-read.
+        if (!job || job.metadata?.name !== r.job || !jobOutcome(job).terminal) {
+          results.push(r);
+          continue;
+        }
+        const pods =
+          jobOutcome(job).phase === "failed"
+            ? await podsOfJob(client, props.namespace, r.job ?? "")
+            : undefined;
+        const fresh = nodeResultFromJob(job, pods);
+        if (fresh) {
+          refreshed++;
+          results.push({ ...fresh, node: r.node });
+        } else results.push(r);
+      }
+      log(
+        `refresh: ${refreshed} node result(s) re-read from live Jobs, ${recorded.length - refreshed} kept from the state`,
+      );
+      return {
+        id,
+        props: {
+          ...props,
+          results: encodeResults(results, owner),
+          summary: summarize(results, props.summary?.durationSeconds ?? 0),
+        },
+      };
+    } catch (err) {
+      log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
+      return { id, props };
+    } finally {
+      client.close();
+    }
+  },
+
+  async delete(_id: string, props: RolloutOutputs) {
+    const log = stderrLogger("kata-rollout");
+    if (props.mode !== "job") return;
+    if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
+      log(
+        `${label(props, "cleanup")}: skipped (cleanupOnDestroy is off or KATA_DEPLOY_SKIP_CLEANUP=1); nodes keep Kata`,
+      );
+      return;
+    }
+    const stage = props.cleanup as DispatcherStage;
+    const client = new KubeClient(props.connection);
+    const deadline = Date.now() + props.timeoutSeconds * 1000;
+    try {
+      // No install may still be running while nodes are cleaned.
+      await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
+      const runId = newRunId(props.runKey);
+      const run = await runDispatcherStage({
+        client,
+        namespace: props.namespace,
+        stage,
+        job: annotated(stage.job, runId),
+        deadline,
+        timeoutSeconds: props.timeoutSeconds,
+        stuckGraceSeconds: stuckGrace(props),
+        log,
+        label: label(props, "cleanup"),
+      });
+      const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
+      const message = finalMessage(label(props, "cleanup"), summary, run.results, {
+        timedOut: run.timedOut,
+        dispatcherFailure: run.dispatcherFailure,
+      });
+      log(message);
+      if (summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
+        throw new Error(
+          `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
+            `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,
+        );
+      }
+      // hook-succeeded: the cleanup dispatcher Job (and the per-node Jobs it owns) are removed after success.
+      await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
+      await deleteAndWaitGone(
+        client,
+        jobsPath(props.namespace),
+        { labelSelector: `${OWNER_LABEL}=${stage.ownerValue}` },
+        deadline,
+        "per-node cleanup Jobs",
+        "Background",
+      );
+    } finally {
+      client.close();
+    }
+  },
+};

@@ -1,0 +1,99 @@
+// Shapes of the rollout resource's inputs and outputs. Types only (erased at run time), shared by the provider,
+// the wrapper and the input builder.
+import type { NodeResult } from "../kube/jobStatus";
+import type { Toleration } from "../kube/tolerations";
+import type { ConnectionSpec } from "./connection";
+
+export type { NodeResult };
+
+export type RolloutMode = "job" | "daemonset";
+
+/** A Kubernetes object as plain JSON. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    [key: string]: unknown;
+  };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** Which nodes a dispatcher run covers, as the chart hands them to it: names win, else a union of selectors. */
+export interface NodeSelectionSpec {
+  /** Explicit node names (`--nodes=`). */
+  nodes?: string[];
+  /** Label selectors (`--node-selector=`), OR-ed; none (and no names) means every node. */
+  selectors?: string[];
+}
+
+/** One hook stage in job mode: the dispatcher Job to create and what its per-node Jobs look like. */
+export interface DispatcherStage {
+  /** The dispatcher Job exactly as chart 4.0.0 renders it (from the chart renderer). */
+  job: KubeObject;
+  /** Owner label value of its per-node Jobs (`ownerValue(--name-prefix)`). */
+  ownerValue: string;
+  selection: NodeSelectionSpec;
+  /** Tolerations of the per-node Job template, to explain nodes a dispatcher skips for their taints. */
+  tolerations?: Toleration[];
+}
+
+/** The DaemonSet the rollout waits for in daemonset mode. */
+export interface DaemonSetTarget {
+  name: string;
+  /** The pods' labels the DaemonSet selects (`spec.selector.matchLabels`). */
+  podSelector: Record<string, string>;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+}
+
+export interface RolloutInputs {
+  /** Secret. Resolved at program time (rollout/resolveConnection.ts). */
+  connection: ConnectionSpec;
+  namespace: string;
+  mode: RolloutMode;
+  /** Hash of everything whose change must re-run the install (rollout/runKey.ts). */
+  runKey: string;
+  install?: DispatcherStage;
+  cleanup?: DispatcherStage;
+  daemonSet?: DaemonSetTarget;
+  /** The chart's DaemonSet name (`base`): in job mode the rollout waits until no DaemonSet of that name is left. */
+  daemonSetName: string;
+  /** The chart's install dispatcher Job name: in daemonset mode the rollout waits until job-mode Jobs are gone. */
+  installDispatcherJobName: string;
+  timeoutSeconds: number;
+  /** diff proposes an update when selected nodes have no successful install (new nodes, earlier failures). */
+  healDrift: boolean;
+  /** Run the cleanup dispatcher on destroy (job mode). */
+  cleanupOnDestroy: boolean;
+  /** A pod stuck (image pull, unschedulable, crash loop) this long fails its node before the timeout. */
+  stuckGraceSeconds?: number;
+  /** Label used in progress lines and messages. */
+  displayName?: string;
+}
+
+export interface RolloutSummary {
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  durationSeconds: number;
+}
+
+export interface RolloutOutputs extends RolloutInputs {
+  /** nodeResults in the compact encoding of rollout/compact.ts (the wrapper exposes the documented shape). */
+  results: string;
+  summary: RolloutSummary;
+  runId: string;
+  /** The runKey of the last run that was started (a re-run happens exactly when the input runKey differs). */
+  lastRunKey: string;
+}

@@ -1,0 +1,506 @@
+// The waiter's I/O: list+watch caches of Jobs, pods, nodes and the DaemonSet, and the loops that drive a hook run to
+// its end (rollout/aggregate.ts decides). Every loop is bounded by the run's deadline. Node built-ins only.
+import type { JobLike, PodLike } from "../kube/jobStatus";
+import { describeStuckPod, jobOutcome } from "../kube/jobStatus";
+import {
+  type DsPodLike,
+  type JobRunState,
+  type NodeLike,
+  type SelectedNode,
+  type TrackedJob,
+  dsPodTrouble,
+  dsRunState,
+  jobRunState,
+  podsByNode,
+  progressLine,
+  selectNodes,
+} from "./aggregate";
+import { KubeApiError, type KubeClient, isForbidden, isNotFound } from "./kubeClient";
+import type { DaemonSetTarget, DispatcherStage, KubeObject, NodeResult } from "./types";
+
+export const OWNER_LABEL = "kata-deploy-job-dispatcher/owner";
+export const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
+
+export function jobsPath(ns: string, name?: string): string {
+  return `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs${name ? `/${encodeURIComponent(name)}` : ""}`;
+}
+export function podsPath(ns: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`;
+}
+export function daemonSetsPath(ns: string, name?: string): string {
+  return `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/daemonsets${name ? `/${encodeURIComponent(name)}` : ""}`;
+}
+export const NODES_PATH = "/api/v1/nodes";
+
+export interface Logger {
+  (line: string): void;
+}
+
+/** Progress and diagnostics go to stderr, which the Pulumi engine shows for dynamic providers. */
+export function stderrLogger(prefix: string): Logger {
+  return (line: string) => {
+    if (process.env.KATA_ROLLOUT_LOG === "quiet") return;
+    process.stderr.write(`[${prefix}] ${line}\n`);
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done);
+  });
+}
+
+type Obj = { metadata?: { name?: string; resourceVersion?: string; uid?: string } };
+
+/**
+ * A level-triggered cache of one collection: LIST, then WATCH from the list's resourceVersion; a closed stream is
+ * re-watched from the last version seen, a 410 (or any watch error) relists. Objects that disappear are kept with
+ * `deleted` set, so a Job removed by its TTL still tells how it ended.
+ */
+export class Reflector<T extends Obj> {
+  readonly items = new Map<string, T>();
+  readonly deleted = new Map<string, T>();
+  synced = false;
+  lastError?: unknown;
+  private changed = 0;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly path: string,
+    private readonly query: { labelSelector?: string; fieldSelector?: string },
+  ) {}
+
+  /** Increments on every change; callers compare to know whether to recompute. */
+  get version(): number {
+    return this.changed;
+  }
+
+  private upsert(obj: T): void {
+    const name = obj.metadata?.name;
+    if (!name) return;
+    this.items.set(name, obj);
+    this.deleted.delete(name);
+    this.changed++;
+  }
+
+  private remove(obj: T): void {
+    const name = obj.metadata?.name;
+    if (!name) return;
+    const last = this.items.get(name) ?? obj;
+    // The DELETED event carries the object's final state; keep whichever says more (a later status).
+    this.deleted.set(name, obj.metadata?.resourceVersion ? obj : last);
+    this.items.delete(name);
+    this.changed++;
+  }
+
+  async relist(): Promise<string> {
+    const list = await this.client.list<T>(this.path, this.query);
+    const names = new Set<string>();
+    for (const item of list.items) {
+      names.add(item.metadata?.name ?? "");
+      this.upsert(item);
+    }
+    for (const [name, obj] of [...this.items]) if (!names.has(name)) this.remove(obj);
+    this.synced = true;
+    return list.resourceVersion;
+  }
+
+  /** Runs until `signal` aborts or the deadline passes. Never throws: errors are kept in `lastError` and retried. */
+  async run(deadline: number, signal: AbortSignal): Promise<void> {
+    let rv = "";
+    let failures = 0;
+    while (!signal.aborted && Date.now() < deadline) {
+      try {
+        if (!rv) rv = await this.relist();
+        const remaining = Math.max(1, Math.floor((deadline - Date.now()) / 1000));
+        rv = await this.client.watch<T>(
+          this.path,
+          { ...this.query, resourceVersion: rv, timeoutSeconds: Math.min(300, remaining) },
+          (event) => (event.type === "DELETED" ? this.remove(event.object) : this.upsert(event.object)),
+          signal,
+        );
+        failures = 0;
+      } catch (err) {
+        this.lastError = err;
+        rv = "";
+        failures++;
+        if (err instanceof KubeApiError && (err.code === 401 || err.code === 403) && !this.synced) throw err;
+        await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 5)), signal);
+      }
+    }
+  }
+
+  all(): { obj: T; deleted: boolean }[] {
+    return [
+      ...[...this.items.values()].map((obj) => ({ obj, deleted: false })),
+      ...[...this.deleted.values()].map((obj) => ({ obj, deleted: true })),
+    ];
+  }
+}
+
+/** Delete objects (one name or a label selector) and wait until they are gone; bounded by `deadline`. */
+export async function deleteAndWaitGone(
+  client: KubeClient,
+  collectionPath: string,
+  target: { name?: string; labelSelector?: string },
+  deadline: number,
+  what: string,
+  propagationPolicy: "Background" | "Foreground" = "Background",
+): Promise<number> {
+  const names = target.name
+    ? [target.name]
+    : (await client.list<Obj>(collectionPath, { labelSelector: target.labelSelector })).items.map(
+        (i) => i.metadata?.name ?? "",
+      );
+  let deleted = 0;
+  const queue = names.filter(Boolean);
+  // A few deletes in flight at once: thousands of leftover Jobs must not take thousands of round trips in series.
+  await Promise.all(
+    Array.from({ length: Math.min(16, queue.length) }, async () => {
+      for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+        if (
+          await client.delete(
+            `${collectionPath}/${encodeURIComponent(n)}`,
+            propagationPolicy,
+            `delete ${what} ${n}`,
+          )
+        ) {
+          deleted++;
+        }
+      }
+    }),
+  );
+  await waitGone(client, collectionPath, target, deadline, what);
+  return deleted;
+}
+
+/** Poll until nothing matches (a name or a selector). */
+export async function waitGone(
+  client: KubeClient,
+  collectionPath: string,
+  target: { name?: string; labelSelector?: string },
+  deadline: number,
+  what: string,
+): Promise<void> {
+  for (let i = 0; ; i++) {
+    const left = target.name
+      ? (await client.getOptional<Obj>(`${collectionPath}/${encodeURIComponent(target.name)}`)) !== undefined
+        ? 1
+        : 0
+      : (await client.list<Obj>(collectionPath, { labelSelector: target.labelSelector })).items.length;
+    if (left === 0) return;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `${what}: ${left} object(s) still present after waiting; they must be gone before the rollout can go on`,
+      );
+    }
+    await sleep(Math.min(2_000, 100 * 2 ** Math.min(i, 5)));
+  }
+}
+
+/** Pods of one Job (by the label the Job controller puts on them); undefined when pods may not be read. */
+export async function podsOfJob(client: KubeClient, ns: string, job: string): Promise<PodLike[] | undefined> {
+  try {
+    return (await client.list<PodLike>(podsPath(ns), { labelSelector: `${JOB_NAME_LABEL}=${job}` })).items;
+  } catch (err) {
+    if (isForbidden(err)) return undefined;
+    throw err;
+  }
+}
+
+export interface StageRunResult {
+  results: NodeResult[];
+  timedOut: boolean;
+  dispatcherFailure?: string;
+  dispatcherUid?: string;
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface StageRunOptions {
+  client: KubeClient;
+  namespace: string;
+  stage: DispatcherStage;
+  /** The dispatcher Job to create (the stage's Job, possibly with a narrowed node selection). */
+  job: KubeObject;
+  deadline: number;
+  timeoutSeconds: number;
+  stuckGraceSeconds: number;
+  log: Logger;
+  label: string;
+  /** Milliseconds between progress lines (at most). */
+  progressEveryMs?: number;
+}
+
+/**
+ * One hook run in job mode (Helm's before-hook-creation, then the hook): remove an earlier dispatcher Job of the
+ * same name and the per-node Jobs of its owner, create the dispatcher Job, then follow it and every per-node Job
+ * of its owner until all are terminal or the deadline passes.
+ */
+export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunResult> {
+  const { client, namespace: ns, stage, log } = o;
+  const startedAt = Date.now();
+  const name = o.job.metadata?.name ?? "";
+  const ownerSelector = `${OWNER_LABEL}=${stage.ownerValue}`;
+  // before-hook-creation: the old hook Job goes first; its per-node Jobs too, so no old result is mistaken for new.
+  const removedDispatcher = await deleteAndWaitGone(
+    client,
+    jobsPath(ns),
+    { name },
+    o.deadline,
+    `earlier dispatcher Job`,
+    "Background",
+  );
+  const removedJobs = await deleteAndWaitGone(
+    client,
+    jobsPath(ns),
+    { labelSelector: ownerSelector },
+    o.deadline,
+    `earlier per-node Jobs (${ownerSelector})`,
+    "Foreground",
+  );
+  if (removedDispatcher || removedJobs) {
+    log(
+      `${o.label}: removed the previous dispatcher Job and ${removedJobs} per-node Job(s) of ${stage.ownerValue}`,
+    );
+  }
+  const manifest = { ...o.job, metadata: { ...o.job.metadata, namespace: ns } };
+  const created = await client.create<KubeObject>(jobsPath(ns), manifest, `create dispatcher Job ${name}`);
+  const dispatcherUid = created.metadata?.uid;
+  log(`${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`);
+
+  const abort = new AbortController();
+  const jobs = new Reflector<JobLike & Obj>(client, jobsPath(ns), { labelSelector: ownerSelector });
+  const dispatcher = new Reflector<JobLike & Obj>(client, jobsPath(ns), {
+    fieldSelector: `metadata.name=${name}`,
+  });
+  const loops = [jobs.run(o.deadline, abort.signal), dispatcher.run(o.deadline, abort.signal)].map((p) =>
+    p.catch((err: unknown) => {
+      abort.abort();
+      throw err;
+    }),
+  );
+  const pods = new Map<string, PodLike[] | undefined>();
+  const stuck = new Map<string, { since: number; reason: string }>();
+  let podsReadable = true;
+  let selected: SelectedNode[] | undefined;
+  let lastProgress = 0;
+  let lastStuckScan = Date.now();
+  let state: JobRunState | undefined;
+  let dispatcherTracked: TrackedJob | undefined;
+  let loopError: unknown;
+  Promise.all(loops).catch((err: unknown) => (loopError = err));
+  try {
+    for (;;) {
+      if (loopError) throw loopError;
+      const now = Date.now();
+      const timedOut = now >= o.deadline;
+      // Pods of failed Jobs are read as soon as the failure shows, before a TTL can take them.
+      if (podsReadable) {
+        const failedWithoutPods = jobs
+          .all()
+          .filter(({ obj }) => jobOutcome(obj).phase === "failed" && !pods.has(obj.metadata?.name ?? ""))
+          .slice(0, 32);
+        await Promise.all(
+          failedWithoutPods.map(async ({ obj }) => {
+            const job = obj.metadata?.name ?? "";
+            const list = await podsOfJob(client, ns, job).catch(() => undefined);
+            if (list === undefined) podsReadable = false;
+            pods.set(job, list);
+          }),
+        );
+      }
+      // A periodic scan of Pending pods of this owner finds Jobs whose pod cannot start (one LIST per 15 s).
+      if (podsReadable && now - lastStuckScan >= 15_000) {
+        lastStuckScan = now;
+        try {
+          const pending = (
+            await client.list<PodLike & { metadata?: { labels?: Record<string, string> } }>(podsPath(ns), {
+              labelSelector: ownerSelector,
+            })
+          ).items;
+          const byJob = new Map<string, PodLike[]>();
+          for (const p of pending) {
+            const job = p.metadata?.labels?.[JOB_NAME_LABEL] ?? p.metadata?.labels?.["job-name"];
+            if (job) byJob.set(job, [...(byJob.get(job) ?? []), p]);
+          }
+          for (const [job, list] of byJob) {
+            const why = describeStuckPod(list);
+            if (why) stuck.set(job, { since: stuck.get(job)?.since ?? now, reason: why });
+            else stuck.delete(job);
+          }
+        } catch (err) {
+          if (isForbidden(err)) podsReadable = false;
+        }
+      }
+      const tracked: TrackedJob[] = jobs.all().map(({ obj, deleted }) => {
+        const n = obj.metadata?.name ?? "";
+        const s = stuck.get(n);
+        return { job: obj, deleted, pods: pods.get(n), stuckSince: s?.since, stuckReason: s?.reason };
+      });
+      const d = dispatcher.all()[0];
+      dispatcherTracked = d ? { job: d.obj, deleted: d.deleted, pods: pods.get(name) } : undefined;
+      if (dispatcherTracked && jobOutcome(dispatcherTracked.job).phase === "failed" && !pods.has(name)) {
+        pods.set(name, podsReadable ? await podsOfJob(client, ns, name).catch(() => undefined) : undefined);
+        dispatcherTracked.pods = pods.get(name);
+      }
+      const dispatcherDone =
+        !!dispatcherTracked && (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted);
+      // The selection is read once the dispatcher has listed nodes, so nodes it left out can be named.
+      if ((dispatcherDone || timedOut) && selected === undefined) {
+        const nodes = await client.list<NodeLike>(NODES_PATH, {}).catch(() => undefined);
+        selected = nodes ? selectNodes(nodes.items, stage.selection, stage.tolerations) : [];
+      }
+      state = jobRunState({
+        jobs: tracked,
+        dispatcher: dispatcherTracked,
+        selected,
+        timedOut,
+        timeoutSeconds: o.timeoutSeconds,
+        now,
+        stuckGraceSeconds: o.stuckGraceSeconds,
+      });
+      if (now - lastProgress >= (o.progressEveryMs ?? 10_000)) {
+        lastProgress = now;
+        log(
+          progressLine(
+            o.label,
+            state.counts,
+            (now - startedAt) / 1000,
+            `dispatcher ${state.dispatcherPhase}`,
+          ),
+        );
+      }
+      if (state.done && (dispatcherDone || timedOut)) break;
+      await sleep(250, abort.signal);
+    }
+  } finally {
+    abort.abort();
+    await Promise.allSettled(loops);
+  }
+  return {
+    results: state.results,
+    timedOut: state.results.some((r) => r.reason === "Timeout"),
+    dispatcherFailure: state.dispatcherFailure,
+    dispatcherUid,
+    startedAt,
+    finishedAt: Date.now(),
+  };
+}
+
+export interface DaemonSetWaitOptions {
+  client: KubeClient;
+  namespace: string;
+  target: DaemonSetTarget;
+  deadline: number;
+  timeoutSeconds: number;
+  stuckGraceSeconds: number;
+  log: Logger;
+  label: string;
+  progressEveryMs?: number;
+}
+
+/** Daemonset mode: wait for the DaemonSet's pod on every eligible node to be Ready (or stuck, or the deadline). */
+export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunResult> {
+  const { client, namespace: ns, target, log } = o;
+  const startedAt = Date.now();
+  const selector = Object.entries(target.podSelector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  const abort = new AbortController();
+  const nodes = new Reflector<NodeLike & Obj>(client, NODES_PATH, {});
+  const pods = new Reflector<DsPodLike & Obj>(client, podsPath(ns), { labelSelector: selector });
+  const ds = new Reflector<KubeObject & Obj>(client, daemonSetsPath(ns), {
+    fieldSelector: `metadata.name=${target.name}`,
+  });
+  let loopError: unknown;
+  const loops = [nodes, pods, ds].map((r) =>
+    r.run(o.deadline, abort.signal).catch((err: unknown) => {
+      loopError = err;
+      abort.abort();
+    }),
+  );
+  const stuckSince = new Map<string, number>();
+  let lastProgress = 0;
+  let state: ReturnType<typeof dsRunState> | undefined;
+  try {
+    for (;;) {
+      if (loopError) throw loopError;
+      const now = Date.now();
+      const timedOut = now >= o.deadline;
+      if (nodes.synced && pods.synced && ds.synced) {
+        const dsObj = ds.items.get(target.name);
+        const meta = dsObj?.metadata as { generation?: number } | undefined;
+        const status = dsObj?.status as { observedGeneration?: number } | undefined;
+        const dsObserved =
+          !!dsObj && (meta?.generation === undefined || (status?.observedGeneration ?? 0) >= meta.generation);
+        const current = podsByNode([...pods.items.values()]);
+        for (const [node, pod] of current) {
+          if (dsPodTrouble(pod)) stuckSince.set(node, stuckSince.get(node) ?? now);
+          else stuckSince.delete(node);
+        }
+        state = dsRunState({
+          nodes: [...nodes.items.values()],
+          pods: [...pods.items.values()],
+          nodeSelector: target.nodeSelector,
+          tolerations: target.tolerations,
+          dsObserved,
+          dsName: target.name,
+          timedOut,
+          timeoutSeconds: o.timeoutSeconds,
+          now,
+          startedAt,
+          stuckSince,
+          stuckGraceSeconds: o.stuckGraceSeconds,
+        });
+        if (now - lastProgress >= (o.progressEveryMs ?? 10_000)) {
+          lastProgress = now;
+          log(
+            progressLine(
+              o.label,
+              state.counts,
+              (now - startedAt) / 1000,
+              dsObj ? undefined : `DaemonSet ${target.name} not found yet`,
+            ),
+          );
+        }
+        if (state.done) break;
+      } else if (timedOut) {
+        throw new Error(
+          `${o.label}: could not list nodes, pods and DaemonSet ${target.name} before the timeout`,
+        );
+      }
+      await sleep(250, abort.signal);
+    }
+  } finally {
+    abort.abort();
+    await Promise.allSettled(loops);
+  }
+  return {
+    results: state.results,
+    timedOut: state.results.some((r) => r.reason === "Timeout"),
+    startedAt,
+    finishedAt: Date.now(),
+  };
+}
+
+/** The selected nodes with no successful result: what a drift-healing run must cover. */
+export async function nodesNeedingInstall(
+  client: KubeClient,
+  stage: DispatcherStage,
+  succeeded: ReadonlySet<string>,
+): Promise<SelectedNode[]> {
+  const nodes = await client.list<NodeLike>(NODES_PATH, {});
+  return selectNodes(nodes.items, stage.selection, stage.tolerations).filter(
+    (n) => !n.blockedBy && !succeeded.has(n.name),
+  );
+}
+
+export { isNotFound };
