@@ -82,10 +82,17 @@ describe("rollout/kubeClient (built-ins only)", function () {
     const s = await startServer(true);
     try {
       s.on((_q, res) => json(res, 200, { kind: "Namespace", metadata: { name: "x" } }));
-      const ok = await client({ server: s.url, caData: fixture("ca.crt") }).get<{ kind: string }>("/api/v1/namespaces/x");
+      const ok = await client({ server: s.url, caData: fixture("ca.crt") }).get<{ kind: string }>(
+        "/api/v1/namespaces/x",
+      );
       assert.equal(ok.kind, "Namespace");
-      await assert.rejects(client({ server: s.url }, { maxAttempts: 1 }).get("/api/v1/namespaces/x"), /certificate/i);
-      const skipped = await client({ server: s.url, insecureSkipTlsVerify: true }).get<{ kind: string }>("/x");
+      await assert.rejects(
+        client({ server: s.url }, { maxAttempts: 1 }).get("/api/v1/namespaces/x"),
+        /certificate/i,
+      );
+      const skipped = await client({ server: s.url, insecureSkipTlsVerify: true }).get<{ kind: string }>(
+        "/x",
+      );
       assert.equal(skipped.kind, "Namespace");
     } finally {
       await s.close();
@@ -103,7 +110,9 @@ describe("rollout/kubeClient (built-ins only)", function () {
         clientKeyData: fixture("client.key"),
       }).get("/version");
       assert.equal(s.seen[0].clientCN, "kata-admin");
-      await assert.rejects(client({ server: s.url, caData: fixture("ca.crt") }, { maxAttempts: 1 }).get("/version"));
+      await assert.rejects(
+        client({ server: s.url, caData: fixture("ca.crt") }, { maxAttempts: 1 }).get("/version"),
+      );
     } finally {
       await s.close();
     }
@@ -124,7 +133,12 @@ describe("rollout/kubeClient (built-ins only)", function () {
       await client({ server: s.url, username: "u", password: "p" }).get("/d");
       assert.deepEqual(
         s.seen.map((r) => r.auth),
-        ["Bearer static-token", "Bearer first", "Bearer second", `Basic ${Buffer.from("u:p").toString("base64")}`],
+        [
+          "Bearer static-token",
+          "Bearer first",
+          "Bearer second",
+          `Basic ${Buffer.from("u:p").toString("base64")}`,
+        ],
       );
     } finally {
       await s.close();
@@ -166,9 +180,15 @@ describe("rollout/kubeClient (built-ins only)", function () {
         s.seen.map((r) => r.auth),
         ["Bearer tok-1-ExecCredential", "Bearer tok-2-ExecCredential", "Bearer tok-2-ExecCredential"],
       );
-      const broken = client({ server: s.url, exec: { command: process.execPath, args: ["-e", "process.exit(3)"] } });
+      const broken = client({
+        server: s.url,
+        exec: { command: process.execPath, args: ["-e", "process.exit(3)"] },
+      });
       await assert.rejects(broken.get("/z"), /exec credential plugin ".*" exited 3/);
-      const missing = client({ server: s.url, exec: { command: "/nonexistent/kubelogin", installHint: "install it" } });
+      const missing = client({
+        server: s.url,
+        exec: { command: "/nonexistent/kubelogin", installHint: "install it" },
+      });
       await assert.rejects(missing.get("/z"), /command not found \(install it\)/);
     } finally {
       await s.close();
@@ -209,8 +229,14 @@ describe("rollout/kubeClient (built-ins only)", function () {
       s.on((req, res) => {
         res.writeHead(200, { "Content-Type": "application/json" });
         if ((req.url ?? "").includes("resourceVersion=1")) {
-          const a = JSON.stringify({ type: "ADDED", object: { metadata: { name: "a", resourceVersion: "2" } } });
-          const b = JSON.stringify({ type: "MODIFIED", object: { metadata: { name: "a", resourceVersion: "3" } } });
+          const a = JSON.stringify({
+            type: "ADDED",
+            object: { metadata: { name: "a", resourceVersion: "2" } },
+          });
+          const b = JSON.stringify({
+            type: "MODIFIED",
+            object: { metadata: { name: "a", resourceVersion: "3" } },
+          });
           const bm = JSON.stringify({ type: "BOOKMARK", object: { metadata: { resourceVersion: "9" } } });
           res.write(a.slice(0, 10));
           setTimeout(() => {
@@ -221,7 +247,12 @@ describe("rollout/kubeClient (built-ins only)", function () {
           res.end(
             JSON.stringify({
               type: "ERROR",
-              object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version: 0 (5)" },
+              object: {
+                kind: "Status",
+                code: 410,
+                reason: "Expired",
+                message: "too old resource version: 0 (5)",
+              },
             }) + "\n",
           );
         }
@@ -251,13 +282,19 @@ describe("rollout/kubeClient (built-ins only)", function () {
       s.on((req, res) => {
         calls++;
         if (req.url?.includes("missing")) {
-          return json(res, 404, { kind: "Status", code: 404, reason: "NotFound", message: 'jobs.batch "x" not found' });
+          return json(res, 404, {
+            kind: "Status",
+            code: 404,
+            reason: "NotFound",
+            message: 'jobs.batch "x" not found',
+          });
         }
         if (req.method === "GET" && calls === 1) {
           res.writeHead(429, { "Retry-After": "0", "Content-Type": "text/plain" });
           return res.end("Too many requests, please try again later.");
         }
-        if (req.method === "GET" && calls === 2) return json(res, 503, { kind: "Status", code: 503, message: "busy" });
+        if (req.method === "GET" && calls === 2)
+          return json(res, 503, { kind: "Status", code: 503, message: "busy" });
         if (req.method === "GET") return json(res, 200, { ok: true });
         return json(res, 500, { kind: "Status", code: 500, reason: "InternalError", message: "boom" });
       });
@@ -278,7 +315,10 @@ describe("rollout/kubeClient (built-ins only)", function () {
   it("names the server when it cannot be reached, bounded in attempts", async () => {
     const c = client({ server: "http://127.0.0.1:9" }, { maxAttempts: 2 });
     const t = Date.now();
-    await assert.rejects(c.get("/x", "read job"), /read job: cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:9/);
+    await assert.rejects(
+      c.get("/x", "read job"),
+      /read job: cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:9/,
+    );
     assert.ok(Date.now() - t < 5000);
   });
 });

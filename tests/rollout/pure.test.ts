@@ -1,0 +1,499 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { jobName } from "../../dispatcher/naming";
+import type { JobLike, NodeResult, PodLike } from "../../kube/jobStatus";
+import {
+  type NodeLike,
+  type TrackedJob,
+  dsRunState,
+  finalMessage,
+  jobRunState,
+  kataNodes,
+  progressLine,
+  selectNodes,
+  summarize,
+} from "../../rollout/aggregate";
+import { decodeResults, encodeResults } from "../../rollout/compact";
+import { canonicalJson, computeRunKey, type RunKeyParts } from "../../rollout/runKey";
+import { withExplicitNodes } from "../../rollout/provider";
+
+const OWNER = "kata-deploy-install";
+const T0 = "2026-11-25T14:00:00Z";
+const at = (s: number) => new Date(Date.parse(T0) + s * 1000).toISOString().replace(".000Z", "Z");
+
+/** Per-node Jobs as the Job controller leaves them (kubernetes-api-facts.md §1.3 typical sequences). */
+function job(
+  node: string,
+  phase: "running" | "complete" | "failed" | "failureTarget",
+  extra: Partial<JobLike["status"]> = {},
+): JobLike {
+  const conditions =
+    phase === "complete"
+      ? [
+          {
+            type: "SuccessCriteriaMet",
+            status: "True",
+            reason: "CompletionsReached",
+            lastTransitionTime: at(30),
+          },
+          { type: "Complete", status: "True", reason: "CompletionsReached", lastTransitionTime: at(31) },
+        ]
+      : phase === "failed"
+        ? [
+            {
+              type: "FailureTarget",
+              status: "True",
+              reason: "BackoffLimitExceeded",
+              message: "Job has reached the specified backoff limit",
+              lastTransitionTime: at(40),
+            },
+            {
+              type: "Failed",
+              status: "True",
+              reason: "BackoffLimitExceeded",
+              message: "Job has reached the specified backoff limit",
+              lastTransitionTime: at(41),
+            },
+          ]
+        : phase === "failureTarget"
+          ? [
+              {
+                type: "FailureTarget",
+                status: "True",
+                reason: "DeadlineExceeded",
+                lastTransitionTime: at(50),
+              },
+            ]
+          : undefined;
+  return {
+    metadata: {
+      name: jobName(OWNER, node),
+      labels: { "kata-deploy-job-dispatcher/owner": OWNER },
+      annotations: { "kata-deploy-job-dispatcher/node-name": node },
+    },
+    spec: { template: { spec: { nodeName: node } } },
+    status: {
+      startTime: at(1),
+      ...(phase === "complete" ? { succeeded: 1, completionTime: at(31) } : {}),
+      ...(phase === "failed" ? { failed: 4 } : {}),
+      ...(phase === "running" ? { active: 1 } : {}),
+      conditions,
+      ...extra,
+    },
+  };
+}
+
+const failedPod: PodLike = {
+  metadata: { name: "p1", creationTimestamp: at(35) },
+  status: {
+    phase: "Failed",
+    initContainerStatuses: [
+      {
+        name: "host-check",
+        state: { terminated: { exitCode: 1, message: "no usable virtualization backend" } },
+      },
+    ],
+  },
+};
+
+const dispatcherJob = (phase: "running" | "complete" | "failed"): TrackedJob => ({
+  job: {
+    metadata: { name: "kata-deploy-install-dispatcher" },
+    status: {
+      startTime: at(0),
+      conditions:
+        phase === "complete"
+          ? [{ type: "Complete", status: "True" }]
+          : phase === "failed"
+            ? [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded" }]
+            : undefined,
+    },
+  },
+});
+
+const base = { timedOut: false, timeoutSeconds: 600, now: Date.parse(T0) + 100_000, stuckGraceSeconds: 300 };
+
+describe("rollout pure logic", () => {
+  describe("jobRunState (job mode)", () => {
+    it("is not done while the dispatcher runs, even when every Job seen so far is terminal", () => {
+      const s = jobRunState({
+        ...base,
+        jobs: [{ job: job("a", "complete") }],
+        dispatcher: dispatcherJob("running"),
+      });
+      assert.equal(s.done, false);
+      assert.equal(s.counts.succeeded, 1);
+    });
+
+    it("waits for interim conditions to turn terminal (FailureTarget is not yet Failed)", () => {
+      const s = jobRunState({
+        ...base,
+        jobs: [{ job: job("a", "complete") }, { job: job("b", "failureTarget") }],
+        dispatcher: dispatcherJob("complete"),
+        selected: [{ name: "a" }, { name: "b" }],
+      });
+      assert.equal(s.done, false);
+      assert.equal(s.counts.running, 1);
+    });
+
+    it("reports success, failure with the pod's reason, skipped tainted nodes, and ends when all are terminal", () => {
+      const s = jobRunState({
+        ...base,
+        jobs: [{ job: job("a", "complete") }, { job: job("b", "failed"), pods: [failedPod] }],
+        dispatcher: dispatcherJob("complete"),
+        selected: [{ name: "a" }, { name: "b" }, { name: "c", blockedBy: "gpu=true:NoSchedule" }],
+      });
+      assert.equal(s.done, true);
+      assert.deepEqual(s.results, [
+        {
+          node: "a",
+          outcome: "succeeded",
+          job: jobName(OWNER, "a"),
+          attempts: 1,
+          startedAt: at(1),
+          finishedAt: at(31),
+        },
+        {
+          node: "b",
+          outcome: "failed",
+          job: jobName(OWNER, "b"),
+          attempts: 4,
+          startedAt: at(1),
+          finishedAt: at(41),
+          reason: "BackoffLimitExceeded",
+          message: "container host-check exited 1: no usable virtualization backend [BackoffLimitExceeded]",
+        },
+        {
+          node: "c",
+          outcome: "skipped",
+          attempts: 0,
+          reason: "Tainted",
+          message:
+            "the node has taint gpu=true:NoSchedule, which the per-node Job template does not tolerate",
+        },
+      ]);
+    });
+
+    it("keeps the final state of a Job its TTL removed, and fails a Job deleted before it finished", () => {
+      const s = jobRunState({
+        ...base,
+        jobs: [
+          { job: job("a", "complete"), deleted: true },
+          { job: job("b", "running"), deleted: true },
+        ],
+        dispatcher: dispatcherJob("complete"),
+        selected: [{ name: "a" }, { name: "b" }],
+      });
+      assert.equal(s.done, true);
+      assert.equal(s.results[0].outcome, "succeeded");
+      assert.equal(s.results[1].reason, "JobDeleted");
+    });
+
+    it("on timeout, fails unfinished Jobs and undispatched nodes with reason Timeout", () => {
+      const s = jobRunState({
+        ...base,
+        timedOut: true,
+        jobs: [{ job: job("a", "running") }],
+        dispatcher: dispatcherJob("running"),
+        selected: [{ name: "a" }, { name: "z" }],
+      });
+      assert.equal(s.done, true);
+      assert.deepEqual(
+        s.results.map((r) => [r.node, r.outcome, r.reason]),
+        [
+          ["a", "failed", "Timeout"],
+          ["z", "failed", "Timeout"],
+        ],
+      );
+      assert.equal(s.counts.failed, 2);
+    });
+
+    it("a failed dispatcher fails the nodes it never reached, naming its own failure", () => {
+      const d = dispatcherJob("failed");
+      d.pods = [
+        {
+          metadata: { name: "d" },
+          status: {
+            phase: "Failed",
+            containerStatuses: [
+              {
+                name: "dispatcher",
+                state: { terminated: { exitCode: 1, message: "jobs.batch is forbidden" } },
+              },
+            ],
+          },
+        },
+      ];
+      const s = jobRunState({ ...base, jobs: [], dispatcher: d, selected: [{ name: "a" }] });
+      assert.equal(s.done, true);
+      assert.match(s.dispatcherFailure ?? "", /container dispatcher exited 1: jobs.batch is forbidden/);
+      assert.equal(s.results[0].reason, "NotDispatched");
+    });
+
+    it("fails a Job whose pod has been stuck longer than the grace period", () => {
+      const s = jobRunState({
+        ...base,
+        jobs: [
+          {
+            job: job("a", "running"),
+            stuckSince: base.now - 301_000,
+            stuckReason: "container x is waiting: ImagePullBackOff",
+          },
+        ],
+        dispatcher: dispatcherJob("complete"),
+        selected: [{ name: "a" }],
+      });
+      assert.equal(s.done, true);
+      assert.equal(s.results[0].reason, "Stuck");
+    });
+  });
+
+  describe("selectNodes", () => {
+    const nodes: NodeLike[] = [
+      { metadata: { name: "w2", labels: { role: "worker" } } },
+      { metadata: { name: "cp", labels: { "node-role.kubernetes.io/control-plane": "" } } },
+      {
+        metadata: { name: "w1", labels: { role: "worker" } },
+        spec: { taints: [{ key: "gpu", value: "true", effect: "NoSchedule" }] },
+      },
+    ];
+    it("applies the chart's default selector, names win over selectors, and explains untolerated taints", () => {
+      const sel = selectNodes(
+        nodes,
+        { selectors: ["!node-role.kubernetes.io/control-plane,!node-role.kubernetes.io/master"] },
+        [],
+      );
+      assert.deepEqual(sel, [{ name: "w1", blockedBy: "gpu=true:NoSchedule" }, { name: "w2" }]);
+      assert.deepEqual(selectNodes(nodes, { nodes: ["cp"], selectors: ["role=worker"] }), [{ name: "cp" }]);
+      assert.equal(selectNodes(nodes, {}).length, 3);
+      assert.deepEqual(
+        selectNodes(nodes, { selectors: ["role=worker", "node-role.kubernetes.io/control-plane"] }).map(
+          (n) => n.name,
+        ),
+        ["cp", "w1", "w2"],
+      );
+    });
+  });
+
+  describe("dsRunState (daemonset mode)", () => {
+    const nodes: NodeLike[] = [
+      { metadata: { name: "n1" } },
+      { metadata: { name: "n2" } },
+      {
+        metadata: { name: "n3" },
+        spec: { taints: [{ key: "dedicated", value: "db", effect: "NoSchedule" }] },
+      },
+      { metadata: { name: "n4", labels: { other: "x" } } },
+      // Cordoned nodes keep DaemonSet pods (automatic toleration).
+      {
+        metadata: { name: "n5" },
+        spec: { taints: [{ key: "node.kubernetes.io/unschedulable", effect: "NoSchedule" }] },
+      },
+    ];
+    const pod = (node: string, ready: boolean, waiting?: string) => ({
+      metadata: { name: `kata-${node}`, creationTimestamp: at(0) },
+      spec: { nodeName: node },
+      status: {
+        phase: ready ? "Running" : "Pending",
+        startTime: at(1),
+        conditions: [{ type: "Ready", status: ready ? "True" : "False", lastTransitionTime: at(20) }],
+        containerStatuses: waiting ? [{ name: "kube-kata", state: { waiting: { reason: waiting } } }] : [],
+      },
+    });
+    const view = {
+      nodes,
+      nodeSelector: undefined,
+      dsObserved: true,
+      dsName: "kata-deploy",
+      timedOut: false,
+      timeoutSeconds: 600,
+      now: base.now,
+      startedAt: base.now - 100_000,
+      stuckSince: new Map<string, number>(),
+      stuckGraceSeconds: 300,
+    };
+    it("succeeds nodes with a Ready pod, skips untolerated taints, keeps cordoned nodes, waits for the rest", () => {
+      const s = dsRunState({
+        ...view,
+        pods: [pod("n1", true), pod("n2", false), pod("n4", true), pod("n5", true)],
+      });
+      assert.equal(s.done, false);
+      assert.deepEqual(
+        s.results.map((r) => [r.node, r.outcome, r.reason ?? ""]),
+        [
+          ["n1", "succeeded", ""],
+          ["n2", "failed", "Timeout"],
+          ["n3", "skipped", "Tainted"],
+          ["n4", "succeeded", ""],
+          ["n5", "succeeded", ""],
+        ],
+      );
+      assert.equal(s.counts.running, 1);
+    });
+    it("fails a node whose pod is stuck past the grace period; honours the nodeSelector", () => {
+      const s = dsRunState({
+        ...view,
+        nodeSelector: { other: "x" },
+        pods: [pod("n4", false, "ImagePullBackOff")],
+        stuckSince: new Map([["n4", base.now - 400_000]]),
+      });
+      assert.equal(s.done, true);
+      assert.deepEqual(
+        s.results.map((r) => [r.node, r.reason]),
+        [["n4", "Stuck"]],
+      );
+    });
+  });
+
+  describe("compact encoding", () => {
+    const result = fc.record(
+      {
+        node: fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,40}$/),
+        outcome: fc.constantFrom<NodeResult["outcome"]>("succeeded", "failed", "skipped"),
+        attempts: fc.nat(10),
+        job: fc.option(fc.string(), { nil: undefined }),
+        startedAt: fc.option(fc.integer({ min: 0, max: 10_000 }).map(at), { nil: undefined }),
+        finishedAt: fc.option(
+          fc.oneof(fc.integer({ min: 0, max: 10_000 }).map(at), fc.constant("2026-11-25T14:00:00.123Z")),
+          { nil: undefined },
+        ),
+        reason: fc.option(fc.constantFrom("BackoffLimitExceeded", "Timeout", "Tainted"), { nil: undefined }),
+        message: fc.option(fc.string(), { nil: undefined }),
+      },
+      { requiredKeys: ["node", "outcome", "attempts"] },
+    );
+    it("round-trips any results exactly (property)", () => {
+      fc.assert(
+        fc.property(fc.array(result, { maxLength: 30 }), (results) => {
+          const clean = results.map(
+            (r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as NodeResult,
+          );
+          assert.deepEqual(decodeResults(encodeResults(clean, OWNER)), clean);
+        }),
+      );
+    });
+    it("stays well under 200 bytes per node on a 5000-node fleet with mixed outcomes", () => {
+      const results: NodeResult[] = Array.from({ length: 5000 }, (_, i) => {
+        const node = `ip-10-0-${Math.floor(i / 250)}-${i % 250}.eu-west-1.compute.internal`;
+        const failed = i % 50 === 0;
+        return {
+          node,
+          outcome: failed ? "failed" : "succeeded",
+          job: jobName(OWNER, node),
+          attempts: failed ? 4 : 1,
+          startedAt: at(i % 600),
+          finishedAt: at((i % 600) + 95),
+          ...(failed
+            ? {
+                reason: "BackoffLimitExceeded",
+                message:
+                  "container host-check exited 1: no usable virtualization backend [BackoffLimitExceeded]",
+              }
+            : {}),
+        };
+      });
+      const text = encodeResults(results, OWNER);
+      const perNode = Buffer.byteLength(text) / results.length;
+      assert.ok(perNode < 100, `compact encoding uses ${perNode.toFixed(1)} bytes per node`);
+      assert.ok(Buffer.byteLength(JSON.stringify(results)) / results.length > 2 * perNode);
+      assert.deepEqual(decodeResults(text), results);
+    });
+  });
+
+  describe("run key", () => {
+    const parts: RunKeyParts = {
+      chartVersion: "4.0.0",
+      chartReference: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy",
+      mode: "job",
+      dispatcherImplementation: "bundled",
+      dispatcherScriptSha256: "abc",
+      jobTemplates: { "install-job.yaml": "a: 1\n", "cleanup-job.yaml": "b: 2\n" },
+      installDispatcherJob: {
+        spec: { template: { spec: { containers: [{ args: ["--parallelism=100"] }] } } },
+      },
+    };
+    it("changes with every part that reaches the Jobs or the dispatcher, and with rerunToken", () => {
+      const k = computeRunKey(parts);
+      assert.match(k, /^v1:[0-9a-f]{64}$/);
+      const variants: Partial<RunKeyParts>[] = [
+        { chartVersion: "4.0.1" },
+        { chartReference: "oci://mirror/kata-deploy" },
+        { dispatcherImplementation: "upstream" },
+        { dispatcherScriptSha256: "abd" },
+        { jobTemplates: { ...parts.jobTemplates, "install-job.yaml": "a: 2\n" } },
+        {
+          installDispatcherJob: {
+            spec: { template: { spec: { containers: [{ args: ["--parallelism=50"] }] } } },
+          },
+        },
+        { rerunToken: "2026-11-25" },
+      ];
+      for (const v of variants) assert.notEqual(computeRunKey({ ...parts, ...v }), k, JSON.stringify(v));
+    });
+    it("does not change with key order or an empty rerunToken", () => {
+      const reordered = JSON.parse(canonicalJson(parts)) as RunKeyParts;
+      assert.equal(computeRunKey({ ...reordered, rerunToken: "" }), computeRunKey(parts));
+      assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: undefined }] }), '{"a":[{"d":1}],"b":1}');
+    });
+  });
+
+  describe("messages and heal arguments", () => {
+    it("names failed nodes and reasons, and counts", () => {
+      const results: NodeResult[] = [
+        { node: "a", outcome: "succeeded", attempts: 1 },
+        {
+          node: "b",
+          outcome: "failed",
+          attempts: 4,
+          reason: "BackoffLimitExceeded",
+          message: "container host-check exited 1: no kvm [BackoffLimitExceeded]",
+        },
+      ];
+      const summary = summarize(results, 75);
+      assert.deepEqual(summary, { total: 2, succeeded: 1, failed: 1, skipped: 0, durationSeconds: 75 });
+      assert.deepEqual(kataNodes(results), ["a"]);
+      assert.equal(
+        finalMessage("install", summary, results),
+        "install failed: 1/2 nodes succeeded, 1 failed, 0 skipped in 1m15s. failed nodes: b (BackoffLimitExceeded: container host-check exited 1: no kvm [BackoffLimitExceeded])",
+      );
+      assert.equal(
+        progressLine(
+          "install",
+          { done: 312, total: 5000, failed: 3, succeeded: 309, skipped: 0, running: 40 },
+          65,
+        ),
+        "install: 312/5000 nodes done, 3 failed, 40 running, 1m05s",
+      );
+    });
+    it("replaces the dispatcher's selection by explicit node names, leaving other arguments in order", () => {
+      const job = {
+        metadata: { name: "d" },
+        spec: {
+          template: {
+            spec: {
+              containers: [
+                {
+                  name: "dispatcher",
+                  args: [
+                    "--job-template=/etc/kata-job/install-job.yaml",
+                    "--parallelism=100",
+                    "--node-selector=a=b",
+                  ],
+                },
+              ],
+            },
+          },
+        },
+      };
+      const healed = withExplicitNodes(job, ["n1", "n2"]) as {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      assert.deepEqual(healed.spec.template.spec.containers[0].args, [
+        "--job-template=/etc/kata-job/install-job.yaml",
+        "--parallelism=100",
+        "--nodes=n1,n2",
+      ]);
+      assert.deepEqual(job.spec.template.spec.containers[0].args.length, 3, "the input is not modified");
+    });
+  });
+});
