@@ -1,0 +1,175 @@
+// Program time: the rollout resource's inputs from the component's validated args and the rendered chart 4.0.0
+// objects (components/chart). The hook Jobs come from the chart renderer (`dispatcherJob`), so the Job the rollout
+// creates is exactly the one chart 4.0.0 would run, with our bundled dispatcher or the upstream image.
+import { ownerValue } from "../dispatcher/naming";
+import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
+import { CHART_VERSION } from "../components/chart/defaults";
+import {
+  dispatcherJob,
+  type DispatcherBundleRef,
+  type DispatcherImplementation,
+} from "../components/chart/dispatcherJobs";
+import type { DaemonSet, Job, K8sObject } from "../components/chart/k8s";
+import type { RenderedChart, Release } from "../components/chart/render";
+import type { ConnectionSpec } from "./connection";
+import { computeRunKey } from "./runKey";
+import type { DispatcherStage, KubeObject, NodeSelectionSpec, RolloutInputs } from "./types";
+
+export const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+/** The rollout options the component exposes (all optional). */
+export interface RolloutOptions {
+  /** Overall limit of one install or cleanup run. Default 3600 s. */
+  timeoutSeconds?: number;
+  /** Propose an update in preview when selected nodes have no successful install (new nodes, earlier failures). Default true. */
+  healDrift?: boolean;
+  /** Run the cleanup dispatcher on destroy (job mode). Default true. */
+  cleanupOnDestroy?: boolean;
+  /** A pod stuck (image pull, unschedulable, crash loop) this long fails its node early. Default 300 s. */
+  stuckGraceSeconds?: number;
+}
+
+export interface RolloutBuildArgs {
+  /** From the component's validated args (ResolvedArgs). */
+  namespace: string;
+  releaseName: string;
+  /** Chart reference and version as handed to helm.v4.Chart. */
+  chart: { chart: string; version?: string };
+  /** Exactly the values handed to the chart (the user's values; the renderer merges the chart defaults). */
+  values: Record<string, unknown>;
+  /** `renderChart(values, release)`. */
+  rendered: RenderedChart;
+  /** Resolved at program time (rollout/resolveConnection.ts); becomes a secret input. */
+  connection: ConnectionSpec;
+  dispatcherImplementation?: DispatcherImplementation;
+  /** The bundled dispatcher's ConfigMap reference (required for `bundled`). */
+  bundle?: DispatcherBundleRef;
+  rerunToken?: string;
+  rollout?: RolloutOptions;
+}
+
+/** The node selection a dispatcher Job was rendered with (its `--nodes=` / `--node-selector=` flags). */
+export function selectionOfDispatcher(job: KubeObject): NodeSelectionSpec {
+  const spec = job.spec as {
+    template?: { spec?: { containers?: { command?: string[]; args?: string[] }[] } };
+  };
+  const flags = (spec?.template?.spec?.containers ?? []).flatMap((c) => [
+    ...(c.command ?? []),
+    ...(c.args ?? []),
+  ]);
+  const nodes = flags
+    .filter((f) => f.startsWith("--nodes="))
+    .flatMap((f) => f.slice("--nodes=".length).split(","));
+  const selectors = flags
+    .filter((f) => f.startsWith("--node-selector="))
+    .map((f) => f.slice("--node-selector=".length));
+  const selection: NodeSelectionSpec = {};
+  const names = nodes.map((n) => n.trim()).filter(Boolean);
+  if (names.length) selection.nodes = [...new Set(names)].sort();
+  else if (selectors.length) selection.selectors = selectors;
+  return selection;
+}
+
+function findObject<T extends K8sObject>(
+  objects: readonly K8sObject[],
+  kind: string,
+  name: string,
+): T | undefined {
+  return objects.find((o) => o.kind === kind && o.metadata?.name === name) as T | undefined;
+}
+
+function stage(
+  which: "install" | "cleanup",
+  args: RolloutBuildArgs,
+  release: Release,
+  template: Job | undefined,
+): DispatcherStage {
+  const implementation = args.dispatcherImplementation ?? "bundled";
+  const job = dispatcherJob(
+    which,
+    args.values,
+    release,
+    implementation,
+    args.bundle,
+  ) as unknown as KubeObject;
+  const names = args.rendered.names;
+  const tolerations = (template?.spec.template.spec.tolerations ?? []) as Toleration[];
+  return {
+    job,
+    ownerValue: ownerValue(which === "install" ? names.installNamePrefix : names.cleanupNamePrefix),
+    selection: selectionOfDispatcher(job),
+    // The bundled dispatcher admits nodes like a DaemonSet would: the template's tolerations plus the automatic ones.
+    tolerations: [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS],
+  };
+}
+
+/** Plain inputs for KataRollout (wrap the call in `apply` when args hold Outputs). */
+export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
+  const { rendered } = args;
+  const names = rendered.names;
+  const release: Release = { name: args.releaseName, namespace: args.namespace };
+  const opts = args.rollout ?? {};
+  if (rendered.mode !== "job" && rendered.mode !== "daemonset") {
+    throw new Error(
+      `deploymentMode: chart 4.0.0 renders no workload for this value; use "daemonset" or "job"`,
+    );
+  }
+  const implementation = args.dispatcherImplementation ?? "bundled";
+  const base = {
+    connection: args.connection,
+    namespace: args.namespace,
+    mode: rendered.mode,
+    daemonSetName: names.daemonSet,
+    installDispatcherJobName: names.installDispatcherJob,
+    timeoutSeconds: opts.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+    healDrift: opts.healDrift ?? true,
+    cleanupOnDestroy: opts.cleanupOnDestroy ?? true,
+    stuckGraceSeconds: opts.stuckGraceSeconds,
+    displayName: `kata-deploy ${args.namespace}/${args.releaseName}`,
+  };
+  const chartVersion = args.chart.version ?? CHART_VERSION;
+  if (rendered.mode === "job") {
+    const install = stage("install", args, release, rendered.jobTemplates?.install);
+    const cleanup = stage("cleanup", args, release, rendered.jobTemplates?.cleanup);
+    const templates = findObject<K8sObject & { data: Record<string, string> }>(
+      rendered.resources,
+      "ConfigMap",
+      names.jobTemplatesConfigMap,
+    );
+    return {
+      ...base,
+      install,
+      cleanup,
+      runKey: computeRunKey({
+        chartVersion,
+        chartReference: args.chart.chart,
+        mode: "job",
+        dispatcherImplementation: implementation,
+        dispatcherScriptSha256: implementation === "bundled" ? args.bundle?.sha256 : undefined,
+        jobTemplates: templates?.data,
+        installDispatcherJob: install.job,
+        rerunToken: args.rerunToken,
+      }),
+    };
+  }
+  const ds = findObject<DaemonSet>(rendered.resources, "DaemonSet", names.daemonSet);
+  if (!ds) throw new Error(`daemonset mode: the rendered chart has no DaemonSet ${names.daemonSet}`);
+  const pod = ds.spec.template.spec;
+  return {
+    ...base,
+    daemonSet: {
+      name: names.daemonSet,
+      podSelector: ds.spec.selector.matchLabels,
+      nodeSelector: pod.nodeSelector && Object.keys(pod.nodeSelector).length ? pod.nodeSelector : undefined,
+      tolerations: (pod.tolerations ?? []) as Toleration[],
+    },
+    // The cleanup stage is kept for a later switch back; in daemonset mode the DaemonSet's own SIGTERM cleans.
+    runKey: computeRunKey({
+      chartVersion,
+      chartReference: args.chart.chart,
+      mode: "daemonset",
+      daemonSetTemplate: ds.spec.template,
+      rerunToken: args.rerunToken,
+    }),
+  };
+}
