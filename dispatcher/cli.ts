@@ -1,0 +1,210 @@
+// `kata-deploy dispatcher` command line: a thin layer over runDispatcher. Accepts every flag chart 4.0.0 passes to the
+// upstream dispatcher (plus HEAD's selection flags and our own), prints progress and a summary on stderr/stdout,
+// and exits 0 (all targeted nodes succeeded), 1 (a node failed, timeout, SIGTERM) or 2 (usage or setup error).
+import { writeFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { streamLogger, type LogFormat } from "./log";
+import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
+
+export const DISPATCHER_VERSION = "0.1.0";
+
+function nonNegative(flag: string, integer: boolean) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(
+        `${flag} takes a ${integer ? "whole " : ""}number >= 0, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildCommand(): Command {
+  return new Command("kata-deploy-dispatcher")
+    .description(
+      "Create one node-pinned Job per selected node from a Job template, at most --parallelism at a time.",
+    )
+    .requiredOption("--job-template <path>", "YAML file holding one batch/v1 Job, cloned per node")
+    .requiredOption(
+      "--name-prefix <prefix>",
+      "owner label value and Job name prefix (sanitized like upstream)",
+    )
+    .option(
+      "--owner-job-name <name>",
+      "the dispatcher's own Job: per-node Jobs get an ownerReference to it; Jobs of earlier runs are replaced",
+    )
+    .option(
+      "--parallelism <n>",
+      "most Jobs of this owner active at once",
+      nonNegative("--parallelism", true),
+      100,
+    )
+    .option("--nodes <names>", "comma-separated node names (selectors are then ignored)")
+    .option("--node-selector <selector>", "label selector; repeat for a union (OR) of selectors", collect, [])
+    .option(
+      "--namespace <ns>",
+      "namespace of the Jobs (default: $POD_NAMESPACE, the ServiceAccount namespace, default)",
+    )
+    .option("--node-field-selector <selector>", "field selector ANDed with every node selector")
+    .option("--node-page-size <n>", "page size of node LISTs", nonNegative("--node-page-size", true), 500)
+    .option(
+      "--poll-interval-secs <n>",
+      "re-check interval while waiting for nodes (Jobs are watched, not polled)",
+      nonNegative("--poll-interval-secs", false),
+      5,
+    )
+    .option("--ignore-node-taints", "do not skip nodes whose taints the template does not tolerate", false)
+    .option(
+      "--wait-for-nodes-secs <n>",
+      "keep re-resolving until the set settles, up to this long; an empty set then fails",
+      nonNegative("--wait-for-nodes-secs", false),
+      0,
+    )
+    .option(
+      "--node-settle-secs <n>",
+      "how long the eligible set must stay unchanged (with --wait-for-nodes-secs)",
+      nonNegative("--node-settle-secs", false),
+      15,
+    )
+    .option(
+      "--stuck-after-secs <n>",
+      "report a Job whose pod cannot be scheduled or pulled after this long",
+      nonNegative("--stuck-after-secs", false),
+      120,
+    )
+    .option(
+      "--timeout-secs <n>",
+      "give up after this long (exit 1); 0 = no timeout",
+      nonNegative("--timeout-secs", false),
+    )
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster ServiceAccount)",
+    )
+    .option("--context <name>", "kubeconfig context")
+    .option("--results-file <path>", "write the JSON results document here")
+    .addOption(
+      new Option("--log-format <format>", "log format on stderr").choices(["text", "json"]).default("text"),
+    )
+    .option(
+      "--progress-interval-secs <n>",
+      "seconds between progress lines",
+      nonNegative("--progress-interval-secs", false),
+      10,
+    )
+    .option("--dry-run", "resolve the nodes, print the plan, create nothing", false)
+    .version(DISPATCHER_VERSION)
+    .showHelpAfterError("(run with --help for usage)");
+}
+
+interface ParsedFlags {
+  jobTemplate: string;
+  namePrefix: string;
+  ownerJobName?: string;
+  parallelism: number;
+  nodes?: string;
+  nodeSelector: string[];
+  namespace?: string;
+  nodeFieldSelector?: string;
+  nodePageSize: number;
+  pollIntervalSecs: number;
+  ignoreNodeTaints: boolean;
+  waitForNodesSecs: number;
+  nodeSettleSecs: number;
+  stuckAfterSecs: number;
+  timeoutSecs?: number;
+  kubeconfig?: string;
+  context?: string;
+  resultsFile?: string;
+  logFormat: LogFormat;
+  progressIntervalSecs: number;
+  dryRun: boolean;
+}
+
+export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
+  return {
+    jobTemplate: flags.jobTemplate,
+    namePrefix: flags.namePrefix,
+    ownerJobName: flags.ownerJobName || undefined,
+    parallelism: flags.parallelism,
+    nodes: flags.nodes
+      ? flags.nodes
+          .split(",")
+          .map((n) => n.trim())
+          .filter(Boolean)
+      : undefined,
+    nodeSelectors: flags.nodeSelector,
+    namespace: flags.namespace,
+    nodeFieldSelector: flags.nodeFieldSelector || undefined,
+    nodePageSize: flags.nodePageSize,
+    pollIntervalSecs: flags.pollIntervalSecs,
+    ignoreNodeTaints: flags.ignoreNodeTaints,
+    waitForNodesSecs: flags.waitForNodesSecs,
+    nodeSettleSecs: flags.nodeSettleSecs,
+    stuckAfterSecs: flags.stuckAfterSecs,
+    timeoutSecs: flags.timeoutSecs || undefined,
+    dryRun: flags.dryRun,
+    progressIntervalSecs: flags.progressIntervalSecs,
+  };
+}
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIo: CliIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
+
+/** Parse `argv` (without node and script), run, print, write the results file; resolves to the exit code. */
+export async function main(argv: string[], io: CliIo = processIo, stopSignal?: AbortSignal): Promise<number> {
+  const command = buildCommand().exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  let flags: ParsedFlags;
+  try {
+    flags = command.parse(argv, { from: "user" }).opts<ParsedFlags>();
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  const logger = streamLogger(flags.logFormat, io.stderr);
+  const doc: ResultsDocument = await runDispatcher(optionsFromFlags(flags), {
+    kubeconfigPath: flags.kubeconfig,
+    context: flags.context,
+    logger,
+    stopSignal,
+  });
+  io.stdout(`${summarize(doc)}\n`);
+  if (flags.resultsFile) {
+    try {
+      writeFileSync(flags.resultsFile, `${JSON.stringify(doc, null, 2)}\n`);
+    } catch (err) {
+      io.stderr(`ERROR: --results-file ${flags.resultsFile}: cannot write it (${(err as Error).message})\n`);
+      return doc.exitCode === 0 ? 1 : doc.exitCode;
+    }
+  }
+  return doc.exitCode;
+}
+
+/** Process entry: signals, exit code. Used by `npm run dispatch` and by the bundle. */
+export function runCli(): void {
+  const stop = new AbortController();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: no further Jobs are created; finishing with a summary\n`);
+      stop.abort();
+    });
+  }
+  main(process.argv.slice(2), processIo, stop.signal).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`ERROR: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(2);
+    },
+  );
+}
+
+if (require.main === module) runCli();
