@@ -1,0 +1,106 @@
+// What a KataDeploy will do, as data: the validated args with their defaults, the chart reference and
+// version, and the exact values handed to the chart. Pure (no Pulumi, no I/O): the component, the
+// `plan` command and the stack program all go through it, and later parts (the rollout's dispatcher
+// Jobs) extend the same Plan.
+import { DeploymentMode } from "./args";
+import { CHART_NAME } from "./chart/names";
+import { ChartValues } from "./chart/defaults";
+import { dispatcherSelectionArgs } from "./chart/render";
+import {
+  ArgIssue,
+  ARG_NAMES,
+  CHART_KEYS,
+  KataDeployArgsError,
+  ResolvedArgs,
+  checkArgs,
+  isPlainObject,
+} from "./validation";
+
+type Values = Record<string, unknown>;
+
+/** The resource name used when none is given (the stack program and `npm run plan` use it). */
+export const DEFAULT_RESOURCE_NAME = "kata-deploy";
+
+export interface PlannedChart {
+  /** What helm.v4.Chart gets as `chart`. */
+  reference: string;
+  /** Requested chart version; absent for a local chart (its Chart.yaml says). */
+  version?: string;
+  /** http(s) chart repository, when the chart comes from one. */
+  repository?: string;
+  /** Local chart directory, when used. */
+  path?: string;
+}
+
+/** Which nodes a dispatcher works on, as the dispatcher arguments the chart renders (empty = all nodes). */
+export interface PlannedSelection {
+  install: string[];
+  cleanup: string[];
+}
+
+export interface Plan {
+  /** The validated args, every omitted field showing its default (component defaults, then chart defaults). */
+  args: Values;
+  chart: PlannedChart;
+  /** Exactly the values handed to the chart: the typed fields merged over `values`; the chart defaults the rest. */
+  values: Values;
+  /** Job mode: node selection of the install and the cleanup dispatcher. */
+  nodeSelection?: PlannedSelection;
+  /** Things that are allowed but probably not meant. */
+  warnings: ArgIssue[];
+}
+
+/** The plan, or a KataDeployArgsError listing every invalid argument. */
+export function planKataDeploy(args: unknown, resourceName: string = DEFAULT_RESOURCE_NAME): Plan {
+  const checked = checkArgs(args, resourceName);
+  if (checked.errors.length > 0) throw new KataDeployArgsError(checked.errors);
+  if (!checked.resolved) throw new Error("planKataDeploy needs known values (no Outputs or Promises)");
+  return planFromResolved(checked.resolved, checked.warnings);
+}
+
+export function planFromResolved(resolved: ResolvedArgs, warnings: ArgIssue[] = []): Plan {
+  const { effective, values } = resolved;
+  const chart: PlannedChart = { reference: resolved.chart.chart };
+  if (resolved.chart.version !== undefined) chart.version = resolved.chart.version;
+  if (resolved.chart.repository !== undefined) chart.repository = resolved.chart.repository;
+  if (resolved.chart.path !== undefined) chart.path = resolved.chart.path;
+
+  const view: Values = {
+    namespace: resolved.namespace,
+    createNamespace: resolved.createNamespace,
+    releaseName: resolved.releaseName,
+    chart:
+      resolved.chart.path !== undefined
+        ? { path: resolved.chart.path }
+        : {
+            repository: resolved.chart.repository ?? resolved.chart.chart.slice(0, -`/${CHART_NAME}`.length),
+            version: resolved.chart.version,
+          },
+  };
+  for (const key of CHART_KEYS) {
+    if (key === "shims") continue;
+    if (effective[key] !== undefined) view[key] = effective[key];
+  }
+  // The shim table is long: show the shims the user configured, and the disableAll switch.
+  const shims = isPlainObject(values.shims) ? { ...values.shims } : {};
+  view.disableAllShims = isPlainObject(effective.shims) && effective.shims.disableAll === true;
+  delete shims.disableAll;
+  if (Object.keys(shims).length > 0) view.shims = shims;
+  // job.* is noise in daemonset mode unless the user set some of it.
+  if (resolved.mode === DeploymentMode.Daemonset && values.job === undefined) delete view.job;
+
+  const args: Values = {};
+  for (const name of ARG_NAMES) if (view[name] !== undefined) args[name] = view[name];
+
+  const plan: Plan = { args, chart, values, warnings };
+  if (resolved.mode === DeploymentMode.Job) plan.nodeSelection = plannedSelection(effective);
+  return plan;
+}
+
+function plannedSelection(effective: Values): PlannedSelection {
+  const values = effective as ChartValues;
+  return {
+    install: dispatcherSelectionArgs(values, "install"),
+    cleanup: dispatcherSelectionArgs(values, "cleanup"),
+  };
+}
