@@ -33,6 +33,16 @@ const INPUT_KEYS: readonly (keyof RolloutInputs)[] = [
   "displayName",
 ];
 
+/** Resource options of every KataRollout: the engine marks the `connection` output secret in the state. */
+export function rolloutResourceOptions(
+  opts: pulumi.CustomResourceOptions = {},
+): pulumi.CustomResourceOptions {
+  return {
+    ...opts,
+    additionalSecretOutputs: [...new Set([...(opts.additionalSecretOutputs ?? []), "connection"])],
+  };
+}
+
 export class KataRollout extends pulumi.dynamic.Resource {
   /** Compact encoding of the per-node results as stored in the state (see `nodeResults`). */
   declare readonly results: pulumi.Output<string>;
@@ -55,17 +65,7 @@ export class KataRollout extends pulumi.dynamic.Resource {
       props[key] = all.apply((i) => (i as unknown as Record<string, unknown>)[key]);
     // The connection carries credentials: secret as an input, and its copy among the outputs is marked secret too.
     props.connection = pulumi.secret(all.apply((i) => i.connection));
-    super(
-      rolloutProvider,
-      name,
-      props,
-      {
-        ...opts,
-        additionalSecretOutputs: [...new Set([...(opts.additionalSecretOutputs ?? []), "connection"])],
-      },
-      ROLLOUT_MODULE,
-      ROLLOUT_TYPE,
-    );
+    super(rolloutProvider, name, props, rolloutResourceOptions(opts), ROLLOUT_MODULE, ROLLOUT_TYPE);
     this.nodeResults = this.results.apply((r) => decodeResults(r));
     this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
   }

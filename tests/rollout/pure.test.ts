@@ -366,7 +366,10 @@ describe("rollout pure logic", () => {
       fc.assert(
         fc.property(fc.array(result, { maxLength: 30 }), (results) => {
           const clean = results.map(
-            (r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as NodeResult,
+            (r) =>
+              Object.fromEntries(
+                Object.entries(r).filter(([, v]) => v !== undefined),
+              ) as unknown as NodeResult,
           );
           assert.deepEqual(decodeResults(encodeResults(clean, OWNER)), clean);
         }),
