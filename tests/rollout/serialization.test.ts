@@ -1,0 +1,60 @@
+// The provider survives the engine's serialization round trip and needs no npm module at run time.
+import assert from "node:assert/strict";
+import { isBuiltin, requiredModules, serializedProvider } from "./serialized";
+
+describe("rollout provider serialization", function () {
+  this.timeout(30_000);
+
+  it("serializes, and the text requires Node built-ins only", async () => {
+    const { text } = await serializedProvider();
+    const modules = requiredModules(text);
+    assert.ok(modules.length > 0);
+    const foreign = modules.filter((m) => !isBuiltin(m));
+    assert.deepEqual(foreign, [], `the serialized provider requires npm modules: ${foreign.join(", ")}`);
+    for (const expected of ["https", "http", "child_process"])
+      assert.ok(modules.includes(expected), expected);
+  });
+
+  it("loads from the text and validates inputs with messages naming the field", async () => {
+    const { provider } = await serializedProvider();
+    assert.ok(provider.check);
+    const result = await provider.check(
+      {} as never,
+      {
+        connection: { server: "ftp://x" },
+        namespace: "",
+        mode: "jobs",
+        timeoutSeconds: 0,
+      } as never,
+    );
+    const byProperty = Object.fromEntries((result.failures ?? []).map((f) => [f.property, f.reason]));
+    assert.match(byProperty.connection, /connection\.server: expected an http:\/\/ or https:\/\/ URL/);
+    assert.match(byProperty.mode, /expected "job" or "daemonset", got "jobs"/);
+    assert.match(byProperty.timeoutSeconds, /positive/);
+    assert.ok(byProperty.namespace);
+  });
+
+  it("loads in a module whose require cannot see node_modules (a consumer without our dependencies)", async () => {
+    const { text } = await serializedProvider();
+    const Module = (await import("node:module")).default as unknown as {
+      new (id: string): {
+        paths: string[];
+        _compile(code: string, file: string): void;
+        exports: { handler: () => unknown };
+      };
+    };
+    const m = new Module("/nonexistent/consumer/__provider.js");
+    m.paths = []; // nothing but built-ins resolves
+    m._compile(text, "/nonexistent/consumer/__provider.js");
+    const provider = m.exports.handler() as {
+      create: unknown;
+      delete: unknown;
+      diff: unknown;
+      read: unknown;
+      update: unknown;
+    };
+    for (const method of ["create", "update", "delete", "diff", "read"] as const) {
+      assert.equal(typeof provider[method], "function", method);
+    }
+  });
+});
