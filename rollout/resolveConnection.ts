@@ -37,14 +37,21 @@ export function loadKubeConfig(opts: ResolveOptions = {}): { kc: KubeConfig; sou
   let source: string;
   const text = opts.kubeconfig?.trim();
   if (text) {
-    // A single line without a YAML key is a path; anything else is the document itself.
-    if (!text.includes("\n") && !/^\s*[{a-zA-Z-]+\s*:/.test(text)) {
-      kc.loadFromFile(text);
-      source = "kubeconfig argument (file)";
-    } else {
-      kc.loadFromString(text);
-      source = "kubeconfig argument";
+    // A document is JSON, several lines, or `key: value`; a single bare line is a file path.
+    const isDocument = text.startsWith("{") || text.includes("\n") || /^[\w-]+:\s/.test(text);
+    try {
+      if (isDocument) kc.loadFromString(text);
+      else kc.loadFromFile(text);
+    } catch (err) {
+      // Never echo the document: it holds credentials.
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
+      throw new ConnectionResolutionError(
+        isDocument
+          ? `kubeconfig argument: not a valid kubeconfig document (${why})`
+          : `kubeconfig argument: cannot read kubeconfig file ${text} (${why})`,
+      );
     }
+    source = isDocument ? "kubeconfig argument" : "kubeconfig argument (file)";
   } else {
     kc.loadFromDefault();
     source = process.env.KUBECONFIG
