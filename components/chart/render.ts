@@ -155,6 +155,18 @@ function compact<T>(value: T): T {
   return value;
 }
 
+/**
+ * Sprig's `mergeOverwrite` for a flat map: the override's keys win, except that an empty override value
+ * (false, 0, "", empty list or map) never replaces anything (mergo's rule).
+ */
+function mergeOverwrite(base: Readonly<Record<string, unknown>>, override: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  if (isMap(override)) {
+    for (const [key, value] of Object.entries(override)) if (truthy(value)) out[key] = cloneJson(value);
+  }
+  return out;
+}
+
 /** Literal block scalar (`key: |` + indented text) with clip chomping: exactly one trailing newline. */
 function blockText(text: string): string {
   const body = text.replace(/\n+$/, "");
@@ -548,7 +560,7 @@ function runtimeClasses(values: ChartValues, useShimNodeSelectors: boolean): Run
     const base = RUNTIME_CLASS_OVERHEAD[shim];
     if (!base) continue;
     const rc = isMap(config.runtimeClass) ? config.runtimeClass : undefined;
-    const overhead: Record<string, unknown> = { ...base, ...(rc && isMap(rc.overhead) ? rc.overhead : {}) };
+    const overhead = mergeOverwrite(base, rc && truthy(rc.overhead) ? rc.overhead : undefined);
     const overheadOn = rc && "overheadEnabled" in rc ? rc.overheadEnabled : globalOverhead;
     const nodeSelector: Record<string, string> = { "katacontainers.io/kata-runtime": "true" };
     if (rc && truthy(rc.nodeSelector) && isMap(rc.nodeSelector)) {
@@ -673,7 +685,7 @@ function customRuntimeClasses(values: ChartValues, options: RenderOptions): K8sO
     const base = RUNTIME_CLASS_OVERHEAD[goPrint(runtime.baseConfig)];
     if (truthy(inherit) && base) {
       const given = dig(object, "overhead", "podFixed");
-      object.overhead = { podFixed: { ...base, ...(isMap(given) ? given : {}) } };
+      object.overhead = { podFixed: mergeOverwrite(base, given) };
     }
     out.push(object as K8sObject);
   }
