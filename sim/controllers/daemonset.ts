@@ -1,0 +1,281 @@
+// The DaemonSet controller (kubernetes-api-facts.md §7): one pod per eligible node (node selector,
+// required node affinity, NoSchedule+NoExecute taints against the template's tolerations plus the
+// automatic daemon tolerations), bound through a `matchFields metadata.name In [node]` affinity; failed
+// pods are replaced; status counts per node readiness (desired/current/ready/available/misscheduled).
+import {
+  DAEMONSET_AUTOMATIC_TOLERATIONS,
+  firstUntoleratedTaint,
+  Taint,
+  Toleration,
+} from "../../kube/tolerations";
+import { labelSelectorFromObject, LabelSelectorObject } from "../../kube/labelSelector";
+import { ApiError } from "../errors";
+import type { Store, StoreEvent } from "../store";
+import type { KubeObject } from "../types";
+import { conditionStatus, isPodTerminal } from "./podStatus";
+
+type Rec = Record<string, unknown>;
+
+interface NodeSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+interface NodeSelectorTerm {
+  matchExpressions?: NodeSelectorRequirement[];
+  matchFields?: NodeSelectorRequirement[];
+}
+
+function requirementHolds(r: NodeSelectorRequirement, value: string | undefined): boolean {
+  const values = r.values ?? [];
+  switch (r.operator) {
+    case "In":
+      return value !== undefined && values.includes(value);
+    case "NotIn":
+      return value === undefined || !values.includes(value);
+    case "Exists":
+      return value !== undefined;
+    case "DoesNotExist":
+      return value === undefined;
+    case "Gt":
+      return value !== undefined && /^-?\d+$/.test(value) && Number(value) > Number(values[0]);
+    case "Lt":
+      return value !== undefined && /^-?\d+$/.test(value) && Number(value) < Number(values[0]);
+    default:
+      return false;
+  }
+}
+
+/** Required node affinity: terms are ORed, requirements inside a term ANDed; an empty term matches nothing. */
+export function nodeMatchesAffinity(node: KubeObject, podSpec: Rec): boolean {
+  const selector = (podSpec.nodeSelector as Record<string, string> | undefined) ?? {};
+  const labels = node.metadata.labels ?? {};
+  if (Object.entries(selector).some(([k, v]) => labels[k] !== v)) return false;
+  const required = ((podSpec.affinity as Rec | undefined)?.nodeAffinity as Rec | undefined)
+    ?.requiredDuringSchedulingIgnoredDuringExecution as
+    { nodeSelectorTerms?: NodeSelectorTerm[] } | undefined;
+  const terms = required?.nodeSelectorTerms;
+  if (!terms) return true;
+  return terms.some((t) => {
+    const exprs = t.matchExpressions ?? [];
+    const fields = t.matchFields ?? [];
+    if (exprs.length === 0 && fields.length === 0) return false;
+    return (
+      exprs.every((r) => requirementHolds(r, labels[r.key])) &&
+      fields.every((r) => requirementHolds(r, r.key === "metadata.name" ? node.metadata.name : undefined))
+    );
+  });
+}
+
+export function daemonPodTolerations(podSpec: Rec): Toleration[] {
+  const own = (podSpec.tolerations as Toleration[] | undefined) ?? [];
+  const extra = DAEMONSET_AUTOMATIC_TOLERATIONS.filter(
+    (a) => !own.some((t) => t.key === a.key && t.effect === a.effect),
+  );
+  const tolerations = [...own, ...extra.map((t) => ({ ...t }))];
+  if (
+    podSpec.hostNetwork === true &&
+    !tolerations.some((t) => t.key === "node.kubernetes.io/network-unavailable")
+  ) {
+    tolerations.push({
+      key: "node.kubernetes.io/network-unavailable",
+      operator: "Exists",
+      effect: "NoSchedule",
+    });
+  }
+  return tolerations;
+}
+
+/** Whether the DaemonSet should run a pod on the node (shouldRun) and may keep an existing one (shouldContinue). */
+export function daemonPlacement(
+  node: KubeObject,
+  podSpec: Rec,
+): { shouldRun: boolean; shouldContinue: boolean } {
+  if (!nodeMatchesAffinity(node, podSpec)) return { shouldRun: false, shouldContinue: false };
+  const taints = (node.spec?.taints as Taint[] | undefined) ?? [];
+  const tolerations = daemonPodTolerations(podSpec);
+  return {
+    shouldRun: !firstUntoleratedTaint(taints, tolerations, ["NoSchedule", "NoExecute"]),
+    shouldContinue: !firstUntoleratedTaint(taints, tolerations, ["NoExecute"]),
+  };
+}
+
+export class DaemonSetController {
+  private readonly queue = new Set<string>();
+  private scheduled = false;
+  private closed = false;
+
+  constructor(private readonly store: Store) {}
+
+  close(): void {
+    this.closed = true;
+  }
+
+  onEvent(e: StoreEvent): void {
+    if (e.resource === "daemonsets" && e.type !== "DELETED")
+      this.enqueue(`${e.object.metadata.namespace}/${e.object.metadata.name}`);
+    else if (e.resource === "nodes")
+      for (const ds of this.store.all("daemonsets"))
+        this.enqueue(`${ds.metadata.namespace}/${ds.metadata.name}`);
+    else if (e.resource === "pods") {
+      const owner = e.object.metadata.ownerReferences?.find((r) => r.controller && r.kind === "DaemonSet");
+      if (owner) this.enqueue(`${e.object.metadata.namespace}/${owner.name}`);
+    }
+  }
+
+  private enqueue(key: string): void {
+    this.queue.add(key);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const keys = [...this.queue];
+      this.queue.clear();
+      for (const k of keys) {
+        if (this.closed) return;
+        try {
+          this.sync(k);
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+        }
+      }
+    });
+  }
+
+  private sync(key: string): void {
+    const [ns, name] = key.split("/");
+    const ds = this.store.peek("daemonsets", ns, name);
+    if (!ds || ds.metadata.deletionTimestamp) return;
+    const spec = (ds.spec ?? {}) as Rec;
+    const template = (spec.template ?? {}) as Rec;
+    const podSpec = (template.spec ?? {}) as Rec;
+    const selector = labelSelectorFromObject(spec.selector as LabelSelectorObject);
+    const uid = ds.metadata.uid ?? "";
+    const podsByNode = new Map<string, KubeObject[]>();
+    for (const pod of this.store.all("pods", ns)) {
+      if (!pod.metadata.ownerReferences?.some((r) => r.uid === uid && r.controller)) continue;
+      if (!selector.matches(pod.metadata.labels)) continue;
+      const node = podTargetNode(pod);
+      if (!node) continue;
+      let list = podsByNode.get(node);
+      if (!list) podsByNode.set(node, (list = []));
+      list.push(pod);
+    }
+    let desired = 0;
+    let current = 0;
+    let ready = 0;
+    let misscheduled = 0;
+    let updated = 0;
+    for (const node of this.store.all("nodes")) {
+      const nodeName = node.metadata.name ?? "";
+      const { shouldRun, shouldContinue } = daemonPlacement(node, podSpec);
+      const pods = (podsByNode.get(nodeName) ?? []).filter((p) => !p.metadata.deletionTimestamp);
+      podsByNode.delete(nodeName);
+      if (shouldRun) desired++;
+      const failed = pods.filter((p) => p.status?.phase === "Failed");
+      for (const p of failed) this.deletePod(p);
+      const live = pods.filter((p) => !isPodTerminal(p));
+      if (live.length > 0) {
+        if (!shouldContinue) {
+          live.forEach((p) => this.deletePod(p));
+          continue;
+        }
+        if (!shouldRun) misscheduled++;
+        else {
+          current++;
+          updated++;
+          if (live.some((p) => conditionStatus(p, "Ready") === "True")) ready++;
+        }
+        continue;
+      }
+      if (shouldRun && failed.length === 0) this.createPod(ds, nodeName, podSpec, template);
+    }
+    // Pods on nodes that no longer exist are left to PodGC.
+    const status: Rec = {
+      currentNumberScheduled: current,
+      numberMisscheduled: misscheduled,
+      desiredNumberScheduled: desired,
+      numberReady: ready,
+      observedGeneration: ds.metadata.generation ?? 1,
+      updatedNumberScheduled: updated,
+      numberAvailable: ready,
+    };
+    if (desired - ready > 0) status.numberUnavailable = desired - ready;
+    this.store.mutate("daemonsets", ns, name, (d) => {
+      d.status = { ...status, ...(d.status?.conditions ? { conditions: d.status.conditions } : {}) };
+    });
+  }
+
+  private createPod(ds: KubeObject, nodeName: string, podSpec: Rec, template: Rec): void {
+    const tmeta = (template.metadata ?? {}) as Rec;
+    const spec = structuredClone(podSpec);
+    spec.tolerations = daemonPodTolerations(podSpec);
+    const affinity = (spec.affinity ?? {}) as Rec;
+    affinity.nodeAffinity = {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchFields: [{ key: "metadata.name", operator: "In", values: [nodeName] }] }],
+      },
+    };
+    spec.affinity = affinity;
+    // The scheduler binds the pod to the one node its affinity allows.
+    spec.nodeName = nodeName;
+    if (spec.restartPolicy === undefined) spec.restartPolicy = "Always";
+    const labels = {
+      ...((tmeta.labels as Record<string, string>) ?? {}),
+      "controller-revision-hash": "sim",
+      "pod-template-generation": String(ds.metadata.generation ?? 1),
+    };
+    try {
+      this.store.create(
+        "pods",
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: {
+            generateName: `${ds.metadata.name}-`,
+            namespace: ds.metadata.namespace,
+            labels,
+            ...(tmeta.annotations
+              ? { annotations: { ...(tmeta.annotations as Record<string, string>) } }
+              : {}),
+            ownerReferences: [
+              {
+                apiVersion: "apps/v1",
+                kind: "DaemonSet",
+                name: ds.metadata.name ?? "",
+                uid: ds.metadata.uid ?? "",
+                controller: true,
+                blockOwnerDeletion: true,
+              },
+            ],
+          },
+          spec,
+        },
+        ds.metadata.namespace,
+      );
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+  }
+
+  private deletePod(pod: KubeObject): void {
+    if (pod.metadata.deletionTimestamp) return;
+    try {
+      this.store.delete("pods", pod.metadata.namespace, pod.metadata.name ?? "", {
+        propagationPolicy: "Background",
+      });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+  }
+}
+
+function podTargetNode(pod: KubeObject): string | undefined {
+  if (pod.spec?.nodeName) return pod.spec.nodeName as string;
+  const terms = (
+    ((pod.spec?.affinity as Rec | undefined)?.nodeAffinity as Rec | undefined)
+      ?.requiredDuringSchedulingIgnoredDuringExecution as
+      { nodeSelectorTerms?: NodeSelectorTerm[] } | undefined
+  )?.nodeSelectorTerms;
+  return terms?.[0]?.matchFields?.find((f) => f.key === "metadata.name")?.values?.[0];
+}

@@ -1,0 +1,776 @@
+// The simulated node side: one "kubelet" per node runs pods bound to it through the node's outcome
+// program (or for real, through the executor), plus the control-plane loops that act on nodes: node
+// lifecycle (NotReady → unreachable taints), taint-based eviction (NoExecute), and PodGC for pods on
+// deleted nodes (kubernetes-api-facts.md §6, §7).
+import { describeTaint, firstUntoleratedTaint, Taint, Toleration, tolerates } from "../../kube/tolerations";
+import type { SimClock } from "../clock";
+import { ApiError } from "../errors";
+import type { Store, StoreEvent } from "../store";
+import type { ContainerFailure, KubeObject, OutcomeProgram } from "../types";
+import {
+  Condition,
+  conditionStatus,
+  containersOf,
+  ContainerSpec,
+  ContainerState,
+  containerStatus,
+  isPodTerminal,
+  podConditions,
+  setCondition,
+} from "./podStatus";
+
+type Rec = Record<string, unknown>;
+
+export interface ExecutionHandle {
+  /** SIGTERM the process (pod deleted). */
+  kill(): void;
+}
+
+/** Decides and runs real executions (see ExecuteOptions). */
+export interface PodExecutor {
+  shouldExecute(pod: KubeObject): boolean;
+  run(pod: KubeObject, onExit: (exitCode: number, message: string) => void): ExecutionHandle;
+}
+
+export interface KubeletOptions {
+  jobDurationMs: number;
+  podStartDelayMs: number;
+  /** Simulated ms a deleted pod's containers take to stop after SIGTERM. */
+  terminationDelayMs: number;
+  /** Simulated ms PodGC waits before failing pods of a node that no longer exists. */
+  podGcDelayMs: number;
+  outcomeFor(node: string): OutcomeProgram;
+  executor?: PodExecutor;
+}
+
+interface PodRun {
+  cancels: (() => void)[];
+  execution?: ExecutionHandle;
+}
+
+const podKey = (p: KubeObject): string => `${p.metadata.namespace}/${p.metadata.name}`;
+
+function nodeReady(node: KubeObject | undefined): boolean {
+  return !!node && conditionStatus(node, "Ready") === "True";
+}
+
+export class Kubelet {
+  private readonly runs = new Map<string, PodRun>();
+  /** node → keys of pods bound to it */
+  private readonly podsByNode = new Map<string, Set<string>>();
+  /** node → number of attempts (container runs) begun on it, for failThenSucceed */
+  private readonly attempts = new Map<string, number>();
+  private readonly evictionTimers = new Map<string, () => void>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: SimClock,
+    private readonly options: KubeletOptions,
+  ) {}
+
+  attemptsOn(node: string): number {
+    return this.attempts.get(node) ?? 0;
+  }
+
+  close(): void {
+    for (const run of this.runs.values()) {
+      run.cancels.forEach((c) => c());
+      run.execution?.kill();
+    }
+    this.runs.clear();
+  }
+
+  onEvent(e: StoreEvent): void {
+    if (e.resource === "pods") this.onPod(e);
+    else if (e.resource === "nodes") this.onNode(e);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Pods
+
+  private onPod(e: StoreEvent): void {
+    const pod = e.object;
+    const key = podKey(pod);
+    const node = pod.spec?.nodeName as string | undefined;
+    if (e.type === "DELETED") {
+      this.stopRun(key, true);
+      if (node) this.podsByNode.get(node)?.delete(key);
+      return;
+    }
+    if (!node) return;
+    let set = this.podsByNode.get(node);
+    if (!set) this.podsByNode.set(node, (set = new Set()));
+    set.add(key);
+    if (e.type === "ADDED") {
+      this.clock.after(0, () => this.admit(key));
+      return;
+    }
+    if (pod.metadata.deletionTimestamp && !e.previous?.metadata.deletionTimestamp) this.beginTermination(key);
+  }
+
+  private current(key: string): KubeObject | undefined {
+    const [ns, name] = key.split("/");
+    return this.store.peek("pods", ns, name);
+  }
+
+  private write(key: string, fn: (draft: KubeObject) => void): KubeObject | undefined {
+    const [ns, name] = key.split("/");
+    try {
+      return this.store.mutate("pods", ns, name, fn);
+    } catch (e) {
+      if (e instanceof ApiError) return undefined;
+      throw e;
+    }
+  }
+
+  private run(key: string): PodRun {
+    let r = this.runs.get(key);
+    if (!r) this.runs.set(key, (r = { cancels: [] }));
+    return r;
+  }
+
+  private after(key: string, simMs: number, fn: () => void): void {
+    this.run(key).cancels.push(this.clock.after(simMs, fn));
+  }
+
+  private stopRun(key: string, kill: boolean): void {
+    const r = this.runs.get(key);
+    if (!r) return;
+    r.cancels.forEach((c) => c());
+    r.cancels = [];
+    if (kill) r.execution?.kill();
+    this.runs.delete(key);
+  }
+
+  /** Kubelet admission (predicate.go): NoExecute taints, node selector, then the program's own refusal. */
+  private admit(key: string): void {
+    const pod = this.current(key);
+    if (!pod || isPodTerminal(pod) || pod.metadata.deletionTimestamp || pod.status?.startTime) return;
+    const nodeName = pod.spec?.nodeName as string;
+    const node = this.store.peek("nodes", undefined, nodeName);
+    if (!node) {
+      this.schedulePodGc(key);
+      return;
+    }
+    if (!nodeReady(node)) return; // kubelet down: the pod waits, Pending
+    const tolerations = (pod.spec?.tolerations as Toleration[] | undefined) ?? [];
+    const taints = (node.spec?.taints as Taint[] | undefined) ?? [];
+    const blocking = firstUntoleratedTaint(taints, tolerations, ["NoExecute"]);
+    if (blocking) {
+      const shown = blocking.value ? `{${blocking.key}: ${blocking.value}}` : `{${blocking.key}: }`;
+      return this.reject(
+        key,
+        "TaintToleration",
+        `Predicate TaintToleration failed: node(s) had untolerated taint ${shown}`,
+      );
+    }
+    const selector = (pod.spec?.nodeSelector as Record<string, string> | undefined) ?? {};
+    const labels = node.metadata.labels ?? {};
+    if (Object.entries(selector).some(([k, v]) => labels[k] !== v)) {
+      return this.reject(
+        key,
+        "NodeAffinity",
+        "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector",
+      );
+    }
+    const program = this.options.outcomeFor(nodeName);
+    if (program.kind === "rejectAdmission") {
+      const reason = program.reason ?? "OutOfcpu";
+      return this.reject(
+        key,
+        reason,
+        program.message ??
+          `Pod was rejected: Node didn't have enough resource: cpu, requested: 250, used: 3900, capacity: 4000`,
+      );
+    }
+    this.accept(key, node, program);
+  }
+
+  private reject(key: string, reason: string, message: string): void {
+    this.write(key, (p) => {
+      const now = this.clock.iso();
+      p.status = {
+        ...(p.status ?? {}),
+        phase: "Failed",
+        reason,
+        message,
+        startTime: now,
+        conditions: setCondition(
+          (p.status?.conditions as Condition[]) ?? [],
+          { type: "PodScheduled", status: "True" },
+          now,
+        ),
+      };
+    });
+  }
+
+  private accept(key: string, node: KubeObject, program: OutcomeProgram): void {
+    const pod = this.write(key, (p) => {
+      const now = this.clock.iso();
+      const { init, main } = containersOf(p);
+      const uid = p.metadata.uid ?? "";
+      const addresses = (node.status?.addresses as { type: string; address: string }[] | undefined) ?? [];
+      const hostIP = addresses.find((a) => a.type === "InternalIP")?.address ?? "10.0.0.1";
+      p.status = {
+        ...(p.status ?? {}),
+        phase: "Pending",
+        hostIP,
+        hostIPs: [{ ip: hostIP }],
+        startTime: now,
+        conditions: podConditions((p.status?.conditions as Condition[]) ?? [], now, {
+          initialized: init.length === 0,
+          ready: false,
+          sandbox: false,
+        }),
+        containerStatuses: main.map((c) =>
+          containerStatus(
+            c,
+            { waiting: { reason: init.length > 0 ? "PodInitializing" : "ContainerCreating" } },
+            { podUid: uid },
+          ),
+        ),
+      };
+      if (init.length > 0) {
+        p.status.initContainerStatuses = init.map((c) =>
+          containerStatus(c, { waiting: { reason: "PodInitializing" } }, { podUid: uid }),
+        );
+      }
+    });
+    if (!pod) return;
+    this.after(key, this.options.podStartDelayMs, () => this.startContainers(key, program));
+  }
+
+  private startContainers(key: string, program: OutcomeProgram): void {
+    const pod = this.current(key);
+    if (!pod || pod.metadata.deletionTimestamp || isPodTerminal(pod)) return;
+    const nodeName = pod.spec?.nodeName as string;
+    if (!nodeReady(this.store.peek("nodes", undefined, nodeName))) return;
+    const { init, main } = containersOf(pod);
+    if (program.kind === "imagePullError") return this.imagePullFailure(key, program, init, main);
+    const attempt = (this.attempts.get(nodeName) ?? 0) + 1;
+    this.attempts.set(nodeName, attempt);
+    if (program.kind === "nodeNotReady" || program.kind === "nodeDeleted") {
+      // The disruption hits once, `afterMs` after the first pod started on the node.
+      if (attempt === 1) {
+        const afterMs = program.afterMs ?? this.options.jobDurationMs / 2;
+        this.clock.after(afterMs, () =>
+          program.kind === "nodeNotReady" ? this.setNodeNotReady(nodeName) : this.deleteNode(nodeName),
+        );
+      }
+    }
+    const executor = this.options.executor;
+    if (executor?.shouldExecute(pod)) {
+      this.setRunning(key, undefined);
+      const run = this.run(key);
+      run.execution = executor.run(pod, (exitCode, message) => {
+        run.execution = undefined;
+        this.finishAttempt(
+          key,
+          exitCode === 0 ? undefined : { container: main[0]?.name, exitCode, message, reason: "Error" },
+        );
+      });
+      return;
+    }
+    const failure = this.failureFor(program, attempt, init, main);
+    const failingInit = failure && init.some((c) => c.name === failure.container);
+    this.setRunning(key, failingInit ? failure.container : undefined);
+    if (program.kind === "hang" || program.kind === "nodeNotReady") {
+      if (program.kind === "nodeNotReady") this.markReady(key);
+      return;
+    }
+    const duration =
+      "durationMs" in program && program.durationMs !== undefined
+        ? program.durationMs
+        : this.options.jobDurationMs;
+    if (!failingInit) this.markReady(key);
+    this.after(key, duration, () => this.finishAttempt(key, failure));
+  }
+
+  private failureFor(
+    program: OutcomeProgram,
+    attempt: number,
+    init: ContainerSpec[],
+    main: ContainerSpec[],
+  ): ContainerFailure | undefined {
+    let f: ContainerFailure | undefined;
+    if (program.kind === "fail") f = program.failure ?? {};
+    else if (program.kind === "failThenSucceed" && attempt <= program.failures) f = program.failure ?? {};
+    if (!f) return undefined;
+    const named = f.container && [...init, ...main].some((c) => c.name === f.container);
+    return {
+      container: named ? f.container : main[0]?.name,
+      exitCode: f.exitCode ?? 1,
+      reason: f.reason ?? "Error",
+      message: f.message ?? `simulated failure (attempt ${attempt})`,
+    };
+  }
+
+  /** Init containers before `blockedAt` complete; the rest of the pod runs (or waits behind the init container). */
+  private setRunning(key: string, blockedAt: string | undefined): void {
+    this.write(key, (p) => {
+      const now = this.clock.iso();
+      const uid = p.metadata.uid ?? "";
+      const { init, main } = containersOf(p);
+      let blocked = false;
+      const initStatuses = init.map((c) => {
+        if (blocked) return containerStatus(c, { waiting: { reason: "PodInitializing" } }, { podUid: uid });
+        if (c.name === blockedAt) {
+          blocked = true;
+          return containerStatus(c, { running: { startedAt: now } }, { podUid: uid });
+        }
+        return containerStatus(
+          c,
+          { terminated: { exitCode: 0, reason: "Completed", startedAt: now, finishedAt: now } },
+          { podUid: uid },
+        );
+      });
+      const status = (p.status ?? {}) as Rec;
+      if (init.length > 0) status.initContainerStatuses = initStatuses;
+      status.containerStatuses = main.map((c) =>
+        blocked
+          ? containerStatus(c, { waiting: { reason: "PodInitializing" } }, { podUid: uid })
+          : containerStatus(
+              c,
+              { running: { startedAt: now } },
+              { podUid: uid, restartCount: restartCountOf(p, c.name) },
+            ),
+      );
+      status.phase = blocked ? "Pending" : "Running";
+      status.podIP = status.podIP ?? podIpFor(uid);
+      status.podIPs = [{ ip: status.podIP }];
+      status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
+        initialized: !blocked,
+        ready: false,
+        sandbox: true,
+      });
+      p.status = status;
+    });
+  }
+
+  private markReady(key: string): void {
+    this.write(key, (p) => {
+      const now = this.clock.iso();
+      const status = (p.status ?? {}) as Rec;
+      status.containerStatuses = ((status.containerStatuses as Rec[]) ?? []).map((c) => ({
+        ...c,
+        ready: true,
+      }));
+      status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
+        initialized: true,
+        ready: true,
+        sandbox: true,
+      });
+    });
+  }
+
+  private finishAttempt(key: string, failure: ContainerFailure | undefined): void {
+    const pod = this.current(key);
+    if (!pod || isPodTerminal(pod)) return;
+    const restartPolicy = (pod.spec?.restartPolicy as string) ?? "Always";
+    const nodeName = pod.spec?.nodeName as string;
+    const restartInPlace =
+      restartPolicy === "Always" || (restartPolicy === "OnFailure" && failure !== undefined);
+    if (restartInPlace && !pod.metadata.deletionTimestamp) {
+      if (!failure) return; // Always + exit 0: a daemon keeps running.
+      this.crashAndRestart(key, failure);
+      const program = this.options.outcomeFor(nodeName);
+      this.after(key, 10_000, () => this.startContainers(key, program));
+      return;
+    }
+    this.write(key, (p) => {
+      const now = this.clock.iso();
+      const uid = p.metadata.uid ?? "";
+      const { init, main } = containersOf(p);
+      const status = (p.status ?? {}) as Rec;
+      const failingInit = failure && init.some((c) => c.name === failure.container);
+      const started = (name: string, list: Rec[] | undefined): string | undefined => {
+        const st = list?.find((s) => s.name === name)?.state as
+          { running?: { startedAt: string } } | undefined;
+        return st?.running?.startedAt;
+      };
+      const terminated = (
+        c: ContainerSpec,
+        list: Rec[] | undefined,
+        f: ContainerFailure | undefined,
+      ): ContainerState => ({
+        terminated: {
+          exitCode: f ? (f.exitCode ?? 1) : 0,
+          reason: f ? (f.reason ?? "Error") : "Completed",
+          ...(f?.message ? { message: f.message } : {}),
+          startedAt: started(c.name, list) ?? now,
+          finishedAt: now,
+        },
+      });
+      if (failingInit) {
+        status.initContainerStatuses = init.map((c) => {
+          const prev = (status.initContainerStatuses as Rec[]).find((s) => s.name === c.name);
+          if (c.name === failure.container)
+            return containerStatus(c, terminated(c, status.initContainerStatuses as Rec[], failure), {
+              podUid: uid,
+            });
+          return prev ?? containerStatus(c, { waiting: { reason: "PodInitializing" } }, { podUid: uid });
+        });
+      } else {
+        status.containerStatuses = main.map((c) =>
+          containerStatus(
+            c,
+            terminated(
+              c,
+              status.containerStatuses as Rec[],
+              failure && failure.container === c.name ? failure : undefined,
+            ),
+            {
+              podUid: uid,
+              restartCount: restartCountOf(p, c.name),
+            },
+          ),
+        );
+      }
+      status.phase = failure ? "Failed" : "Succeeded";
+      status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
+        initialized: !failingInit,
+        ready: false,
+        sandbox: false,
+        completed: true,
+      });
+    });
+    this.stopRun(key, false);
+  }
+
+  /** restartPolicy Always/OnFailure: the container restarts in place (CrashLoopBackOff in between). */
+  private crashAndRestart(key: string, failure: ContainerFailure): void {
+    this.write(key, (p) => {
+      const now = this.clock.iso();
+      const uid = p.metadata.uid ?? "";
+      const { main } = containersOf(p);
+      const status = (p.status ?? {}) as Rec;
+      status.containerStatuses = main.map((c) => {
+        const prev = ((status.containerStatuses as Rec[]) ?? []).find((s) => s.name === c.name);
+        const prevStart =
+          (prev?.state as { running?: { startedAt: string } } | undefined)?.running?.startedAt ?? now;
+        const isFailing = c.name === failure.container;
+        if (!isFailing) return prev ?? containerStatus(c, { running: { startedAt: now } }, { podUid: uid });
+        return containerStatus(
+          c,
+          {
+            waiting: {
+              reason: "CrashLoopBackOff",
+              message: `back-off 10s restarting failed container=${c.name} pod=${p.metadata.name}`,
+            },
+          },
+          {
+            podUid: uid,
+            restartCount: restartCountOf(p, c.name) + 1,
+            lastState: {
+              terminated: {
+                exitCode: failure.exitCode ?? 1,
+                reason: failure.reason ?? "Error",
+                ...(failure.message ? { message: failure.message } : {}),
+                startedAt: prevStart,
+                finishedAt: now,
+              },
+            },
+          },
+        );
+      });
+      status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
+        initialized: true,
+        ready: false,
+        sandbox: true,
+      });
+    });
+  }
+
+  private imagePullFailure(
+    key: string,
+    program: { image?: string; message?: string },
+    init: ContainerSpec[],
+    main: ContainerSpec[],
+  ): void {
+    const target = init[0] ?? main[0];
+    if (!target) return;
+    const image = program.image ?? target.image;
+    const setWaiting = (reason: string, message: string): void => {
+      this.write(key, (p) => {
+        const uid = p.metadata.uid ?? "";
+        const status = (p.status ?? {}) as Rec;
+        const field = init.length > 0 ? "initContainerStatuses" : "containerStatuses";
+        status[field] = (init.length > 0 ? init : main).map((c) =>
+          c.name === target.name
+            ? containerStatus({ ...c, image }, { waiting: { reason, message } }, { podUid: uid })
+            : containerStatus(
+                c,
+                { waiting: { reason: init.length > 0 ? "PodInitializing" : "ContainerCreating" } },
+                { podUid: uid },
+              ),
+        );
+      });
+    };
+    setWaiting(
+      "ErrImagePull",
+      program.message ??
+        `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": not found`,
+    );
+    this.after(key, 10_000, () => setWaiting("ImagePullBackOff", `Back-off pulling image "${image}"`));
+  }
+
+  /** Graceful deletion: SIGTERM, containers stop after terminationDelayMs, the pod ends terminal and is removed. */
+  private beginTermination(key: string): void {
+    const pod = this.current(key);
+    if (!pod) return;
+    const nodeName = pod.spec?.nodeName as string;
+    const alive = nodeReady(this.store.peek("nodes", undefined, nodeName));
+    const r = this.runs.get(key);
+    r?.cancels.forEach((c) => c());
+    if (r) r.cancels = [];
+    if (!alive) return; // nobody to stop the containers: the pod stays Terminating
+    r?.execution?.kill();
+    this.clock.after(this.options.terminationDelayMs, () => {
+      const cur = this.current(key);
+      if (!cur) return;
+      if (!isPodTerminal(cur)) {
+        this.write(key, (p) => {
+          const now = this.clock.iso();
+          const uid = p.metadata.uid ?? "";
+          const status = (p.status ?? {}) as Rec;
+          const { main } = containersOf(p);
+          status.containerStatuses = main.map((c) => {
+            const prev = ((status.containerStatuses as Rec[]) ?? []).find((s) => s.name === c.name);
+            const startedAt = (prev?.state as { running?: { startedAt: string } } | undefined)?.running
+              ?.startedAt;
+            return containerStatus(
+              c,
+              {
+                terminated: {
+                  exitCode: 143,
+                  reason: "Error",
+                  ...(startedAt ? { startedAt } : {}),
+                  finishedAt: now,
+                },
+              },
+              { podUid: uid, restartCount: restartCountOf(p, c.name) },
+            );
+          });
+          status.phase = "Failed";
+          status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
+            initialized: true,
+            ready: false,
+            sandbox: false,
+            completed: true,
+          });
+        });
+      }
+      this.stopRun(key, false);
+      this.forceRemove(key);
+    });
+  }
+
+  private forceRemove(key: string): void {
+    const [ns, name] = key.split("/");
+    try {
+      this.store.delete("pods", ns, name, { gracePeriodSeconds: 0, propagationPolicy: "Background" });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Nodes: lifecycle, taint eviction, PodGC
+
+  private onNode(e: StoreEvent): void {
+    const node = e.object;
+    const name = node.metadata.name ?? "";
+    if (e.type === "DELETED") {
+      for (const key of this.podsByNode.get(name) ?? []) this.schedulePodGc(key);
+      return;
+    }
+    if (e.type !== "MODIFIED") return;
+    const before = (e.previous?.spec?.taints as Taint[] | undefined) ?? [];
+    const after = (node.spec?.taints as Taint[] | undefined) ?? [];
+    if (JSON.stringify(before) !== JSON.stringify(after)) this.checkEvictions(name, after);
+    const wasReady = nodeReady(e.previous);
+    const isReady = nodeReady(node);
+    if (!wasReady && isReady) {
+      // Kubelet back: admit waiting pods, finish pending terminations.
+      for (const key of this.podsByNode.get(name) ?? []) {
+        const pod = this.current(key);
+        if (!pod) continue;
+        if (pod.metadata.deletionTimestamp) this.beginTermination(key);
+        else this.clock.after(0, () => this.admit(key));
+      }
+    } else if (wasReady && !isReady) {
+      for (const key of this.podsByNode.get(name) ?? []) {
+        const r = this.runs.get(key);
+        r?.cancels.forEach((c) => c());
+        if (r) r.cancels = [];
+        this.write(key, (p) => {
+          if (isPodTerminal(p)) return false;
+          const now = this.clock.iso();
+          const status = (p.status ?? {}) as Rec;
+          status.conditions = setCondition(
+            (status.conditions as Condition[]) ?? [],
+            { type: "Ready", status: "False", reason: "NodeNotReady" },
+            now,
+          );
+        });
+      }
+    }
+  }
+
+  /** Taint manager: untolerated NoExecute evicts now; tolerated with tolerationSeconds evicts later. */
+  private checkEvictions(nodeName: string, taints: Taint[]): void {
+    const noExecute = taints.filter((t) => t.effect === "NoExecute");
+    for (const key of this.podsByNode.get(nodeName) ?? []) {
+      const pod = this.current(key);
+      if (!pod || pod.metadata.deletionTimestamp || isPodTerminal(pod)) continue;
+      const tolerations = (pod.spec?.tolerations as Toleration[] | undefined) ?? [];
+      let evictAfter: number | undefined;
+      for (const t of noExecute) {
+        const matching = tolerations.filter((tol) => tolerates(tol, t));
+        if (matching.length === 0) {
+          evictAfter = 0;
+          break;
+        }
+        const limited = matching.filter((tol) => tol.tolerationSeconds !== undefined);
+        if (limited.length === matching.length) {
+          const secs = Math.min(...limited.map((tol) => Math.max(0, tol.tolerationSeconds as number)));
+          evictAfter = evictAfter === undefined ? secs * 1000 : Math.min(evictAfter, secs * 1000);
+        }
+      }
+      this.evictionTimers.get(key)?.();
+      this.evictionTimers.delete(key);
+      if (evictAfter === undefined) continue;
+      const taint = noExecute.map(describeTaint).join(", ");
+      if (evictAfter === 0) this.evict(key, taint);
+      else
+        this.evictionTimers.set(
+          key,
+          this.clock.after(evictAfter, () => this.evict(key, taint)),
+        );
+    }
+  }
+
+  private evict(key: string, taint: string): void {
+    this.evictionTimers.delete(key);
+    const pod = this.write(key, (p) => {
+      if (p.metadata.deletionTimestamp || isPodTerminal(p)) return false;
+      const status = (p.status ?? {}) as Rec;
+      status.conditions = setCondition(
+        (status.conditions as Condition[]) ?? [],
+        {
+          type: "DisruptionTarget",
+          status: "True",
+          reason: "DeletionByTaintManager",
+          message: `Taint manager: deleting due to NoExecute taint (${taint})`,
+        },
+        this.clock.iso(),
+      );
+    });
+    if (!pod) return;
+    const [ns, name] = key.split("/");
+    try {
+      this.store.delete("pods", ns, name, { propagationPolicy: "Background" });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+  }
+
+  /** PodGC: a pod bound to a node that does not exist is failed (DisruptionTarget) and deleted. */
+  private schedulePodGc(key: string): void {
+    this.stopRun(key, true);
+    this.clock.after(this.options.podGcDelayMs, () => {
+      const pod = this.current(key);
+      if (!pod) return;
+      const nodeName = pod.spec?.nodeName as string;
+      if (this.store.peek("nodes", undefined, nodeName)) return;
+      this.write(key, (p) => {
+        if (isPodTerminal(p)) return false;
+        const now = this.clock.iso();
+        const status = (p.status ?? {}) as Rec;
+        status.phase = "Failed";
+        status.conditions = setCondition(
+          (status.conditions as Condition[]) ?? [],
+          {
+            type: "DisruptionTarget",
+            status: "True",
+            reason: "DeletionByPodGC",
+            message: "PodGC: node no longer exists",
+          },
+          now,
+        );
+      });
+      this.forceRemove(key);
+    });
+  }
+
+  /** Node lifecycle controller: the kubelet stopped posting status. */
+  setNodeNotReady(nodeName: string): void {
+    this.store.mutate("nodes", undefined, nodeName, (n) => {
+      const now = this.clock.iso();
+      const status = (n.status ?? {}) as Rec;
+      const conds = ((status.conditions as Condition[]) ?? []).map((c) =>
+        c.type === "Ready"
+          ? {
+              ...c,
+              status: "Unknown" as const,
+              reason: "NodeStatusUnknown",
+              message: "Kubelet stopped posting node status.",
+              lastTransitionTime: now,
+            }
+          : c,
+      );
+      status.conditions = conds;
+      const spec = (n.spec ?? {}) as Rec;
+      const taints = ((spec.taints as Rec[]) ?? []).filter((t) => t.key !== "node.kubernetes.io/unreachable");
+      taints.push({ key: "node.kubernetes.io/unreachable", effect: "NoSchedule", timeAdded: now });
+      taints.push({ key: "node.kubernetes.io/unreachable", effect: "NoExecute", timeAdded: now });
+      spec.taints = taints;
+      n.spec = spec;
+    });
+  }
+
+  /** The node recovers: Ready=True again and the unreachable/not-ready taints are removed. */
+  setNodeReady(nodeName: string): void {
+    this.store.mutate("nodes", undefined, nodeName, (n) => {
+      const now = this.clock.iso();
+      const status = (n.status ?? {}) as Rec;
+      status.conditions = ((status.conditions as Condition[]) ?? []).map((c) =>
+        c.type === "Ready"
+          ? {
+              ...c,
+              status: "True" as const,
+              reason: "KubeletReady",
+              message: "kubelet is posting ready status",
+              lastTransitionTime: now,
+            }
+          : c,
+      );
+      const spec = (n.spec ?? {}) as Rec;
+      const taints = ((spec.taints as Rec[]) ?? []).filter(
+        (t) => t.key !== "node.kubernetes.io/unreachable" && t.key !== "node.kubernetes.io/not-ready",
+      );
+      if (taints.length > 0) spec.taints = taints;
+      else delete spec.taints;
+      n.spec = spec;
+    });
+  }
+
+  private deleteNode(nodeName: string): void {
+    try {
+      this.store.delete("nodes", undefined, nodeName, { propagationPolicy: "Background" });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+    }
+  }
+}
+
+function restartCountOf(pod: KubeObject, container: string): number {
+  const list = (pod.status?.containerStatuses as Rec[] | undefined) ?? [];
+  return (list.find((s) => s.name === container)?.restartCount as number | undefined) ?? 0;
+}
+
+function podIpFor(uid: string): string {
+  let h = 0;
+  for (const ch of uid) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return `10.${(h >>> 16) & 255}.${(h >>> 8) & 255}.${(h & 253) + 1}`;
+}
