@@ -36,7 +36,15 @@ function planKnown(name: string, args: unknown, warn: (issues: ArgIssue[]) => vo
   if (!checked.resolved) throw new Error(`KataDeploy "${name}": arguments are not fully known`);
   warn(checked.warnings);
   const plan = planFromResolved(checked.resolved, checked.warnings);
-  const chartVersion = plan.chart.version ?? readLocalChartVersion(plan.chart.path as string);
+  let chartVersion = plan.chart.version;
+  if (chartVersion === undefined) {
+    try {
+      chartVersion = readLocalChartVersion(plan.chart.path as string);
+    } catch (e) {
+      if (e instanceof KataDeployArgsError) throw new KataDeployArgsError(e.issues, `KataDeploy "${name}"`);
+      throw e;
+    }
+  }
   return { plan, chartVersion };
 }
 

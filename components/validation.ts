@@ -311,8 +311,14 @@ const toleration = z
     }
   });
 
+/** A schema-level message, except for null, which gets the general "null removes a default" wording. */
+const unlessNull = (message: string) => (iss: { input?: unknown }) =>
+  iss.input === null ? undefined : message;
+
 const nonNegativeInt = (what: string) =>
-  z.int({ error: `must be a whole number ≥ 0 (${what})` }).min(0, { error: `must be ≥ 0 (${what})` });
+  z
+    .int({ error: unlessNull(`must be a whole number ≥ 0 (${what})`) })
+    .min(0, { error: `must be ≥ 0 (${what})` });
 
 const shimSettings = z.strictObject({
   enabled: z.boolean().nullish(),
@@ -364,7 +370,7 @@ const selectionFields = {
 const job = z.strictObject({
   dispatcherImage: imageRef.optional(),
   parallelism: z
-    .int({ error: "must be a whole number ≥ 1 (the most per-node Jobs in flight at once)" })
+    .int({ error: unlessNull("must be a whole number ≥ 1 (the most per-node Jobs in flight at once)") })
     .min(1, { error: "must be ≥ 1 (the most per-node Jobs in flight at once)" })
     .optional(),
   ...selectionFields,

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { runPlanCli } from "../../components/planCli";
+import { planKataDeploy } from "../../index";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+function run(argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = runPlanCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe("components: plan (npm run plan -- --args FILE)", () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "kata-plan-"));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const write = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it("without --args: the defaults, the chart 4.0.0 reference and empty values", () => {
+    const { code, stdout, stderr } = run([]);
+    assert.equal(code, 0);
+    assert.equal(stderr, "");
+    const plan = parse(stdout) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(plan.chart, {
+      reference: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy",
+      version: "4.0.0",
+    });
+    assert.deepEqual(plan.values, {});
+    assert.equal(plan.args.deploymentMode, "daemonset");
+    assert.equal(plan.args.namespace, "kube-system");
+    assert.equal(plan.args.releaseName, "kata-deploy");
+    assert.equal(plan.args.priorityClassName, "system-node-critical");
+    assert.equal(plan.nodeSelection, undefined);
+  });
+
+  it("a YAML args file: validated args with defaults, exact chart values, the dispatchers' node selection", () => {
+    const file = write(
+      "job.yaml",
+      [
+        "deploymentMode: job",
+        "namespace: kata",
+        "job:",
+        "  parallelism: 10",
+        "  nodeSelector: {pool: kata}",
+        "values:",
+        "  job: {backoffLimit: 1}",
+        "",
+      ].join("\n"),
+    );
+    const { code, stdout, stderr } = run(["--args", file, "--name", "kata"]);
+    assert.equal(code, 0, stderr);
+    const plan = parse(stdout) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(plan.values, {
+      job: { backoffLimit: 1, parallelism: 10, nodeSelector: { pool: "kata" } },
+      deploymentMode: "job",
+    });
+    const job = plan.args.job as Record<string, unknown>;
+    assert.equal(job.parallelism, 10);
+    assert.equal(job.backoffLimit, 1);
+    assert.equal(job.ttlSecondsAfterFinished, 600); // chart default shown
+    assert.equal(plan.args.releaseName, "kata");
+    // The chart's compilation: equalities first, then the default role expressions.
+    assert.deepEqual(plan.nodeSelection, {
+      install: [
+        "--node-selector=pool=kata,!node-role.kubernetes.io/control-plane,!node-role.kubernetes.io/master",
+      ],
+      cleanup: ["--node-selector=katacontainers.io/kata-runtime"],
+    });
+    // Same plan as the library function (the CLI adds nothing of its own).
+    const { warnings, ...expected } = planKataDeploy(parse(fs.readFileSync(file, "utf8")), "kata");
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(plan, JSON.parse(JSON.stringify(expected)));
+  });
+
+  it("a JSON args file works the same, and warnings are part of the plan", () => {
+    const file = write("warn.json", JSON.stringify({ job: { parallelism: 3 } }));
+    const { code, stdout } = run(["--args", file]);
+    assert.equal(code, 0);
+    const plan = parse(stdout) as { warnings: { path: string; message: string }[] };
+    assert.deepEqual(
+      plan.warnings.map((w) => w.path),
+      ["job.parallelism"],
+    );
+  });
+
+  it("invalid args: every error with path and fix on stderr, exit 2, nothing on stdout", () => {
+    const file = write("bad.yaml", "deploymentMode: Job\njob:\n  parallelism: 0\n  nodes: [Bad_Node]\n");
+    const { code, stdout, stderr } = run(["--args", file]);
+    assert.equal(code, 2);
+    assert.equal(stdout, "");
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 3);
+    assert.match(lines[0], /^error: deploymentMode: "Job" is not valid; use one of "daemonset", "job"/);
+    assert.match(lines[1], /^error: job\.parallelism: must be ≥ 1/);
+    assert.match(lines[2], /^error: job\.nodes\[0\]: node name "Bad_Node" is not a DNS-1123 subdomain/);
+  });
+
+  it("unreadable or unparsable files and unknown options: exit 2 with the reason", () => {
+    const missing = run(["--args", path.join(dir, "nope.yaml")]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /error: --args .*nope\.yaml: ENOENT/);
+    const broken = run(["--args", write("broken.yaml", "job: [unclosed\n")]);
+    assert.equal(broken.code, 2);
+    assert.equal(broken.stdout, "");
+    assert.equal(run(["--bogus"]).code, 2);
+  });
+
+  it("npm run plan: the real script, exit code and streams", function () {
+    this.timeout(30000);
+    const file = write("bad2.yaml", "job:\n  nodeSelectorExpressions:\n    - {key: zone, operator: In}\n");
+    const bad = spawnSync("npm", ["run", "-s", "plan", "--", "--args", file], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.equal(bad.stdout, "");
+    assert.match(
+      bad.stderr,
+      /error: job\.nodeSelectorExpressions\[0\]\.values: operator In needs at least one value/,
+    );
+  });
+});

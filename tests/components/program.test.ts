@@ -1,0 +1,120 @@
+// Way 3 of 3: the standalone program (Pulumi.yaml + program.ts) reads the args from stack config, validated
+// by the component's schema, and exports the component's outputs as stack outputs.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { argsFromStackConfig, kataDeployStack } from "../../components/stackProgram";
+import { KataDeployArgsError } from "../../index";
+import { MockRecorder, value } from "./mockRuntime";
+
+const ROOT = path.resolve(__dirname, "../..");
+const CHART = "kubernetes:helm.sh/v4:Chart";
+
+describe("components: standalone program from stack config", () => {
+  const mocks = new MockRecorder();
+  before(() => mocks.install(false, "kata-deploy", "dev"));
+  afterEach(() => pulumi.runtime.setAllConfig({}));
+
+  it("Pulumi.yaml names the program, project kata-deploy, nodejs runtime", () => {
+    const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as {
+      name: string;
+      main: string;
+      runtime: { name: string };
+    };
+    assert.equal(project.name, "kata-deploy");
+    assert.equal(project.runtime.name, "nodejs");
+    assert.equal(project.main, "program.ts");
+    assert.ok(fs.existsSync(path.join(ROOT, project.main)));
+  });
+
+  it("one config key per argument: strings raw, everything else JSON", () => {
+    const { args, errors } = argsFromStackConfig(
+      {
+        "kata-deploy:deploymentMode": "job",
+        "kata-deploy:releaseName": "123",
+        "kata-deploy:createNamespace": "true",
+        "kata-deploy:job": '{"parallelism":5,"nodes":["a"]}',
+        "kubernetes:context": "kind",
+      },
+      "kata-deploy",
+    );
+    assert.deepEqual(errors, []);
+    assert.deepEqual(args, {
+      deploymentMode: "job",
+      releaseName: "123",
+      createNamespace: true,
+      job: { parallelism: 5, nodes: ["a"] },
+    });
+    const bad = argsFromStackConfig({ "kata-deploy:jobs": "{}", "kata-deploy:debug": "yes" }, "kata-deploy");
+    assert.deepEqual(
+      bad.errors.map((e) => e.path),
+      ["kata-deploy:jobs", "kata-deploy:debug"],
+    );
+    assert.match(bad.errors[0].message, /is not a KataDeploy argument; valid keys: kata-deploy:namespace/);
+    assert.match(bad.errors[1].message, /not a boolean \(true or false\)/);
+  });
+
+  it("deploys from stack config and exports the component's outputs", async () => {
+    pulumi.runtime.setAllConfig({
+      "kata-deploy:deploymentMode": "job",
+      "kata-deploy:namespace": "kata",
+      "kata-deploy:job": JSON.stringify({ parallelism: 4, nodeSelector: { pool: "kata" } }),
+      "kata-deploy:values": JSON.stringify({ monitor: { enabled: true } }),
+    });
+    const outputs = kataDeployStack("kdt-program");
+    assert.deepEqual(
+      {
+        mode: await value(outputs.mode),
+        namespace: await value(outputs.namespace),
+        releaseName: await value(outputs.releaseName),
+        chartVersion: await value(outputs.chartVersion),
+      },
+      { mode: "job", namespace: "kata", releaseName: "kdt-program", chartVersion: "4.0.0" },
+    );
+    await mocks.until(() => mocks.named("kdt-program").length === 2);
+    const chart = mocks.one(CHART, "kdt-program");
+    assert.equal(chart.inputs.namespace, "kata");
+    assert.deepEqual(chart.inputs.values, {
+      monitor: { enabled: true },
+      deploymentMode: "job",
+      job: { parallelism: 4, nodeSelector: { pool: "kata" } },
+    });
+  });
+
+  it("invalid stack config: every problem named by its config key, nothing registered", async () => {
+    pulumi.runtime.setAllConfig({
+      "kata-deploy:deploymentMode": "Job",
+      "kata-deploy:job": JSON.stringify({ parallelism: 0 }),
+      "kata-deploy:paralellism": "3",
+    });
+    let thrown: unknown;
+    try {
+      kataDeployStack("kdt-program-bad");
+    } catch (e) {
+      thrown = e;
+    }
+    assert.ok(thrown instanceof KataDeployArgsError);
+    assert.deepEqual(thrown.issues.map((i) => i.path).sort(), [
+      "kata-deploy:deploymentMode",
+      "kata-deploy:job.parallelism",
+      "kata-deploy:paralellism",
+    ]);
+    assert.match(thrown.message, /^stack config: 3 invalid arguments/);
+    assert.equal(mocks.named("kdt-program-bad").length, 0);
+  });
+
+  it("program.ts itself: its module exports are the stack outputs", async () => {
+    pulumi.runtime.setAllConfig({ "kata-deploy:releaseName": "kata-from-program" });
+    const programPath = require.resolve("../../program");
+    delete require.cache[programPath];
+    const exported = (await import(programPath)) as Record<string, pulumi.Output<string>>;
+    delete require.cache[programPath];
+    const outputs = (exported.default ?? exported) as Record<string, pulumi.Output<string>>;
+    assert.deepEqual(Object.keys(outputs).sort(), ["chartVersion", "mode", "namespace", "releaseName"]);
+    assert.equal(await value(outputs.releaseName), "kata-from-program");
+    assert.equal(await value(outputs.mode), "daemonset");
+    await mocks.until(() => mocks.named("kata-deploy").some((r) => r.type === CHART));
+  });
+});

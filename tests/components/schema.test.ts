@@ -1,0 +1,180 @@
+// Way 2 of 3: a Pulumi component provider for `pulumi package add`. The schema is inferred here exactly as
+// the CLI's plugin host does it (the TypeScript analyzer over index.ts), without the CLI.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider";
+import { KataDeploy } from "../../index";
+import { MockRecorder, value } from "./mockRuntime";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+interface SchemaProperty {
+  type?: string;
+  $ref?: string;
+  items?: SchemaProperty;
+  additionalProperties?: SchemaProperty;
+  optional?: boolean;
+  plain?: boolean;
+  description?: string;
+}
+interface SchemaType {
+  type: string;
+  enum?: { name?: string; value: string }[];
+  properties?: Record<string, SchemaProperty>;
+}
+interface Schema {
+  name: string;
+  resources: Record<
+    string,
+    {
+      isComponent: boolean;
+      inputProperties: Record<string, SchemaProperty>;
+      properties: Record<string, SchemaProperty>;
+      required?: string[];
+    }
+  >;
+  types: Record<string, SchemaType>;
+}
+
+describe("components: Pulumi package schema (component provider, inferred without the CLI)", function () {
+  this.timeout(60000);
+  let schema: Schema;
+  let provider: ComponentProvider;
+  const mocks = new MockRecorder();
+
+  before(async () => {
+    provider = new ComponentProvider({ components: [KataDeploy], name: "kata-deploy", dirname: ROOT });
+    schema = JSON.parse(await provider.getSchema()) as Schema;
+  });
+
+  it("is a package folder: PulumiPlugin.yaml (nodejs) and package.json named kata-deploy with @pulumi/pulumi", () => {
+    assert.match(fs.readFileSync(path.join(ROOT, "PulumiPlugin.yaml"), "utf8"), /^runtime: nodejs$/m);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+      name: string;
+      main: string;
+      dependencies: Record<string, string>;
+    };
+    assert.equal(pkg.name, "kata-deploy");
+    assert.equal(pkg.main, "index.ts");
+    assert.ok(
+      pkg.dependencies["@pulumi/pulumi"] && pkg.dependencies.typescript && pkg.dependencies["ts-node"],
+    );
+    assert.equal(schema.name, "kata-deploy");
+  });
+
+  it("has the component kata-deploy:index:KataDeploy", () => {
+    assert.deepEqual(Object.keys(schema.resources), ["kata-deploy:index:KataDeploy"]);
+    assert.equal(schema.resources["kata-deploy:index:KataDeploy"].isComponent, true);
+  });
+
+  it("declares exactly the outputs the component fills", () => {
+    const resource = schema.resources["kata-deploy:index:KataDeploy"];
+    assert.deepEqual(Object.keys(resource.properties).sort(), [
+      "chartVersion",
+      "mode",
+      "namespace",
+      "releaseName",
+    ]);
+    assert.deepEqual(resource.properties.mode.$ref, "#/types/kata-deploy:index:DeploymentMode");
+    for (const name of ["namespace", "releaseName", "chartVersion"])
+      assert.equal(resource.properties[name].type, "string");
+    assert.deepEqual([...(resource.required ?? [])].sort(), [
+      "chartVersion",
+      "mode",
+      "namespace",
+      "releaseName",
+    ]);
+  });
+
+  it("has the closed sets as enums", () => {
+    const values = (name: string) => schema.types[`kata-deploy:index:${name}`].enum?.map((e) => e.value);
+    assert.deepEqual(values("DeploymentMode"), ["daemonset", "job"]);
+    assert.deepEqual(values("K8sDistribution"), ["k8s", "k3s", "rke2", "k0s", "microk8s"]);
+    assert.deepEqual(values("NodeSelectorOperator"), ["In", "NotIn", "Exists", "DoesNotExist"]);
+    assert.deepEqual(values("ImagePullPolicy"), ["Always", "IfNotPresent", "Never"]);
+    assert.deepEqual(values("CpuArch"), ["amd64", "arm64", "s390x", "ppc64le"]);
+    assert.deepEqual(values("SnapshotterName"), ["nydus", "erofs"]);
+    assert.deepEqual(values("TaintEffect"), ["NoSchedule", "PreferNoSchedule", "NoExecute"]);
+  });
+
+  it("takes the chart's value keys as inputs, outputs accepted (not plain), with values as a map of Any", () => {
+    const inputs = schema.resources["kata-deploy:index:KataDeploy"].inputProperties;
+    assert.deepEqual(Object.keys(inputs).sort(), [
+      "chart",
+      "createNamespace",
+      "debug",
+      "defaultShim",
+      "deploymentMode",
+      "disableAllShims",
+      "env",
+      "image",
+      "imagePullPolicy",
+      "imagePullSecrets",
+      "job",
+      "k8sDistribution",
+      "namespace",
+      "nodeSelector",
+      "priorityClassName",
+      "releaseName",
+      "shims",
+      "snapshotter",
+      "tolerations",
+      "values",
+    ]);
+    assert.equal(inputs.deploymentMode.$ref, "#/types/kata-deploy:index:DeploymentMode");
+    assert.deepEqual(inputs.values.additionalProperties, { $ref: "pulumi.json#/Any" });
+    assert.equal(inputs.shims.additionalProperties?.$ref, "#/types/kata-deploy:index:ShimSettings");
+    // Only createNamespace is plain: it decides whether a resource exists.
+    const plain = Object.entries(inputs)
+      .filter(([, p]) => p.plain)
+      .map(([n]) => n);
+    assert.deepEqual(plain, ["createNamespace"]);
+    assert.ok(Object.values(inputs).every((p) => p.optional === true));
+    assert.ok(Object.values(inputs).every((p) => (p.description ?? "").length > 0));
+
+    const job = schema.types["kata-deploy:index:JobSettings"].properties ?? {};
+    assert.deepEqual(Object.keys(job).sort(), [
+      "backoffLimit",
+      "cleanup",
+      "dispatcherImage",
+      "nodeSelector",
+      "nodeSelectorExpressions",
+      "nodes",
+      "parallelism",
+      "ttlSecondsAfterFinished",
+    ]);
+    assert.equal(job.parallelism.type, "number");
+    assert.deepEqual(job.nodes.items, { type: "string" });
+    assert.equal(
+      job.nodeSelectorExpressions.items?.$ref,
+      "#/types/kata-deploy:index:NodeSelectorRequirement",
+    );
+    const requirement = schema.types["kata-deploy:index:NodeSelectorRequirement"].properties ?? {};
+    assert.equal(requirement.operator.$ref, "#/types/kata-deploy:index:NodeSelectorOperator");
+    assert.deepEqual(Object.keys(schema.types["kata-deploy:index:EnvSettings"].properties ?? {}).sort(), [
+      "hostOS",
+      "installationPrefix",
+      "multiInstallSuffix",
+    ]);
+  });
+
+  it("constructs through the provider host path (construct) and returns the schema outputs", async () => {
+    await mocks.install(false);
+    const result = await provider.construct(
+      "kdt-construct",
+      "kata-deploy:index:KataDeploy",
+      { deploymentMode: "job", job: { parallelism: 2 } },
+      {},
+    );
+    const state = result.state as Record<string, import("@pulumi/pulumi").Output<string>>;
+    assert.deepEqual(Object.keys(state).sort(), ["chartVersion", "mode", "namespace", "releaseName"]);
+    assert.equal(await value(state.mode), "job");
+    assert.equal(await value(state.releaseName), "kdt-construct");
+    await mocks.until(() => mocks.named("kdt-construct").length === 2);
+    assert.deepEqual(mocks.one("kubernetes:helm.sh/v4:Chart", "kdt-construct").inputs.values, {
+      deploymentMode: "job",
+      job: { parallelism: 2 },
+    });
+  });
+});
