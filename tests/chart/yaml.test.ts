@@ -99,7 +99,15 @@ describe("components/chart/yaml", () => {
         const normalized = JSON.parse(JSON.stringify(value));
         assertRoundTrip(normalized);
       }),
-      { numRuns: 300 },
+      { numRuns: 600 },
+    );
+  });
+
+  it("round-trips short strings from the plain-scalar alphabet, where parser quirks hide (property)", () => {
+    const short = fc.stringMatching(/^[A-Za-z0-9_.\/:=+ -]{1,5}$/);
+    fc.assert(
+      fc.property(short, (text) => assertRoundTrip({ [text]: text })),
+      { numRuns: 3000 },
     );
   });
 

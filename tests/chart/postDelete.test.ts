@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { renderChart } from "../../components/chart/render";
+import type { Job, RoleLike } from "../../components/chart/k8s";
+
+// kata-deploy-chart.md §2.1 and §6: the post-delete hooks that remove the RBAC Helm keeps.
+const release = { name: "kata", namespace: "kube-system" };
+
+describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
+  it("SA, ClusterRole, ClusterRoleBinding at weight -5, then the Job at weight 0, in both modes", () => {
+    for (const mode of ["daemonset", "job"]) {
+      const objects = renderChart({ deploymentMode: mode, env: { multiInstallSuffix: "dev" } }, release).hooks
+        .postDeleteRbacCleanup;
+      assert.deepEqual(
+        objects.map((o) => [
+          o.kind,
+          o.metadata.name,
+          o.metadata.annotations?.["helm.sh/hook"],
+          o.metadata.annotations?.["helm.sh/hook-weight"],
+          o.metadata.annotations?.["helm.sh/hook-delete-policy"],
+        ]),
+        [
+          [
+            "ServiceAccount",
+            "kata-deploy-sa-cleanup-dev",
+            "post-delete",
+            "-5",
+            "before-hook-creation,hook-succeeded",
+          ],
+          [
+            "ClusterRole",
+            "kata-deploy-cleanup-role-dev",
+            "post-delete",
+            "-5",
+            "before-hook-creation,hook-succeeded",
+          ],
+          [
+            "ClusterRoleBinding",
+            "kata-deploy-cleanup-rb-dev",
+            "post-delete",
+            "-5",
+            "before-hook-creation,hook-succeeded",
+          ],
+          ["Job", "kata-deploy-rb-cleanup-dev", "post-delete", "0", "before-hook-creation,hook-succeeded"],
+        ],
+      );
+      assert.deepEqual((objects[1] as RoleLike).rules, [
+        {
+          apiGroups: ["rbac.authorization.k8s.io"],
+          resources: ["clusterroles", "clusterrolebindings"],
+          verbs: ["delete"],
+        },
+        { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["delete"] },
+      ]);
+      const job = objects[3] as Job;
+      assert.equal(job.spec.backoffLimit, 3);
+      assert.equal(job.spec.ttlSecondsAfterFinished, 300);
+      assert.deepEqual(job.spec.template.metadata, { labels: { name: "kata-deploy-rb-cleanup-dev" } });
+      const pod = job.spec.template.spec;
+      assert.equal(pod.restartPolicy, "OnFailure");
+      assert.equal(pod.serviceAccountName, "kata-deploy-sa-cleanup-dev");
+      assert.equal(pod.containers[0].image, "quay.io/kata-containers/kubectl:latest");
+      assert.deepEqual(pod.containers[0].env, [
+        { name: "NAMESPACE", value: "kube-system" },
+        { name: "DAEMONSET_POD_LABEL", value: "name=kata-deploy-dev" },
+        { name: "CLUSTER_ROLE_BINDING_NAME", value: "kata-deploy-rb-dev" },
+        { name: "CLUSTER_ROLE_NAME", value: "kata-deploy-role-dev" },
+        { name: "SERVICE_ACCOUNT_NAME", value: "kata-deploy-sa-dev" },
+      ]);
+    }
+    const plain = renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job;
+    assert.deepEqual(plain.spec.template.metadata, {});
+  });
+
+  it("the cleanup script deletes the binding, the role and the SA, in that order, once no DaemonSet pod is left", function () {
+    this.timeout(10000);
+    const job = renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job;
+    const container = job.spec.template.spec.containers[0];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rb-cleanup-"));
+    try {
+      const log = path.join(dir, "calls.log");
+      // A fake kubectl: records its arguments; `get pods` finds none.
+      fs.writeFileSync(path.join(dir, "kubectl"), `#!/bin/sh\necho "$*" >> "${log}"\nexit 0\n`, {
+        mode: 0o755,
+      });
+      const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? ""]));
+      const [shell, flag, script] = container.command ?? [];
+      const run = spawnSync(shell, [flag, script], {
+        env: { ...env, PATH: `${dir}:${process.env.PATH}` },
+        encoding: "utf8",
+        timeout: 8000,
+      });
+      assert.equal(run.status, 0, run.stderr);
+      assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), [
+        "get pods -n kube-system -l name=kata-deploy -o name",
+        "delete clusterrolebinding kata-deploy-rb --ignore-not-found --wait=false",
+        "delete clusterrole kata-deploy-role --ignore-not-found --wait=false",
+        "delete serviceaccount kata-deploy-sa -n kube-system --ignore-not-found --wait=false",
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
