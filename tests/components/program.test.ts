@@ -109,9 +109,9 @@ describe("components: standalone program from stack config", () => {
     pulumi.runtime.setAllConfig({ "kata-deploy:releaseName": "kata-from-program" });
     const programPath = require.resolve("../../program");
     delete require.cache[programPath];
-    const exported = (await import(programPath)) as Record<string, pulumi.Output<string>>;
+    // `export =` in program.ts: the module object itself holds the outputs, as Pulumi's require sees it.
+    const outputs = ((await import(programPath)) as { default: Record<string, pulumi.Output<string>> }).default;
     delete require.cache[programPath];
-    const outputs = (exported.default ?? exported) as Record<string, pulumi.Output<string>>;
     assert.deepEqual(Object.keys(outputs).sort(), ["chartVersion", "mode", "namespace", "releaseName"]);
     assert.equal(await value(outputs.releaseName), "kata-from-program");
     assert.equal(await value(outputs.mode), "daemonset");
