@@ -15,7 +15,6 @@ import type { BindingLike, ConfigMap, Job, RoleLike } from "./k8s";
 import { t63, type ChartNames } from "./names";
 import {
   ChartValuesError,
-  chartDispatcherJob,
   renderMerged,
   UPSTREAM_DISPATCHER_BINARY,
   withoutHookAnnotations,
@@ -216,5 +215,3 @@ export function dispatcherPodReaderRoleBinding(names: ChartNames, release: Relea
     ],
   };
 }
-
-export { chartDispatcherJob };
