@@ -84,6 +84,29 @@ function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 }
 
+/**
+ * Why the dispatcher's pod failed: its failed container's exit code and the *last* line of its termination message
+ * (with FallbackToLogsOnError the message is the log's tail, whose last line is the dispatcher's final error).
+ */
+export function dispatcherPodFailure(pods: readonly PodLike[]): string | undefined {
+  for (const pod of pods) {
+    for (const st of [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ]) {
+      const t = st.state?.terminated ?? st.lastState?.terminated;
+      if (!t || (t.exitCode ?? 0) === 0) continue;
+      const last = (t.message ?? "")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .pop();
+      return `container ${st.name} exited ${t.exitCode}${last ? `: ${last.slice(0, 300)}` : t.reason ? `: ${t.reason}` : ""}`;
+    }
+  }
+  return describePodFailure(pods);
+}
+
 /** A Job whose pod has been stuck longer than the grace period counts as failed (reason `Stuck`). */
 function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult | undefined {
   if (t.stuckSince === undefined || !t.stuckReason) return undefined;
@@ -171,10 +194,10 @@ export function jobRunState(view: JobRunView): JobRunState {
   let dispatcherFailure: string | undefined;
   if (dispatcherPhase === "failed" && view.dispatcher) {
     const name = view.dispatcher.job.metadata?.name;
-    const pods = view.dispatcher.pods ? describePodFailure(view.dispatcher.pods) : undefined;
+    const why = view.dispatcher.pods ? dispatcherPodFailure(view.dispatcher.pods) : undefined;
     dispatcherFailure = view.dispatcher.deleted
       ? `dispatcher Job ${name} was deleted before it finished`
-      : `dispatcher Job ${name} failed: ${pods ?? dOutcome?.message ?? dOutcome?.reason ?? "no reason given"}` +
+      : `dispatcher Job ${name} failed: ${why ?? dOutcome?.message ?? dOutcome?.reason ?? "no reason given"}` +
         (dOutcome?.reason ? ` [${dOutcome.reason}]` : "");
   }
   const dispatcherDone = dispatcherPhase === "succeeded" || dispatcherPhase === "failed";
@@ -211,15 +234,22 @@ export function jobRunState(view: JobRunView): JobRunState {
         reason: "Timeout",
         message: `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
       });
+    } else if (s.blockedBy) {
+      results.push({
+        node: s.name,
+        outcome: "skipped",
+        attempts: 0,
+        reason: "Tainted",
+        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
+      });
     } else if (dispatcherPhase === "succeeded") {
       results.push({
         node: s.name,
         outcome: "skipped",
         attempts: 0,
-        reason: s.blockedBy ? "Tainted" : "NotDispatched",
-        message: s.blockedBy
-          ? `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`
-          : "the dispatcher finished without creating a Job for this node (it joined the selection after the dispatcher listed nodes)",
+        reason: "NotDispatched",
+        message:
+          "the dispatcher finished without creating a Job for this node (it joined the selection after the dispatcher listed nodes)",
       });
     } else {
       results.push({
@@ -241,7 +271,17 @@ export function jobRunState(view: JobRunView): JobRunState {
   }
   if (view.timedOut) counts.running = 0;
   const done = view.timedOut || (dispatcherDone && undecided === 0);
-  return { results, done, dispatcherPhase, dispatcherFailure, counts };
+  // A dispatcher exits non-zero whenever a node failed; that is no news beside the nodes' own reasons. It is reported
+  // when it explains something: nodes it never reached, or a failure with no failed node.
+  const explains =
+    results.some((r) => r.reason === "NotDispatched") || !results.some((r) => r.outcome === "failed");
+  return {
+    results,
+    done,
+    dispatcherPhase,
+    dispatcherFailure: explains ? dispatcherFailure : undefined,
+    counts,
+  };
 }
 
 /** Pod fields the daemonset-mode waiter reads. */
