@@ -2,6 +2,7 @@
 // values (kata-deploy-chart.md, OLD column, plus the 4.0.0 pre-delete cleanup dispatcher of design.md §1).
 // Pure and Node built-ins only: the rollout's serialized dynamic provider imports it.
 
+import { dns1123LabelErrors, dns1123SubdomainErrors } from "../../kube/validation";
 import { APP_VERSION, CHART_VERSION, chartDefaults, mergeValues, type ChartValues } from "./defaults";
 import { cloneJson, goPrint, goSprintfS, isMap, truthy, type Json } from "./goValues";
 import type {
@@ -1042,12 +1043,29 @@ function installOrder(objects: K8sObject[]): K8sObject[] {
   });
 }
 
+/** Helm refuses release names longer than this (they end up in Secret names and labels). */
+export const HELM_RELEASE_NAME_MAX = 53;
+
 function checkRelease(release: Release): void {
-  if (!release || typeof release.name !== "string" || release.name === "") {
+  const name = release?.name;
+  if (typeof name !== "string" || name === "") {
     throw new ChartValuesError(`release.name: give the Helm release name (a non-empty string)`);
   }
-  if (typeof release.namespace !== "string" || release.namespace === "") {
+  // Helm's own rule: a DNS-1123 subdomain of at most 53 characters.
+  const nameErrors = [
+    ...(name.length > HELM_RELEASE_NAME_MAX
+      ? [`must be no more than ${HELM_RELEASE_NAME_MAX} characters`]
+      : []),
+    ...dns1123SubdomainErrors(name),
+  ];
+  if (nameErrors.length > 0) throw new ChartValuesError(`release.name: "${name}" ${nameErrors.join("; ")}`);
+  const namespace = release.namespace;
+  if (typeof namespace !== "string" || namespace === "") {
     throw new ChartValuesError(`release.namespace: give the release namespace (a non-empty string)`);
+  }
+  const namespaceErrors = dns1123LabelErrors(namespace);
+  if (namespaceErrors.length > 0) {
+    throw new ChartValuesError(`release.namespace: "${namespace}" ${namespaceErrors.join("; ")}`);
   }
 }
 

@@ -398,5 +398,18 @@ describe("components/chart/render: optional ConfigMaps and custom runtimes", () 
   it("names the missing release field", () => {
     assert.throws(() => renderChart({}, { name: "", namespace: "x" }), /release\.name/);
     assert.throws(() => renderChart({}, { name: "r", namespace: "" }), /release\.namespace/);
+    assert.throws(
+      () => renderChart({}, { name: "Kata", namespace: "x" }),
+      /release\.name: "Kata" a lowercase RFC 1123/,
+    );
+    assert.throws(
+      () => renderChart({}, { name: "k".repeat(54), namespace: "x" }),
+      /no more than 53 characters/,
+    );
+    assert.throws(
+      () => renderChart({}, { name: "kata", namespace: "kube.system" }),
+      /release\.namespace: "kube\.system"/,
+    );
+    assert.equal(renderChart({}, { name: "k".repeat(53), namespace: "x" }).mode, "daemonset");
   });
 });
