@@ -89,7 +89,15 @@ export class KataDeploy extends pulumi.ComponentResource {
       warnOnce(early.plan.warnings);
       planned = pulumi.output(early);
     } else {
-      planned = pulumi.output(args).apply((resolved) => planKnown(name, resolved, warnOnce));
+      planned = pulumi.output(args).apply((resolved) => {
+        try {
+          return planKnown(name, resolved, warnOnce);
+        } catch (e) {
+          // A ResourceError is reported once, on this component, without a stack trace.
+          if (e instanceof KataDeployArgsError) throw new pulumi.ResourceError(e.message, this, true);
+          throw e;
+        }
+      });
     }
     const plan = planned.apply((p) => p.plan);
 

@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 // Way 1 of 3: the project imported as a TypeScript library.
 import { CHART_REFERENCE, DeploymentMode, KataDeploy, KataDeployArgs } from "../../index";
-import { MockRecorder, isKnown, registeredUrns, settle, value } from "./mockRuntime";
+import { MockRecorder, captureWarnings, isKnown, registeredUrns, settle, value } from "./mockRuntime";
 
 const COMPONENT = "kata-deploy:index:KataDeploy";
 const CHART = "kubernetes:helm.sh/v4:Chart";
@@ -20,7 +20,12 @@ async function outputsOf(k: KataDeploy) {
 
 describe("components/KataDeploy under the mock runtime", () => {
   const mocks = new MockRecorder();
-  before(() => mocks.install(false));
+  let captured: ReturnType<typeof captureWarnings>;
+  before(async () => {
+    await mocks.install(false);
+    captured = captureWarnings();
+  });
+  after(() => captured.restore());
 
   it("daemonset by default: one helm.v4.Chart child with the default chart and no values", async () => {
     const kata = new KataDeploy("kdt-ds", {});
@@ -137,24 +142,16 @@ describe("components/KataDeploy under the mock runtime", () => {
     });
   });
 
-  it("warns through pulumi.log.warn (job.* in daemonset mode), once", async () => {
-    const warnings: string[] = [];
-    const original = pulumi.log.warn;
-    (pulumi.log as { warn: typeof pulumi.log.warn }).warn = async (msg: string) => {
-      warnings.push(msg);
-    };
-    try {
-      const kata = new KataDeploy("kdt-warn", { job: { parallelism: 3 } });
-      await value(kata.mode);
-      const later = new KataDeploy("kdt-warn-out", { job: { parallelism: pulumi.output(3) } });
-      await value(later.mode);
-    } finally {
-      (pulumi.log as { warn: typeof pulumi.log.warn }).warn = original;
-    }
-    const daemonsetWarnings = warnings.filter((w) =>
+  it("warns through pulumi.log.warn (job.* in daemonset mode), once per component", async () => {
+    captured.warnings.length = 0;
+    const kata = new KataDeploy("kdt-warn", { job: { parallelism: 3 } });
+    await value(kata.mode);
+    const later = new KataDeploy("kdt-warn-out", { job: { parallelism: pulumi.output(3) } });
+    await value(later.mode);
+    const daemonsetWarnings = captured.warnings.filter((w) =>
       /^job\.parallelism: is set but deploymentMode is daemonset/.test(w),
     );
-    assert.equal(daemonsetWarnings.length, 2, warnings.join("\n"));
+    assert.equal(daemonsetWarnings.length, 2, captured.warnings.join("\n"));
   });
 
   it("an invalid output value rejects before any resource input gets it (the chart is never registered)", async () => {

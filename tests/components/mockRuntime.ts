@@ -78,4 +78,18 @@ export function isKnown(o: pulumi.Output<unknown>): Promise<boolean> {
   return (o as unknown as { isKnown: Promise<boolean> }).isKnown;
 }
 
+/**
+ * Collects pulumi.log.warn messages instead of printing them (the component warns through it); returns
+ * the collected list and a restore function for `after`.
+ */
+export function captureWarnings(): { warnings: string[]; restore: () => void } {
+  const warnings: string[] = [];
+  const log = pulumi.log as { warn: typeof pulumi.log.warn };
+  const original = log.warn;
+  log.warn = async (message: string) => {
+    warnings.push(message);
+  };
+  return { warnings, restore: () => (log.warn = original) };
+}
+
 export const settle = (ms = 50) => new Promise((r) => setTimeout(r, ms));

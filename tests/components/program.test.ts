@@ -110,7 +110,8 @@ describe("components: standalone program from stack config", () => {
     const programPath = require.resolve("../../program");
     delete require.cache[programPath];
     // `export =` in program.ts: the module object itself holds the outputs, as Pulumi's require sees it.
-    const outputs = ((await import(programPath)) as { default: Record<string, pulumi.Output<string>> }).default;
+    const outputs = ((await import(programPath)) as { default: Record<string, pulumi.Output<string>> })
+      .default;
     delete require.cache[programPath];
     assert.deepEqual(Object.keys(outputs).sort(), ["chartVersion", "mode", "namespace", "releaseName"]);
     assert.equal(await value(outputs.releaseName), "kata-from-program");
