@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DeploymentMode, KataDeployArgs } from "./args";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
-import { ArgIssue, KataDeployArgsError, UNKNOWN, checkArgs, isPlainObject } from "./validation";
+import { ArgIssue, CheckResult, KataDeployArgsError, UNKNOWN, checkArgs, isPlainObject } from "./validation";
 
 export const KATA_DEPLOY_TYPE = "kata-deploy:index:KataDeploy";
 
@@ -29,12 +29,10 @@ interface Planned {
   chartVersion: string;
 }
 
-/** Validates fully known args; throws KataDeployArgsError with every problem. */
-function planKnown(name: string, args: unknown, warn: (issues: ArgIssue[]) => void): Planned {
-  const checked = checkArgs(args, name);
+/** The plan of a finished check; throws KataDeployArgsError with every problem. */
+function planChecked(name: string, checked: CheckResult): Planned {
   if (checked.errors.length > 0) throw new KataDeployArgsError(checked.errors, `KataDeploy "${name}"`);
   if (!checked.resolved) throw new Error(`KataDeploy "${name}": arguments are not fully known`);
-  warn(checked.warnings);
   const plan = planFromResolved(checked.resolved, checked.warnings);
   let chartVersion = plan.chart.version;
   if (chartVersion === undefined) {
@@ -78,7 +76,7 @@ export class KataDeploy extends pulumi.ComponentResource {
     const warnOnce = (issues: ArgIssue[]) => {
       for (const i of issues) void pulumi.log.warn(`${i.path}: ${i.message}`, this);
     };
-    const early = eager.resolved ? planKnown(name, known, () => undefined) : undefined;
+    const early = eager.resolved ? planChecked(name, eager) : undefined;
 
     super(KATA_DEPLOY_TYPE, name, args, opts);
 
@@ -91,7 +89,9 @@ export class KataDeploy extends pulumi.ComponentResource {
     } else {
       planned = pulumi.output(args).apply((resolved) => {
         try {
-          return planKnown(name, resolved, warnOnce);
+          const planned = planChecked(name, checkArgs(resolved, name));
+          warnOnce(planned.plan.warnings);
+          return planned;
         } catch (e) {
           // A ResourceError is reported once, on this component, without a stack trace.
           if (e instanceof KataDeployArgsError) throw new pulumi.ResourceError(e.message, this, true);

@@ -758,6 +758,16 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
         }
       } else errors.push({ path: userPath(iss.path), message: iss.message });
     }
+    // Top-level keys of `values` that chart 4.0.0 does not have are ignored by it: say so.
+    const chartRootKeys = [...Object.keys(chartDefaults()), "nameOverride", "fullnameOverride"];
+    for (const key of Object.keys(user)) {
+      if (chartRootKeys.includes(key) || fromTyped([key])) continue;
+      const hint = closest(key, chartRootKeys);
+      warnings.push({
+        path: userPath([key]),
+        message: `chart ${CHART_VERSION} has no value ${key}${hint ? ` (did you mean ${hint}?)` : ""}; it is passed to the chart as is and ${CHART_VERSION} ignores it`,
+      });
+    }
     crossFieldRules(user, userPath, errors, warnings);
   }
 

@@ -537,8 +537,20 @@ describe("components/checkArgs warnings (allowed, probably not meant)", () => {
       ["values.job.waitForNodesSeconds", "values.job.paralelism"],
     );
     assert.match(w[1].message, /did you mean parallelism/);
-    // Keys outside the typed blocks are the chart's business.
-    assert.deepEqual(warningsOf({ values: { monitor: { enabled: true }, anything: 1 } }), []);
+    // Other chart keys pass unchecked; top-level keys chart 4.0.0 lacks are named, with a likely fix.
+    assert.deepEqual(
+      warningsOf({ values: { monitor: { enabled: true }, verification: { timeout: 60 } } }),
+      [],
+    );
+    const top = warningsOf({ values: { deploymentmode: "job", affinity: {} } });
+    assert.deepEqual(
+      top.map((x) => x.path),
+      ["values.deploymentmode", "values.affinity"],
+    );
+    assert.match(
+      top[0].message,
+      /chart 4\.0\.0 has no value deploymentmode \(did you mean deploymentMode\?\)/,
+    );
   });
 
   it("nodeSelector in job mode (chart 4.0.0 ignores it), a short ttl, a default shim that is off", () => {
