@@ -14,6 +14,7 @@ import { JobController } from "./controllers/job";
 import { Kubelet } from "./controllers/kubelet";
 import { NodeProcessExecutor } from "./executor";
 import { FaultInjector, seededRandom } from "./faults";
+import { cloneJson } from "./json";
 import { buildFleet } from "./fleet";
 import { RESOURCES } from "./resources";
 import { applyJsonPatch, applyMergePatch } from "./patch";
@@ -216,7 +217,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   kubeconfigForRef = kubeconfigFor;
 
   const info = (resource: ResourceName) => RESOURCES[resource];
-  const copy = (o: KubeObject | undefined): KubeObject | undefined => (o ? structuredClone(o) : undefined);
+  const copy = (o: KubeObject | undefined): KubeObject | undefined => (o ? cloneJson(o) : undefined);
   let closed = false;
 
   const sim: RunningSimulator = {
@@ -240,9 +241,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
             (!label || label.matches(o.metadata.labels)) &&
             (!field || field.matches(selectableFields(info(resource), o))),
         )
-        .map((o) => structuredClone(o));
+        .map((o) => cloneJson(o));
     },
-    create: (resource, object) => structuredClone(store.create(resource, object, object.metadata.namespace)),
+    create: (resource, object) => cloneJson(store.create(resource, object, object.metadata.namespace)),
     update: (resource, object) => {
       const name = object.metadata.name ?? "";
       const ns = object.metadata.namespace;
@@ -250,7 +251,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       // Status goes through the status path (a spec write keeps the stored status).
       if (object.status !== undefined && info(resource).hasStatus)
         store.update(resource, { metadata: {}, status: object.status }, ns, name, "status");
-      return structuredClone(store.get(resource, ns, name));
+      return cloneJson(store.get(resource, ns, name));
     },
     patch: (resource, namespace, name, patch) => {
       // Direct patches reach spec and status alike: patch the whole object, then write both parts.

@@ -1,4 +1,5 @@
 // JSON merge patch (RFC 7386) and JSON patch (RFC 6902, including `test`). Pure.
+import { cloneJson } from "./json";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -6,7 +7,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return structuredClone(patch);
+  if (!isObject(patch)) return cloneJson(patch);
   const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete result[k];
@@ -110,12 +111,12 @@ function remove(doc: unknown, pointer: string): unknown {
 /** Applies an RFC 6902 patch to a copy of `doc`. Throws JsonPatchError. */
 export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
   if (!Array.isArray(ops)) throw new JsonPatchError("a JSON patch must be an array of operations");
-  let result = structuredClone(doc) as Json;
+  let result = cloneJson(doc) as Json;
   for (const raw of ops as Operation[]) {
     if (!isObject(raw) || typeof raw.op !== "string" || typeof raw.path !== "string") {
       throw new JsonPatchError(`invalid operation ${JSON.stringify(raw)}: "op" and "path" are required`);
     }
-    const value = structuredClone(raw.value);
+    const value = cloneJson(raw.value);
     switch (raw.op) {
       case "add":
         result = add(result, raw.path, value) as Json;
@@ -130,14 +131,14 @@ export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
         break;
       case "move": {
         if (raw.from === undefined) throw new JsonPatchError(`move: "from" is required`);
-        const moved = structuredClone(getAt(result, parsePointer(raw.from), raw.from));
+        const moved = cloneJson(getAt(result, parsePointer(raw.from), raw.from));
         result = remove(result, raw.from) as Json;
         result = add(result, raw.path, moved) as Json;
         break;
       }
       case "copy": {
         if (raw.from === undefined) throw new JsonPatchError(`copy: "from" is required`);
-        const copied = structuredClone(getAt(result, parsePointer(raw.from), raw.from));
+        const copied = cloneJson(getAt(result, parsePointer(raw.from), raw.from));
         result = add(result, raw.path, copied) as Json;
         break;
       }

@@ -20,6 +20,7 @@ import {
   StatusObject,
   successStatus,
 } from "./errors";
+import { cloneJson, equalJson } from "./json";
 import { applyJsonPatch, applyMergePatch, JsonPatchError } from "./patch";
 import {
   apiVersionOf,
@@ -153,13 +154,8 @@ export function objectKey(info: ResourceInfo, namespace: string | undefined, nam
   return info.namespaced ? `${namespace ?? ""}/${name}` : name;
 }
 
-function clone<T>(v: T): T {
-  return structuredClone(v);
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
+const clone = cloneJson;
+const sameJson = equalJson;
 
 export function parseSelectors(
   info: ResourceInfo,

@@ -368,7 +368,7 @@ export interface Simulator {
     options?: { propagationPolicy?: PropagationPolicy },
   ): void;
 
-  /** Sets the outcome program of a node's future pods (and of running ones that have not ended). */
+  /** Sets the outcome program of a node's pods created from now on (pods keep the program they were created under). */
   setOutcome(node: string, program: OutcomeProgram): void;
   /** Records of really executed pods (see ExecuteOptions). */
   executions(): ExecutionRecord[];

@@ -10,6 +10,7 @@ import {
 } from "../../kube/tolerations";
 import { labelSelectorFromObject, LabelSelectorObject } from "../../kube/labelSelector";
 import { ApiError } from "../errors";
+import { cloneJson } from "../json";
 import type { Store, StoreEvent } from "../store";
 import type { KubeObject } from "../types";
 import { conditionStatus, isPodTerminal } from "./podStatus";
@@ -208,7 +209,7 @@ export class DaemonSetController {
 
   private createPod(ds: KubeObject, nodeName: string, podSpec: Rec, template: Rec): void {
     const tmeta = (template.metadata ?? {}) as Rec;
-    const spec = structuredClone(podSpec);
+    const spec = cloneJson(podSpec);
     spec.tolerations = daemonPodTolerations(podSpec);
     const affinity = (spec.affinity ?? {}) as Rec;
     affinity.nodeAffinity = {

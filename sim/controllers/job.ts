@@ -5,6 +5,7 @@
 // controller (Foreground delete with a UID precondition). Level-triggered: events enqueue Job keys.
 import type { SimClock } from "../clock";
 import { ApiError } from "../errors";
+import { cloneJson } from "../json";
 import type { Store, StoreEvent } from "../store";
 import type { KubeObject } from "../types";
 import { Condition, conditionStatus, isPodTerminal, setCondition } from "./podStatus";
@@ -371,7 +372,7 @@ export class JobController {
         ],
         finalizers: [JOB_TRACKING_FINALIZER],
       },
-      spec: structuredClone((template.spec as Rec) ?? {}),
+      spec: cloneJson((template.spec as Rec) ?? {}),
     };
     if (Object.keys(pod.metadata.annotations ?? {}).length === 0) delete pod.metadata.annotations;
     try {

@@ -61,6 +61,8 @@ export class Kubelet {
   /** node → number of attempts (container runs) begun on it, for failThenSucceed */
   private readonly attempts = new Map<string, number>();
   private readonly evictionTimers = new Map<string, () => void>();
+  /** pod key → the node's outcome program when the pod was created (setOutcome affects later pods). */
+  private readonly programs = new Map<string, OutcomeProgram>();
 
   constructor(
     private readonly store: Store,
@@ -94,6 +96,7 @@ export class Kubelet {
     const node = pod.spec?.nodeName as string | undefined;
     if (e.type === "DELETED") {
       this.stopRun(key, true);
+      this.programs.delete(key);
       if (node) this.podsByNode.get(node)?.delete(key);
       return;
     }
@@ -102,10 +105,15 @@ export class Kubelet {
     if (!set) this.podsByNode.set(node, (set = new Set()));
     set.add(key);
     if (e.type === "ADDED") {
+      this.programs.set(key, this.options.outcomeFor(node));
       this.clock.after(0, () => this.admit(key));
       return;
     }
     if (pod.metadata.deletionTimestamp && !e.previous?.metadata.deletionTimestamp) this.beginTermination(key);
+  }
+
+  private programOf(key: string, nodeName: string): OutcomeProgram {
+    return this.programs.get(key) ?? this.options.outcomeFor(nodeName);
   }
 
   private current(key: string): KubeObject | undefined {
@@ -173,7 +181,7 @@ export class Kubelet {
         "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector",
       );
     }
-    const program = this.options.outcomeFor(nodeName);
+    const program = this.programOf(key, nodeName);
     if (program.kind === "rejectAdmission") {
       const reason = program.reason ?? "OutOfcpu";
       return this.reject(
@@ -373,7 +381,7 @@ export class Kubelet {
     if (restartInPlace && !pod.metadata.deletionTimestamp) {
       if (!failure) return; // Always + exit 0: a daemon keeps running.
       this.crashAndRestart(key, failure);
-      const program = this.options.outcomeFor(nodeName);
+      const program = this.programOf(key, nodeName);
       this.after(key, 10_000, () => this.startContainers(key, program));
       return;
     }
