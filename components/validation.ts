@@ -898,7 +898,8 @@ function crossFieldRules(
     } else {
       const names = chartNames(suffix);
       const base = names.base;
-      if (labelValueErrors(base).length > 0) {
+      // The DaemonSet (daemonset mode only) labels its pods name=<base>.
+      if (mode === DeploymentMode.Daemonset && labelValueErrors(base).length > 0) {
         errors.push({
           path: suffixPath,
           message: `makes the DaemonSet pod label name=${base} ${base.length} characters, over 63; use at most ${63 - base.length + suffix.length} characters`,
