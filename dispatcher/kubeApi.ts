@@ -58,6 +58,8 @@ export interface ApiFailure {
   reason?: string;
   message: string;
   retryAfterSeconds?: number;
+  /** No HTTP answer because the exchange failed (connection refused/reset, timeout): worth retrying. */
+  transport?: boolean;
 }
 
 /** Error thrown after the retry policy gave up or for a non-retryable answer. */
@@ -119,12 +121,31 @@ export function apiFailureOf(err: unknown): ApiFailure {
     };
   }
   const cause = e?.cause?.code ?? e?.cause?.message;
-  return { message: `${e?.message ?? String(err)}${cause ? ` (${cause})` : ""}` };
+  return {
+    message: `${e?.message ?? String(err)}${cause ? ` (${cause})` : ""}`,
+    transport: isTransportError(e),
+  };
+}
+
+const TRANSPORT_CODES =
+  /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|UND_ERR_\w+)$/;
+
+/** A failed exchange (connection refused or reset, socket closed, timeout), as opposed to a client-side mistake. */
+function isTransportError(
+  e:
+    { name?: string; message?: string; code?: unknown; cause?: { code?: string; name?: string } } | undefined,
+): boolean {
+  if (!e) return false;
+  if (e.name === "AbortError" || e.name === "TimeoutError") return true;
+  if (typeof e.code === "string" && TRANSPORT_CODES.test(e.code)) return true;
+  if (e.cause?.code && TRANSPORT_CODES.test(e.cause.code)) return true;
+  if (e.cause?.name === "SocketError" || e.cause?.name === "ConnectTimeoutError") return true;
+  return e.name === "TypeError" && /fetch failed|terminated/.test(e.message ?? "");
 }
 
 /** 429, 5xx (except 501) and transport errors are worth retrying; everything else is an answer. */
 export function isRetryable(failure: ApiFailure): boolean {
-  if (failure.code === undefined) return true;
+  if (failure.code === undefined) return failure.transport === true;
   return failure.code === 429 || (failure.code >= 500 && failure.code !== 501);
 }
 
@@ -229,21 +250,24 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
   const batch = kubeConfig.makeApiClient(BatchV1Api);
   const watcher = new Watch(kubeConfig);
   type Options = Parameters<CoreV1Api["listNode"]>[1];
-  const options = (signal?: AbortSignal): Options =>
-    signal
-      ? {
-          middleware: [
-            {
-              pre: (ctx) => {
-                ctx.setSignal(signal);
-                return new Observable(Promise.resolve(ctx));
-              },
-              post: (response) => new Observable(Promise.resolve(response)),
-            },
-          ],
-          middlewareMergeStrategy: "append",
-        }
-      : undefined;
+  type RequestContext = Parameters<NonNullable<NonNullable<Options>["middleware"]>[number]["pre"]>[0];
+  // client-node 2.0.1 builds a new connection pool (undici Agent) for every request once TLS options are set, so
+  // nothing is kept alive: every call pays a new TCP (and TLS) handshake. Reuse the first pool for all calls.
+  let sharedDispatcher: ReturnType<RequestContext["getDispatcher"]>;
+  const options = (signal?: AbortSignal): Options => ({
+    middleware: [
+      {
+        pre: (ctx) => {
+          sharedDispatcher ??= ctx.getDispatcher();
+          if (sharedDispatcher) ctx.setDispatcher(sharedDispatcher);
+          if (signal) ctx.setSignal(signal);
+          return new Observable(Promise.resolve(ctx));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  });
   const page = <T>(list: {
     items: unknown[];
     metadata?: { _continue?: string; resourceVersion?: string };

@@ -280,6 +280,9 @@ class Run {
   /** Every Job of this owner as last seen (list + watch): the informer cache. */
   private readonly jobs = new Map<string, KubeJob>();
   private resourceVersion = "";
+  /** When each cached Job was last written (a counter): a relist snapshot must not override newer knowledge. */
+  private readonly cachedAt = new Map<string, number>();
+  private cacheClock = 0;
   private watch?: WatchHandle;
   private watchGeneration = 0;
   private closing = false;
@@ -549,7 +552,20 @@ class Run {
     return !(job.metadata?.ownerReferences ?? []).some((r) => r.uid === this.ownerRef?.uid);
   }
 
+  private cache(job: KubeJob): void {
+    const name = job.metadata?.name as string;
+    this.jobs.set(name, job);
+    this.cachedAt.set(name, ++this.cacheClock);
+  }
+
+  private uncache(name: string): void {
+    this.jobs.delete(name);
+    this.cachedAt.set(name, ++this.cacheClock);
+  }
+
   private async relist(): Promise<void> {
+    // Anything cached after this point (watch events, create responses) is newer than the list's snapshot.
+    const snapshotAt = this.cacheClock;
     const seen = new Map<string, KubeJob>();
     let continueToken: string | undefined;
     let resourceVersion = "";
@@ -567,11 +583,13 @@ class Run {
       if (!continueToken) break;
     }
     this.resourceVersion = resourceVersion;
-    for (const [name, job] of [...this.jobs]) if (!seen.has(name)) this.onJobGone(name, job);
-    for (const job of seen.values()) this.onJob(job);
+    const older = (name: string) => (this.cachedAt.get(name) ?? 0) <= snapshotAt;
+    for (const [name, job] of [...this.jobs]) if (!seen.has(name) && older(name)) this.onJobGone(name, job);
+    for (const [name, job] of seen) if (older(name)) this.onJob(job);
   }
 
-  private startWatch(): void {
+  /** Resolves once the watch is connected (or has failed: then `fatal` may be set). */
+  private startWatch(): Promise<void> {
     const generation = ++this.watchGeneration;
     let needRelist = false;
     const restart = (relist: boolean, err?: unknown) => {
@@ -584,10 +602,10 @@ class Run {
         await sleep(err ? 250 + Math.random() * 500 : 0, this.requestSignal).catch(() => undefined);
         if (this.closing) return;
         if (relist) await this.relist();
-        if (!this.closing) this.startWatch();
+        if (!this.closing) await this.startWatch();
       });
     };
-    this.api
+    return this.api
       .watchJobs(
         this.namespace,
         { labelSelector: this.ownerSelector(), resourceVersion: this.resourceVersion },
@@ -610,6 +628,11 @@ class Run {
         },
         (err) => {
           const code = (err as { statusCode?: number } | undefined)?.statusCode;
+          if (code === 401 || code === 403) {
+            const hint = forbiddenHint({ code, body: "" }, "watch", "jobs.batch", this.namespace) as string;
+            this.setFatal(new DispatcherError(hint, this.createdAny ? 1 : 2));
+            return;
+          }
           restart(
             needRelist || code === 410 || Boolean(err),
             err && code !== undefined ? `HTTP ${code}` : err,
@@ -627,7 +650,7 @@ class Run {
   private onJob(job: KubeJob): void {
     const name = job.metadata?.name;
     if (!name) return;
-    this.jobs.set(name, job);
+    this.cache(job);
     const node = jobNodeName(job);
     const outcome = jobOutcome(job);
     const state = node ? this.fanout.state(node) : undefined;
@@ -653,7 +676,7 @@ class Run {
     // A newer Job of the same name (the replacement of an earlier run's Job) is already known: not this one's business.
     if (cached && last.metadata?.uid && cached.metadata?.uid && cached.metadata.uid !== last.metadata.uid)
       return;
-    this.jobs.delete(name);
+    this.uncache(name);
     this.fanout.setForeignActive(name, false);
     if (last.metadata?.uid && this.deletedByUs.has(last.metadata.uid)) return;
     const node = jobNodeName(last);
@@ -797,6 +820,22 @@ class Run {
     this.finishNode(node, { node, outcome: "skipped", attempts: 0, reason, message });
   }
 
+  /** A dispatch that throws (RBAC refusal, fatal API error) still ends its node, so the run can wind down. */
+  private async dispatchOrFail(node: string): Promise<void> {
+    try {
+      await this.dispatch(node);
+    } catch (err) {
+      this.finishNode(node, {
+        node,
+        outcome: "failed",
+        attempts: 0,
+        reason: "DispatchFailed",
+        message: describeError(err),
+      });
+      throw err;
+    }
+  }
+
   private async dispatch(node: string): Promise<void> {
     const selected = this.selected.get(node);
     let fresh: NodeLike | undefined;
@@ -923,7 +962,7 @@ class Run {
     const name = job.metadata?.name;
     if (!name) return;
     const cached = this.jobs.get(name);
-    if (!cached || cached.metadata?.uid !== job.metadata?.uid) this.jobs.set(name, job);
+    if (!cached || cached.metadata?.uid !== job.metadata?.uid) this.cache(job);
   }
 
   private tracked(node: string, name: string): void {
@@ -1098,7 +1137,9 @@ class Run {
       );
 
       await this.relist().catch((err) => this.rethrowSetup(err, "list", "jobs.batch", this.namespace));
-      this.startWatch();
+      // The watch must be up before any slot opens: without it no Job could ever be seen finishing.
+      await this.startWatch();
+      if (this.fatal) throw this.fatal;
       await this.deleteStaleJobs();
       await this.loop();
       return this.finish();
@@ -1130,7 +1171,7 @@ class Run {
     for (;;) {
       if (this.killed) return;
       if (this.stopping) this.fanout.stop();
-      for (const node of this.fanout.takeNext()) this.spawn(() => this.dispatch(node));
+      for (const node of this.fanout.takeNext()) this.spawn(() => this.dispatchOrFail(node));
       if (this.fanout.isFinished()) return;
       // Stopping: wait only for dispatches under way (so their Job names are known), not for running Jobs.
       if (this.stopping && !this.fanout.unfinished().some(([, s]) => s.kind === "dispatching")) return;
@@ -1152,7 +1193,8 @@ class Run {
       await Promise.race([Promise.allSettled([...this.pending]), sleep(100)]);
     }
     const interrupted = Boolean(this.deps.stopSignal?.aborted) || this.killed;
-    for (const [node, state] of this.fanout.unfinished()) {
+    // A dry run dispatched nothing on purpose: its queued nodes are the plan, not failures.
+    for (const [node, state] of plan ? [] : this.fanout.unfinished()) {
       const job = state.kind === "active" ? state.job : undefined;
       const stuck = this.stuck.get(node);
       const reason = stuck
