@@ -603,6 +603,20 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
   return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
 }
 
+/**
+ * The field names the validation knows at an argument path (e.g. `["job", "cleanup"]`, `["shims", "*"]` for a
+ * shim's settings, `["tolerations", 0]` for a list element). Lets tests hold the TypeScript interfaces and the
+ * zod rules to the same field set.
+ */
+export function validatedFieldNames(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return [...ARG_NAMES];
+  const [head, ...rest] = path;
+  if (typeof head === "string" && head in COMPONENT_FIELDS) {
+    return knownKeysAt(z.object(COMPONENT_FIELDS), path);
+  }
+  return knownKeysAt(chartValues, [head, ...rest]);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The check
 

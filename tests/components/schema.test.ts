@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider";
+import { validatedFieldNames } from "../../components/validation";
 import { KataDeploy } from "../../index";
 import { MockRecorder, value } from "./mockRuntime";
 
@@ -176,5 +177,35 @@ describe("components: Pulumi package schema (component provider, inferred withou
       deploymentMode: "job",
       job: { parallelism: 2 },
     });
+  });
+
+  it("the TypeScript interfaces and the zod rules know the same fields (no arg left unvalidated)", () => {
+    const inputs = schema.resources["kata-deploy:index:KataDeploy"].inputProperties;
+    assert.deepEqual(Object.keys(inputs).sort(), [...validatedFieldNames([])].sort());
+    const typeFields = (name: string) =>
+      Object.keys(schema.types[`kata-deploy:index:${name}`].properties ?? {}).sort();
+    const pairs: [string, PropertyKey[]][] = [
+      ["ChartSource", ["chart"]],
+      ["ImageRef", ["image"]],
+      ["ImagePullSecret", ["imagePullSecrets", 0]],
+      ["ShimSettings", ["shims", "*"]],
+      ["ShimContainerdSettings", ["shims", "*", "containerd"]],
+      ["ShimCrioSettings", ["shims", "*", "crio"]],
+      ["ShimAgentSettings", ["shims", "*", "agent"]],
+      ["ShimRuntimeClassSettings", ["shims", "*", "runtimeClass"]],
+      ["RuntimeClassOverhead", ["shims", "*", "runtimeClass", "overhead"]],
+      ["DefaultShims", ["defaultShim"]],
+      ["SnapshotterSettings", ["snapshotter"]],
+      ["Toleration", ["tolerations", 0]],
+      ["EnvSettings", ["env"]],
+      ["JobSettings", ["job"]],
+      ["ImageRef", ["job", "dispatcherImage"]],
+      ["JobCleanupSettings", ["job", "cleanup"]],
+      ["NodeSelectorRequirement", ["job", "nodeSelectorExpressions", 0]],
+      ["NodeSelectorRequirement", ["job", "cleanup", "nodeSelectorExpressions", 0]],
+    ];
+    for (const [type, at] of pairs) {
+      assert.deepEqual(typeFields(type), validatedFieldNames(at).sort(), `${type} vs ${at.join(".")}`);
+    }
   });
 });
