@@ -5,12 +5,10 @@ import {
   type NodeResult,
   type PodLike,
   describePodFailure,
-  describeStuckPod,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
 } from "../kube/jobStatus";
-import { parseLabelSelector } from "../kube/labelSelector";
 import {
   DAEMONSET_AUTOMATIC_TOLERATIONS,
   type Taint,
@@ -31,26 +29,26 @@ export interface SelectedNode {
   blockedBy?: string;
 }
 
-/** The nodes a selection covers (names, or the union of selectors; nothing = every node), sorted by name. */
+/**
+ * The nodes a selection covers, sorted by name: explicit names win; else the union of what the API server returned
+ * for each label selector (the server evaluates selectors, exactly as for the dispatcher); nothing = every node.
+ * `listed` holds one list per selector (or one list of every node). Taints the per-node template does not tolerate
+ * are noted per node.
+ */
 export function selectNodes(
-  nodes: readonly NodeLike[],
+  listed: readonly (readonly NodeLike[])[],
   selection: NodeSelectionSpec,
   tolerations?: readonly Toleration[],
 ): SelectedNode[] {
-  let chosen: NodeLike[];
+  let chosen: NodeLike[] = listed.flat();
   if (selection.nodes && selection.nodes.length > 0) {
     const wanted = new Set(selection.nodes);
-    chosen = nodes.filter((n) => wanted.has(n.metadata?.name ?? ""));
-  } else if (selection.selectors && selection.selectors.length > 0) {
-    const selectors = selection.selectors.map((s) => parseLabelSelector(s));
-    chosen = nodes.filter((n) => selectors.some((s) => s.matches(n.metadata?.labels ?? {})));
-  } else {
-    chosen = [...nodes];
+    chosen = chosen.filter((n) => wanted.has(n.metadata?.name ?? ""));
   }
   const out = new Map<string, SelectedNode>();
   for (const n of chosen) {
     const name = n.metadata?.name;
-    if (!name || out.has(name)) continue;
+    if (!name || out.has(name) || n.metadata?.deletionTimestamp) continue;
     const taint = tolerations ? firstUntoleratedTaint(n.spec?.taints ?? [], tolerations) : undefined;
     out.set(name, taint ? { name, blockedBy: describeTaint(taint) } : { name });
   }
@@ -82,6 +80,48 @@ export interface JobRunView {
 
 function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+/**
+ * Container waiting reasons that will not resolve by themselves. An array: kube/jobStatus.ts keeps the same list in a
+ * module-level Set, which Pulumi's closure serializer turns into a plain object, so its describeStuckPod breaks inside
+ * the serialized provider; this copy stays until that file uses an array.
+ */
+const STUCK_WAITING_REASONS: readonly string[] = [
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "ErrImageNeverPull",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+];
+
+function podStartTime(pod: PodLike): number {
+  const t = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
+  return t ? Date.parse(String(t)) : 0;
+}
+
+/** Why a pod is not making progress (unschedulable, or a container that cannot start), else undefined. */
+export function describeStuckPod(pods: readonly PodLike[]): string | undefined {
+  for (const pod of [...pods].sort((a, b) => podStartTime(b) - podStartTime(a))) {
+    if (pod.metadata?.deletionTimestamp || pod.status?.phase !== "Pending") continue;
+    const name = pod.metadata?.name ?? "?";
+    const scheduled = pod.status.conditions?.find((c) => c.type === "PodScheduled");
+    if (scheduled && scheduled.status === "False") {
+      return `pod ${name} cannot be scheduled (${scheduled.reason ?? "Unschedulable"})${scheduled.message ? `: ${scheduled.message.split("\n")[0]}` : ""}`;
+    }
+    for (const status of [
+      ...(pod.status.initContainerStatuses ?? []),
+      ...(pod.status.containerStatuses ?? []),
+    ]) {
+      const waiting = status.state?.waiting;
+      if (waiting?.reason && STUCK_WAITING_REASONS.includes(waiting.reason)) {
+        return `container ${status.name} of pod ${name} is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message.split("\n")[0]}` : ""}`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

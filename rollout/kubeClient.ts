@@ -63,15 +63,16 @@ interface Credentials {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
-const RETRYABLE_CODES = new Set([429, 500, 502, 503, 504]);
-const RETRYABLE_ERRNO = new Set([
+// Arrays, not Sets: the closure serializer turns a module-level Set into a plain object.
+const RETRYABLE_CODES: readonly number[] = [429, 500, 502, 503, 504];
+const RETRYABLE_ERRNO: readonly string[] = [
   "ECONNRESET",
   "ECONNREFUSED",
   "EPIPE",
   "ETIMEDOUT",
   "EAI_AGAIN",
   "ENOTFOUND",
-]);
+];
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -196,15 +197,20 @@ export class KubeClient {
   private readonly options: Required<ClientOptions>;
   private credentials?: Credentials;
   private agent?: http.Agent;
-  private agentKey = "";
-  private readonly liveRequests = new Set<http.ClientRequest>();
+  private agentKey: string;
+  private readonly liveRequests: Set<http.ClientRequest>;
   /** Requests made (all verbs, including watches), for tests and cost figures. */
-  requestCount = 0;
+  requestCount: number;
 
   constructor(
     private readonly spec: ConnectionSpec,
     options: ClientOptions = {},
   ) {
+    // Fields are set here, not with initializers: Pulumi's closure serializer keeps constructor bodies but drops
+    // class field initializers (caught by tests/rollout/rollout.sim.test.ts through the serialized provider).
+    this.agentKey = "";
+    this.liveRequests = new Set();
+    this.requestCount = 0;
     this.url = new URL(spec.server);
     this.options = {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
@@ -373,13 +379,13 @@ export class KubeClient {
           lastError = err;
           continue;
         }
-        if (!RETRYABLE_CODES.has(code) || (!idempotent && code !== 429)) throw err;
+        if (!RETRYABLE_CODES.includes(code) || (!idempotent && code !== 429)) throw err;
         if (err.retryAfterSeconds) retryAfterMs = Math.min(10_000, err.retryAfterSeconds * 1000);
         lastError = err;
       } catch (err) {
         if (err instanceof KubeApiError) throw err;
         const errno = (err as NodeJS.ErrnoException).code ?? "";
-        const retryable = RETRYABLE_ERRNO.has(errno) && (idempotent || errno === "ECONNREFUSED");
+        const retryable = RETRYABLE_ERRNO.includes(errno) && (idempotent || errno === "ECONNREFUSED");
         if (!retryable) throw this.wrapNetworkError(err, opts.what);
         lastError = this.wrapNetworkError(err, opts.what);
       }

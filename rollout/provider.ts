@@ -41,10 +41,10 @@ export class RolloutFailedError extends Error {
   ) {
     super(message);
     this.name = "RolloutFailedError";
+    this.reasons = [message];
   }
-  get reasons(): string[] {
-    return [this.message];
-  }
+  /** Read by the dynamic provider host into ErrorResourceInitFailed.reasons. */
+  readonly reasons: string[];
 }
 
 export function rolloutId(inputs: Pick<RolloutInputs, "namespace" | "daemonSetName">): string {
@@ -206,6 +206,7 @@ async function runInstall(
     const stage = inputs.install as DispatcherStage;
     await ensureDaemonSetGone(client, inputs, olds?.mode, deadline, log);
     let job = stage.job;
+    let runStage = stage;
     let merged: NodeResult[] | undefined;
     if (healOnly) {
       const missing = await nodesNeedingInstall(client, stage, new Set(kataNodes(healOnly)));
@@ -218,6 +219,8 @@ async function runInstall(
           stage.job,
           missing.map((n) => n.name),
         );
+        // The waiter follows this run's selection only: the named nodes.
+        runStage = { ...stage, selection: { nodes: missing.map((n) => n.name) } };
         const healed = new Set(missing.map((n) => n.name));
         merged = healOnly.filter((r) => !healed.has(r.node));
       }
@@ -225,7 +228,7 @@ async function runInstall(
     const run = await runDispatcherStage({
       client,
       namespace: inputs.namespace,
-      stage,
+      stage: runStage,
       job: annotated(job, runId),
       deadline,
       timeoutSeconds: inputs.timeoutSeconds,

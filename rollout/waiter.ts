@@ -1,13 +1,14 @@
 // The waiter's I/O: list+watch caches of Jobs, pods, nodes and the DaemonSet, and the loops that drive a hook run to
 // its end (rollout/aggregate.ts decides). Every loop is bounded by the run's deadline. Node built-ins only.
 import type { JobLike, PodLike } from "../kube/jobStatus";
-import { describeStuckPod, jobOutcome } from "../kube/jobStatus";
+import { jobOutcome } from "../kube/jobStatus";
 import {
   type DsPodLike,
   type JobRunState,
   type NodeLike,
   type SelectedNode,
   type TrackedJob,
+  describeStuckPod,
   dsPodTrouble,
   dsRunState,
   jobRunState,
@@ -65,21 +66,23 @@ type Obj = { metadata?: { name?: string; resourceVersion?: string; uid?: string 
  * `deleted` set, so a Job removed by its TTL still tells how it ended.
  */
 export class Reflector<T extends Obj> {
-  readonly items = new Map<string, T>();
-  readonly deleted = new Map<string, T>();
-  synced = false;
+  readonly items: Map<string, T>;
+  readonly deleted: Map<string, T>;
+  synced: boolean;
   lastError?: unknown;
-  private changed = 0;
+  /** Increments on every change; callers compare to know whether to recompute. */
+  version: number;
 
   constructor(
     private readonly client: KubeClient,
     private readonly path: string,
     private readonly query: { labelSelector?: string; fieldSelector?: string },
-  ) {}
-
-  /** Increments on every change; callers compare to know whether to recompute. */
-  get version(): number {
-    return this.changed;
+  ) {
+    // No field initializers: the closure serializer drops them (see KubeClient).
+    this.items = new Map();
+    this.deleted = new Map();
+    this.synced = false;
+    this.version = 0;
   }
 
   private upsert(obj: T): void {
@@ -87,7 +90,7 @@ export class Reflector<T extends Obj> {
     if (!name) return;
     this.items.set(name, obj);
     this.deleted.delete(name);
-    this.changed++;
+    this.version++;
   }
 
   private remove(obj: T): void {
@@ -97,7 +100,7 @@ export class Reflector<T extends Obj> {
     // The DELETED event carries the object's final state; keep whichever says more (a later status).
     this.deleted.set(name, obj.metadata?.resourceVersion ? obj : last);
     this.items.delete(name);
-    this.changed++;
+    this.version++;
   }
 
   async relist(): Promise<string> {
@@ -355,8 +358,8 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         !!dispatcherTracked && (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted);
       // The selection is read once the dispatcher has listed nodes, so nodes it left out can be named.
       if ((dispatcherDone || timedOut) && selected === undefined) {
-        const nodes = await client.list<NodeLike>(NODES_PATH, {}).catch(() => undefined);
-        selected = nodes ? selectNodes(nodes.items, stage.selection, stage.tolerations) : [];
+        const lists = await listSelection(client, stage).catch(() => undefined);
+        selected = lists ? selectNodes(lists, stage.selection, stage.tolerations) : [];
       }
       state = jobRunState({
         jobs: tracked,
@@ -491,14 +494,25 @@ export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunRe
   };
 }
 
+/** Nodes as the API server selects them: one LIST per label selector (their union is the selection), or all nodes. */
+export async function listSelection(client: KubeClient, stage: DispatcherStage): Promise<NodeLike[][]> {
+  const selectors = stage.selection.nodes?.length ? [] : (stage.selection.selectors ?? []);
+  if (!selectors.length) return [(await client.list<NodeLike>(NODES_PATH, {}, "list nodes")).items];
+  return Promise.all(
+    selectors.map(
+      async (labelSelector) =>
+        (await client.list<NodeLike>(NODES_PATH, { labelSelector }, "list nodes")).items,
+    ),
+  );
+}
+
 /** The selected nodes with no successful result: what a drift-healing run must cover. */
 export async function nodesNeedingInstall(
   client: KubeClient,
   stage: DispatcherStage,
   succeeded: ReadonlySet<string>,
 ): Promise<SelectedNode[]> {
-  const nodes = await client.list<NodeLike>(NODES_PATH, {});
-  return selectNodes(nodes.items, stage.selection, stage.tolerations).filter(
+  return selectNodes(await listSelection(client, stage), stage.selection, stage.tolerations).filter(
     (n) => !n.blockedBy && !succeeded.has(n.name),
   );
 }

@@ -249,28 +249,33 @@ describe("rollout pure logic", () => {
   });
 
   describe("selectNodes", () => {
-    const nodes: NodeLike[] = [
-      { metadata: { name: "w2", labels: { role: "worker" } } },
-      { metadata: { name: "cp", labels: { "node-role.kubernetes.io/control-plane": "" } } },
-      {
-        metadata: { name: "w1", labels: { role: "worker" } },
-        spec: { taints: [{ key: "gpu", value: "true", effect: "NoSchedule" }] },
-      },
-    ];
-    it("applies the chart's default selector, names win over selectors, and explains untolerated taints", () => {
-      const sel = selectNodes(
-        nodes,
-        { selectors: ["!node-role.kubernetes.io/control-plane,!node-role.kubernetes.io/master"] },
-        [],
-      );
-      assert.deepEqual(sel, [{ name: "w1", blockedBy: "gpu=true:NoSchedule" }, { name: "w2" }]);
-      assert.deepEqual(selectNodes(nodes, { nodes: ["cp"], selectors: ["role=worker"] }), [{ name: "cp" }]);
-      assert.equal(selectNodes(nodes, {}).length, 3);
+    const cp: NodeLike = {
+      metadata: { name: "cp", labels: { "node-role.kubernetes.io/control-plane": "" } },
+    };
+    const w1: NodeLike = {
+      metadata: { name: "w1", labels: { role: "worker" } },
+      spec: { taints: [{ key: "gpu", value: "true", effect: "NoSchedule" }] },
+    };
+    const w2: NodeLike = { metadata: { name: "w2", labels: { role: "worker" } } };
+    it("unions the server's answers per selector, names win, and explains untolerated taints", () => {
+      // What a server answers for `role=worker` and for `node-role.kubernetes.io/control-plane`.
       assert.deepEqual(
-        selectNodes(nodes, { selectors: ["role=worker", "node-role.kubernetes.io/control-plane"] }).map(
-          (n) => n.name,
+        selectNodes(
+          [[w2, w1], [cp]],
+          { selectors: ["role=worker", "node-role.kubernetes.io/control-plane"] },
+          [],
         ),
-        ["cp", "w1", "w2"],
+        [{ name: "cp" }, { name: "w1", blockedBy: "gpu=true:NoSchedule" }, { name: "w2" }],
+      );
+      assert.deepEqual(
+        selectNodes([[w2, w1], [w2]], { selectors: ["a", "b"] }).map((n) => n.name),
+        ["w1", "w2"],
+        "deduplicated",
+      );
+      assert.deepEqual(selectNodes([[cp, w1, w2]], { nodes: ["cp", "gone"] }), [{ name: "cp" }]);
+      assert.deepEqual(
+        selectNodes([[{ metadata: { name: "x", deletionTimestamp: "2026-01-01T00:00:00Z" } }, w2]], {}),
+        [{ name: "w2" }],
       );
     });
   });
