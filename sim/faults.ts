@@ -33,7 +33,7 @@ export class FaultInjector implements FaultControl {
   private counts: Record<string, number> = {};
   private dropTimer: NodeJS.Timeout | undefined;
   /** Open watch streams, cut when dropWatchEverySeconds fires. */
-  readonly watches = new Set<() => void>();
+  readonly watches = new Set<(mode: "reset" | "close") => void>();
 
   constructor(private readonly defaultSeed: number) {
     this.random = seededRandom(defaultSeed);
@@ -49,7 +49,7 @@ export class FaultInjector implements FaultControl {
       this.dropTimer = setInterval(() => {
         for (const drop of [...this.watches]) {
           this.count("watch-drop");
-          drop();
+          drop(config.dropWatchMode ?? "reset");
         }
       }, every * 1000);
       this.dropTimer.unref();

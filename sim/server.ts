@@ -509,6 +509,7 @@ export class ApiServer {
       "Transfer-Encoding": "chunked",
       "Cache-Control": "no-cache, private",
     });
+    res.flushHeaders();
     headersSent = true;
     if (lines.length > 0) res.write(lines.join(""));
     const bookmark = (annotations?: Record<string, string>): void => {
@@ -536,7 +537,7 @@ export class ApiServer {
       else res.end();
     };
     const stopClean = (): void => stop(false);
-    const drop = (): void => stop(true);
+    const drop = (mode: "reset" | "close"): void => stop(mode === "reset");
     this.openWatches.add(stopClean);
     this.deps.faults.watches.add(drop);
     const timeoutSeconds = query.get("timeoutSeconds");

@@ -812,17 +812,19 @@ export class Store {
         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
       );
     }
-    let i = startKey ? lowerBound(snap.keys, startKey) : 0;
+    // A namespace is one contiguous key range ("ns/" up to "ns0", '0' following '/').
+    const rangeStart = q.namespace !== undefined ? lowerBound(snap.keys, `${q.namespace}/`) : 0;
+    const rangeEnd = q.namespace !== undefined ? lowerBound(snap.keys, `${q.namespace}0`) : snap.keys.length;
+    let i = Math.max(rangeStart, startKey ? lowerBound(snap.keys, startKey) : 0);
     const items: KubeObject[] = [];
     const max = limit || Number.MAX_SAFE_INTEGER;
-    for (; i < snap.objects.length && items.length < max; i++)
-      if (matches(snap.objects[i])) items.push(snap.objects[i]);
+    for (; i < rangeEnd && items.length < max; i++) if (matches(snap.objects[i])) items.push(snap.objects[i]);
     // Look ahead for the next match so the last page never comes with a continue token.
-    while (i < snap.objects.length && !matches(snap.objects[i])) i++;
+    while (i < rangeEnd && !matches(snap.objects[i])) i++;
     const result: ListResult = { items, resourceVersion: String(rv) };
-    if (i < snap.objects.length) {
+    if (i < rangeEnd) {
       result.continueToken = encodeContinue(rv, snap.keys[i]);
-      if (!label && !field && q.namespace === undefined) result.remainingItemCount = snap.objects.length - i;
+      if (!label && !field) result.remainingItemCount = rangeEnd - i;
     }
     return result;
   }

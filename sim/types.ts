@@ -168,6 +168,9 @@ export interface FaultConfig {
   rules?: FaultRule[];
   /** Every open watch stream is cut this often (real seconds); 0/absent = never. */
   dropWatchEverySeconds?: number;
+  /** How streams are cut: "reset" destroys the connection (a network drop; clients see an error), "close"
+   * ends the response cleanly (as a server-side timeout does). Default "reset". */
+  dropWatchMode?: "reset" | "close";
 }
 
 /** Runtime control of fault injection (tests turn faults on mid-run). */
