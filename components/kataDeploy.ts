@@ -89,9 +89,9 @@ export class KataDeploy extends pulumi.ComponentResource {
     } else {
       planned = pulumi.output(args).apply((resolved) => {
         try {
-          const planned = planChecked(name, checkArgs(resolved, name));
-          warnOnce(planned.plan.warnings);
-          return planned;
+          const result = planChecked(name, checkArgs(resolved, name));
+          warnOnce(result.plan.warnings);
+          return result;
         } catch (e) {
           // A ResourceError is reported once, on this component, without a stack trace.
           if (e instanceof KataDeployArgsError) throw new pulumi.ResourceError(e.message, this, true);
