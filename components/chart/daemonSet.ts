@@ -1,0 +1,148 @@
+// DaemonSet mode of chart 4.0.0 (§2.2, OLD column). Node built-ins only.
+
+import type { ChartValues } from "./defaults";
+import { cloneJson, goPrint, isMap, truthy, type Json } from "./goValues";
+import type { DaemonSet, Probe } from "./k8s";
+import { chartNames } from "./names";
+import {
+  ChartValuesError,
+  commonEnv,
+  commonVolumeMounts,
+  commonVolumes,
+  kataDeployImage,
+  multiInstallSuffix,
+} from "./workload";
+import type { Release, RenderOptions } from "./renderTypes";
+import { compact, podPlacement, printedScalar, withValue } from "./renderHelpers";
+
+export const HEALTH_DEFAULTS: Readonly<Record<string, Json>> = {
+  port: 8090,
+  startupProbe: {
+    enabled: true,
+    initialDelaySeconds: 1,
+    periodSeconds: 10,
+    failureThreshold: 60,
+    timeoutSeconds: 3,
+  },
+  livenessProbe: { enabled: true, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 3 },
+  readinessProbe: { enabled: true, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
+};
+
+/**
+ * Sprig's `merge` (mergo without override): a key missing from the user's tree *or holding an empty value*
+ * (false, 0, "", empty list or map) takes the built-in default; maps merge recursively. So, as in the chart,
+ * `health.startupProbe.enabled: false` does not switch the probe off.
+ */
+export function sprigMerge(user: unknown, defaults: Readonly<Record<string, Json>>): Record<string, unknown> {
+  const out: Record<string, unknown> = isMap(user) ? cloneJson(user) : {};
+  for (const [key, fallback] of Object.entries(defaults)) {
+    const current = out[key];
+    if (isMap(current) && isMap(fallback)) out[key] = sprigMerge(current, fallback as Record<string, Json>);
+    else if (!truthy(current)) out[key] = cloneJson(fallback);
+  }
+  return out;
+}
+
+export function probe(
+  path: string,
+  port: unknown,
+  settings: Record<string, unknown>,
+  initialDelay: boolean,
+): Probe {
+  return compact({
+    httpGet: { path, port: printedScalar(port) as number },
+    initialDelaySeconds: initialDelay ? (printedScalar(settings.initialDelaySeconds) as number) : undefined,
+    periodSeconds: printedScalar(settings.periodSeconds) as number,
+    failureThreshold: printedScalar(settings.failureThreshold) as number,
+    timeoutSeconds: printedScalar(settings.timeoutSeconds) as number,
+  });
+}
+
+/** The six virtualization terms the DaemonSet requires when this release enables node-feature-discovery. */
+export function nfdAffinity(): Record<string, unknown> {
+  const arch = (...values: string[]) => ({ key: "kubernetes.io/arch", operator: "In", values });
+  const cpuid = (flag: string) => ({
+    key: `feature.node.kubernetes.io/cpu-cpuid.${flag}`,
+    operator: "In",
+    values: ["true"],
+  });
+  return {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [
+          { matchExpressions: [cpuid("VMX"), arch("amd64")] },
+          { matchExpressions: [cpuid("SVM"), arch("amd64")] },
+          { matchExpressions: [arch("arm64", "aarch64")] },
+          { matchExpressions: [arch("s390x")] },
+          { matchExpressions: [arch("ppc64le")] },
+          { matchExpressions: [arch("riscv64")] },
+        ],
+      },
+    },
+  };
+}
+
+export function daemonSet(values: ChartValues, release: Release): DaemonSet {
+  const names = chartNames(multiInstallSuffix(values));
+  const health = sprigMerge(values.health, HEALTH_DEFAULTS);
+  const startup = health.startupProbe as Record<string, unknown>;
+  const liveness = health.livenessProbe as Record<string, unknown>;
+  const readiness = health.readinessProbe as Record<string, unknown>;
+  let logLevel = goPrint(values.logLevel).trim();
+  if (!logLevel && truthy(values.debug)) logLevel = "debug";
+  return compact({
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name: names.daemonSet, namespace: release.namespace },
+    spec: {
+      selector: { matchLabels: { name: names.daemonSet } },
+      template: {
+        metadata: { labels: { name: names.daemonSet } },
+        spec: {
+          imagePullSecrets: withValue(values.imagePullSecrets),
+          serviceAccountName: names.serviceAccount,
+          nodeSelector: withValue(values.nodeSelector),
+          ...podPlacement(values),
+          affinity: truthy(values["node-feature-discovery"]?.enabled) ? nfdAffinity() : undefined,
+          hostPID: true,
+          // Lets the SIGTERM cleanup (CRI restart, node back to Ready) finish before a force-kill.
+          terminationGracePeriodSeconds: 600,
+          containers: [
+            {
+              name: "kube-kata",
+              image: kataDeployImage(values),
+              imagePullPolicy: printedScalar(values.imagePullPolicy) as string | undefined,
+              command: ["/usr/bin/kata-deploy", ...(logLevel ? ["--log-level", logLevel] : []), "install"],
+              env: [...commonEnv(values), { name: "HEALTH_PORT", value: goPrint(health.port) }],
+              securityContext: { privileged: true },
+              startupProbe: truthy(startup.enabled)
+                ? probe("/readyz", health.port, startup, true)
+                : undefined,
+              livenessProbe: truthy(liveness.enabled)
+                ? probe("/healthz", health.port, liveness, false)
+                : undefined,
+              readinessProbe: truthy(readiness.enabled)
+                ? probe("/readyz", health.port, readiness, false)
+                : undefined,
+              resources: withValue(values.resources),
+              volumeMounts: commonVolumeMounts(values),
+            },
+          ],
+          volumes: commonVolumes(values),
+        },
+      },
+      updateStrategy: withValue(values.updateStrategy),
+    },
+  });
+}
+
+export function nfdConflict(values: ChartValues, release: Release, options: RenderOptions): void {
+  if (!truthy(values["node-feature-discovery"]?.enabled) || !options.externalNfdNamespace) return;
+  throw new ChartValuesError(
+    `\n\nERROR: Cannot deploy kata-deploy with node-feature-discovery.enabled=true\n\n` +
+      `node-feature-discovery is already installed in namespace '${options.externalNfdNamespace}'.\n\n` +
+      `To fix this, deploy with node-feature-discovery disabled:\n` +
+      `  helm upgrade --install ${release.name} ... --set node-feature-discovery.enabled=false\n\n` +
+      `The existing node-feature-discovery installation will work with kata-deploy.\n`,
+  );
+}
