@@ -247,11 +247,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     update: (resource, object) => {
       const name = object.metadata.name ?? "";
       const ns = object.metadata.namespace;
-      store.update(resource, object, ns, name);
+      let written = store.update(resource, object, ns, name);
       // Status goes through the status path (a spec write keeps the stored status).
-      if (object.status !== undefined && info(resource).hasStatus)
-        store.update(resource, { metadata: {}, status: object.status }, ns, name, "status");
-      return cloneJson(store.get(resource, ns, name));
+      if (object.status !== undefined && info(resource).hasStatus && store.peek(resource, ns, name))
+        written = store.update(resource, { metadata: {}, status: object.status }, ns, name, "status");
+      // The write may have completed a deletion (last finalizer removed): then the last state is returned.
+      return cloneJson(store.peek(resource, ns, name) ?? written);
     },
     patch: (resource, namespace, name, patch) => {
       // Direct patches reach spec and status alike: patch the whole object, then write both parts.

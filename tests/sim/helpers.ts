@@ -85,7 +85,10 @@ export function raw(
         : typeof opts.body === "string"
           ? opts.body
           : JSON.stringify(opts.body);
-    if (payload !== undefined) headers["Content-Type"] = opts.contentType ?? "application/json";
+    if (payload !== undefined) {
+      headers["Content-Type"] = opts.contentType ?? "application/json";
+      headers["Content-Length"] = String(Buffer.byteLength(payload));
+    }
     const req = http.request(`${sim.url}${path}`, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
