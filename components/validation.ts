@@ -946,25 +946,23 @@ function crossFieldRules(
     }
   }
 
-  // A default shim that is off (or lacks the arch) gives that arch no default: warn, as the chart says nothing.
+  // A default shim that is off (or lacks the arch) gives that arch no default, which the chart does silently.
+  // Warn when the arch is served by some enabled shim, or when the user chose that default explicitly.
   if (shimsOn !== UNKNOWN && user.defaultShim !== UNKNOWN) {
     const given = isPlainObject(user.defaultShim) ? user.defaultShim : {};
     for (const arch of ARCHES) {
+      const explicit = given[arch] !== undefined;
       const shim = given[arch] ?? chartDefaults().defaultShim?.[arch];
       if (typeof shim !== "string" || shim === "") continue;
-      const arches = shimsOn.get(shim);
-      const path = given[arch] !== undefined ? userPath(["defaultShim", arch]) : `defaultShim.${arch}`;
-      if (!arches) {
-        warnings.push({
-          path,
-          message: `"${shim}" is not an enabled shim, so ${arch} nodes get no default shim; enable it under shims, or choose one of: ${[...shimsOn.keys()].join(", ") || "(none enabled)"}`,
-        });
-      } else if (!arches.includes(arch)) {
-        warnings.push({
-          path,
-          message: `shim "${shim}" does not list ${arch} in supportedArches, so ${arch} nodes get no default shim`,
-        });
-      }
+      const candidates = [...shimsOn].filter(([, arches]) => arches.includes(arch)).map(([n]) => n);
+      if (candidates.includes(shim) || (!explicit && candidates.length === 0)) continue;
+      const why = shimsOn.has(shim)
+        ? `shim "${shim}" does not list ${arch} in supportedArches`
+        : `"${shim}" is not an enabled shim`;
+      warnings.push({
+        path: explicit ? userPath(["defaultShim", arch]) : `defaultShim.${arch}`,
+        message: `${why}, so ${arch} nodes get no default shim; ${candidates.length > 0 ? `choose one of: ${candidates.join(", ")}` : `no enabled shim supports ${arch}`}`,
+      });
     }
   }
 }

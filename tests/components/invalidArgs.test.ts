@@ -562,11 +562,32 @@ describe("components/checkArgs warnings (allowed, probably not meant)", () => {
       warningsOf({ deploymentMode: "job", job: { ttlSecondsAfterFinished: 30 } })[0].message,
       /use 60 or more/,
     );
+    // Only amd64 is served by the one shim left on: the default (qemu) is off there; other arches have no shim.
     const off = warningsOf({ disableAllShims: true, shims: { "qemu-snp": { enabled: true } } });
     assert.deepEqual(
       off.map((x) => x.path),
-      ["defaultShim.amd64", "defaultShim.arm64", "defaultShim.s390x", "defaultShim.ppc64le"],
+      ["defaultShim.amd64"],
     );
-    assert.match(off[0].message, /"qemu" is not an enabled shim.*choose one of: qemu-snp/);
+    assert.match(
+      off[0].message,
+      /"qemu" is not an enabled shim, so amd64 nodes get no default shim; choose one of: qemu-snp/,
+    );
+    const explicit = warningsOf({ defaultShim: { s390x: "fc" } });
+    assert.deepEqual(
+      explicit.map((x) => x.path),
+      ["defaultShim.s390x"],
+    );
+    assert.match(
+      explicit[0].message,
+      /shim "fc" does not list s390x in supportedArches.*choose one of: .*qemu/,
+    );
+    assert.deepEqual(
+      warningsOf({
+        disableAllShims: true,
+        shims: { "qemu-snp": { enabled: true } },
+        defaultShim: { amd64: "qemu-snp" },
+      }),
+      [],
+    );
   });
 });

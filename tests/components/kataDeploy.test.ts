@@ -154,6 +154,27 @@ describe("components/KataDeploy under the mock runtime", () => {
     assert.equal(daemonsetWarnings.length, 2, captured.warnings.join("\n"));
   });
 
+  it("the README's TypeScript example deploys as written, without warnings", async () => {
+    captured.warnings.length = 0;
+    const kata = new KataDeploy("kdt-readme", {
+      deploymentMode: DeploymentMode.Job,
+      namespace: "kata-system",
+      createNamespace: true,
+      job: { parallelism: 20, nodeSelector: { "node.kubernetes.io/pool": "kata" } },
+      disableAllShims: true,
+      shims: { "qemu-runtime-rs": { enabled: true } },
+      defaultShim: { amd64: "qemu-runtime-rs", arm64: "qemu-runtime-rs", s390x: "qemu-runtime-rs" },
+      values: { monitor: { enabled: true } },
+    });
+    assert.equal(await value(kata.namespace), "kata-system");
+    await mocks.until(() => mocks.named("kdt-readme").length === 3);
+    assert.deepEqual(captured.warnings, []);
+    assert.deepEqual((mocks.one(CHART, "kdt-readme").inputs.values as { shims: unknown }).shims, {
+      "qemu-runtime-rs": { enabled: true },
+      disableAll: true,
+    });
+  });
+
   it("an invalid output value rejects before any resource input gets it (the chart is never registered)", async () => {
     const caught: unknown[] = [];
     const listener = (reason: unknown) => caught.push(reason);

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { argsFromStackConfig, kataDeployStack } from "../../components/stackProgram";
-import { KataDeployArgsError } from "../../index";
+import { KataDeployArgsError, planKataDeploy } from "../../index";
 import { MockRecorder, value } from "./mockRuntime";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -117,5 +117,21 @@ describe("components: standalone program from stack config", () => {
     assert.equal(await value(outputs.releaseName), "kata-from-program");
     assert.equal(await value(outputs.mode), "daemonset");
     await mocks.until(() => mocks.named("kata-deploy").some((r) => r.type === CHART));
+  });
+
+  it("the stack config example in components/README.md is valid config", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "components/README.md"), "utf8");
+    const block = /```yaml\n(config:[\s\S]*?)```/.exec(readme);
+    assert.ok(block, "no ```yaml config: block in the README");
+    const config = (parse(block[1]) as { config: Record<string, unknown> }).config;
+    // Pulumi hands structured config to the program as JSON text, strings as they are.
+    const asText = Object.fromEntries(
+      Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+    const { args, errors } = argsFromStackConfig(asText, "kata-deploy");
+    assert.deepEqual(errors, []);
+    const plan = planKataDeploy(args, "kata-deploy");
+    assert.equal(plan.args.deploymentMode, "job");
+    assert.deepEqual(plan.warnings, []);
   });
 });
