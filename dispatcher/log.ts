@@ -37,7 +37,7 @@ export function describeProgress(p: Progress): string {
 
 /** Calls `emit` at most once per `intervalMs`; `flush` emits the latest value unconditionally. */
 export class RateLimited<T> {
-  private last = 0;
+  private last = Number.NEGATIVE_INFINITY;
   constructor(
     private readonly intervalMs: number,
     private readonly emit: (value: T) => void,

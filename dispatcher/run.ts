@@ -264,7 +264,7 @@ function forbiddenHint(err: unknown, verb: string, resource: string, namespace?:
 }
 
 class Run {
-  private readonly api: DispatcherKubeApi;
+  private apiClient?: DispatcherKubeApi;
   private readonly log: Logger;
   private readonly policy: RetryPolicy;
   private readonly startedAt = isoNow();
@@ -305,12 +305,18 @@ class Run {
   ) {
     this.log = deps.logger ?? streamLogger(deps.logFormat ?? "text");
     this.policy = { ...DEFAULT_RETRY, ...deps.retry };
-    this.api =
-      deps.api ?? clientNodeApi(deps.kubeConfig ?? loadKubeConfig(deps.kubeconfigPath, deps.context));
     this.requestSignal = deps.killSignal ?? new AbortController().signal;
     this.progressLine = new RateLimited((o.progressIntervalSecs ?? 10) * 1000, (p) =>
       this.log.log("info", describeProgress(p), { progress: p }),
     );
+  }
+
+  /** Connected lazily, after the options and the template were checked (their errors come first). */
+  private get api(): DispatcherKubeApi {
+    this.apiClient ??=
+      this.deps.api ??
+      clientNodeApi(this.deps.kubeConfig ?? loadKubeConfig(this.deps.kubeconfigPath, this.deps.context));
+    return this.apiClient;
   }
 
   private get killed(): boolean {
@@ -1096,6 +1102,7 @@ class Run {
       this.selectors = checkOptions(this.o);
       this.log.log("info", `kata-deploy dispatcher: namespace ${this.namespace}, owner ${this.owner}`);
       this.readTemplate();
+      void this.api;
       if (this.o.timeoutSecs !== undefined && this.o.timeoutSecs > 0) {
         timeoutTimer = setTimeout(() => {
           this.timedOut = true;

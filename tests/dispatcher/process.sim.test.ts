@@ -1,0 +1,151 @@
+// The bundled dispatcher as a real process (`node <bundle> <flags>`, KUBECONFIG from the environment), as a Job
+// would run it from the ConfigMap: exit codes, results file, and a SIGKILL mid-rollout followed by a restart.
+import { strict as assert } from "node:assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { startSimulator } from "../../sim";
+import type { Simulator } from "../../sim/types";
+import { buildDispatcherBundleWithSizes, CONFIGMAP_BUDGET, writeBundle } from "../../dispatcher/bundle";
+import type { ResultsDocument } from "../../dispatcher/run";
+import {
+  assertCoveredExactlyOnce,
+  assertResultsMatchTruth,
+  createOwnerJob,
+  installTemplate,
+  NS,
+  OWNER_JOB,
+  PREFIX,
+  rng,
+  worker,
+  writeTemplate,
+} from "./helpers";
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  onStart?: (child: ChildProcess) => void,
+): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [entry, ...args], {
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    onStart?.(child);
+  });
+}
+
+describe("dispatcher bundle as a process", function () {
+  this.timeout(120_000);
+  let entry = "";
+  let bytes = 0;
+
+  before(async () => {
+    const { bundle, sizes } = await buildDispatcherBundleWithSizes();
+    bytes = bundle.bytes;
+    assert.ok(sizes.configMapBytes <= CONFIGMAP_BUDGET);
+    entry = writeBundle(bundle, mkdtempSync(path.join(tmpdir(), "dispatcher-bundle-")));
+  });
+
+  it("fits a ConfigMap and prints usage errors with exit 2", async () => {
+    assert.ok(bytes < 1024 * 1024, `bundle is ${bytes} bytes`);
+    const usage = await run(entry, ["--name-prefix", "x"], {});
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /required option '--job-template <path>' not specified/);
+    const bad = await run(
+      entry,
+      ["--job-template", "/nope.yaml", "--name-prefix", "x", "--parallelism", "two"],
+      {},
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--parallelism takes a whole number >= 0, got "two"/);
+  });
+
+  it("runs a rollout from KUBECONFIG, writes the results file, and survives SIGKILL plus restart", async () => {
+    const random = rng(3);
+    const fleet = Array.from({ length: 150 }, (_, i) =>
+      worker(`k-${String(i).padStart(3, "0")}`, {
+        kind: "succeed",
+        durationMs: 30_000 + Math.floor(random() * 60_000),
+      }),
+    );
+    const sim: Simulator = await startSimulator({
+      fleet: { nodes: fleet },
+      timeScale: 1500,
+      podStartDelayMs: 500,
+    });
+    try {
+      createOwnerJob(sim);
+      const dir = mkdtempSync(path.join(tmpdir(), "dispatcher-results-"));
+      const template = writeTemplate(installTemplate({ ttlSeconds: 60_000 }));
+      const args = (results: string) => [
+        `--job-template=${template}`,
+        `--name-prefix=${PREFIX}`,
+        `--owner-job-name=${OWNER_JOB}`,
+        "--parallelism=10",
+        "--node-selector=kubernetes.io/os=linux",
+        `--results-file=${results}`,
+        "--log-format=json",
+        "--progress-interval-secs=0.2",
+      ];
+      const env = { KUBECONFIG: sim.kubeconfigPath, POD_NAMESPACE: NS };
+      const owned = () =>
+        sim.list("jobs", { namespace: NS, labelSelector: `kata-deploy-job-dispatcher/owner=${PREFIX}` })
+          .length;
+      const killed = await run(entry, args(path.join(dir, "first.json")), env, (child) => {
+        const timer = setInterval(() => {
+          if (owned() >= 40) {
+            clearInterval(timer);
+            child.kill("SIGKILL");
+          }
+        }, 5);
+        child.on("close", () => clearInterval(timer));
+      });
+      assert.equal(killed.signal, "SIGKILL", killed.stderr.slice(-500));
+      const afterKill = owned();
+      assert.ok(afterKill >= 40 && afterKill < 150, `${afterKill} Jobs when killed`);
+      const second = await run(entry, args(path.join(dir, "second.json")), env);
+      assert.equal(second.code, 0, second.stderr.slice(-1000));
+      assert.match(second.stdout, /summary: 150 succeeded, 0 failed, 0 skipped/);
+      const lines = second.stderr
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { level: string; msg: string });
+      assert.ok(
+        lines.some((l) => l.msg.startsWith("progress: ")),
+        "progress lines on stderr",
+      );
+      assert.ok(
+        lines.some((l) => /adopted/.test(l.msg)),
+        "the restart adopted the first run's Jobs",
+      );
+      const doc = JSON.parse(readFileSync(path.join(dir, "second.json"), "utf8")) as ResultsDocument;
+      assert.equal(doc.exitCode, 0);
+      assert.equal(doc.counts.succeeded, 150);
+      assert.equal(doc.ownerJob?.name, OWNER_JOB);
+      assertCoveredExactlyOnce(
+        sim,
+        fleet.map((n) => n.name),
+      );
+      assertResultsMatchTruth(sim, doc);
+      assert.ok(sim.audit.peakActiveJobsByOwner()[PREFIX] <= 10);
+    } finally {
+      await sim.close();
+    }
+  });
+});
