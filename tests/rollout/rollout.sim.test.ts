@@ -11,11 +11,11 @@ import {
   CLEANUP_OWNER,
   INSTALL_OWNER,
   RELEASE,
-  apply,
   byNode,
   expectInitFailure,
   simJobOutcomes,
   startRelease,
+  deployRelease,
   type Release,
 } from "./simHarness";
 
@@ -395,6 +395,128 @@ describe("rollout provider on the simulator", function () {
         simJobOutcomes(r.sim, INSTALL_OWNER).get("hangs")?.outcome,
         "active",
         "the simulator agrees it never finished",
+      );
+    });
+  });
+
+  describe("daemonset mode, then a switch to job mode", () => {
+    let r: Release;
+    let dsOuts: RolloutOutputs;
+    let broken = "";
+    const id = "kata-system/kata-deploy";
+    before(async () => {
+      r = await startRelease({
+        sim: { nodes: 30, controlPlane: 1, tainted: 2, seed: 21, timeScale: 20_000, jobDurationMs: 60_000 },
+        values: { deploymentMode: "daemonset", job: { ttlSecondsAfterFinished: 50_000_000 } },
+        rollout: { timeoutSeconds: 30, stuckGraceSeconds: 1 },
+      });
+    });
+    after(async () => r?.close());
+
+    it("waits for the DaemonSet's pod on every eligible node, in the same result shape", async () => {
+      assert.equal(r.inputs.mode, "daemonset");
+      const workers = r.sim
+        .list("nodes")
+        .filter((n) => (n.metadata.labels ?? {})["node-role.kubernetes.io/control-plane"] === undefined);
+      // One worker's image never pulls: its node must fail as Stuck, with the kubelet's reason.
+      broken = String(
+        workers.find((n) => !(n.spec as { taints?: unknown[] } | undefined)?.taints?.length)?.metadata.name,
+      );
+      r.sim.setOutcome(broken, { kind: "imagePullError", message: "manifest unknown" });
+      // Its pod is already Ready; delete it so the DaemonSet controller makes a new one, which cannot pull.
+      for (const p of r.sim.list("pods", {
+        namespace: RELEASE.namespace,
+        labelSelector: "name=kata-deploy",
+      })) {
+        if ((p.spec as { nodeName?: string }).nodeName === broken)
+          r.sim.delete("pods", RELEASE.namespace, String(p.metadata.name));
+      }
+      const failure = await expectInitFailure(rolloutProvider.create(r.inputs));
+      dsOuts = failure.properties as unknown as RolloutOutputs;
+      const results = byNode(decodeResults(dsOuts.results));
+      const pods = r.sim.list("pods", { namespace: RELEASE.namespace, labelSelector: "name=kata-deploy" });
+      const readyOn = new Set(
+        pods
+          .filter((p) =>
+            ((p.status as { conditions?: { type: string; status: string }[] }).conditions ?? []).some(
+              (c) => c.type === "Ready" && c.status === "True",
+            ),
+          )
+          .map((p) => String((p.spec as { nodeName: string }).nodeName)),
+      );
+      const podOn = new Set(pods.map((p) => String((p.spec as { nodeName: string }).nodeName)));
+      assert.equal(readyOn.size, podOn.size - 1);
+      for (const n of r.sim.list("nodes")) {
+        const name = String(n.metadata.name);
+        const got = results.get(name);
+        assert.ok(got, name);
+        if (readyOn.has(name)) assert.equal(got.outcome, "succeeded", name);
+        else if (name === broken) {
+          assert.equal(got.outcome, "failed");
+          assert.equal(got.reason, "Stuck");
+          assert.match(got.message ?? "", /ImagePullBackOff|ErrImagePull/);
+        } else {
+          assert.equal(podOn.has(name), false, `${name}: the simulator's DaemonSet controller placed no pod`);
+          assert.equal(got.outcome, "skipped", name);
+          assert.equal(got.reason, "Tainted", name);
+        }
+      }
+      assert.equal(dsOuts.summary.skipped, 3, "a control plane and two tainted workers");
+      assert.match(
+        failure.message,
+        new RegExp(`${broken.replace(/[.]/g, "\\.")} \\(Stuck: container kube-kata of pod`),
+      );
+    });
+
+    it("daemonset → job: the DaemonSet and its pods are gone before the install dispatcher is created", async () => {
+      // Pulumi has just updated the chart to job mode (new objects applied); it deletes the DaemonSet only after this
+      // update, so the rollout must remove it first, as Helm's upgrade does before post-upgrade hooks.
+      r.sim.setOutcome(broken, { kind: "succeed" });
+      const job = await deployRelease(r.sim, {
+        values: { deploymentMode: "job", job: { ttlSecondsAfterFinished: 50_000_000 } },
+        rollout: { timeoutSeconds: 30 },
+      });
+      assert.ok(r.sim.get("daemonsets", RELEASE.namespace, "kata-deploy"), "the DaemonSet is still there");
+      r.sim.audit.reset();
+      let outs: RolloutOutputs | undefined;
+      try {
+        outs = (await rolloutProvider.update(id, dsOuts, job.inputs)).outs as RolloutOutputs;
+      } catch (err) {
+        outs = (err as { properties?: RolloutOutputs }).properties;
+        if (!outs) throw err;
+      }
+      assert.equal(outs.mode, "job");
+      assert.equal(
+        outs.summary.failed,
+        0,
+        JSON.stringify(decodeResults(outs.results).filter((x) => x.outcome === "failed")),
+      );
+      const t = r.sim.audit.transitions();
+      const dispatcherCreated = t.find(
+        (x) => x.resource === "jobs" && x.kind === "created" && x.name === "kata-deploy-install-dispatcher",
+      );
+      const dsDeleted = t.find(
+        (x) => x.resource === "daemonsets" && x.kind === "deleted" && x.name === "kata-deploy",
+      );
+      const dsPodsDeleted = t.filter(
+        (x) =>
+          x.resource === "pods" &&
+          x.kind === "deleted" &&
+          x.name.startsWith("kata-deploy-") &&
+          !x.name.startsWith("kata-deploy-install"),
+      );
+      assert.ok(dispatcherCreated && dsDeleted);
+      assert.ok(dsPodsDeleted.length > 0);
+      for (const p of [dsDeleted, ...dsPodsDeleted])
+        assert.ok(p.time <= dispatcherCreated.time, `${p.resource}/${p.name} went before the dispatcher`);
+      assert.equal(
+        r.sim.list("pods", { namespace: RELEASE.namespace, labelSelector: "name=kata-deploy" }).length,
+        0,
+      );
+      assert.ok(
+        decodeResults(outs.results).some(
+          (x) => x.outcome === "succeeded" && x.job?.startsWith("kata-deploy-install-"),
+        ),
       );
     });
   });

@@ -173,59 +173,80 @@ export function apply(sim: RunningSimulator, objects: readonly K8sObject[]): K8s
   for (const o of objects) {
     const resource = RESOURCE_OF_KIND[o.kind];
     if (!resource) continue;
-    sim.create(resource, o as unknown as KubeObject);
+    // An upgrade replaces objects that exist.
+    if (sim.get(resource, o.metadata.namespace, String(o.metadata.name)))
+      sim.update(resource, o as unknown as KubeObject);
+    else sim.create(resource, o as unknown as KubeObject);
     applied.push(o);
   }
   return applied;
 }
 
-export async function startRelease(opts: {
-  sim: SimulatorOptions;
+export interface DeployOptions {
   values?: Record<string, unknown>;
   rollout?: RolloutOptions;
   implementation?: "bundled" | "upstream";
   rerunToken?: string;
-}): Promise<Release> {
+}
+
+/** Render a release and apply its objects (create, or replace what exists, like an upgrade); returns the inputs. */
+export async function deployRelease(
+  sim: RunningSimulator,
+  opts: DeployOptions,
+): Promise<{
+  rendered: RenderedChart;
+  inputs: RolloutInputs;
+  applied: K8sObject[];
+  values: Record<string, unknown>;
+  bundle: DispatcherBundle;
+}> {
+  const values = { deploymentMode: "job", ...(opts.values ?? {}) };
+  const rendered = renderChart(values, RELEASE);
+  const bundle = await buildDispatcherBundle();
+  const names = rendered.names;
+  if (!sim.get("namespaces", undefined, RELEASE.namespace)) {
+    sim.create("namespaces", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: RELEASE.namespace },
+    } as KubeObject);
+  }
+  const extra: K8sObject[] =
+    rendered.mode === "job"
+      ? [
+          dispatcherScriptConfigMap(bundle, names, RELEASE),
+          dispatcherPodReaderRole(names, RELEASE),
+          dispatcherPodReaderRoleBinding(names, RELEASE),
+        ]
+      : [];
+  const applied = apply(sim, [...rendered.resources, ...extra]);
+  const inputs = buildRolloutInputs({
+    namespace: RELEASE.namespace,
+    releaseName: RELEASE.name,
+    chart: { chart: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy", version: "4.0.0" },
+    values,
+    rendered,
+    connection: { server: sim.url, token: sim.adminToken },
+    dispatcherImplementation: opts.implementation ?? "bundled",
+    bundle: {
+      configMapName: dispatcherScriptConfigMapName(names),
+      entry: bundle.entry,
+      sha256: bundle.sha256,
+    },
+    rerunToken: opts.rerunToken,
+    rollout: { timeoutSeconds: 120, ...(opts.rollout ?? {}) },
+  });
+  return { rendered, inputs, applied, values, bundle };
+}
+
+export async function startRelease(opts: DeployOptions & { sim: SimulatorOptions }): Promise<Release> {
   const sim = await startSimulator({
     authz: true,
     execute: { nodeImages: [BUNDLED_DISPATCHER_IMAGE], timeoutMs: 120_000 },
     ...opts.sim,
   });
   try {
-    const values = { deploymentMode: "job", ...(opts.values ?? {}) };
-    const rendered = renderChart(values, RELEASE);
-    const bundle = await buildDispatcherBundle();
-    const names = rendered.names;
-    sim.create("namespaces", {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: RELEASE.namespace },
-    } as KubeObject);
-    const extra: K8sObject[] =
-      rendered.mode === "job"
-        ? [
-            dispatcherScriptConfigMap(bundle, names, RELEASE),
-            dispatcherPodReaderRole(names, RELEASE),
-            dispatcherPodReaderRoleBinding(names, RELEASE),
-          ]
-        : [];
-    const applied = apply(sim, [...rendered.resources, ...extra]);
-    const inputs = buildRolloutInputs({
-      namespace: RELEASE.namespace,
-      releaseName: RELEASE.name,
-      chart: { chart: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy", version: "4.0.0" },
-      values,
-      rendered,
-      connection: { server: sim.url, token: sim.adminToken },
-      dispatcherImplementation: opts.implementation ?? "bundled",
-      bundle: {
-        configMapName: dispatcherScriptConfigMapName(names),
-        entry: bundle.entry,
-        sha256: bundle.sha256,
-      },
-      rerunToken: opts.rerunToken,
-      rollout: { timeoutSeconds: 120, ...(opts.rollout ?? {}) },
-    });
+    const { rendered, inputs, applied, values, bundle } = await deployRelease(sim, opts);
     const dispatcherRuns: Release["dispatcherRuns"] = [];
     const stopFallback = runUnscheduledDispatcherPods(sim, bundle, dispatcherRuns);
     return {
