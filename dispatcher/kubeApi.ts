@@ -223,7 +223,7 @@ export async function withRetry<T>(
     } catch (err) {
       if (ctx.signal?.aborted) throw abortError(ctx.signal);
       const failure: ApiFailure = timeout.aborted
-        ? { message: `no answer within ${policy.timeoutMs} ms` }
+        ? { message: `no answer within ${policy.timeoutMs} ms`, transport: true }
         : apiFailureOf(err);
       const delay = retryDelayMs(failure, attempt, policy);
       const exhausted = attempt >= policy.attempts || Date.now() - started + delay > policy.budgetMs;

@@ -1259,7 +1259,7 @@ class Run {
       nodes,
       counts,
     };
-    if (!this.killed) this.progressLine.flush(this.fanout.progress());
+    if (!this.killed && !plan) this.progressLine.flush(this.fanout.progress());
     return doc;
   }
 }

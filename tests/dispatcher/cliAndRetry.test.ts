@@ -222,3 +222,20 @@ describe("dispatcher progress line", () => {
     );
   });
 });
+
+describe("dispatcher retry policy: timeouts", () => {
+  it("retries a request that got no answer within its timeout", async () => {
+    let calls = 0;
+    const value = await withRetry(
+      "slow",
+      (signal) =>
+        new Promise<string>((resolve, reject) => {
+          if (++calls >= 2) return resolve("answered");
+          signal.addEventListener("abort", () => reject(new Error("aborted")));
+        }),
+      { policy: { ...DEFAULT_RETRY, timeoutMs: 20, baseDelayMs: 1, maxDelayMs: 2 } },
+    );
+    assert.equal(value, "answered");
+    assert.equal(calls, 2);
+  });
+});

@@ -345,6 +345,68 @@ describe("dispatcher against the simulator", function () {
     });
   });
 
+  it("waits for the eligible set to settle before dispatching (--wait-for-nodes-secs)", async () => {
+    const fleet = [
+      ...Array.from({ length: 3 }, (_, i) => worker(`s-${i}`, undefined, { nfd: "true" })),
+      worker("late-0"),
+      worker("late-1"),
+    ];
+    await withSim({ fleet: { nodes: fleet } }, async (sim) => {
+      createOwnerJob(sim);
+      // Feature labels arrive while the dispatcher waits, as with NFD right after install.
+      setTimeout(() => {
+        for (const name of ["late-0", "late-1"])
+          sim.patch("nodes", undefined, name, { metadata: { labels: { nfd: "true" } } });
+      }, 300);
+      const doc = await runDispatcher(
+        baseOptions(writeTemplate(installTemplate()), {
+          nodeSelectors: ["nfd=true"],
+          waitForNodesSecs: 5,
+          nodeSettleSecs: 0.8,
+          pollIntervalSecs: 0.1,
+        }),
+        { kubeConfig: kubeConfigOf(sim.kubeconfigPath), ...quiet },
+      );
+      assert.equal(doc.exitCode, 0, doc.error);
+      assertCoveredExactlyOnce(
+        sim,
+        fleet.map((n) => n.name),
+      );
+    });
+  });
+
+  it("dispatches explicit --nodes (deduplicated), skipping one a DaemonSet would not tolerate", async () => {
+    const fleet = [worker("e-0"), worker("e-1"), tainted("e-gpu"), worker("e-other")];
+    await withSim({ fleet: { nodes: fleet } }, async (sim) => {
+      createOwnerJob(sim);
+      const doc = await runDispatcher(
+        baseOptions(writeTemplate(installTemplate()), {
+          nodes: ["e-1", "e-0", "e-gpu", "e-1"],
+          nodeSelectors: ["ignored=yes"],
+        }),
+        {
+          kubeConfig: kubeConfigOf(sim.kubeconfigPath),
+          ...quiet,
+        },
+      );
+      assert.equal(doc.exitCode, 0, doc.error);
+      assert.deepEqual(
+        doc.nodes.map((n) => [n.node, n.outcome, n.reason]),
+        [
+          ["e-0", "succeeded", undefined],
+          ["e-1", "succeeded", undefined],
+          ["e-gpu", "skipped", "Tainted"],
+        ],
+      );
+      assertCoveredExactlyOnce(sim, ["e-0", "e-1"]);
+      assert.equal(
+        sim.audit.requests({ verb: "get", resource: "nodes" }).length,
+        0,
+        "explicit nodes are read by LIST, not GET",
+      );
+    });
+  });
+
   it("exits 2 with a clear message on bad input, before creating anything", async () => {
     await withSim({ fleet: { nodes: [worker("x-1")] } }, async (sim) => {
       createOwnerJob(sim);
