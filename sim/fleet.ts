@@ -110,20 +110,24 @@ export const fleetFileSchema = z
     defaultOutcome: outcomeSchema.optional(),
     nodes: z.array(nodeSchema),
   })
-  .strict()
-  .superRefine((fleet, ctx) => {
-    const seen = new Map<string, number>();
-    fleet.nodes.forEach((n, i) => {
-      const first = seen.get(n.name);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["nodes", i, "name"],
-          message: `duplicate node name "${n.name}" (first at nodes[${first}])`,
-        });
-      } else seen.set(n.name, i);
-    });
+  .strict();
+
+/** Duplicate node names, checked on the raw content so they are reported next to schema problems. */
+function duplicateNames(content: unknown): string[] {
+  const nodes = (content as { nodes?: unknown } | null)?.nodes;
+  if (!Array.isArray(nodes)) return [];
+  const seen = new Map<string, number>();
+  const problems: string[] = [];
+  nodes.forEach((n: unknown, i: number) => {
+    const name = (n as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") return;
+    const first = seen.get(name);
+    if (first !== undefined)
+      problems.push(`  nodes[${i}].name: duplicate node name "${name}" (first at nodes[${first}])`);
+    else seen.set(name, i);
   });
+  return problems;
+}
 
 export class FleetFileError extends Error {
   constructor(message: string) {
@@ -135,12 +139,13 @@ export class FleetFileError extends Error {
 /** Parses and validates fleet file content; errors list every problem with its path. */
 export function parseFleetFile(content: unknown, source = "fleet file"): FleetFile {
   const result = fleetFileSchema.safeParse(content);
-  if (result.success) return result.data as FleetFile;
-  const lines = result.error.issues.map((issue) => {
+  const duplicates = duplicateNames(content);
+  if (result.success && duplicates.length === 0) return result.data as FleetFile;
+  const lines = (result.success ? [] : result.error.issues).map((issue) => {
     const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
     return `  ${path ? path.replace(/^\./, "") : "(root)"}: ${issue.message}`;
   });
-  throw new FleetFileError(`${source} is invalid:\n${lines.join("\n")}`);
+  throw new FleetFileError(`${source} is invalid:\n${[...lines, ...duplicates].join("\n")}`);
 }
 
 export function readFleetFile(file: string): FleetFile {
@@ -176,8 +181,11 @@ function pick<T>(random: () => number, items: readonly T[]): T {
 
 function hex(random: () => number, length: number): string {
   let s = "";
-  for (let i = 0; i < length; i++) s += Math.floor(random() * 16).toString(16);
-  return s;
+  while (s.length < length)
+    s += Math.floor(random() * 0x100000000)
+      .toString(16)
+      .padStart(8, "0");
+  return s.slice(0, length);
 }
 
 /** A DNS subdomain of exactly `length` characters (<= 253) built from `prefix`. */
@@ -224,80 +232,63 @@ function hostnameLabel(name: string): string {
   return v;
 }
 
-export function nodeObject(n: FleetNode, random: () => number, index: number): KubeObject {
+// Parts every generated node has in common are shared between node objects (stored objects are never
+// mutated: writes copy first), which keeps a 100,000-node fleet small.
+const CAPACITY = Object.freeze({ cpu: "8", memory: "32Gi", pods: "110", "ephemeral-storage": "100Gi" });
+const ALLOCATABLE = Object.freeze({ cpu: "7800m", memory: "31Gi", pods: "110", "ephemeral-storage": "95Gi" });
+const conditionCache = new Map<string, readonly object[]>();
+
+function nodeConditions(ready: boolean, time: string): readonly object[] {
+  const key = `${ready}|${time}`;
+  let conds = conditionCache.get(key);
+  if (conds) return conds;
+  const c = (type: string, status: string, reason: string, message: string) =>
+    Object.freeze({ type, status, lastHeartbeatTime: time, lastTransitionTime: time, reason, message });
+  conds = Object.freeze([
+    c("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    c("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    c("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ready
+      ? c("Ready", "True", "KubeletReady", "kubelet is posting ready status")
+      : c("Ready", "False", "KubeletNotReady", "container runtime network not ready: NetworkReady=false"),
+  ]);
+  conditionCache.set(key, conds);
+  return conds;
+}
+
+/** The Node object for a fleet entry; `time` stamps its conditions. */
+export function nodeObject(n: FleetNode, random: () => number, index: number, time = ""): KubeObject {
   const arch = n.architecture ?? n.labels?.["kubernetes.io/arch"] ?? "amd64";
+  const hostname = hostnameLabel(n.name);
   const labels: Record<string, string> = {
     "beta.kubernetes.io/arch": arch,
     "beta.kubernetes.io/os": "linux",
     "kubernetes.io/arch": arch,
-    "kubernetes.io/hostname": hostnameLabel(n.name),
+    "kubernetes.io/hostname": hostname,
     "kubernetes.io/os": "linux",
     ...(n.labels ?? {}),
   };
   const spec: Record<string, unknown> = {};
   if (n.taints && n.taints.length > 0) spec.taints = n.taints.map((t) => ({ ...t }));
   if (n.unschedulable) spec.unschedulable = true;
-  const now = new Date(0).toISOString();
-  const ready = n.ready ?? true;
+  const uuid = `${hex(random, 8)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 12)}`;
   return {
     apiVersion: "v1",
     kind: "Node",
     metadata: { name: n.name, labels, ...(n.annotations ? { annotations: { ...n.annotations } } : {}) },
     spec,
     status: {
-      capacity: { cpu: "8", memory: "32Gi", pods: "110", "ephemeral-storage": "100Gi" },
-      allocatable: { cpu: "7800m", memory: "31Gi", pods: "110", "ephemeral-storage": "95Gi" },
-      conditions: [
-        {
-          type: "MemoryPressure",
-          status: "False",
-          reason: "KubeletHasSufficientMemory",
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
-        },
-        {
-          type: "DiskPressure",
-          status: "False",
-          reason: "KubeletHasNoDiskPressure",
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
-        },
-        {
-          type: "PIDPressure",
-          status: "False",
-          reason: "KubeletHasSufficientPID",
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
-        },
-        ready
-          ? {
-              type: "Ready",
-              status: "True",
-              reason: "KubeletReady",
-              message: "kubelet is posting ready status",
-              lastHeartbeatTime: now,
-              lastTransitionTime: now,
-            }
-          : {
-              type: "Ready",
-              status: "False",
-              reason: "KubeletNotReady",
-              message: "container runtime network not ready",
-              lastHeartbeatTime: now,
-              lastTransitionTime: now,
-            },
-      ],
+      capacity: CAPACITY,
+      allocatable: ALLOCATABLE,
+      conditions: nodeConditions(n.ready ?? true, time),
       addresses: [
-        {
-          type: "InternalIP",
-          address: `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${(index & 255) + 0}`,
-        },
-        { type: "Hostname", address: hostnameLabel(n.name) },
+        { type: "InternalIP", address: `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}` },
+        { type: "Hostname", address: hostname },
       ],
       nodeInfo: {
         machineID: n.machineID ?? hex(random, 32),
-        systemUUID: `${hex(random, 8)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 12)}`,
-        bootID: `${hex(random, 8)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 4)}-${hex(random, 12)}`,
+        systemUUID: uuid,
+        bootID: uuid,
         kernelVersion: "6.8.0-60-generic",
         osImage: "Ubuntu 24.04.2 LTS",
         containerRuntimeVersion: n.containerRuntimeVersion ?? pick(random, RUNTIMES),
@@ -307,7 +298,7 @@ export function nodeObject(n: FleetNode, random: () => number, index: number): K
         architecture: arch,
       },
     },
-  };
+  } as unknown as KubeObject;
 }
 
 /** Picks `count` distinct indexes out of `candidates`, deterministically. */
@@ -323,7 +314,7 @@ function sample(candidates: number[], count: number, random: () => number): Set<
 }
 
 /** Builds the fleet: from `options.fleet` when given, else generated. */
-export function buildFleet(options: FleetOptions): BuiltFleet {
+export function buildFleet(options: FleetOptions, time = ""): BuiltFleet {
   const seed = options.seed ?? 1;
   const random = seededRandom(seed);
   if (options.fleet !== undefined) {
@@ -334,7 +325,7 @@ export function buildFleet(options: FleetOptions): BuiltFleet {
     const outcomes = new Map<string, OutcomeProgram>();
     const nodes = file.nodes.map((n, i) => {
       if (n.outcome) outcomes.set(n.name, n.outcome);
-      return nodeObject(n, random, i);
+      return nodeObject(n, random, i, time);
     });
     return { nodes, outcomes, defaultOutcome: file.defaultOutcome ?? { kind: "succeed" } };
   }
@@ -362,6 +353,7 @@ export function buildFleet(options: FleetOptions): BuiltFleet {
       { name, architecture: arch, labels: { [isCp ? CONTROL_PLANE_LABEL : WORKER_LABEL]: "" }, taints },
       random,
       i,
+      time,
     );
   });
   return { nodes, outcomes, defaultOutcome: { kind: "succeed" } };

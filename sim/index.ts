@@ -109,10 +109,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   };
 
   // Fleet and initial objects
-  const fleet = buildFleet(options);
+  const initialTime = clock.iso();
+  const fleet = buildFleet(options, initialTime);
   const outcomes = fleet.outcomes;
   const outcomeFor = (node: string): OutcomeProgram => outcomes.get(node) ?? fleet.defaultOutcome;
-  const initialTime = clock.iso();
   store.bulkInsert(
     "namespaces",
     INITIAL_NAMESPACES.map((name) => ({

@@ -116,12 +116,9 @@ function sendJson(
   body: string,
   headers: Record<string, string> = {},
 ): void {
-  res.writeHead(code, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(body),
-    ...headers,
-  });
-  res.end(body);
+  const bytes = Buffer.from(body, "utf8");
+  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": bytes.length, ...headers });
+  res.end(bytes);
 }
 
 function sendStatus(res: http.ServerResponse, status: StatusObject): void {
@@ -362,7 +359,8 @@ export class ApiServer {
         if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
         const body =
           `{"kind":"${route.info.kind}List","apiVersion":"${apiVersionOf(route.info)}","metadata":${JSON.stringify(meta)},"items":[` +
-          result.items.map(jsonOf).join(",") +
+          // Not cached: a list of a big table would otherwise pin a JSON copy of every object.
+          result.items.map((o) => objectJson.get(o) ?? JSON.stringify(o)).join(",") +
           "]}";
         sendJson(res, 200, body);
         return 200;

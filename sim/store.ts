@@ -529,11 +529,14 @@ export class Store {
     return this.writeUpdate(t, key, draft, current);
   }
 
-  /** Inserts objects that exist "before" the simulator starts: one resourceVersion each, no watch events. */
+  /** Inserts objects that exist "before" the simulator starts: one resourceVersion each, no watch events.
+   * The caller hands the objects over and must not change them afterwards. */
   bulkInsert(resource: ResourceName, objects: KubeObject[]): void {
     const t = this.table(resource);
     for (const input of objects) {
-      const o = clone(input);
+      // The store takes ownership of the objects' nested parts (they may be shared between objects and
+      // are never mutated); only the top level and metadata are copied.
+      const o: KubeObject = { ...input, metadata: { ...input.metadata } };
       o.apiVersion = apiVersionOf(t.info);
       o.kind = t.info.kind;
       o.metadata.uid = o.metadata.uid ?? randomUUID();
