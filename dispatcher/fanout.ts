@@ -25,15 +25,32 @@ export class FanOut {
   readonly parallelism: number;
   private readonly states = new Map<string, NodeState>();
   private readonly queue: string[];
+  /** Next queue position (an index, not shift(): shifting a 10,000-entry array per dispatch is quadratic). */
+  private head = 0;
   private readonly foreignActive = new Set<string>();
   private occupied = 0;
   private stopped = false;
+  // Counters and the active-Job index are kept incrementally: on large fleets every watch event asks for them.
+  private readonly counts = { queued: 0, dispatching: 0, active: 0, succeeded: 0, failed: 0, skipped: 0 };
+  private readonly active = new Map<string, string>();
 
   /** `nodes` in dispatch order; parallelism is clamped to [1, number of nodes] like upstream. */
   constructor(nodes: readonly string[], parallelism: number) {
     this.queue = [...new Set(nodes)];
     for (const node of this.queue) this.states.set(node, { kind: "queued" });
+    this.counts.queued = this.queue.length;
     this.parallelism = Math.max(1, Math.min(Math.floor(parallelism), Math.max(1, this.queue.length)));
+  }
+
+  private setState(node: string, next: NodeState): void {
+    const previous = this.states.get(node);
+    if (previous) {
+      this.counts[previous.kind === "done" ? previous.result.outcome : previous.kind]--;
+      if (previous.kind === "active") this.active.delete(previous.job);
+    }
+    this.counts[next.kind === "done" ? next.result.outcome : next.kind]++;
+    if (next.kind === "active") this.active.set(next.job, node);
+    this.states.set(node, next);
   }
 
   state(node: string): NodeState | undefined {
@@ -53,10 +70,10 @@ export class FanOut {
   takeNext(): string[] {
     const taken: string[] = [];
     let free = this.stopped ? 0 : this.capacity();
-    while (free > 0 && this.queue.length > 0) {
-      const node = this.queue.shift() as string;
+    while (free > 0 && this.head < this.queue.length) {
+      const node = this.queue[this.head++];
       if (this.states.get(node)?.kind !== "queued") continue;
-      this.states.set(node, { kind: "dispatching" });
+      this.setState(node, { kind: "dispatching" });
       this.occupied++;
       free--;
       taken.push(node);
@@ -67,8 +84,8 @@ export class FanOut {
   /** The node's Job was created (or an existing one of this run adopted while dispatching). */
   created(node: string, job: string): void {
     const state = this.states.get(node);
-    if (state?.kind === "dispatching") this.states.set(node, { kind: "active", job });
-    else if (state?.kind === "active") this.states.set(node, { kind: "active", job });
+    if (state?.kind === "dispatching" || state?.kind === "active")
+      this.setState(node, { kind: "active", job });
     else throw new Error(`fan-out: node ${node} got a Job while ${state?.kind ?? "unknown"}`);
   }
 
@@ -80,7 +97,7 @@ export class FanOut {
     const state = this.states.get(node);
     if (!state || state.kind === "done") return false;
     if (state.kind === "queued") this.occupied++;
-    this.states.set(node, { kind: "active", job });
+    this.setState(node, { kind: "active", job });
     return true;
   }
 
@@ -89,7 +106,7 @@ export class FanOut {
     const state = this.states.get(node);
     if (!state || state.kind === "done") return;
     if (state.kind === "dispatching" || state.kind === "active") this.occupied--;
-    this.states.set(node, { kind: "done", result });
+    this.setState(node, { kind: "done", result });
   }
 
   /** Whether an active Job of this owner outside this run's nodes holds a slot. */
@@ -109,9 +126,12 @@ export class FanOut {
 
   /** Every node has a result, or dispatching stopped and nothing is in flight. */
   isFinished(): boolean {
-    return (
-      this.occupied === 0 && (this.stopped || this.queue.every((n) => this.states.get(n)?.kind !== "queued"))
-    );
+    return this.occupied === 0 && (this.stopped || this.counts.queued === 0);
+  }
+
+  /** Nodes whose checks and create are under way. */
+  dispatchingCount(): number {
+    return this.counts.dispatching;
   }
 
   /** Nodes without a result, with their state (for timeout and interrupt summaries). */
@@ -119,31 +139,23 @@ export class FanOut {
     return [...this.states].filter(([, s]) => s.kind !== "done");
   }
 
-  activeJobs(): Map<string, string> {
-    const jobs = new Map<string, string>();
-    for (const [node, state] of this.states) if (state.kind === "active") jobs.set(state.job, node);
-    return jobs;
+  /** Job name -> node, for every node whose Job is in flight. */
+  activeJobs(): ReadonlyMap<string, string> {
+    return this.active;
   }
 
   progress(): Progress {
-    const p: Progress = {
+    const c = this.counts;
+    return {
       total: this.states.size,
-      done: 0,
-      succeeded: 0,
-      failed: 0,
-      skipped: 0,
-      inFlight: 0,
-      queued: 0,
+      done: c.succeeded + c.failed + c.skipped,
+      succeeded: c.succeeded,
+      failed: c.failed,
+      skipped: c.skipped,
+      inFlight: c.dispatching + c.active,
+      queued: c.queued,
       foreign: this.foreignActive.size,
     };
-    for (const state of this.states.values()) {
-      if (state.kind === "done") {
-        p.done++;
-        p[state.result.outcome]++;
-      } else if (state.kind === "queued") p.queued++;
-      else p.inFlight++;
-    }
-    return p;
   }
 
   /** Results of the finished nodes, in node order. */

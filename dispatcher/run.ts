@@ -1181,7 +1181,7 @@ class Run {
       for (const node of this.fanout.takeNext()) this.spawn(() => this.dispatchOrFail(node));
       if (this.fanout.isFinished()) return;
       // Stopping: wait only for dispatches under way (so their Job names are known), not for running Jobs.
-      if (this.stopping && !this.fanout.unfinished().some(([, s]) => s.kind === "dispatching")) return;
+      if (this.stopping && this.fanout.dispatchingCount() === 0) return;
       if (Date.now() - lastStuckCheck >= stuckEveryMs) {
         lastStuckCheck = Date.now();
         this.spawn(() => this.checkStuck());
