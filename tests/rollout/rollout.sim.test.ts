@@ -345,6 +345,7 @@ describe("rollout provider on the simulator", function () {
 
   describe("timeout and stuck pods", () => {
     let r: Release;
+    let timedOut: RolloutOutputs;
     before(async () => {
       r = await startRelease({
         sim: {
@@ -395,6 +396,59 @@ describe("rollout provider on the simulator", function () {
         simJobOutcomes(r.sim, INSTALL_OWNER).get("hangs")?.outcome,
         "active",
         "the simulator agrees it never finished",
+      );
+      timedOut = failure.properties as unknown as RolloutOutputs;
+    });
+
+    it("job → daemonset: install Jobs still running from job mode are stopped and gone before the DaemonSet is judged", async () => {
+      // The chart update has created the DaemonSet (Helm does the same before post-upgrade hooks); a job-mode Job
+      // that outlived its run's timeout would still be installing next to it, so the rollout removes it first.
+      const ds = await deployRelease(r.sim, {
+        values: { deploymentMode: "daemonset" },
+        rollout: { timeoutSeconds: 20 },
+      });
+      assert.ok(
+        r.sim.get("jobs", RELEASE.namespace, "kata-deploy-install-hangs"),
+        "left running by the timed-out run",
+      );
+      r.sim.setOutcome("hangs", { kind: "succeed" });
+      for (const p of r.sim.list("pods", {
+        namespace: RELEASE.namespace,
+        labelSelector: "name=kata-deploy",
+      })) {
+        // The DaemonSet pod on "hangs" inherited the hang program; replace it so it can become Ready.
+        if ((p.spec as { nodeName?: string }).nodeName === "hangs")
+          r.sim.delete("pods", RELEASE.namespace, String(p.metadata.name));
+      }
+      r.sim.audit.reset();
+      const outs = (await rolloutProvider.update("kata-system/kata-deploy", timedOut, ds.inputs))
+        .outs as RolloutOutputs;
+      assert.equal(outs.mode, "daemonset");
+      assert.equal(r.sim.get("jobs", RELEASE.namespace, "kata-deploy-install-hangs"), undefined);
+      assert.equal(r.sim.get("jobs", RELEASE.namespace, "kata-deploy-install-dispatcher"), undefined);
+      assert.equal(
+        r.sim.list("pods", {
+          namespace: RELEASE.namespace,
+          labelSelector: `kata-deploy-job-dispatcher/owner=${INSTALL_OWNER}`,
+        }).length,
+        0,
+      );
+      const deletes = r.sim.audit.requests({ verb: "delete", resource: "jobs" });
+      // The rollout deleted the hook Job; garbage collection (or the rollout's own label-selected delete) took the
+      // per-node Job it owned, and the rollout waited for both and their pods before judging the DaemonSet.
+      assert.ok(deletes.some((q) => q.name === "kata-deploy-install-dispatcher" && q.code === 200));
+      assert.ok(
+        r.sim.audit
+          .transitions("jobs")
+          .some((t) => t.kind === "deleted" && t.name === "kata-deploy-install-hangs"),
+      );
+      assert.deepEqual(
+        decodeResults(outs.results).map((x) => [x.node, x.outcome]),
+        [
+          ["hangs", "succeeded"],
+          ["ok-1", "succeeded"],
+          ["ok-2", "succeeded"],
+        ],
       );
     });
   });
