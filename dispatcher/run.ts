@@ -934,6 +934,13 @@ class Run {
         const failure = apiFailureOf(err);
         const hint = forbiddenHint(err, "create", "jobs.batch", this.namespace);
         if (hint) throw new DispatcherError(hint, this.createdAny ? 1 : 2);
+        if (failure.code === 422 && !this.createdAny) {
+          // The server refuses the Job the template produces: every node would fail the same way.
+          throw new DispatcherError(
+            `the API server rejected the Job built from ${this.o.jobTemplate} for node ${node}: ${failure.message}; fix the template`,
+            2,
+          );
+        }
         if (failure.code !== 409) {
           this.finishNode(node, {
             node,
@@ -1210,7 +1217,9 @@ class Run {
           ? "Timeout"
           : interrupted
             ? "Interrupted"
-            : "NotDispatched";
+            : job
+              ? "Aborted"
+              : "NotDispatched";
       const running = job ? `its Job ${job} was still running` : "no Job was created for it";
       const message = stuck
         ? `${stuck.message} (${running} when the run ended)`
