@@ -290,7 +290,9 @@ export class Kubelet {
       "durationMs" in program && program.durationMs !== undefined
         ? program.durationMs
         : this.options.jobDurationMs;
-    if (!failingInit) this.markReady(key);
+    // A daemon (restartPolicy Always) that is going to crash never passes readiness; others are Ready while running.
+    const restartPolicy = (pod.spec?.restartPolicy as string | undefined) ?? "Always";
+    if (!failingInit && !(failure && restartPolicy === "Always")) this.markReady(key);
     this.after(key, duration, () => this.finishAttempt(key, failure));
   }
 
@@ -340,7 +342,7 @@ export class Kubelet {
           : containerStatus(
               c,
               { running: { startedAt: now } },
-              { podUid: uid, restartCount: restartCountOf(p, c.name) },
+              { podUid: uid, restartCount: restartCountOf(p, c.name), lastState: lastStateOf(p, c.name) },
             ),
       );
       status.phase = blocked ? "Pending" : "Running";
@@ -770,6 +772,14 @@ export class Kubelet {
       if (!(e instanceof ApiError)) throw e;
     }
   }
+}
+
+/** A restarted container keeps reporting how its previous run ended. */
+function lastStateOf(pod: KubeObject, container: string): ContainerState | undefined {
+  const list = (pod.status?.containerStatuses as Rec[] | undefined) ?? [];
+  const last = list.find((s) => s.name === container)?.lastState as
+    ContainerState | Record<string, never> | undefined;
+  return last && Object.keys(last).length > 0 ? (last as ContainerState) : undefined;
 }
 
 function restartCountOf(pod: KubeObject, container: string): number {

@@ -275,9 +275,10 @@ describe("kube-sim Job controller and kubelet", function () {
       "node.kubernetes.io/unreachable:NoExecute",
       "node.kubernetes.io/unreachable:NoSchedule",
     ]);
+    // The evicted pod counts as failed at once; its replacement comes after the 10 s back-off.
     await c.sim.waitFor(() => {
-      const j = c.sim.get("jobs", "default", "j-down");
-      return (j?.status?.failed as number | undefined) === 1;
+      const s = c.sim.get("jobs", "default", "j-down")?.status;
+      return s?.failed === 1 && s?.active === 1;
     }, 5000);
     const pods = await podsOf("j-down");
     const evicted = pods.find((p) => p.metadata?.deletionTimestamp);
