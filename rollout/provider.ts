@@ -167,6 +167,12 @@ async function ensureInstallJobsGone(
     log(`removed ${a} install dispatcher Job(s) and ${b} per-node install Job(s) left from job mode`);
 }
 
+/** A drift-healing run: the selected nodes without a successful install, and the results recorded so far. */
+interface HealPlan {
+  nodes: string[];
+  recorded: NodeResult[];
+}
+
 interface RunOutcome {
   results: NodeResult[];
   run: StageRunResult;
@@ -175,7 +181,7 @@ interface RunOutcome {
 async function runInstall(
   inputs: RolloutInputs,
   olds: RolloutOutputs | undefined,
-  healOnly: NodeResult[] | undefined,
+  heal: HealPlan | undefined,
   runId: string,
   log: Logger,
 ): Promise<RunOutcome> {
@@ -208,22 +214,19 @@ async function runInstall(
     let job = stage.job;
     let runStage = stage;
     let merged: NodeResult[] | undefined;
-    if (healOnly) {
-      const missing = await nodesNeedingInstall(client, stage, new Set(kataNodes(healOnly)));
-      const arg = missing.map((n) => n.name).join(",");
-      if (missing.length && arg.length <= MAX_NODES_ARG) {
-        log(
-          `${label(inputs, "install")}: healing ${missing.length} selected node(s) without a successful install`,
-        );
-        job = withExplicitNodes(
-          stage.job,
-          missing.map((n) => n.name),
-        );
-        // The waiter follows this run's selection only: the named nodes.
-        runStage = { ...stage, selection: { nodes: missing.map((n) => n.name) } };
-        const healed = new Set(missing.map((n) => n.name));
-        merged = healOnly.filter((r) => !healed.has(r.node));
-      }
+    if (heal && heal.nodes.join(",").length <= MAX_NODES_ARG) {
+      log(
+        `${label(inputs, "install")}: healing ${heal.nodes.length} selected node(s) without a successful install`,
+      );
+      job = withExplicitNodes(stage.job, heal.nodes);
+      // The waiter follows this run's selection only: the named nodes.
+      runStage = { ...stage, selection: { nodes: [...heal.nodes] } };
+      const healed = new Set(heal.nodes);
+      merged = heal.recorded.filter((r) => !healed.has(r.node));
+    } else if (heal) {
+      log(
+        `${label(inputs, "install")}: ${heal.nodes.length} nodes to heal are too many to name; running the full selection`,
+      );
     }
     const run = await runDispatcherStage({
       client,
@@ -264,11 +267,11 @@ function outputsFor(
 async function install(
   inputs: RolloutInputs,
   olds: RolloutOutputs | undefined,
-  healFrom: NodeResult[] | undefined,
+  heal: HealPlan | undefined,
 ): Promise<RolloutOutputs> {
   const log = stderrLogger("kata-rollout");
   const runId = newRunId(inputs.runKey);
-  const { results, run } = await runInstall(inputs, olds, healFrom, runId, log);
+  const { results, run } = await runInstall(inputs, olds, heal, runId, log);
   const outs = outputsFor(inputs, results, run, runId);
   const message = finalMessage(label(inputs, "install"), outs.summary, results, {
     timedOut: run.timedOut,
@@ -387,7 +390,7 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
     if (news.healDrift && news.mode === "job") {
       const log = stderrLogger("kata-rollout");
       const missing = await drift(news, recorded, log);
-      if (missing && missing.length) return { outs: await install(news, olds, recorded) };
+      if (missing && missing.length) return { outs: await install(news, olds, { nodes: missing, recorded }) };
     }
     // Settings only: keep the recorded run.
     return {
