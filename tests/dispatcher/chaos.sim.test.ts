@@ -108,7 +108,19 @@ describe("dispatcher chaos and RBAC against the simulator", function () {
       podStartDelayMs: 500,
       faults: {
         seed: 5,
-        rules: [{ errorRate: 0.05, errorCodes: [500, 429], retryAfterSeconds: 1 }],
+        rules: [
+          { errorRate: 0.05, errorCodes: [500, 429], retryAfterSeconds: 1 },
+          // kube-apiserver's flow control answers 429 in plain text; and some connections just die.
+          {
+            verbs: ["create"],
+            resources: ["jobs"],
+            errorRate: 0.02,
+            errorCodes: [429],
+            plainText429: true,
+            retryAfterSeconds: 1,
+          },
+          { resetRate: 0.01 },
+        ],
         dropWatchEverySeconds: 2,
       },
     });
@@ -158,6 +170,7 @@ describe("dispatcher chaos and RBAC against the simulator", function () {
         JSON.stringify(injected),
       );
       assert.ok((injected["watch-drop"] ?? 0) > 0, JSON.stringify(injected));
+      assert.ok((injected.reset ?? 0) > 0, JSON.stringify(injected));
       // The killed runs really stopped mid-way (each one left work for the next).
       assert.ok(docs.every((d) => d.counts.succeeded < 400));
     } finally {
