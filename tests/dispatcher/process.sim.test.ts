@@ -144,6 +144,46 @@ describe("dispatcher bundle as a process", function () {
       );
       assertResultsMatchTruth(sim, doc);
       assert.ok(sim.audit.peakActiveJobsByOwner()[PREFIX] <= 10);
+
+      // SIGTERM: no new Jobs, a summary, exit 1 (a new owner so the rollout starts over).
+      sim.create("jobs", {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: "second-dispatcher", namespace: NS },
+        spec: {
+          suspend: true,
+          template: { spec: { restartPolicy: "Never", containers: [{ name: "d", image: "node" }] } },
+        },
+      });
+      // Without the stop, these 150 installs (80 ms each here) would all run within about 2 s.
+      for (const node of fleet) sim.setOutcome(node.name, { kind: "succeed", durationMs: 120_000 });
+      let ownedAtTerm = -1;
+      const termArgs = args(path.join(dir, "term.json")).map((a) =>
+        a.startsWith("--name-prefix=")
+          ? "--name-prefix=second"
+          : a.startsWith("--owner-job-name=")
+            ? "--owner-job-name=second-dispatcher"
+            : a,
+      );
+      const secondOwned = () =>
+        sim.list("jobs", { namespace: NS, labelSelector: "kata-deploy-job-dispatcher/owner=second" }).length;
+      const term = await run(entry, termArgs, env, (child) => {
+        const timer = setInterval(() => {
+          if (secondOwned() >= 10) {
+            clearInterval(timer);
+            ownedAtTerm = secondOwned();
+            child.kill("SIGTERM");
+          }
+        }, 5);
+        child.on("close", () => clearInterval(timer));
+      });
+      assert.equal(term.code, 1, term.stderr.slice(-500));
+      assert.match(term.stdout, /summary: \d+ succeeded, \d+ failed, 0 skipped \(of 150 node\(s\)/);
+      // Dispatches under way at SIGTERM may complete (at most P = 10); nothing new starts.
+      assert.ok(secondOwned() <= ownedAtTerm + 10, `${secondOwned()} Jobs, ${ownedAtTerm} at SIGTERM`);
+      const termDoc = JSON.parse(readFileSync(path.join(dir, "term.json"), "utf8")) as ResultsDocument;
+      assert.equal(termDoc.interrupted, true);
+      assert.ok(termDoc.nodes.filter((n) => n.reason === "Interrupted").length >= 150 - secondOwned());
     } finally {
       await sim.close();
     }
