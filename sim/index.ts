@@ -164,9 +164,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       }
     });
   });
+  // waitFor predicates run once per burst of writes (coalesced), not once per write.
   const waiters = new Set<() => void>();
+  let waitersScheduled = false;
   store.onEvent(() => {
-    for (const w of [...waiters]) w();
+    if (waitersScheduled || waiters.size === 0) return;
+    waitersScheduled = true;
+    setImmediate(() => {
+      waitersScheduled = false;
+      for (const w of [...waiters]) w();
+    });
   });
 
   // Server

@@ -268,7 +268,7 @@ export class Kubelet {
     }
     const executor = this.options.executor;
     if (executor?.shouldExecute(pod)) {
-      this.setRunning(key, undefined);
+      this.setRunning(key, undefined, true);
       const run = this.run(key);
       run.execution = executor.run(pod, (exitCode, message) => {
         run.execution = undefined;
@@ -280,19 +280,17 @@ export class Kubelet {
       return;
     }
     const failure = this.failureFor(program, attempt, init, main);
-    const failingInit = failure && init.some((c) => c.name === failure.container);
-    this.setRunning(key, failingInit ? failure.container : undefined);
-    if (program.kind === "hang" || program.kind === "nodeNotReady") {
-      if (program.kind === "nodeNotReady") this.markReady(key);
-      return;
-    }
+    const failingInit = !!failure && init.some((c) => c.name === failure.container);
+    // Running containers are Ready (no probes), except daemons (restartPolicy Always) that will crash or hang:
+    // their readiness never passes.
+    const restartPolicy = (pod.spec?.restartPolicy as string | undefined) ?? "Always";
+    const daemonStuck = restartPolicy === "Always" && (!!failure || program.kind === "hang");
+    this.setRunning(key, failingInit ? failure.container : undefined, !failingInit && !daemonStuck);
+    if (program.kind === "hang" || program.kind === "nodeNotReady") return;
     const duration =
       "durationMs" in program && program.durationMs !== undefined
         ? program.durationMs
         : this.options.jobDurationMs;
-    // A daemon (restartPolicy Always) that is going to crash never passes readiness; others are Ready while running.
-    const restartPolicy = (pod.spec?.restartPolicy as string | undefined) ?? "Always";
-    if (!failingInit && !(failure && restartPolicy === "Always")) this.markReady(key);
     this.after(key, duration, () => this.finishAttempt(key, failure));
   }
 
@@ -316,7 +314,7 @@ export class Kubelet {
   }
 
   /** Init containers before `blockedAt` complete; the rest of the pod runs (or waits behind the init container). */
-  private setRunning(key: string, blockedAt: string | undefined): void {
+  private setRunning(key: string, blockedAt: string | undefined, ready: boolean): void {
     this.write(key, (p) => {
       const now = this.clock.iso();
       const uid = p.metadata.uid ?? "";
@@ -342,7 +340,12 @@ export class Kubelet {
           : containerStatus(
               c,
               { running: { startedAt: now } },
-              { podUid: uid, restartCount: restartCountOf(p, c.name), lastState: lastStateOf(p, c.name) },
+              {
+                podUid: uid,
+                ready: ready && !blocked,
+                restartCount: restartCountOf(p, c.name),
+                lastState: lastStateOf(p, c.name),
+              },
             ),
       );
       status.phase = blocked ? "Pending" : "Running";
@@ -350,26 +353,10 @@ export class Kubelet {
       status.podIPs = [{ ip: status.podIP }];
       status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
         initialized: !blocked,
-        ready: false,
+        ready: ready && !blocked,
         sandbox: true,
       });
       p.status = status;
-    });
-  }
-
-  private markReady(key: string): void {
-    this.write(key, (p) => {
-      const now = this.clock.iso();
-      const status = (p.status ?? {}) as Rec;
-      status.containerStatuses = ((status.containerStatuses as Rec[]) ?? []).map((c) => ({
-        ...c,
-        ready: true,
-      }));
-      status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
-        initialized: true,
-        ready: true,
-        sandbox: true,
-      });
     });
   }
 
