@@ -346,8 +346,10 @@ export class ApiServer {
         if (limitText && !(Number.isInteger(limit) && (limit as number) >= 0)) {
           throw badRequest(`limit: Invalid value: "${limitText}": must be a non-negative integer`);
         }
+        validateListOptions(query);
         const result = store.list(resource, {
           namespace: ns,
+          resourceVersionMatch: query.get("resourceVersionMatch") ?? undefined,
           labelSelector: query.get("labelSelector") ?? undefined,
           fieldSelector: query.get("fieldSelector") ?? undefined,
           limit,
@@ -554,6 +556,49 @@ export class ApiServer {
   address(): number {
     return (this.server.address() as AddressInfo).port;
   }
+}
+
+/** Query-option validation of kube-apiserver (facts §3): failures are 422 Invalid on ListOptions. */
+function validateListOptions(query: URLSearchParams): void {
+  const problems: string[] = [];
+  const match = query.get("resourceVersionMatch");
+  if (match) {
+    if (match !== "Exact" && match !== "NotOlderThan") {
+      problems.push(
+        `resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`,
+      );
+    } else if (!query.get("resourceVersion")) {
+      problems.push(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+      );
+    }
+    if (query.get("continue"))
+      problems.push(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided",
+      );
+  }
+  if (query.has("sendInitialEvents"))
+    problems.push("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list");
+  if (problems.length === 0) return;
+  const text = problems.length === 1 ? problems[0] : `[${problems.join(", ")}]`;
+  throw new ApiError({
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: `ListOptions.meta.k8s.io "" is invalid: ${text}`,
+    reason: "Invalid",
+    details: {
+      group: "meta.k8s.io",
+      kind: "ListOptions",
+      causes: problems.map((m) => ({
+        reason: m.includes("Unsupported") ? "FieldValueNotSupported" : "FieldValueForbidden",
+        message: m.slice(m.indexOf(": ") + 2),
+        field: m.slice(0, m.indexOf(":")),
+      })),
+    },
+    code: 422,
+  });
 }
 
 function discovery(pathname: string): unknown {

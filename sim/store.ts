@@ -51,6 +51,7 @@ export interface ListQuery {
   limit?: number;
   continueToken?: string;
   resourceVersion?: string;
+  resourceVersionMatch?: string;
 }
 
 export interface ListResult {
@@ -801,7 +802,22 @@ export class Store {
       startKey = token.start;
     }
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
-    if (!limit && !q.continueToken) {
+    // An exact resourceVersion (resourceVersionMatch=Exact, or a limited list without match) reads that snapshot.
+    const rvText = q.resourceVersion ?? "";
+    const exact =
+      !q.continueToken &&
+      rvText !== "" &&
+      rvText !== "0" &&
+      (q.resourceVersionMatch === "Exact" || (limit > 0 && !q.resourceVersionMatch));
+    if (rvText !== "" && !/^[0-9]+$/.test(rvText))
+      throw badRequest(`resourceVersion: Invalid value: "${rvText}": must be a non-negative integer`);
+    if (exact && Number(rvText) !== this.rv) {
+      rv = Number(rvText);
+      if (!this.snapshots.has(`${t.info.name}@${rv}`)) {
+        throw expired(`too old resource version: ${rvText} (${this.rv})`);
+      }
+    }
+    if (!limit && !q.continueToken && rv === this.rv) {
       const items: KubeObject[] = [];
       for (const k of this.sortedKeys(t)) {
         const o = t.items.get(k) as KubeObject;

@@ -95,6 +95,68 @@ describe("kube-sim list pagination", function () {
   });
 });
 
+describe("kube-sim list options", function () {
+  this.timeout(20_000);
+  let c: Clients;
+  before(async () => {
+    c = await startWithClients({});
+    for (let i = 0; i < 20; i++)
+      c.sim.create("configmaps", { metadata: { name: `o-${i}`, namespace: "default" } });
+  });
+  after(() => c.sim.close());
+
+  it("validates resourceVersionMatch and sendInitialEvents like kube-apiserver (422 on ListOptions)", async () => {
+    const noRv = await raw(c.sim, "GET", "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact");
+    assert.equal(noRv.status, 422);
+    const body = JSON.parse(noRv.body);
+    assert.equal(body.reason, "Invalid");
+    assert.equal(body.details.kind, "ListOptions");
+    assert.equal(body.details.group, "meta.k8s.io");
+    assert.match(body.message, /resourceVersionMatch is forbidden unless resourceVersion is provided/);
+    assert.equal(
+      (await raw(c.sim, "GET", "/api/v1/namespaces/default/configmaps?sendInitialEvents=true")).status,
+      422,
+    );
+    const both = await raw(
+      c.sim,
+      "GET",
+      "/api/v1/namespaces/default/configmaps?resourceVersion=5&continue=abc",
+    );
+    assert.equal(both.status, 400);
+  });
+
+  it("serves an exact resourceVersion from its snapshot and answers 410 when it is gone", async () => {
+    const first = await c.core.listNamespacedConfigMap({ namespace: "default", limit: 5 });
+    const rv = first.metadata!.resourceVersion!;
+    c.sim.create("configmaps", { metadata: { name: "later", namespace: "default" } });
+    const again = await c.core.listNamespacedConfigMap({
+      namespace: "default",
+      limit: 100,
+      resourceVersion: rv,
+      resourceVersionMatch: "Exact",
+    });
+    assert.equal(again.metadata?.resourceVersion, rv);
+    assert.ok(!again.items.some((i) => i.metadata?.name === "later"), "the snapshot predates the new object");
+    const gone = await expectStatus(
+      c.core.listNamespacedConfigMap({
+        namespace: "default",
+        limit: 5,
+        resourceVersion: "3",
+        resourceVersionMatch: "Exact",
+      }),
+      410,
+      "Expired",
+    );
+    assert.match(gone.message ?? "", /^too old resource version: 3 \(\d+\)$/);
+    const notOlder = await c.core.listNamespacedConfigMap({
+      namespace: "default",
+      resourceVersion: rv,
+      resourceVersionMatch: "NotOlderThan",
+    });
+    assert.ok(notOlder.items.some((i) => i.metadata?.name === "later"));
+  });
+});
+
 describe("kube-sim watch", function () {
   this.timeout(30_000);
   let c: Clients;
