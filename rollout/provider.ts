@@ -32,6 +32,16 @@ const DEFAULT_STUCK_GRACE_SECONDS = 300;
 /** Annotation recording which run created a dispatcher Job. */
 export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
 
+/** What the dynamic provider host passes for a value not known yet (preview): `@pulumi/pulumi` runtime/rpc unknownValue. */
+const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export function containsUnknown(value: unknown): boolean {
+  if (value === UNKNOWN_VALUE) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  if (value && typeof value === "object") return Object.values(value).some(containsUnknown);
+  return false;
+}
+
 /** The error shape the engine records as "created/updated but failed" with outputs kept (pulumi-facts §4.1). */
 export class RolloutFailedError extends Error {
   constructor(
@@ -359,10 +369,17 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
     if (!(Number.isFinite(news.timeoutSeconds) && news.timeoutSeconds > 0)) {
       failures.push({ property: "timeoutSeconds", reason: "expected a positive number of seconds" });
     }
-    return { inputs: news, failures };
+    // In a preview, inputs computed from other resources are unknown: judge only what is known.
+    const record = news as unknown as Record<string, unknown>;
+    const known = failures.filter(
+      (f) => !containsUnknown(record[f.property.split(".")[0]]) && !containsUnknown(record.mode),
+    );
+    return { inputs: news, failures: known };
   },
 
   async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+    // Unknown inputs (preview) may hide a new run key: show the update.
+    if (containsUnknown(news)) return { changes: true };
     if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
     if (settingsChanged(olds, news)) return { changes: true };
     if (news.healDrift && news.mode === "job") {

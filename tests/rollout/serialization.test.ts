@@ -57,4 +57,30 @@ describe("rollout provider serialization", function () {
       assert.equal(typeof provider[method], "function", method);
     }
   });
+
+  it("does not reject values that are unknown during a preview, and proposes an update for them", async () => {
+    const { provider } = await serializedProvider();
+    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+    assert.ok(provider.check && provider.diff);
+    const result = await provider.check(
+      {} as never,
+      {
+        connection: { server: "https://10.0.0.1:6443", token: "t" },
+        namespace: "kata-system",
+        mode: "job",
+        install: unknown,
+        cleanupOnDestroy: true,
+        cleanup: unknown,
+        runKey: unknown,
+        timeoutSeconds: 60,
+      } as never,
+    );
+    assert.deepEqual(result.failures, []);
+    const diff = await provider.diff(
+      "x",
+      { lastRunKey: "v1:a", mode: "job" } as never,
+      { runKey: unknown, mode: "job" } as never,
+    );
+    assert.deepEqual(diff, { changes: true });
+  });
 });
