@@ -639,9 +639,12 @@ class Run {
             this.setFatal(new DispatcherError(hint, this.createdAny ? 1 : 2));
             return;
           }
+          // client-node ends a watch that was quiet for 30 s with a TimeoutError: resume from the last
+          // resourceVersion. A broken stream or a 410 means events may be lost: relist first.
+          const quiet = (err as { name?: string } | undefined)?.name === "TimeoutError";
           restart(
-            needRelist || code === 410 || Boolean(err),
-            err && code !== undefined ? `HTTP ${code}` : err,
+            needRelist || code === 410 || (Boolean(err) && !quiet),
+            err && code !== undefined ? `HTTP ${code}` : quiet ? undefined : err,
           );
         },
       )

@@ -376,7 +376,7 @@ describe("dispatcher against the simulator", function () {
         baseOptions(writeTemplate(installTemplate()), {
           nodeSelectors: ["nfd=true"],
           waitForNodesSecs: 5,
-          nodeSettleSecs: 0.8,
+          nodeSettleSecs: 1.5,
           pollIntervalSecs: 0.1,
         }),
         { kubeConfig: kubeConfigOf(sim.kubeconfigPath), ...quiet },
