@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import fc from "fast-check";
 import { dns1123LabelErrors, labelValueErrors } from "../../kube/validation";
 import {
@@ -119,5 +121,15 @@ describe("dispatcher naming (upstream HEAD rule, dispatcher-reference.md ยง2.5/ย
         if (dashed !== node) assert.notEqual(jobName("p", node), jobName("p", dashed));
       }),
     );
+  });
+});
+
+describe("files the rollout's serialized provider imports", () => {
+  it("use Node built-ins only (dispatcher/naming.ts, kube/jobStatus.ts)", () => {
+    for (const file of ["../../dispatcher/naming.ts", "../../kube/jobStatus.ts"]) {
+      const text = readFileSync(path.resolve(__dirname, file), "utf8");
+      const specifiers = [...text.matchAll(/(?:from\s+|require\()\s*["']([^"']+)["']/g)].map((m) => m[1]);
+      for (const spec of specifiers) assert.match(spec, /^node:/, `${file} imports ${spec}`);
+    }
   });
 });
