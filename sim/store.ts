@@ -977,9 +977,24 @@ function applyCreateDefaults(info: ResourceInfo, obj: KubeObject): void {
         numberReady: 0,
       };
       break;
-    case "nodes":
-      obj.status = obj.status ?? {};
+    case "nodes": {
+      // The simulated kubelet registers the node at once: without conditions it reports Ready.
+      const status = (obj.status = obj.status ?? {}) as Rec;
+      if (!Array.isArray(status.conditions)) {
+        const now = obj.metadata.creationTimestamp;
+        status.conditions = [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "KubeletReady",
+            message: "kubelet is posting ready status",
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ];
+      }
       break;
+    }
     default:
       break;
   }
