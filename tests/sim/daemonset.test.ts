@@ -129,6 +129,45 @@ describe("kube-sim DaemonSet controller", function () {
     );
   });
 
+  it("honours required node affinity (matchExpressions) in the template", async () => {
+    await c.apps.createNamespacedDaemonSet({
+      namespace: "kube-system",
+      body: {
+        metadata: { name: "arm-only" },
+        spec: {
+          selector: { matchLabels: { name: "arm-only" } },
+          template: {
+            metadata: { labels: { name: "arm-only" } },
+            spec: {
+              affinity: {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      {
+                        matchExpressions: [{ key: "kubernetes.io/arch", operator: "In", values: ["arm64"] }],
+                      },
+                    ],
+                  },
+                },
+              },
+              containers: [{ name: "a", image: "a" }],
+            },
+          },
+        },
+      },
+    });
+    await c.sim.waitFor(
+      () => c.sim.get("daemonsets", "kube-system", "arm-only")?.status?.numberReady === 1,
+      5000,
+    );
+    const nodes = c.sim
+      .list("pods", { namespace: "kube-system", labelSelector: "name=arm-only" })
+      .map(nodeOf);
+    assert.deepEqual(nodes, ["arm-1"]);
+    const ds = await c.apps.readNamespacedDaemonSet({ name: "arm-only", namespace: "kube-system" });
+    assert.equal(ds.status?.desiredNumberScheduled, 1);
+  });
+
   it("places pods on tainted nodes only when the template tolerates the taint", async () => {
     await c.apps.createNamespacedDaemonSet({
       namespace: "kube-system",

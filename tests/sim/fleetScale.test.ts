@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { dns1123SubdomainErrors, labelValueErrors } from "../../kube/validation";
 import { FleetFileError, parseFleetFile, startSimulator } from "../../sim";
-import { clientsFor, raw, startWithClients } from "./helpers";
+import { clientsFor, startWithClients } from "./helpers";
 
 describe("kube-sim fleets", function () {
   this.timeout(60_000);
@@ -199,6 +199,5 @@ describe("kube-sim standalone CLI", function () {
     child.kill("SIGTERM");
     assert.equal(await exited, 0);
     assert.equal(fs.existsSync(kubeconfig), false, "the temporary kubeconfig is removed on exit");
-    void raw;
   });
 });
