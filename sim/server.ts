@@ -167,7 +167,9 @@ export class ApiServer {
         else res.destroy();
       });
     });
-    this.server.keepAliveTimeout = 60_000;
+    // client-node 2.x opens a new connection per request and never reuses it; a short idle timeout keeps
+    // those abandoned sockets (and file descriptors) from piling up in long runs.
+    this.server.keepAliveTimeout = 2_000;
   }
 
   listen(port: number): Promise<number> {
