@@ -68,7 +68,11 @@ export class NodeProcessExecutor implements PodExecutor {
   shouldExecute(pod: KubeObject): boolean {
     if (pod.metadata.labels?.[EXECUTE_LABEL] === "true") return true;
     const first = ((pod.spec?.containers as ContainerDef[] | undefined) ?? [])[0];
-    return !!first && (this.options.nodeImages ?? []).includes(first.image);
+    if (!first) return false;
+    // An entry ending in "*" matches by prefix (e.g. "docker.io/library/node:*").
+    return (this.options.nodeImages ?? []).some((pattern) =>
+      pattern.endsWith("*") ? first.image.startsWith(pattern.slice(0, -1)) : first.image === pattern,
+    );
   }
 
   close(): void {

@@ -195,7 +195,7 @@ export interface FaultControl {
  * occurring in command/args/env values is rewritten to it.
  */
 export interface ExecuteOptions {
-  /** Container images treated as "a Node.js image". */
+  /** Container images treated as "a Node.js image"; an entry ending in "*" matches by prefix. */
   nodeImages?: string[];
   /** Extra environment for every executed process. */
   env?: Record<string, string>;

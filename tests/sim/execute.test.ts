@@ -63,7 +63,7 @@ describe("kube-sim real execution of Node.js Job pods", function () {
   before(async () => {
     c = await startWithClients({
       fleet: { nodes: [{ name: "exec-node" }] },
-      execute: { nodeImages: ["node:22-slim"] },
+      execute: { nodeImages: ["node:22*"] },
       podStartDelayMs: 0,
     });
     await c.core.createNamespacedServiceAccount({
