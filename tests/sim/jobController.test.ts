@@ -312,6 +312,32 @@ describe("kube-sim Job controller and kubelet", function () {
     assert.equal(removed.length, 1, "the evicted pod terminated and was removed");
   });
 
+  it("suspend: Suspended/JobSuspended without pods or startTime; resume sets JobResumed and runs", async () => {
+    await c.batch.createNamespacedJob({
+      namespace: "default",
+      body: jobBody("j-susp", "ok-1", { spec: { suspend: true } }),
+    });
+    await c.sim.waitFor(
+      () => conditionTypes(c.sim.get("jobs", "default", "j-susp") as Job).includes("Suspended"),
+      5000,
+    );
+    const suspended = await c.batch.readNamespacedJob({ name: "j-susp", namespace: "default" });
+    const cond = suspended.status?.conditions?.find((x) => x.type === "Suspended");
+    assert.equal(cond?.reason, "JobSuspended");
+    assert.equal(suspended.status?.startTime, undefined);
+    assert.equal((await podsOf("j-susp")).length, 0);
+    await c.batch.patchNamespacedJob(
+      { name: "j-susp", namespace: "default", body: { spec: { suspend: false } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    const job = await finished("j-susp");
+    const resumed = job.status?.conditions?.find((x) => x.type === "Suspended");
+    assert.equal(resumed?.status, "False");
+    assert.equal(resumed?.reason, "JobResumed");
+    assert.ok(job.status?.startTime);
+    assert.ok(conditionTypes(job).includes("Complete"));
+  });
+
   it("ttlSecondsAfterFinished deletes the finished Job in the foreground, pods first", async () => {
     await c.batch.createNamespacedJob({
       namespace: "default",
