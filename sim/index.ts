@@ -12,6 +12,7 @@ import { SimClock } from "./clock";
 import { DaemonSetController } from "./controllers/daemonset";
 import { JobController } from "./controllers/job";
 import { Kubelet } from "./controllers/kubelet";
+import { Scheduler } from "./controllers/scheduler";
 import { NodeProcessExecutor } from "./executor";
 import { FaultInjector, seededRandom } from "./faults";
 import { cloneJson } from "./json";
@@ -147,6 +148,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   });
   const jobs = new JobController(store, clock);
   const daemonsets = new DaemonSetController(store);
+  const scheduler = new Scheduler(store, clock);
+  store.onEvent((e) => scheduler.onEvent(e));
   store.onEvent((e) => kubelet.onEvent(e));
   store.onEvent((e) => jobs.onEvent(e));
   store.onEvent((e) => daemonsets.onEvent(e));

@@ -104,7 +104,8 @@ export class Kubelet {
     let set = this.podsByNode.get(node);
     if (!set) this.podsByNode.set(node, (set = new Set()));
     set.add(key);
-    if (e.type === "ADDED") {
+    // A pod arrives on this node when it is created bound, or when the scheduler binds it.
+    if (e.type === "ADDED" || !e.previous?.spec?.nodeName) {
       this.programs.set(key, this.options.outcomeFor(node));
       this.clock.after(0, () => this.admit(key));
       return;
