@@ -269,4 +269,69 @@ export interface KataDeployArgs {
   env?: pulumi.Input<EnvSettings>;
   /** `job.*` (job mode only). */
   job?: pulumi.Input<JobSettings>;
+
+  /**
+   * Kubeconfig (YAML/JSON text, or a file path) with which the rollout creates and watches the hook Jobs.
+   * Default: `$KUBECONFIG`, `~/.kube/config`, or in-cluster. Kept secret. With an explicit Kubernetes provider,
+   * pass the same kubeconfig here (a provider's configuration cannot be read back).
+   */
+  kubeconfig?: pulumi.Input<string>;
+  /**
+   * Which dispatcher the install and cleanup Jobs run (job mode). Default `bundled`. A plain value: it decides
+   * whether the dispatcher script ConfigMap exists.
+   */
+  dispatcherImplementation?: DispatcherImplementation;
+  /** Any string; changing it runs the install again (e.g. a date). */
+  rerunToken?: pulumi.Input<string>;
+  /** How the install/cleanup runs are waited for. */
+  rollout?: pulumi.Input<RolloutArgs>;
+}
+
+/** `dispatcherImplementation`: which dispatcher the install and cleanup hook Jobs run (job mode). */
+export enum DispatcherImplementation {
+  /** This project's dispatcher, bundled into a ConfigMap and run by a pinned stock Node.js image (default). */
+  Bundled = "bundled",
+  /** The chart's `job.dispatcherImage`. */
+  Upstream = "upstream",
+}
+
+/** `rollout.*`: how the hooks are run and waited for (the KataRollout resource). */
+export interface RolloutArgs {
+  /** Limit of one install or cleanup run, in seconds (integer ≥ 1). Default 3600. */
+  timeoutSeconds?: pulumi.Input<number>;
+  /** Propose (preview) and run (up) installs for selected nodes without a successful one. Default true. */
+  healDrift?: pulumi.Input<boolean>;
+  /** Run the cleanup dispatcher on destroy (job mode). Default true. */
+  cleanupOnDestroy?: pulumi.Input<boolean>;
+  /** A pod stuck this long (image pull, unschedulable, crash loop) fails its node early, in seconds (integer ≥ 1). Default 300. */
+  stuckGraceSeconds?: pulumi.Input<number>;
+}
+
+/** One node's install result (output `nodeResults`). */
+export interface NodeResultOutput {
+  /** Node name. */
+  node: string;
+  /** `succeeded`, `failed` or `skipped`. */
+  outcome: string;
+  /** The per-node Job, when one was created. */
+  job?: string;
+  /** Pods that ran (the Job's succeeded + failed counts). */
+  attempts: number;
+  /** The Job's start time (RFC 3339). */
+  startedAt?: string;
+  /** Completion time, or when the Job failed (RFC 3339). */
+  finishedAt?: string;
+  /** Why it failed or was skipped, e.g. `BackoffLimitExceeded`, `Tainted`, `Timeout`, `Stuck`. */
+  reason?: string;
+  /** What the failed pod said (container, exit code, termination message). */
+  message?: string;
+}
+
+/** Counts of the last rollout run (output `summary`). */
+export interface RolloutSummaryOutput {
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  durationSeconds: number;
 }

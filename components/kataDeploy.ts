@@ -1,11 +1,24 @@
 // The KataDeploy component: validates its arguments (eagerly for plain values, before anything is
 // registered; inside `apply` for outputs, before they reach any resource input), then deploys the
-// kata-deploy chart with helm.v4.Chart under itself, honouring the caller's provider(s).
+// kata-deploy chart with helm.v4.Chart under itself, honouring the caller's provider(s), and runs the chart's
+// hooks (which helm.v4.Chart drops) with the KataRollout dynamic resource (rollout/), which waits for the result.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { DeploymentMode, KataDeployArgs } from "./args";
+import { parse as parseYaml } from "yaml";
+import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
+import { KataRollout, buildRolloutInputs, resolveConnection, type RolloutInputs } from "../rollout";
+import {
+  DeploymentMode,
+  DispatcherImplementation,
+  KataDeployArgs,
+  NodeResultOutput,
+  RolloutSummaryOutput,
+} from "./args";
+import type { K8sObject } from "./chart/k8s";
+import { renderChart, type RenderedChart, type Release } from "./chart/render";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
+import { bundleRefOf, dispatcherExtras } from "./rolloutObjects";
 import { ArgIssue, CheckResult, KataDeployArgsError, UNKNOWN, checkArgs, isPlainObject } from "./validation";
 
 export const KATA_DEPLOY_TYPE = "kata-deploy:index:KataDeploy";
@@ -46,6 +59,26 @@ function planChecked(name: string, checked: CheckResult): Planned {
   return { plan, chartVersion };
 }
 
+/** The metadata of a rendered object, as a Pulumi Kubernetes input. */
+function metadataOf(object: pulumi.Output<K8sObject>): pulumi.Output<k8s.types.input.meta.v1.ObjectMeta> {
+  return object.apply((o) => o.metadata as k8s.types.input.meta.v1.ObjectMeta);
+}
+
+/**
+ * The deployment mode when the program runs: the typed field, else `values.deploymentMode`, else the chart's
+ * default; undefined when an Output decides it.
+ */
+function knownMode(known: Record<string, unknown>): DeploymentMode | undefined {
+  const typed = known.deploymentMode;
+  if (typed === UNKNOWN) return undefined;
+  if (typeof typed === "string") return typed as DeploymentMode;
+  const values = known.values;
+  if (values === UNKNOWN) return undefined;
+  const fromValues = isPlainObject(values) ? values.deploymentMode : undefined;
+  if (fromValues === UNKNOWN) return undefined;
+  return typeof fromValues === "string" ? (fromValues as DeploymentMode) : DeploymentMode.Daemonset;
+}
+
 /**
  * Kata Containers on a Kubernetes cluster through the kata-deploy Helm chart (4.0.0 by default), in
  * daemonset mode or job mode. Arguments mirror the chart's values; see components/README.md.
@@ -59,17 +92,40 @@ export class KataDeploy extends pulumi.ComponentResource {
   public readonly releaseName: pulumi.Output<string>;
   /** Version of the deployed chart (from Chart.yaml for a local chart). */
   public readonly chartVersion: pulumi.Output<string>;
+  /** Per node of the last install run: outcome, Job, attempts, times, failure reason and message. */
+  public readonly nodeResults: pulumi.Output<NodeResultOutput[]>;
+  /** Counts of the last install run. */
+  public readonly summary: pulumi.Output<RolloutSummaryOutput>;
+  /** Sorted names of the nodes where Kata is installed (the install succeeded). */
+  public readonly kataNodes: pulumi.Output<string[]>;
+  /** Identifier of the last install run (`<UTC time>-<run key prefix>`), also annotated on the dispatcher Job. */
+  public readonly runId: pulumi.Output<string>;
 
   constructor(name: string, args: KataDeployArgs, opts?: pulumi.ComponentResourceOptions) {
+    // The kubeconfig is checked apart from the rest: an Output there (usually a secret) must neither hold
+    // back the plan nor make every chart value secret.
+    const { kubeconfig: kubeconfigArg, ...rest } = args ?? {};
+    const known = knownParts(rest) as Record<string, unknown>;
+    const knownKubeconfig = knownParts(kubeconfigArg);
     // Plain values are checked before super(): an invalid argument registers nothing at all.
-    const known = knownParts(args ?? {});
-    const eager = checkArgs(known, name);
-    const createNamespace = (args ?? {}).createNamespace;
+    const eager = checkArgs(
+      knownKubeconfig === UNKNOWN ? known : { ...known, kubeconfig: knownKubeconfig },
+      name,
+    );
+    const createNamespace = rest.createNamespace;
     if (createNamespace !== undefined && typeof createNamespace !== "boolean") {
       eager.errors.push({
         path: "createNamespace",
         message:
           "must be a plain true or false (not an output): it decides whether a Namespace resource exists, which Pulumi must know when the program runs",
+      });
+    }
+    const implementation = rest.dispatcherImplementation ?? DispatcherImplementation.Bundled;
+    if (pulumi.Output.isInstance(implementation) || (implementation as unknown) instanceof Promise) {
+      eager.errors.push({
+        path: "dispatcherImplementation",
+        message:
+          'must be a plain "bundled" or "upstream" (not an output): it decides whether the dispatcher script ConfigMap exists',
       });
     }
     if (eager.errors.length > 0) throw new KataDeployArgsError(eager.errors, `KataDeploy "${name}"`);
@@ -78,24 +134,29 @@ export class KataDeploy extends pulumi.ComponentResource {
     };
     const early = eager.resolved ? planChecked(name, eager) : undefined;
 
-    super(KATA_DEPLOY_TYPE, name, args, opts);
+    // The engine stores a component's inputs: the kubeconfig goes there as a secret only.
+    const kubeconfig = kubeconfigArg === undefined ? undefined : pulumi.secret(kubeconfigArg);
+    super(KATA_DEPLOY_TYPE, name, { ...rest, ...(kubeconfig ? { kubeconfig } : {}) }, opts);
 
     // Outputs are checked once resolved; a failure rejects `planned`, so no resource input gets the bad
     // value. In preview, unknowns keep `apply` from running: nothing is checked and nothing fails.
+    const fail = (e: unknown): never => {
+      // A ResourceError is reported once, on this component, without a stack trace.
+      if (e instanceof KataDeployArgsError) throw new pulumi.ResourceError(e.message, this, true);
+      throw e;
+    };
     let planned: pulumi.Output<Planned>;
     if (early) {
       warnOnce(early.plan.warnings);
       planned = pulumi.output(early);
     } else {
-      planned = pulumi.output(args).apply((resolved) => {
+      planned = pulumi.output(rest).apply((resolved) => {
         try {
           const result = planChecked(name, checkArgs(resolved, name));
           warnOnce(result.plan.warnings);
           return result;
         } catch (e) {
-          // A ResourceError is reported once, on this component, without a stack trace.
-          if (e instanceof KataDeployArgsError) throw new pulumi.ResourceError(e.message, this, true);
-          throw e;
+          return fail(e);
         }
       });
     }
@@ -113,7 +174,7 @@ export class KataDeploy extends pulumi.ComponentResource {
       ? namespaceResource.metadata.name
       : plan.apply((p) => p.args.namespace as string);
 
-    new k8s.helm.v4.Chart(
+    const chart = new k8s.helm.v4.Chart(
       name,
       {
         chart: plan.apply((p) => p.chart.reference),
@@ -126,15 +187,122 @@ export class KataDeploy extends pulumi.ComponentResource {
       { parent: this, dependsOn: namespaceResource ? [namespaceResource] : [] },
     );
 
+    // ---- The rollout: chart 4.0.0's hooks, run and waited for by KataRollout (rollout/README.md).
+    const release = plan.apply((p): Release => ({
+      name: p.args.releaseName as string,
+      namespace: p.args.namespace as string,
+    }));
+    const rendered = pulumi
+      .all([plan, release])
+      .apply(([p, r]): RenderedChart => renderChart(p.values, r, { parseYaml }));
+    const bundled = implementation === DispatcherImplementation.Bundled;
+    const bundle: pulumi.Output<DispatcherBundle | undefined> = bundled
+      ? pulumi.output(buildDispatcherBundle())
+      : pulumi.output(undefined);
+
+    // Job mode: the script ConfigMap (bundled) and the dispatcher's extra Role/RoleBinding. Whether they exist
+    // must be known now: when an Output decides the mode, they are created (harmless in daemonset mode).
+    const extras: pulumi.Resource[] = [];
+    const mode = knownMode(known);
+    if (mode === undefined || mode === DeploymentMode.Job) {
+      const objects = pulumi
+        .all([rendered, release, bundle])
+        .apply(([r, rel, b]) => dispatcherExtras(r.names, rel, implementation, b));
+      const childOpts = { parent: this, dependsOn: [chart] };
+      if (bundled) {
+        const configMap = objects.apply((o) => o.scriptConfigMap!);
+        extras.push(
+          new k8s.core.v1.ConfigMap(
+            `${name}-dispatcher-script`,
+            { metadata: metadataOf(configMap), data: configMap.apply((c) => c.data) },
+            childOpts,
+          ),
+        );
+      }
+      const role = objects.apply((o) => o.podReaderRole);
+      const binding = objects.apply((o) => o.podReaderRoleBinding);
+      extras.push(
+        new k8s.rbac.v1.Role(
+          `${name}-dispatcher-reader`,
+          { metadata: metadataOf(role), rules: role.apply((r) => r.rules) },
+          childOpts,
+        ),
+        new k8s.rbac.v1.RoleBinding(
+          `${name}-dispatcher-reader`,
+          {
+            metadata: metadataOf(binding),
+            roleRef: binding.apply((b) => b.roleRef),
+            subjects: binding.apply((b) => b.subjects),
+          },
+          childOpts,
+        ),
+      );
+    }
+
+    // The connection is resolved now (files read, exec plugins kept as commands) and is secret from here on.
+    // KataRollout marks its `connection` input secret itself; it is unwrapped here only so that the other
+    // rollout inputs (built in the same apply) do not become secret too.
+    const kubeconfigText = pulumi.output(kubeconfig).apply((kc) => {
+      if (kc !== undefined) {
+        const problems = checkArgs({ kubeconfig: kc }, name).errors;
+        if (problems.length > 0) fail(new KataDeployArgsError(problems, `KataDeploy "${name}"`));
+      }
+      return kc;
+    });
+    const connection = pulumi.unsecret(
+      kubeconfigText.apply((kc) => {
+        try {
+          return resolveConnection({ kubeconfig: kc });
+        } catch (e) {
+          // The resolver's messages name the source and field, never the kubeconfig's content.
+          throw new pulumi.ResourceError(
+            `kubeconfig: ${(e as Error).message}; pass the kubeconfig argument or set $KUBECONFIG`,
+            this,
+            true,
+          );
+        }
+      }),
+    );
+    const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
+      .all([planned, rendered, connection, bundle])
+      .apply(([{ plan: p, chartVersion }, r, conn, b]) =>
+        buildRolloutInputs({
+          namespace: p.args.namespace as string,
+          releaseName: p.args.releaseName as string,
+          chart: { chart: p.chart.reference, version: chartVersion },
+          values: p.values,
+          rendered: r,
+          connection: conn,
+          dispatcherImplementation: implementation,
+          bundle: b ? bundleRefOf(b, r.names) : undefined,
+          rerunToken: p.args.rerunToken as string | undefined,
+          rollout: p.args.rollout as Record<string, number | boolean> | undefined,
+        }),
+      );
+    // Created after the chart and the extras (post-install), deleted before them (pre-delete: the cleanup runs
+    // while the job-templates ConfigMap and the dispatcher RBAC still exist).
+    const rollout = new KataRollout(`${name}-rollout`, rolloutInputs, {
+      parent: this,
+      dependsOn: [chart, ...extras],
+    });
+
     this.mode = plan.apply((p) => p.args.deploymentMode as DeploymentMode);
     this.namespace = namespace;
     this.releaseName = plan.apply((p) => p.args.releaseName as string);
     this.chartVersion = planned.apply((p) => p.chartVersion);
+    this.nodeResults = rollout.nodeResults as pulumi.Output<NodeResultOutput[]>;
+    this.summary = rollout.summary;
+    this.kataNodes = rollout.kataNodes;
+    this.runId = rollout.runId;
     this.registerOutputs({
       mode: this.mode,
       namespace: this.namespace,
       releaseName: this.releaseName,
       chartVersion: this.chartVersion,
+      nodeResults: this.nodeResults,
+      summary: this.summary,
+      kataNodes: this.kataNodes,
+      runId: this.runId,
     });
   }
 }

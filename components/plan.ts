@@ -18,6 +18,14 @@ import {
 
 type Values = Record<string, unknown>;
 
+/** The rollout's defaults (rollout/inputs.ts DEFAULT_TIMEOUT_SECONDS, rollout/provider.ts stuck grace), for the plan's view. */
+export const ROLLOUT_DEFAULTS = {
+  timeoutSeconds: 3600,
+  healDrift: true,
+  cleanupOnDestroy: true,
+  stuckGraceSeconds: 300,
+} as const;
+
 /** The resource name used when none is given (the stack program and `npm run plan` use it). */
 export const DEFAULT_RESOURCE_NAME = "kata-deploy";
 
@@ -88,6 +96,11 @@ export function planFromResolved(resolved: ResolvedArgs, warnings: ArgIssue[] = 
   if (Object.keys(shims).length > 0) view.shims = shims;
   // job.* is noise in daemonset mode unless the user set some of it.
   if (resolved.mode === DeploymentMode.Daemonset && values.job === undefined) delete view.job;
+  // The rollout's arguments. The kubeconfig is never shown, only whether one was given.
+  if (resolved.kubeconfigGiven) view.kubeconfig = "[secret]";
+  if (resolved.mode === DeploymentMode.Job) view.dispatcherImplementation = resolved.dispatcherImplementation;
+  if (resolved.rerunToken !== undefined) view.rerunToken = resolved.rerunToken;
+  view.rollout = { ...ROLLOUT_DEFAULTS, ...resolved.rollout };
 
   const args: Values = {};
   for (const name of ARG_NAMES) if (view[name] !== undefined) args[name] = view[name];

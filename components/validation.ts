@@ -13,6 +13,7 @@ import {
 import {
   CpuArch,
   DeploymentMode,
+  DispatcherImplementation,
   ImagePullPolicy,
   K8sDistribution,
   NodeSelectorOperator,
@@ -482,6 +483,12 @@ const chartSource = z
     }
   });
 
+function positiveSeconds(what: string) {
+  return z
+    .int({ error: unlessNull(`must be a whole number of seconds ≥ 1 (${what})`) })
+    .min(1, { error: `must be ≥ 1 (${what}, in seconds)` });
+}
+
 /** Arguments that are the component's own (not chart values). */
 export const COMPONENT_FIELDS = {
   namespace: z
@@ -495,6 +502,26 @@ export const COMPONENT_FIELDS = {
     .optional(),
   chart: chartSource.optional(),
   values: z.record(z.string(), z.unknown()).optional(),
+  // Never echo the kubeconfig in a message: it holds credentials (zodMessage prints only its type).
+  kubeconfig: z
+    .string()
+    .refine((k) => k.trim() !== "", {
+      error:
+        "is empty; give kubeconfig YAML/JSON text or a file path, or omit it to use $KUBECONFIG, ~/.kube/config or in-cluster",
+    })
+    .optional(),
+  dispatcherImplementation: z.enum(DispatcherImplementation).optional(),
+  rerunToken: z.string().optional(),
+  rollout: z
+    .strictObject({
+      timeoutSeconds: positiveSeconds("the limit of one install or cleanup run").optional(),
+      healDrift: z.boolean().optional(),
+      cleanupOnDestroy: z.boolean().optional(),
+      stuckGraceSeconds: positiveSeconds(
+        "how long a stuck pod may stay stuck before its node fails",
+      ).optional(),
+    })
+    .optional(),
 };
 
 /** Typed args that do not sit at their chart path. */
@@ -641,6 +668,20 @@ export interface ResolvedArgs {
   values: Values;
   /** Chart 4.0.0 defaults coalesced with `values` (Helm rules), for the typed keys and the rest. */
   effective: Values;
+  /** Job mode: which dispatcher the hook Jobs run. */
+  dispatcherImplementation: DispatcherImplementation;
+  rerunToken?: string;
+  /** `rollout.*` as given (the rollout applies its own defaults to what is absent). */
+  rollout: RolloutSettings;
+  /** Whether a `kubeconfig` argument was given (its text is never kept here). */
+  kubeconfigGiven: boolean;
+}
+
+export interface RolloutSettings {
+  timeoutSeconds?: number;
+  healDrift?: boolean;
+  cleanupOnDestroy?: boolean;
+  stuckGraceSeconds?: number;
 }
 
 export interface CheckResult {
@@ -825,6 +866,12 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
         DeploymentMode.Daemonset) as DeploymentMode,
       values,
       effective,
+      dispatcherImplementation:
+        (a.dispatcherImplementation as DispatcherImplementation | undefined) ??
+        DispatcherImplementation.Bundled,
+      rerunToken: a.rerunToken as string | undefined,
+      rollout: (stripUndefined(a.rollout ?? {}) as RolloutSettings) ?? {},
+      kubeconfigGiven: a.kubeconfig !== undefined,
     },
   };
 }

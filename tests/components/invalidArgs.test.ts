@@ -432,6 +432,7 @@ describe("components/KataDeploy rejects invalid inputs (path + what would be val
   const mocks = new MockRecorder();
   const names: string[] = [];
   before(() => mocks.install(false));
+  after(() => mocks.uninstall());
 
   CASES.forEach((c, i) => {
     it(`${c.why} → ${c.path}`, () => {

@@ -25,7 +25,10 @@ describe("components/KataDeploy under the mock runtime", () => {
     await mocks.install(false);
     captured = captureWarnings();
   });
-  after(() => captured.restore());
+  after(() => {
+    captured.restore();
+    mocks.uninstall();
+  });
 
   it("daemonset by default: one helm.v4.Chart child with the default chart and no values", async () => {
     const kata = new KataDeploy("kdt-ds", {});
@@ -205,7 +208,10 @@ describe("components/KataDeploy under the mock runtime", () => {
 describe("components/KataDeploy in preview (isDryRun) with unknown inputs", () => {
   const mocks = new MockRecorder();
   before(() => mocks.install(true));
-  after(() => mocks.install(false));
+  after(async () => {
+    await mocks.install(false);
+    mocks.uninstall();
+  });
 
   it("does not hang or fail: unknown parts are skipped, the chart is registered, outputs stay unknown", async () => {
     assert.equal(pulumi.runtime.isDryRun(), true);

@@ -1,6 +1,30 @@
 // Pulumi mock runtime for the component tests. Mocha runs every test file in one process, so each suite
 // installs its mocks in `before` (never at module load) and looks only at the resources it named.
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { encodeResults } from "../../rollout/compact";
+
+/** A kubeconfig text fixture (fake server, fake token) so the rollout's connection resolves under mocks. */
+export const KUBECONFIG_FIXTURE = path.resolve(__dirname, "fixtures/kubeconfig.yaml");
+/** The fake token inside it: it must reach nothing but secret values. */
+export const FIXTURE_TOKEN = "kdt-FAKE-TOKEN-7f3a9c2e-do-not-leak";
+
+export const ROLLOUT_TYPE = "pulumi-nodejs:dynamic/kata-deploy:KataRollout";
+
+/** What the mock returns for every KataRollout, as the provider's create would (3 nodes, one failed). */
+export const ROLLOUT_RESULTS = [
+  { node: "worker-1", outcome: "succeeded" as const, attempts: 1, job: "kata-deploy-install-worker-1" },
+  {
+    node: "worker-0",
+    outcome: "failed" as const,
+    attempts: 4,
+    reason: "BackoffLimitExceeded",
+    message: "container host-check exited 1: no usable virtualization backend [BackoffLimitExceeded]",
+  },
+  { node: "worker-2", outcome: "succeeded" as const, attempts: 1 },
+];
+export const ROLLOUT_SUMMARY = { total: 3, succeeded: 2, failed: 1, skipped: 0, durationSeconds: 42 };
+export const ROLLOUT_RUN_ID = "20261125T150000Z-0123abcd";
 
 export interface Registered {
   type: string;
@@ -8,13 +32,28 @@ export interface Registered {
   inputs: Record<string, unknown>;
   provider?: string;
   custom?: boolean;
+  /** URNs the SDK sent as the resource's dependencies (its dependsOn, expanded, and its inputs' resources). */
+  dependencies: string[];
 }
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+}
+type RegisterFn = (req: RegisterRequest, callback: unknown) => unknown;
 
 export class MockRecorder {
   readonly registered: Registered[] = [];
+  private readonly dependencies = new Map<string, string[]>();
+  private savedKubeconfig: string | undefined | null = null;
 
   async install(preview = false, project = "kata-deploy", stack = "dev"): Promise<void> {
     this.registered.length = 0;
+    this.dependencies.clear();
+    // The rollout resolves its connection from $KUBECONFIG when no kubeconfig argument is given.
+    if (this.savedKubeconfig === null) this.savedKubeconfig = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = KUBECONFIG_FIXTURE;
     await pulumi.runtime.setMocks(
       {
         newResource: (a) => {
@@ -24,7 +63,18 @@ export class MockRecorder {
             inputs: a.inputs,
             provider: a.provider,
             custom: a.custom,
+            dependencies: this.dependencies.get(`${a.type}::${a.name}`) ?? [],
           });
+          if (a.type === ROLLOUT_TYPE) {
+            // What the provider's create returns (plaintext connection: the wrapper marks it secret).
+            const state = {
+              ...a.inputs,
+              results: encodeResults(ROLLOUT_RESULTS, "kata-deploy-install"),
+              summary: ROLLOUT_SUMMARY,
+              runId: ROLLOUT_RUN_ID,
+            };
+            return { id: `${a.name}-id`, state };
+          }
           // Outputs = inputs, so every known input reads back as a known output (preview included).
           return { id: a.custom ? `${a.name}-id` : undefined, state: a.inputs };
         },
@@ -34,6 +84,21 @@ export class MockRecorder {
       stack,
       preview,
     );
+    // The mock API does not pass dependencies to newResource; read them off the request the SDK sends.
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: RegisterFn };
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+      this.dependencies.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
+      return original(req, callback);
+    };
+  }
+
+  /** Puts $KUBECONFIG back as it was before `install`. */
+  uninstall(): void {
+    if (this.savedKubeconfig === null) return;
+    if (this.savedKubeconfig === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = this.savedKubeconfig;
+    this.savedKubeconfig = null;
   }
 
   named(name: string): Registered[] {

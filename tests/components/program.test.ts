@@ -15,6 +15,7 @@ const CHART = "kubernetes:helm.sh/v4:Chart";
 describe("components: standalone program from stack config", () => {
   const mocks = new MockRecorder();
   before(() => mocks.install(false, "kata-deploy", "dev"));
+  after(() => mocks.uninstall());
   afterEach(() => pulumi.runtime.setAllConfig({}));
 
   it("Pulumi.yaml names the program, project kata-deploy, nodejs runtime", () => {

@@ -44,6 +44,7 @@ describe("components: Pulumi package schema (component provider, inferred withou
   let provider: ComponentProvider;
   const mocks = new MockRecorder();
 
+  after(() => mocks.uninstall());
   before(async () => {
     provider = new ComponentProvider({ components: [KataDeploy], name: "kata-deploy", dirname: ROOT });
     schema = JSON.parse(await provider.getSchema()) as Schema;
@@ -69,23 +70,58 @@ describe("components: Pulumi package schema (component provider, inferred withou
     assert.equal(schema.resources["kata-deploy:index:KataDeploy"].isComponent, true);
   });
 
-  it("declares exactly the outputs the component fills", () => {
+  it("declares exactly the outputs the component fills, the rollout's as interface types", () => {
     const resource = schema.resources["kata-deploy:index:KataDeploy"];
-    assert.deepEqual(Object.keys(resource.properties).sort(), [
+    const outputs = [
       "chartVersion",
+      "kataNodes",
       "mode",
       "namespace",
+      "nodeResults",
       "releaseName",
-    ]);
+      "runId",
+      "summary",
+    ];
+    assert.deepEqual(Object.keys(resource.properties).sort(), outputs);
     assert.deepEqual(resource.properties.mode.$ref, "#/types/kata-deploy:index:DeploymentMode");
-    for (const name of ["namespace", "releaseName", "chartVersion"])
+    for (const name of ["namespace", "releaseName", "chartVersion", "runId"])
       assert.equal(resource.properties[name].type, "string");
-    assert.deepEqual([...(resource.required ?? [])].sort(), [
-      "chartVersion",
-      "mode",
-      "namespace",
-      "releaseName",
+    assert.deepEqual([...(resource.required ?? [])].sort(), outputs);
+    assert.equal(resource.properties.kataNodes.type, "array");
+    assert.deepEqual(resource.properties.kataNodes.items, { type: "string" });
+    assert.equal(resource.properties.nodeResults.type, "array");
+    assert.deepEqual(resource.properties.nodeResults.items, {
+      $ref: "#/types/kata-deploy:index:NodeResultOutput",
+    });
+    assert.equal(resource.properties.summary.$ref, "#/types/kata-deploy:index:RolloutSummaryOutput");
+    const nodeResult = schema.types["kata-deploy:index:NodeResultOutput"] as SchemaType & {
+      required?: string[];
+    };
+    assert.equal(nodeResult.type, "object");
+    const fields = nodeResult.properties ?? {};
+    assert.deepEqual(Object.keys(fields).sort(), [
+      "attempts",
+      "finishedAt",
+      "job",
+      "message",
+      "node",
+      "outcome",
+      "reason",
+      "startedAt",
     ]);
+    // The contract's outcome is a literal union; the schema carries it as a plain string.
+    assert.equal(fields.outcome.type, "string");
+    assert.equal(fields.attempts.type, "number");
+    assert.deepEqual([...(nodeResult.required ?? [])].sort(), ["attempts", "node", "outcome"]);
+    const summary = schema.types["kata-deploy:index:RolloutSummaryOutput"].properties ?? {};
+    assert.deepEqual(Object.keys(summary).sort(), [
+      "durationSeconds",
+      "failed",
+      "skipped",
+      "succeeded",
+      "total",
+    ]);
+    assert.ok(Object.values(summary).every((p) => p.type === "number"));
   });
 
   it("has the closed sets as enums", () => {
@@ -97,6 +133,7 @@ describe("components: Pulumi package schema (component provider, inferred withou
     assert.deepEqual(values("CpuArch"), ["amd64", "arm64", "s390x", "ppc64le"]);
     assert.deepEqual(values("SnapshotterName"), ["nydus", "erofs"]);
     assert.deepEqual(values("TaintEffect"), ["NoSchedule", "PreferNoSchedule", "NoExecute"]);
+    assert.deepEqual(values("DispatcherImplementation"), ["bundled", "upstream"]);
   });
 
   it("takes the chart's value keys as inputs, outputs accepted (not plain), with values as a map of Any", () => {
@@ -108,16 +145,20 @@ describe("components: Pulumi package schema (component provider, inferred withou
       "defaultShim",
       "deploymentMode",
       "disableAllShims",
+      "dispatcherImplementation",
       "env",
       "image",
       "imagePullPolicy",
       "imagePullSecrets",
       "job",
       "k8sDistribution",
+      "kubeconfig",
       "namespace",
       "nodeSelector",
       "priorityClassName",
       "releaseName",
+      "rerunToken",
+      "rollout",
       "shims",
       "snapshotter",
       "tolerations",
@@ -126,11 +167,19 @@ describe("components: Pulumi package schema (component provider, inferred withou
     assert.equal(inputs.deploymentMode.$ref, "#/types/kata-deploy:index:DeploymentMode");
     assert.deepEqual(inputs.values.additionalProperties, { $ref: "pulumi.json#/Any" });
     assert.equal(inputs.shims.additionalProperties?.$ref, "#/types/kata-deploy:index:ShimSettings");
-    // Only createNamespace is plain: it decides whether a resource exists.
+    // Only createNamespace and dispatcherImplementation are plain: they decide whether resources exist.
     const plain = Object.entries(inputs)
       .filter(([, p]) => p.plain)
       .map(([n]) => n);
-    assert.deepEqual(plain, ["createNamespace"]);
+    assert.deepEqual(plain.sort(), ["createNamespace", "dispatcherImplementation"]);
+    assert.equal(inputs.kubeconfig.type, "string");
+    assert.equal(inputs.rollout.$ref, "#/types/kata-deploy:index:RolloutArgs");
+    assert.deepEqual(Object.keys(schema.types["kata-deploy:index:RolloutArgs"].properties ?? {}).sort(), [
+      "cleanupOnDestroy",
+      "healDrift",
+      "stuckGraceSeconds",
+      "timeoutSeconds",
+    ]);
     assert.ok(Object.values(inputs).every((p) => p.optional === true));
     assert.ok(Object.values(inputs).every((p) => (p.description ?? "").length > 0));
 
@@ -169,8 +218,21 @@ describe("components: Pulumi package schema (component provider, inferred withou
       {},
     );
     const state = result.state as Record<string, import("@pulumi/pulumi").Output<string>>;
-    assert.deepEqual(Object.keys(state).sort(), ["chartVersion", "mode", "namespace", "releaseName"]);
+    assert.deepEqual(Object.keys(state).sort(), [
+      "chartVersion",
+      "kataNodes",
+      "mode",
+      "namespace",
+      "nodeResults",
+      "releaseName",
+      "runId",
+      "summary",
+    ]);
     assert.equal(await value(state.mode), "job");
+    assert.deepEqual(await value(state.kataNodes as unknown as import("@pulumi/pulumi").Output<string[]>), [
+      "worker-1",
+      "worker-2",
+    ]);
     assert.equal(await value(state.releaseName), "kdt-construct");
     await mocks.until(() => mocks.named("kdt-construct").length === 2);
     assert.deepEqual(mocks.one("kubernetes:helm.sh/v4:Chart", "kdt-construct").inputs.values, {
@@ -203,6 +265,7 @@ describe("components: Pulumi package schema (component provider, inferred withou
       ["JobCleanupSettings", ["job", "cleanup"]],
       ["NodeSelectorRequirement", ["job", "nodeSelectorExpressions", 0]],
       ["NodeSelectorRequirement", ["job", "cleanup", "nodeSelectorExpressions", 0]],
+      ["RolloutArgs", ["rollout"]],
     ];
     for (const [type, at] of pairs) {
       assert.deepEqual(typeFields(type), validatedFieldNames(at).sort(), `${type} vs ${at.join(".")}`);
