@@ -191,16 +191,23 @@ export function dispatcherPodReaderName(names: ChartNames): string {
 }
 
 /**
- * This project's addition to the chart's dispatcher RBAC: read pods in the release namespace, so the
- * dispatcher and the waiter can name why a node's Job failed. Chart 4.0.0 grants only Jobs and node list;
- * without this Role both dispatchers still work, with less detailed failure reasons.
+ * This project's addition to the chart's dispatcher RBAC, in the release namespace:
+ * - pods get/list, so the dispatcher and the waiter can name why a node's Job failed (without it both
+ *   dispatchers still work, with less detailed failure reasons);
+ * - batch jobs get/list/watch, because the chart actually published as 4.0.0 grants the dispatcher Role only
+ *   jobs create/get/delete (no list, no watch), while our bundled dispatcher lists and watches its per-node
+ *   Jobs. With the project's 4.0.0 (jobs create/get/list/watch/delete) this rule is redundant and harmless.
+ * RBAC is additive, so one more Role bound to the dispatcher ServiceAccount covers both chart variants.
  */
 export function dispatcherPodReaderRole(names: ChartNames, release: Release): RoleLike {
   return {
     kind: "Role",
     apiVersion: "rbac.authorization.k8s.io/v1",
     metadata: { name: dispatcherPodReaderName(names), namespace: release.namespace },
-    rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }],
+    rules: [
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch"] },
+    ],
   };
 }
 

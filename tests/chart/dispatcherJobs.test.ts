@@ -148,7 +148,7 @@ describe("components/chart/dispatcherJobs", () => {
     );
   });
 
-  it("pod reader Role and RoleBinding: pods get/list in the release namespace, bound to the dispatcher SA", () => {
+  it("dispatcher reader Role and RoleBinding: pods get/list and jobs get/list/watch in the release namespace, bound to the dispatcher SA", () => {
     const names = chartNames("dev");
     const role = dispatcherPodReaderRole(names, release);
     assert.deepEqual(role.metadata, {
@@ -156,7 +156,10 @@ describe("components/chart/dispatcherJobs", () => {
       namespace: "kube-system",
     });
     assert.equal(role.kind, "Role");
-    assert.deepEqual(role.rules, [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }]);
+    assert.deepEqual(role.rules, [
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch"] },
+    ]);
     const binding = dispatcherPodReaderRoleBinding(names, release);
     assert.deepEqual(binding.metadata, {
       name: "kata-deploy-dev-dispatcher-pod-reader",
