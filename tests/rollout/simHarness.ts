@@ -1,10 +1,6 @@
 // A job-mode (or daemonset-mode) kata-deploy release on the simulator: the chart renderer's objects applied as
 // helm.v4.Chart would apply them (hooks excluded), the bundled dispatcher's ConfigMap and pod-reader Role added as the
 // component adds them, and the rollout's inputs built from the same values.
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
 import { buildDispatcherBundle, type DispatcherBundle } from "../../dispatcher/bundle";
 import {
   BUNDLED_DISPATCHER_IMAGE,
@@ -42,129 +38,7 @@ export interface Release {
   /** Objects applied to the simulator (kinds it does not serve, e.g. RuntimeClass, are left out). */
   applied: K8sObject[];
   values: Record<string, unknown>;
-  /** How dispatcher pods were run: "simulator" (its kubelet executed them) or "harness-fallback" (see below). */
-  dispatcherRuns: { pod: string; via: "simulator" | "harness-fallback"; exitCode: number | null }[];
   close(): Promise<void>;
-}
-
-/**
- * FALLBACK, clearly labelled: the simulator has no scheduler, so a dispatcher pod (not node-pinned) stays Pending.
- * Until it has one, the harness plays scheduler and kubelet for dispatcher pods only: it runs the pod's real command
- * (the bundled dispatcher script from the ConfigMap, with the job-templates ConfigMap materialized) as a child
- * process with the pod's ServiceAccount kubeconfig, then writes the pod's terminal status, from which the
- * simulator's Job controller finishes the dispatcher Job. Per-node Jobs are node-pinned and run in the simulator.
- */
-function runUnscheduledDispatcherPods(
-  sim: RunningSimulator,
-  bundle: DispatcherBundle,
-  runs: Release["dispatcherRuns"],
-): () => void {
-  const handled = new Set<string>();
-  let stopped = false;
-  const children = new Set<ReturnType<typeof spawn>>();
-  const tick = () => {
-    if (stopped) return;
-    for (const pod of sim.list("pods", {
-      namespace: RELEASE.namespace,
-      labelSelector: "kata-deploy/dispatcher",
-    })) {
-      const spec = pod.spec as {
-        nodeName?: string;
-        serviceAccountName?: string;
-        containers: { command: string[] }[];
-        volumes?: { name: string; configMap?: { name: string } }[];
-      };
-      const uid = String(pod.metadata.uid);
-      if (
-        spec.nodeName ||
-        handled.has(uid) ||
-        (pod.status as { phase?: string } | undefined)?.phase !== "Pending"
-      )
-        continue;
-      if (pod.metadata.deletionTimestamp) continue;
-      handled.add(uid);
-      const podName = String(pod.metadata.name);
-      const dir = mkdtempSync(path.join(tmpdir(), "dispatcher-pod-"));
-      const mounts: [string, string][] = [];
-      for (const v of spec.volumes ?? []) {
-        if (!v.configMap) continue;
-        const cm = sim.get("configmaps", RELEASE.namespace, v.configMap.name) as
-          { data?: Record<string, string> } | undefined;
-        const target = path.join(dir, v.name);
-        mkdirSync(target);
-        for (const [k, text] of Object.entries(cm?.data ?? {})) writeFileSync(path.join(target, k), text);
-        mounts.push([v.name === "job-templates" ? "/etc/kata-job" : "/opt/kata-dispatcher", target]);
-      }
-      const rewrite = (a: string) => mounts.reduce((x, [from, to]) => x.split(from).join(to), a);
-      const [, script, ...flags] = spec.containers[0].command.map(rewrite);
-      void bundle;
-      const child = spawn(process.execPath, [script, ...flags], {
-        env: {
-          PATH: process.env.PATH ?? "",
-          POD_NAMESPACE: RELEASE.namespace,
-          POD_NAME: podName,
-          KUBECONFIG: sim.kubeconfigFor(RELEASE.namespace, spec.serviceAccountName ?? "default"),
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      children.add(child);
-      let log = "";
-      child.stdout?.on("data", (c) => (log += c));
-      child.stderr?.on("data", (c) => (log += c));
-      sim.patch("pods", RELEASE.namespace, podName, {
-        status: {
-          phase: "Running",
-          startTime: new Date(sim.now()).toISOString(),
-          containerStatuses: [
-            {
-              name: "dispatcher",
-              ready: true,
-              restartCount: 0,
-              state: { running: { startedAt: new Date(sim.now()).toISOString() } },
-            },
-          ],
-        },
-      });
-      child.on("exit", (code) => {
-        children.delete(child);
-        runs.push({ pod: podName, via: "harness-fallback", exitCode: code });
-        if (stopped) return;
-        const at = new Date(sim.now()).toISOString();
-        const tail = log.split("\n").filter(Boolean).slice(-20).join("\n").slice(-2048);
-        try {
-          sim.patch("pods", RELEASE.namespace, podName, {
-            status: {
-              phase: code === 0 ? "Succeeded" : "Failed",
-              containerStatuses: [
-                {
-                  name: "dispatcher",
-                  ready: false,
-                  restartCount: 0,
-                  state: {
-                    terminated: {
-                      exitCode: code ?? 137,
-                      reason: code === 0 ? "Completed" : "Error",
-                      message: tail,
-                      startedAt: at,
-                      finishedAt: at,
-                    },
-                  },
-                },
-              ],
-            },
-          });
-        } catch {
-          // The pod was deleted meanwhile (a new run replaced the dispatcher Job).
-        }
-      });
-    }
-  };
-  const timer = setInterval(tick, 100);
-  return () => {
-    stopped = true;
-    clearInterval(timer);
-    for (const c of children) c.kill("SIGKILL");
-  };
 }
 
 /** Apply objects as helm.v4.Chart would (hooks are not among `rendered.resources`). */
@@ -246,20 +120,14 @@ export async function startRelease(opts: DeployOptions & { sim: SimulatorOptions
     ...opts.sim,
   });
   try {
-    const { rendered, inputs, applied, values, bundle } = await deployRelease(sim, opts);
-    const dispatcherRuns: Release["dispatcherRuns"] = [];
-    const stopFallback = runUnscheduledDispatcherPods(sim, bundle, dispatcherRuns);
+    const { rendered, inputs, applied, values } = await deployRelease(sim, opts);
     return {
       sim,
       rendered,
       inputs,
       applied,
       values,
-      dispatcherRuns,
-      close: async () => {
-        stopFallback();
-        await sim.close();
-      },
+      close: () => sim.close(),
     };
   } catch (err) {
     await sim.close();
