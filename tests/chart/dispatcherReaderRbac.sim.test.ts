@@ -11,7 +11,7 @@ import { chartNames } from "../../components/chart/names";
 import { silentLogger } from "../../dispatcher/log";
 import { runDispatcher } from "../../dispatcher/run";
 import { startSimulator } from "../../sim";
-import type { Simulator } from "../../sim/types";
+import type { KubeObject, Simulator } from "../../sim/types";
 import {
   createOwnerJob,
   installTemplate,
@@ -108,7 +108,7 @@ describe("chart: the component's dispatcher reader Role covers the published cha
       createOwnerJob(sim);
       grantPublishedChartRbac(sim);
       const release = { name: "kata-deploy", namespace: NS };
-      sim.create("roles", dispatcherPodReaderRole(names, release) as unknown as Record<string, unknown>);
+      sim.create("roles", dispatcherPodReaderRole(names, release) as unknown as KubeObject);
       sim.create(
         "rolebindings",
         dispatcherPodReaderRoleBinding(names, release) as unknown as Record<string, unknown>,
