@@ -109,10 +109,7 @@ describe("chart: the component's dispatcher reader Role covers the published cha
       grantPublishedChartRbac(sim);
       const release = { name: "kata-deploy", namespace: NS };
       sim.create("roles", dispatcherPodReaderRole(names, release) as unknown as KubeObject);
-      sim.create(
-        "rolebindings",
-        dispatcherPodReaderRoleBinding(names, release) as unknown as Record<string, unknown>,
-      );
+      sim.create("rolebindings", dispatcherPodReaderRoleBinding(names, release) as unknown as KubeObject);
       const doc = await dispatch(sim);
       assert.equal(doc.exitCode, 1, doc.error); // one node failed on purpose
       assert.equal(doc.counts.succeeded, 6);
