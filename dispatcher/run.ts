@@ -5,8 +5,8 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import {
+  describePodFailure,
   describeStuckPod,
-  failureMessage,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
@@ -292,6 +292,8 @@ class Run {
   private readonly trackedSince = new Map<string, number>();
   private readonly stuck = new Map<string, { message: string; reportedAt: number }>();
   private podsReadable = true;
+  /** Pod reads started at FailureTarget, by Job UID: the failing container's description, if any. */
+  private readonly failureReads = new Map<string, Promise<string | undefined>>();
   private createdAny = false;
   private fatal?: DispatcherError;
   private timedOut = false;
@@ -666,6 +668,7 @@ class Run {
     const ours = !this.isStale(job);
     if (ours && node && state?.kind === "active" && state.job === name) {
       if (outcome.terminal) this.finishFromJob(node, job);
+      else if (outcome.phase === "failed") this.readFailureEarly(node, job);
     } else if (ours && node && state?.kind === "queued") {
       // A Job of this same run (an earlier incarnation of this dispatcher created it): adopt, never recreate.
       this.fanout.adopt(node, name);
@@ -738,12 +741,30 @@ class Run {
     if (!result) return;
     result.node = node;
     this.finishNode(node, result);
-    if (result.outcome === "failed" && this.podsReadable) {
+    const uid = job.metadata?.uid ?? "";
+    const early = this.failureReads.get(uid);
+    if (result.outcome === "failed" && (early || this.podsReadable)) {
       this.spawn(async () => {
-        const pods = await this.podsOf(job, node);
-        if (pods) result.message = failureMessage(jobOutcome(job), pods);
+        // Prefer what the pods said at FailureTarget; read again only if that found nothing.
+        const detail = (await early) ?? (await this.failureDetail(job, node));
+        if (detail) result.message = `${detail}${result.reason ? ` [${result.reason}]` : ""}`;
       });
     }
+  }
+
+  /**
+   * FailureTarget is set while the failed pods still exist (the terminal Failed waits for them to go, and a short
+   * TTL may remove the Job right after): read why now, so the result can say it.
+   */
+  private readFailureEarly(node: string, job: KubeJob): void {
+    const uid = job.metadata?.uid;
+    if (!uid || !this.podsReadable || this.failureReads.has(uid)) return;
+    this.failureReads.set(uid, this.failureDetail(job, node));
+  }
+
+  private async failureDetail(job: KubeJob, node: string): Promise<string | undefined> {
+    const pods = await this.podsOf(job, node);
+    return pods ? describePodFailure(pods) : undefined;
   }
 
   /** The pods of one Job (by node and ownerReference); undefined when pods cannot be read (RBAC is optional). */
