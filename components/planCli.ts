@@ -1,10 +1,12 @@
 // `npm run plan [-- --args FILE] [--name NAME]`: prints what a KataDeploy would do, as YAML. FILE holds
-// exactly the component's args (YAML or JSON), the shape the stack program reads from stack config.
+// exactly the component's args (YAML or JSON), the shape the stack program reads from stack config. In job mode
+// it adds `rollout`: the dispatcher Jobs, the script ConfigMap (data summarized) and the reader Role/Binding.
 // Invalid args: every error with its path and fix on stderr, exit code 2, nothing on stdout.
 import * as fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { parse, stringify } from "yaml";
 import { DEFAULT_RESOURCE_NAME, planKataDeploy } from "./plan";
+import { planRollout } from "./rolloutObjects";
 import { KataDeployArgsError } from "./validation";
 
 export const EXIT_INVALID = 2;
@@ -26,8 +28,8 @@ function readArgsFile(file: string): unknown {
   return doc ?? {};
 }
 
-/** Runs the command; returns the exit code (0 planned, 2 invalid input). */
-export function runPlanCli(argv: readonly string[], io: CliIo = processIo): number {
+/** Runs the command; resolves to the exit code (0 planned, 2 invalid input). */
+export async function runPlanCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const program = new Command()
     .name("plan")
     .description(
@@ -56,8 +58,13 @@ export function runPlanCli(argv: readonly string[], io: CliIo = processIo): numb
   }
   try {
     const plan = planKataDeploy(args, opts.name);
+    // Job mode: the objects the rollout sends besides the chart (building the bundled dispatcher is async).
+    const rollout = await planRollout(plan);
     const { warnings, ...rest } = plan;
-    io.stdout(stringify(warnings.length > 0 ? { ...rest, warnings } : rest, { lineWidth: 0 }));
+    const out: Record<string, unknown> = { ...rest };
+    if (rollout) out.rollout = rollout;
+    if (warnings.length > 0) out.warnings = warnings;
+    io.stdout(stringify(out, { lineWidth: 0 }));
     return 0;
   } catch (e) {
     if (e instanceof KataDeployArgsError) {
@@ -69,5 +76,11 @@ export function runPlanCli(argv: readonly string[], io: CliIo = processIo): numb
 }
 
 if (require.main === module) {
-  process.exitCode = runPlanCli(process.argv.slice(2));
+  runPlanCli(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

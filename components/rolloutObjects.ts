@@ -105,18 +105,22 @@ export async function planRollout(
   const extras = dispatcherExtras(rendered.names, release, implementation, bundle);
   const job = (stage: "install" | "cleanup") =>
     dispatcherJob(stage, plan.values, release, implementation, ref, { parseYaml });
+  let summarized: Pick<PlannedRollout, "note" | "scriptConfigMap"> = {};
+  if (extras.scriptConfigMap) {
+    const { data, ...rest } = extras.scriptConfigMap;
+    summarized = {
+      note: "scriptConfigMap.data is summarized as key -> bytes and sha256; the real ConfigMap holds the bundled dispatcher's text",
+      scriptConfigMap: { ...rest, data: summarizeData(data ?? {}) },
+    };
+  }
+  // In the order the component creates them: the extras with the chart, then the rollout's install Job.
   const planned: PlannedRollout = {
     dispatcherImplementation: implementation,
+    ...summarized,
     podReaderRole: extras.podReaderRole,
     podReaderRoleBinding: extras.podReaderRoleBinding,
     installDispatcherJob: job("install"),
     cleanupDispatcherJob: job("cleanup"),
   };
-  if (extras.scriptConfigMap) {
-    const { data, ...rest } = extras.scriptConfigMap;
-    planned.scriptConfigMap = { ...rest, data: summarizeData(data ?? {}) };
-    planned.note =
-      "scriptConfigMap.data is summarized as key -> bytes and sha256; the real ConfigMap holds the bundled dispatcher's text";
-  }
   return planned;
 }

@@ -1,18 +1,20 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { runPlanCli } from "../../components/planCli";
+import { buildDispatcherBundle } from "../../dispatcher/bundle";
 import { planKataDeploy } from "../../index";
 
 const ROOT = path.resolve(__dirname, "../..");
 
-function run(argv: string[]) {
+async function run(argv: string[]) {
   let stdout = "";
   let stderr = "";
-  const code = runPlanCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  const code = await runPlanCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
   return { code, stdout, stderr };
 }
 
@@ -29,8 +31,8 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
     return file;
   };
 
-  it("without --args: the defaults, the chart 4.0.0 reference and empty values", () => {
-    const { code, stdout, stderr } = run([]);
+  it("without --args: the defaults, the chart 4.0.0 reference and empty values", async () => {
+    const { code, stdout, stderr } = await run([]);
     assert.equal(code, 0);
     assert.equal(stderr, "");
     const plan = parse(stdout) as Record<string, Record<string, unknown>>;
@@ -44,9 +46,10 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
     assert.equal(plan.args.releaseName, "kata-deploy");
     assert.equal(plan.args.priorityClassName, "system-node-critical");
     assert.equal(plan.nodeSelection, undefined);
+    assert.equal(plan.rollout, undefined, "daemonset mode: the rollout only waits for the DaemonSet");
   });
 
-  it("a YAML args file: validated args with defaults, exact chart values, the dispatchers' node selection", () => {
+  it("a YAML args file: validated args with defaults, exact chart values, the dispatchers' node selection", async () => {
     const file = write(
       "job.yaml",
       [
@@ -60,7 +63,7 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
         "",
       ].join("\n"),
     );
-    const { code, stdout, stderr } = run(["--args", file, "--name", "kata"]);
+    const { code, stdout, stderr } = await run(["--args", file, "--name", "kata"]);
     assert.equal(code, 0, stderr);
     const plan = parse(stdout) as Record<string, Record<string, unknown>>;
     assert.deepEqual(plan.values, {
@@ -79,15 +82,71 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
       ],
       cleanup: ["--node-selector=katacontainers.io/kata-runtime"],
     });
-    // Same plan as the library function (the CLI adds nothing of its own).
+    // Same plan as the library function, plus the rollout's objects in job mode.
+    const { rollout, ...planOnly } = plan as Record<string, unknown>;
     const { warnings, ...expected } = planKataDeploy(parse(fs.readFileSync(file, "utf8")), "kata");
     assert.deepEqual(warnings, []);
-    assert.deepEqual(plan, JSON.parse(JSON.stringify(expected)));
+    assert.deepEqual(planOnly, JSON.parse(JSON.stringify(expected)));
+    assert.equal(plan.args.dispatcherImplementation, "bundled");
+    assert.deepEqual(plan.args.rollout, {
+      timeoutSeconds: 3600,
+      healDrift: true,
+      cleanupOnDestroy: true,
+      stuckGraceSeconds: 300,
+    });
+    // The bundled dispatcher by default: the script ConfigMap summarized, the Jobs mounting it.
+    const r = rollout as {
+      dispatcherImplementation: string;
+      note: string;
+      scriptConfigMap: {
+        metadata: { name: string; namespace: string };
+        data: Record<string, { bytes: number; sha256: string }>;
+      };
+      podReaderRole: { rules: { resources: string[]; verbs: string[] }[] };
+      podReaderRoleBinding: { subjects: { name: string }[] };
+      installDispatcherJob: {
+        metadata: { name: string; namespace: string };
+        spec: {
+          template: {
+            spec: {
+              volumes: { configMap?: { name: string } }[];
+              containers: { image: string; command: string[] }[];
+            };
+          };
+        };
+      };
+      cleanupDispatcherJob: { metadata: { name: string } };
+    };
+    assert.equal(r.dispatcherImplementation, "bundled");
+    assert.match(r.note, /summarized/);
+    assert.deepEqual(r.scriptConfigMap.metadata.namespace, "kata");
+    const bundle = await buildDispatcherBundle();
+    for (const [key, text] of Object.entries(bundle.files)) {
+      assert.deepEqual(r.scriptConfigMap.data[key], {
+        bytes: Buffer.byteLength(text),
+        sha256: createHash("sha256").update(text).digest("hex"),
+      });
+    }
+    assert.ok(stdout.length < 20_000, `the script text stays out of the plan (${stdout.length} chars)`);
+    assert.equal(r.installDispatcherJob.metadata.name, "kata-deploy-install-dispatcher");
+    assert.equal(r.installDispatcherJob.metadata.namespace, "kata");
+    assert.equal(r.cleanupDispatcherJob.metadata.name, "kata-deploy-cleanup-dispatcher");
+    const pod = r.installDispatcherJob.spec.template.spec;
+    assert.ok(pod.volumes.some((v) => v.configMap?.name === r.scriptConfigMap.metadata.name));
+    assert.equal(pod.containers[0].command[0], "node");
+    assert.deepEqual(
+      r.podReaderRole.rules.map((x) => [x.resources, x.verbs]),
+      [
+        [["pods"], ["get", "list"]],
+        [["jobs"], ["get", "list", "watch"]],
+      ],
+    );
+    assert.equal(r.podReaderRoleBinding.subjects[0].name, "kata-deploy-dispatcher-sa");
   });
 
-  it("a JSON args file works the same, and warnings are part of the plan", () => {
+  it("a JSON args file works the same, and warnings are part of the plan", async () => {
     const file = write("warn.json", JSON.stringify({ job: { parallelism: 3 } }));
-    const { code, stdout } = run(["--args", file]);
+    const { code, stdout } = await run(["--args", file]);
     assert.equal(code, 0);
     const plan = parse(stdout) as { warnings: { path: string; message: string }[] };
     assert.deepEqual(
@@ -96,9 +155,9 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
     );
   });
 
-  it("invalid args: every error with path and fix on stderr, exit 2, nothing on stdout", () => {
+  it("invalid args: every error with path and fix on stderr, exit 2, nothing on stdout", async () => {
     const file = write("bad.yaml", "deploymentMode: Job\njob:\n  parallelism: 0\n  nodes: [Bad_Node]\n");
-    const { code, stdout, stderr } = run(["--args", file]);
+    const { code, stdout, stderr } = await run(["--args", file]);
     assert.equal(code, 2);
     assert.equal(stdout, "");
     const lines = stderr.trim().split("\n");
@@ -108,14 +167,14 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
     assert.match(lines[2], /^error: job\.nodes\[0\]: node name "Bad_Node" is not a DNS-1123 subdomain/);
   });
 
-  it("unreadable or unparsable files and unknown options: exit 2 with the reason", () => {
-    const missing = run(["--args", path.join(dir, "nope.yaml")]);
+  it("unreadable or unparsable files and unknown options: exit 2 with the reason", async () => {
+    const missing = await run(["--args", path.join(dir, "nope.yaml")]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /error: --args .*nope\.yaml: ENOENT/);
-    const broken = run(["--args", write("broken.yaml", "job: [unclosed\n")]);
+    const broken = await run(["--args", write("broken.yaml", "job: [unclosed\n")]);
     assert.equal(broken.code, 2);
     assert.equal(broken.stdout, "");
-    assert.equal(run(["--bogus"]).code, 2);
+    assert.equal((await run(["--bogus"])).code, 2);
   });
 
   it("npm run plan: the real script, exit code and streams", function () {
