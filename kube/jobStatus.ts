@@ -181,8 +181,11 @@ export function describePodFailure(pods: readonly PodLike[]): string | undefined
   return undefined;
 }
 
-/** Container waiting reasons that will not resolve by themselves. */
-const STUCK_WAITING_REASONS = new Set([
+/**
+ * Container waiting reasons that will not resolve by themselves. An array, not a Set: the rollout's dynamic
+ * provider imports this file, and Pulumi's closure serializer turns a module-level Set into a plain object.
+ */
+const STUCK_WAITING_REASONS: readonly string[] = [
   "ErrImagePull",
   "ImagePullBackOff",
   "InvalidImageName",
@@ -190,7 +193,7 @@ const STUCK_WAITING_REASONS = new Set([
   "CreateContainerConfigError",
   "CreateContainerError",
   "RunContainerError",
-]);
+];
 
 /**
  * Why a Job's pod is not making progress, or undefined when nothing looks stuck: a pod that cannot be scheduled
@@ -208,7 +211,7 @@ export function describeStuckPod(pods: readonly PodLike[]): string | undefined {
     const statuses = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])];
     for (const status of statuses) {
       const waiting = status.state?.waiting;
-      if (waiting?.reason && STUCK_WAITING_REASONS.has(waiting.reason)) {
+      if (waiting?.reason && STUCK_WAITING_REASONS.includes(waiting.reason)) {
         const detail = firstLine(waiting.message);
         return `container ${status.name} of pod ${name} is waiting: ${waiting.reason}${detail ? `: ${detail}` : ""}`;
       }

@@ -5,6 +5,7 @@ import {
   type NodeResult,
   type PodLike,
   describePodFailure,
+  describeStuckPod,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
@@ -80,48 +81,6 @@ export interface JobRunView {
 
 function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-}
-
-/**
- * Container waiting reasons that will not resolve by themselves. An array: kube/jobStatus.ts keeps the same list in a
- * module-level Set, which Pulumi's closure serializer turns into a plain object, so its describeStuckPod breaks inside
- * the serialized provider; this copy stays until that file uses an array.
- */
-const STUCK_WAITING_REASONS: readonly string[] = [
-  "ErrImagePull",
-  "ImagePullBackOff",
-  "InvalidImageName",
-  "ErrImageNeverPull",
-  "CreateContainerConfigError",
-  "CreateContainerError",
-  "RunContainerError",
-];
-
-function podStartTime(pod: PodLike): number {
-  const t = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
-  return t ? Date.parse(String(t)) : 0;
-}
-
-/** Why a pod is not making progress (unschedulable, or a container that cannot start), else undefined. */
-export function describeStuckPod(pods: readonly PodLike[]): string | undefined {
-  for (const pod of [...pods].sort((a, b) => podStartTime(b) - podStartTime(a))) {
-    if (pod.metadata?.deletionTimestamp || pod.status?.phase !== "Pending") continue;
-    const name = pod.metadata?.name ?? "?";
-    const scheduled = pod.status.conditions?.find((c) => c.type === "PodScheduled");
-    if (scheduled && scheduled.status === "False") {
-      return `pod ${name} cannot be scheduled (${scheduled.reason ?? "Unschedulable"})${scheduled.message ? `: ${scheduled.message.split("\n")[0]}` : ""}`;
-    }
-    for (const status of [
-      ...(pod.status.initContainerStatuses ?? []),
-      ...(pod.status.containerStatuses ?? []),
-    ]) {
-      const waiting = status.state?.waiting;
-      if (waiting?.reason && STUCK_WAITING_REASONS.includes(waiting.reason)) {
-        return `container ${status.name} of pod ${name} is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message.split("\n")[0]}` : ""}`;
-      }
-    }
-  }
-  return undefined;
 }
 
 /**

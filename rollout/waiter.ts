@@ -1,14 +1,13 @@
 // The waiter's I/O: list+watch caches of Jobs, pods, nodes and the DaemonSet, and the loops that drive a hook run to
 // its end (rollout/aggregate.ts decides). Every loop is bounded by the run's deadline. Node built-ins only.
 import type { JobLike, PodLike } from "../kube/jobStatus";
-import { jobOutcome } from "../kube/jobStatus";
+import { describeStuckPod, jobOutcome } from "../kube/jobStatus";
 import {
   type DsPodLike,
   type JobRunState,
   type NodeLike,
   type SelectedNode,
   type TrackedJob,
-  describeStuckPod,
   dsPodTrouble,
   dsRunState,
   jobRunState,
