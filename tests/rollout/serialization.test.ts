@@ -84,3 +84,36 @@ describe("rollout provider serialization", function () {
     assert.deepEqual(diff, { changes: true });
   });
 });
+
+describe("shared pure modules after the closure serializer", function () {
+  this.timeout(30_000);
+
+  // Module-level Sets/Maps and class field initializers do not survive serialization; this runs one of the
+  // shared helpers the provider reaches, serialized the way the engine serializes the provider.
+  it("kube/jobStatus describeStuckPod still recognises a stuck image pull", async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    const { describeStuckPod } = await import("../../kube/jobStatus");
+    const serialized = await pulumi.runtime.serializeFunction(() => describeStuckPod, { allowSecrets: true });
+    const Module = (await import("node:module")).default as unknown as {
+      new (id: string): { _compile(code: string, file: string): void; exports: { handler: () => unknown } };
+    };
+    const m = new Module("/serialized/describeStuckPod.js");
+    m._compile(serialized.text, "/serialized/describeStuckPod.js");
+    const fn = m.exports.handler() as typeof describeStuckPod;
+    const message = fn([
+      {
+        metadata: { name: "p-1" },
+        status: {
+          phase: "Pending",
+          containerStatuses: [
+            {
+              name: "cri",
+              state: { waiting: { reason: "ImagePullBackOff", message: "pull access denied" } },
+            },
+          ],
+        },
+      },
+    ]);
+    assert.equal(message, "container cri of pod p-1 is waiting: ImagePullBackOff: pull access denied");
+  });
+});
