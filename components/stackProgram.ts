@@ -1,9 +1,10 @@
 // The standalone program: reads KataDeploy's args from stack config (one config key per argument, e.g.
 // `kata-deploy:deploymentMode`, `kata-deploy:job`), validates them with the component's own schema, and
-// exports the component's outputs as stack outputs for StackReferences.
+// exports the component's outputs as stack outputs for StackReferences. `kata-deploy:kubeconfig` should be set
+// with `pulumi config set --secret`; the component keeps it secret either way.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { KataDeployArgs } from "./args";
+import { KataDeployArgs, NodeResultOutput, RolloutSummaryOutput } from "./args";
 import { KataDeploy } from "./kataDeploy";
 import { DEFAULT_RESOURCE_NAME } from "./plan";
 import {
@@ -68,6 +69,12 @@ export interface StackOutputs {
   namespace: pulumi.Output<string>;
   releaseName: pulumi.Output<string>;
   chartVersion: pulumi.Output<string>;
+  /** Per-node results of the last install run. */
+  nodeResults: pulumi.Output<NodeResultOutput[]>;
+  summary: pulumi.Output<RolloutSummaryOutput>;
+  /** Nodes where Kata is installed: a downstream stack reads it with a StackReference. */
+  kataNodes: pulumi.Output<string[]>;
+  runId: pulumi.Output<string>;
 }
 
 /** The program: one KataDeploy from stack config; its outputs become the stack outputs. */
@@ -83,5 +90,9 @@ export function kataDeployStack(name: string = DEFAULT_RESOURCE_NAME): StackOutp
     namespace: kata.namespace,
     releaseName: kata.releaseName,
     chartVersion: kata.chartVersion,
+    nodeResults: kata.nodeResults,
+    summary: kata.summary,
+    kataNodes: kata.kataNodes,
+    runId: kata.runId,
   };
 }

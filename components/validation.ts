@@ -746,11 +746,15 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
   for (const iss of shape.success ? [] : shape.error.issues) {
     if (touchesUnknown(a, iss.path)) continue;
     if (iss.code === "unrecognized_keys") {
+      // Inside a component argument (e.g. rollout.*), name that argument's own fields.
+      const nested = iss.path.length > 0 ? validatedFieldNames(iss.path) : undefined;
       for (const key of iss.keys) {
-        const hint = closest(key, ARG_NAMES);
+        const hint = closest(key, nested ?? ARG_NAMES);
         errors.push({
           path: formatPath([...iss.path, key]),
-          message: `unknown argument${hint ? ` (did you mean ${hint}?)` : ""}; valid arguments: ${ARG_NAMES.join(", ")}. Other chart values go under values`,
+          message: nested
+            ? `unknown field${hint ? ` (did you mean ${hint}?)` : ""}; valid fields: ${nested.join(", ")}`
+            : `unknown argument${hint ? ` (did you mean ${hint}?)` : ""}; valid arguments: ${ARG_NAMES.join(", ")}. Other chart values go under values`,
         });
       }
     } else errors.push({ path: formatPath(iss.path), message: iss.message });

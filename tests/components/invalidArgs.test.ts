@@ -18,6 +18,56 @@ const RFC1123_LABEL = /lowercase RFC 1123 label/;
 const SUBDOMAIN = /RFC 1123 subdomain/;
 
 const CASES: InvalidCase[] = [
+  // rollout arguments
+  {
+    why: "dispatcher implementation with a capital",
+    args: { dispatcherImplementation: "Bundled" },
+    path: "dispatcherImplementation",
+    message: /"Bundled" is not valid; use one of "bundled", "upstream"/,
+  },
+  {
+    why: "empty kubeconfig",
+    args: { kubeconfig: "   " },
+    path: "kubeconfig",
+    message: /is empty; give kubeconfig YAML\/JSON text or a file path, or omit it/,
+  },
+  {
+    why: "kubeconfig given as a parsed map (its content is not echoed)",
+    args: { kubeconfig: { users: [{ user: { token: "tok-should-not-appear" } }] } },
+    path: "kubeconfig",
+    message: /^expected a string, got a map$/,
+  },
+  {
+    why: "rollout timeout 0",
+    args: { rollout: { timeoutSeconds: 0 } },
+    path: "rollout.timeoutSeconds",
+    message: /must be ≥ 1 \(the limit of one install or cleanup run, in seconds\)/,
+  },
+  {
+    why: "fractional stuck grace",
+    args: { rollout: { stuckGraceSeconds: 1.5 } },
+    path: "rollout.stuckGraceSeconds",
+    message: /whole number of seconds ≥ 1/,
+  },
+  {
+    why: "healDrift as a string",
+    args: { rollout: { healDrift: "yes" } },
+    path: "rollout.healDrift",
+    message: /expected true or false, got the string "yes"/,
+  },
+  {
+    why: "unknown rollout option",
+    args: { rollout: { timeout: 60 } },
+    path: "rollout.timeout",
+    message:
+      /^unknown field( \(did you mean timeoutSeconds\?\))?; valid fields: timeoutSeconds, healDrift, cleanupOnDestroy, stuckGraceSeconds$/,
+  },
+  {
+    why: "rerunToken as a number",
+    args: { rerunToken: 7 },
+    path: "rerunToken",
+    message: /expected a string, got number 7/,
+  },
   // deployment mode
   {
     why: "mode with a capital",

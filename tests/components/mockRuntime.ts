@@ -65,8 +65,9 @@ export class MockRecorder {
             custom: a.custom,
             dependencies: this.dependencies.get(`${a.type}::${a.name}`) ?? [],
           });
-          if (a.type === ROLLOUT_TYPE) {
-            // What the provider's create returns (plaintext connection: the wrapper marks it secret).
+          if (a.type === ROLLOUT_TYPE && !preview) {
+            // What the provider's create returns (plaintext connection: the wrapper marks it secret). In preview
+            // the engine knows no results yet: the state is the inputs, and the results read as unknown.
             const state = {
               ...a.inputs,
               results: encodeResults(ROLLOUT_RESULTS, "kata-deploy-install"),

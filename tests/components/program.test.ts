@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { argsFromStackConfig, kataDeployStack } from "../../components/stackProgram";
 import { KataDeployArgsError, planKataDeploy } from "../../index";
-import { MockRecorder, value } from "./mockRuntime";
+import { MockRecorder, ROLLOUT_RESULTS, ROLLOUT_RUN_ID, ROLLOUT_SUMMARY, value } from "./mockRuntime";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CHART = "kubernetes:helm.sh/v4:Chart";
@@ -37,6 +37,9 @@ describe("components: standalone program from stack config", () => {
         "kata-deploy:releaseName": "123",
         "kata-deploy:createNamespace": "true",
         "kata-deploy:job": '{"parallelism":5,"nodes":["a"]}',
+        "kata-deploy:dispatcherImplementation": "upstream",
+        "kata-deploy:kubeconfig": "apiVersion: v1\nkind: Config\n",
+        "kata-deploy:rollout": '{"timeoutSeconds":600,"healDrift":false}',
         "kubernetes:context": "kind",
       },
       "kata-deploy",
@@ -47,6 +50,9 @@ describe("components: standalone program from stack config", () => {
       releaseName: "123",
       createNamespace: true,
       job: { parallelism: 5, nodes: ["a"] },
+      dispatcherImplementation: "upstream",
+      kubeconfig: "apiVersion: v1\nkind: Config\n",
+      rollout: { timeoutSeconds: 600, healDrift: false },
     });
     const bad = argsFromStackConfig({ "kata-deploy:jobs": "{}", "kata-deploy:debug": "yes" }, "kata-deploy");
     assert.deepEqual(
@@ -74,6 +80,11 @@ describe("components: standalone program from stack config", () => {
       },
       { mode: "job", namespace: "kata", releaseName: "kdt-program", chartVersion: "4.0.0" },
     );
+    // The rollout's outputs (what the mock's KataRollout returned) are stack outputs too.
+    assert.deepEqual(await value(outputs.kataNodes), ["worker-1", "worker-2"]);
+    assert.deepEqual(await value(outputs.nodeResults), ROLLOUT_RESULTS);
+    assert.deepEqual(await value(outputs.summary), ROLLOUT_SUMMARY);
+    assert.equal(await value(outputs.runId), ROLLOUT_RUN_ID);
     await mocks.until(() => mocks.named("kdt-program").length === 2);
     const chart = mocks.one(CHART, "kdt-program");
     assert.equal(chart.inputs.namespace, "kata");
@@ -114,7 +125,17 @@ describe("components: standalone program from stack config", () => {
     const outputs = ((await import(programPath)) as { default: Record<string, pulumi.Output<string>> })
       .default;
     delete require.cache[programPath];
-    assert.deepEqual(Object.keys(outputs).sort(), ["chartVersion", "mode", "namespace", "releaseName"]);
+    assert.deepEqual(Object.keys(outputs).sort(), [
+      "chartVersion",
+      "kataNodes",
+      "mode",
+      "namespace",
+      "nodeResults",
+      "releaseName",
+      "runId",
+      "summary",
+    ]);
+    assert.deepEqual(await value(outputs.kataNodes as pulumi.Output<unknown>), ["worker-1", "worker-2"]);
     assert.equal(await value(outputs.releaseName), "kata-from-program");
     assert.equal(await value(outputs.mode), "daemonset");
     await mocks.until(() => mocks.named("kata-deploy").some((r) => r.type === CHART));
