@@ -817,6 +817,18 @@ export class Store {
         throw expired(`too old resource version: ${rvText} (${this.rv})`);
       }
     }
+    // A name pinned by the field selector (how clients re-read one object with list-only RBAC) is a key
+    // lookup, not a scan: a 100,000-node fleet re-read node by node would otherwise cost O(N) per request.
+    const pinnedName = field?.requiresExactMatch("metadata.name");
+    if (
+      pinnedName !== undefined &&
+      !q.continueToken &&
+      rv === this.rv &&
+      (!t.info.namespaced || q.namespace !== undefined)
+    ) {
+      const candidate = t.items.get(objectKey(t.info, q.namespace, pinnedName));
+      return { items: candidate && matches(candidate) ? [candidate] : [], resourceVersion: String(rv) };
+    }
     if (!limit && !q.continueToken && rv === this.rv) {
       const items: KubeObject[] = [];
       for (const k of this.sortedKeys(t)) {
