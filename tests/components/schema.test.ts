@@ -65,6 +65,18 @@ describe("components: Pulumi package schema (component provider, inferred withou
     assert.equal(schema.name, "kata-deploy");
   });
 
+  it("the analyzer's tsconfig.json loads only the package's entry files; tsconfig.all.json type-checks the rest", () => {
+    const read = (f: string) =>
+      JSON.parse(fs.readFileSync(path.join(ROOT, f), "utf8")) as Record<string, unknown>;
+    // The analyzer (getSchema) type-loads tsconfig.json's files: the entries, and what they import.
+    assert.deepEqual(read("tsconfig.json").include, ["index.ts", "program.ts"]);
+    const all = read("tsconfig.all.json");
+    assert.equal(all.extends, "./tsconfig.json");
+    assert.deepEqual(all.include, ["**/*.ts"]);
+    const pkg = read("package.json") as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts.typecheck, "tsc --noEmit -p tsconfig.all.json");
+  });
+
   it("has the component kata-deploy:index:KataDeploy", () => {
     assert.deepEqual(Object.keys(schema.resources), ["kata-deploy:index:KataDeploy"]);
     assert.equal(schema.resources["kata-deploy:index:KataDeploy"].isComponent, true);
