@@ -59,6 +59,16 @@ function planChecked(name: string, checked: CheckResult): Planned {
   return { plan, chartVersion };
 }
 
+/**
+ * The values `buildRolloutInputs` renders the hook Jobs from. It renders without a YAML parser, which chart
+ * `customRuntimes` (RuntimeClass YAML text) would need; those never reach the dispatcher Jobs (the job templates
+ * and RuntimeClasses come from `rendered`, which has the parser), so they are left out here.
+ */
+function valuesForHookJobs(values: Record<string, unknown>): Record<string, unknown> {
+  const { customRuntimes: _customRuntimes, ...rest } = values;
+  return rest;
+}
+
 /** The metadata of a rendered object, as a Pulumi Kubernetes input. */
 function metadataOf(object: pulumi.Output<K8sObject>): pulumi.Output<k8s.types.input.meta.v1.ObjectMeta> {
   return object.apply((o) => o.metadata as k8s.types.input.meta.v1.ObjectMeta);
@@ -270,7 +280,7 @@ export class KataDeploy extends pulumi.ComponentResource {
           namespace: p.args.namespace as string,
           releaseName: p.args.releaseName as string,
           chart: { chart: p.chart.reference, version: chartVersion },
-          values: p.values,
+          values: valuesForHookJobs(p.values),
           rendered: r,
           connection: conn,
           dispatcherImplementation: implementation,

@@ -4,7 +4,13 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { DeploymentMode, DispatcherImplementation, KataDeploy } from "../../index";
+import {
+  DeploymentMode,
+  DispatcherImplementation,
+  KataDeploy,
+  planKataDeploy,
+  planRollout,
+} from "../../index";
 import { buildDispatcherBundle } from "../../dispatcher/bundle";
 import {
   FIXTURE_TOKEN,
@@ -160,6 +166,35 @@ describe("components/KataDeploy: the rollout under the mock runtime", function (
       );
     }
     assert.ok(!String(inputs.__provider).includes(FIXTURE_TOKEN));
+  });
+
+  it("the rollout's dispatcher Jobs are the ones `npm run plan` prints, customRuntimes included", async () => {
+    const args = {
+      deploymentMode: DeploymentMode.Job,
+      namespace: "kata",
+      job: { parallelism: 3, nodes: ["worker-1", "worker-2"] },
+      values: {
+        customRuntimes: {
+          enabled: true,
+          runtimes: {
+            mine: {
+              baseConfig: "qemu",
+              dropIn: "",
+              runtimeClass:
+                "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: kata-mine\nhandler: kata-mine\n",
+            },
+          },
+        },
+      },
+    };
+    new KataDeploy("kro-plan", { ...args, kubeconfig: KUBECONFIG_TEXT });
+    const rollout = await registration(ROLLOUT_TYPE, "kro-plan-rollout");
+    const planned = await planRollout(planKataDeploy(args, "kro-plan"));
+    assert.ok(planned);
+    assert.deepEqual((rollout.inputs.install as StageInput).job, planned.installDispatcherJob);
+    assert.deepEqual((rollout.inputs.cleanup as StageInput).job, planned.cleanupDispatcherJob);
+    const role = await registration(ROLE, "kro-plan-dispatcher-reader");
+    assert.deepEqual(role.inputs.rules, planned.podReaderRole.rules);
   });
 
   it("job mode, upstream: no script ConfigMap; the Jobs run the chart's dispatcher image", async () => {
