@@ -214,6 +214,7 @@ async function main(): Promise<void> {
   const program = new Command("bench")
     .description("Rollout benchmark: watch-driven dispatcher vs the upstream poll algorithm on kube-sim")
     .option("--nodes <n>", "run one fleet size only", positiveInt)
+    .option("--sizes <list>", "fleet sizes to run, comma-separated", "1000,10000,100000")
     .option("--parallelism <p>", "per-node Jobs in flight", positiveInt, 100)
     .option("--job-duration-ms <d>", "simulated duration of one per-node Job (D)", positiveInt, 120_000)
     .option("--poll-interval-ms <i>", "simulated poll interval of the upstream algorithm", positiveInt, 5_000)
@@ -225,6 +226,7 @@ async function main(): Promise<void> {
   program.parse();
   const o = program.opts<{
     nodes?: number;
+    sizes: string;
     parallelism: number;
     jobDurationMs: number;
     pollIntervalMs: number;
@@ -240,7 +242,7 @@ async function main(): Promise<void> {
       throw new InvalidArgumentError(`--modes: unknown mode "${m}" (watch, poll)`);
   }
   const settings: BenchSettings = {
-    sizes: o.nodes ? [o.nodes] : [1_000, 10_000, 100_000],
+    sizes: o.nodes ? [o.nodes] : o.sizes.split(",").map((n) => positiveInt(n.trim())),
     parallelism: o.parallelism,
     jobDurationMs: o.jobDurationMs,
     pollIntervalMs: o.pollIntervalMs,
