@@ -2,6 +2,7 @@
 // version, and the exact values handed to the chart. Pure (no Pulumi, no I/O): the component, the
 // `plan` command and the stack program all go through it, and later parts (the rollout's dispatcher
 // Jobs) extend the same Plan.
+import { ROLLOUT_DEFAULTS } from "../rollout/defaults";
 import { DeploymentMode } from "./args";
 import { CHART_NAME } from "./chart/names";
 import { ChartValues } from "./chart/defaults";
@@ -17,14 +18,6 @@ import {
 } from "./validation";
 
 type Values = Record<string, unknown>;
-
-/** The rollout's defaults (rollout/inputs.ts DEFAULT_TIMEOUT_SECONDS, rollout/provider.ts stuck grace), for the plan's view. */
-export const ROLLOUT_DEFAULTS = {
-  timeoutSeconds: 3600,
-  healDrift: true,
-  cleanupOnDestroy: true,
-  stuckGraceSeconds: 300,
-} as const;
 
 /** The resource name used when none is given (the stack program and `npm run plan` use it). */
 export const DEFAULT_RESOURCE_NAME = "kata-deploy";

@@ -12,10 +12,9 @@ import {
 import type { DaemonSet, Job, K8sObject } from "../components/chart/k8s";
 import type { RenderedChart, Release } from "../components/chart/render";
 import type { ConnectionSpec } from "./connection";
+import { ROLLOUT_DEFAULTS } from "./defaults";
 import { computeRunKey } from "./runKey";
 import type { DispatcherStage, KubeObject, NodeSelectionSpec, RolloutInputs } from "./types";
-
-export const DEFAULT_TIMEOUT_SECONDS = 3600;
 
 /** The rollout options the component exposes (all optional). */
 export interface RolloutOptions {
@@ -121,9 +120,9 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
     mode: rendered.mode,
     daemonSetName: names.daemonSet,
     installDispatcherJobName: names.installDispatcherJob,
-    timeoutSeconds: opts.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
-    healDrift: opts.healDrift ?? true,
-    cleanupOnDestroy: opts.cleanupOnDestroy ?? true,
+    timeoutSeconds: opts.timeoutSeconds ?? ROLLOUT_DEFAULTS.timeoutSeconds,
+    healDrift: opts.healDrift ?? ROLLOUT_DEFAULTS.healDrift,
+    cleanupOnDestroy: opts.cleanupOnDestroy ?? ROLLOUT_DEFAULTS.cleanupOnDestroy,
     stuckGraceSeconds: opts.stuckGraceSeconds,
     displayName: `kata-deploy ${args.namespace}/${args.releaseName}`,
   };

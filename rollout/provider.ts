@@ -6,6 +6,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
+import { ROLLOUT_DEFAULTS } from "./defaults";
 import { connectionSpecErrors, describeConnection } from "./connection";
 import { KubeClient } from "./kubeClient";
 import { canonicalJson } from "./runKey";
@@ -28,7 +29,6 @@ import {
 
 /** `--nodes=` lists longer than this fall back to a full run (Linux caps one argument at 128 KiB). */
 const MAX_NODES_ARG = 100_000;
-const DEFAULT_STUCK_GRACE_SECONDS = 300;
 /** Annotation recording which run created a dispatcher Job. */
 export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
 
@@ -103,7 +103,7 @@ function annotated(job: KubeObject, runId: string): KubeObject {
 }
 
 function stuckGrace(inputs: RolloutInputs): number {
-  return inputs.stuckGraceSeconds ?? DEFAULT_STUCK_GRACE_SECONDS;
+  return inputs.stuckGraceSeconds ?? ROLLOUT_DEFAULTS.stuckGraceSeconds;
 }
 
 /** Mode switch, daemonset → job: the DaemonSet and its pods (whose SIGTERM reverts the node) must be gone first. */
