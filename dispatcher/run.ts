@@ -55,6 +55,39 @@ import {
   type OwnerReference,
 } from "./template";
 
+/**
+ * What the dispatcher keeps of a Job: identity, labels, owner, node and status, not the pod template. Memory
+ * stays proportional to the fleet with a small constant (a full Job carries the whole template, ~5 KB).
+ */
+function slimJob(job: KubeJob): KubeJob {
+  const m = job.metadata ?? {};
+  const nodeName = job.spec?.template?.spec?.nodeName;
+  return {
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      creationTimestamp: m.creationTimestamp,
+      deletionTimestamp: m.deletionTimestamp,
+      labels: m.labels,
+      annotations: m.annotations,
+      ownerReferences: m.ownerReferences,
+    },
+    ...(nodeName ? { spec: { template: { spec: { nodeName } } } } : {}),
+    status: job.status,
+  } as KubeJob;
+}
+
+/** What node resolution, admission and re-validation read of a Node (a full Node is several KB). */
+function slimNode(node: NodeLike): NodeLike {
+  const m = node.metadata ?? {};
+  return {
+    metadata: { name: m.name, uid: m.uid, labels: m.labels, resourceVersion: m.resourceVersion },
+    spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable },
+  };
+}
+
 export interface DispatcherOptions {
   /** Path of the Job template (YAML, one batch/v1 Job). */
   jobTemplate: string;
@@ -447,7 +480,7 @@ class Run {
         const page = await this.call(`list nodes${labelSelector ? ` [${labelSelector}]` : ""}`, (s) =>
           this.api.listNodes({ labelSelector, fieldSelector, limit, continueToken }, s),
         );
-        items.push(...page.items);
+        for (const node of page.items) items.push(slimNode(node));
         continueToken = page.continueToken;
         if (!continueToken) return items;
       } catch (err) {
@@ -562,7 +595,7 @@ class Run {
 
   private cache(job: KubeJob): void {
     const name = job.metadata?.name as string;
-    this.jobs.set(name, job);
+    this.jobs.set(name, slimJob(job));
     this.cachedAt.set(name, ++this.cacheClock);
   }
 
