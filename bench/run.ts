@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError } from "commander";
-import { renderChart } from "../components/chart";
+import { BUNDLED_DISPATCHER_NODE_OPTIONS, renderChart } from "../components/chart";
 import { buildDispatcherBundle, writeBundle } from "../dispatcher/bundle";
 import { clientNodeApi } from "../dispatcher/kubeApi";
 import { ownerValue } from "../dispatcher/naming";
@@ -94,6 +94,8 @@ async function runOne(
       const resultsFile = path.join(workDir, `results-${nodes}.json`);
       const rssFile = path.join(workDir, `rss-${nodes}`);
       const args = [
+        // The Node.js options the bundled dispatcher Job runs with.
+        ...BUNDLED_DISPATCHER_NODE_OPTIONS.split(" "),
         "--require",
         path.join(__dirname, "rssProbe.cjs"),
         entry,
@@ -222,7 +224,8 @@ async function main(): Promise<void> {
     .option("--seed <s>", "simulator seed", positiveInt, 1)
     .option("--modes <list>", "tracking modes to run, comma-separated", "watch,poll")
     .option("--json", "print one JSON object instead of the table")
-    .option("--no-write", "do not write bench/RESULTS.md");
+    .option("--out <file>", "where to write the results table", path.join(__dirname, "RESULTS.md"))
+    .option("--no-write", "do not write the results table");
   program.parse();
   const o = program.opts<{
     nodes?: number;
@@ -234,6 +237,7 @@ async function main(): Promise<void> {
     seed: number;
     modes: string;
     json?: boolean;
+    out: string;
     write: boolean;
   }>();
   const modes = o.modes.split(",").map((m) => m.trim()) as TrackingMode[];
@@ -268,7 +272,7 @@ async function main(): Promise<void> {
   const report = { machine: machine(), date: new Date().toISOString(), command, settings, runs };
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${table(runs)}\n\n${ratios(runs).join("\n")}\n`);
-  if (o.write) writeResults(report, runs);
+  if (o.write) writeResults(o.out, report, runs);
 }
 
 function machine(): string {
@@ -277,6 +281,7 @@ function machine(): string {
 }
 
 function writeResults(
+  file: string,
   report: { machine: string; date: string; command: string; settings: BenchSettings },
   runs: BenchRun[],
 ): void {
@@ -296,7 +301,7 @@ function writeResults(
     "Targets: makespan/ideal <= 1.05 at 10,000 nodes; requests per node <= 3; p99 refill < 50 ms simulated; peak RSS < 300 MiB at 100,000 nodes; state < 200 bytes per node.",
     "",
   ].join("\n");
-  fs.writeFileSync(path.join(__dirname, "RESULTS.md"), text);
+  fs.writeFileSync(file, text);
 }
 
 main().catch((err: unknown) => {

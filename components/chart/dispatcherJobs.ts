@@ -32,6 +32,8 @@ export type DispatcherImplementation = "upstream" | "bundled";
  * pass their own reference (`bundle.image`), ideally with a digest.
  */
 export const BUNDLED_DISPATCHER_IMAGE = "node:22.23.3-bookworm-slim";
+/** Node.js options of the bundled dispatcher's container (a V8 heap cap; see bundledVariant). */
+export const BUNDLED_DISPATCHER_NODE_OPTIONS = "--max-old-space-size=256";
 export const DISPATCHER_SCRIPT_MOUNT = "/opt/kata-dispatcher";
 export const DISPATCHER_SCRIPT_VOLUME = "dispatcher-script";
 export const DISPATCHER_SCRIPT_HASH_ANNOTATION = "kata-deploy-pulumi/dispatcher-sha256";
@@ -124,6 +126,12 @@ function bundledVariant(job: Job, bundle: DispatcherBundleRef): Job {
   }
   container.image = bundle.image ?? BUNDLED_DISPATCHER_IMAGE;
   container.command = ["node", `${DISPATCHER_SCRIPT_MOUNT}/${bundle.entry}`, ...flags];
+  // Without a cap V8 grows its heap lazily and keeps garbage around: measured peak RSS 333 MiB at 10,000 nodes
+  // uncapped against 200 MiB capped, with the same makespan (bench/). The dispatcher's live data is small.
+  container.env = [
+    ...(container.env ?? []),
+    { name: "NODE_OPTIONS", value: BUNDLED_DISPATCHER_NODE_OPTIONS },
+  ];
   container.volumeMounts = [
     ...(container.volumeMounts ?? []),
     { name: DISPATCHER_SCRIPT_VOLUME, mountPath: DISPATCHER_SCRIPT_MOUNT, readOnly: true },

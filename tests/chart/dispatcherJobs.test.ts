@@ -67,6 +67,7 @@ describe("components/chart/dispatcherJobs", () => {
             [flag, i === 0 ? "/opt/kata-dispatcher/dispatcher.js" : flags[i - 1]],
           ]),
         ),
+        [`${c}.env[1]`]: ["<absent>", { name: "NODE_OPTIONS", value: "--max-old-space-size=256" }],
         [`${c}.volumeMounts[1]`]: [
           "<absent>",
           { name: "dispatcher-script", mountPath: "/opt/kata-dispatcher", readOnly: true },
