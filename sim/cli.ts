@@ -46,6 +46,12 @@ async function main(argv: string[]): Promise<void> {
     .option("--fleet <file>", "JSON fleet file (replaces the generated fleet)")
     .option("--port <p>", "TCP port on 127.0.0.1 (0 = random)", integer("--port", 0), 0)
     .option("--authz", "enforce RBAC for ServiceAccount tokens", false)
+    .option(
+      "--execute-image <image>",
+      "run pods of this container image as real Node.js processes (repeatable; e.g. the bundled dispatcher's)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .parse(argv);
   const o = program.opts<{
     nodes: number;
@@ -58,8 +64,13 @@ async function main(argv: string[]): Promise<void> {
     fleet?: string;
     port: number;
     authz: boolean;
+    executeImage: string[];
   }>();
-  const sim = await startSimulator({ ...o });
+  const { executeImage, ...fleet } = o;
+  const sim = await startSimulator({
+    ...fleet,
+    execute: executeImage.length > 0 ? { nodeImages: executeImage } : undefined,
+  });
   process.stdout.write(`kubeconfig: ${sim.kubeconfigPath}\n`);
   process.stdout.write(`server: ${sim.url}\naudit: ${sim.url}/_sim/audit/request-counts\n`);
   const stop = (signal: string): void => {
