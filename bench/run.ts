@@ -206,7 +206,7 @@ function ratios(runs: BenchRun[]): string[] {
     const p = runs.find((r) => r.nodes === n && r.mode === "poll");
     if (!w || !p) continue;
     out.push(
-      `${n} nodes: poll/watch makespan ${(p.makespanMs / w.makespanMs).toFixed(2)}x, requests ${(p.requestsPerNode / w.requestsPerNode).toFixed(1)}x, p99 refill ${(p.refillP99Ms / Math.max(w.refillP99Ms, 1e-9)).toFixed(0)}x`,
+      `${n} nodes: poll/watch makespan ${(p.makespanMs / w.makespanMs).toFixed(2)}x, requests ${(p.requestsPerNode / w.requestsPerNode).toFixed(1)}x, p99 refill ${(p.refillP99Ms / Math.max(w.refillP99Ms, 1e-9)).toFixed(1)}x`,
     );
   }
   return out;
