@@ -226,12 +226,10 @@ export interface StageRunResult {
   finishedAt: number;
 }
 
-export interface StageRunOptions {
+/** What every wait loop needs: where, until when, how to report. */
+interface WaitOptions {
   client: KubeClient;
   namespace: string;
-  stage: DispatcherStage;
-  /** The dispatcher Job to create (the stage's Job, possibly with a narrowed node selection). */
-  job: KubeObject;
   deadline: number;
   timeoutSeconds: number;
   stuckGraceSeconds: number;
@@ -239,6 +237,12 @@ export interface StageRunOptions {
   label: string;
   /** Milliseconds between progress lines (at most). */
   progressEveryMs?: number;
+}
+
+export interface StageRunOptions extends WaitOptions {
+  stage: DispatcherStage;
+  /** The dispatcher Job to create (the stage's Job, possibly with a narrowed node selection). */
+  job: KubeObject;
 }
 
 /**
@@ -397,16 +401,8 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   };
 }
 
-export interface DaemonSetWaitOptions {
-  client: KubeClient;
-  namespace: string;
+export interface DaemonSetWaitOptions extends WaitOptions {
   target: DaemonSetTarget;
-  deadline: number;
-  timeoutSeconds: number;
-  stuckGraceSeconds: number;
-  log: Logger;
-  label: string;
-  progressEveryMs?: number;
 }
 
 /** Daemonset mode: wait for the DaemonSet's pod on every eligible node to be Ready (or stuck, or the deadline). */
