@@ -508,9 +508,10 @@ class Run {
 
   private async selectionRound(): Promise<{ admitted: NodeLike[]; skipped: SkippedNode[] }> {
     const passes = this.o.nodeSelectors?.length ? this.o.nodeSelectors : [undefined];
-    const all: NodeLike[] = [];
+    let all: NodeLike[] = [];
+    // concat, not push(...): a 100,000-node pass spread as arguments overflows the call stack.
     for (const pass of passes)
-      all.push(...(await this.listAllNodes(pass, this.o.nodeFieldSelector || undefined)));
+      all = all.concat(await this.listAllNodes(pass, this.o.nodeFieldSelector || undefined));
     const { admitted, skipped } = admitNodes(
       all,
       templateTolerations(this.template),

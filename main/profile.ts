@@ -35,7 +35,8 @@ function polyline(points: Array<[number, number]>, color: string, extra = ""): s
 export function renderProfileSvg(input: ProfileInput): string {
   const samples = input.samples.length > 0 ? input.samples : [{ t: 0, active: 0, done: 0 }];
   const endT = Math.max(1, samples[samples.length - 1].t);
-  const peak = Math.max(input.parallelism, ...samples.map((s) => s.active));
+  // A loop, not Math.max(...): a 100,000-node rollout has hundreds of thousands of samples.
+  const peak = samples.reduce((m, s) => (s.active > m ? s.active : m), input.parallelism);
   const activeMax = Math.ceil(peak * 1.1) || 1;
   const doneMax = Math.max(1, input.total);
   const plotW = WIDTH - MARGIN.left - MARGIN.right;

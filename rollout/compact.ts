@@ -45,7 +45,8 @@ export function encodeResults(results: readonly NodeResult[], ownerValue = ""): 
   const times = results
     .flatMap((r) => [toSeconds(r.startedAt), toSeconds(r.finishedAt)])
     .filter((t): t is number => typeof t === "number");
-  const base = times.length ? Math.min(...times) : 0;
+  // A loop, not Math.min(...times): spreading 200,000 arguments overflows the call stack on large fleets.
+  const base = times.length ? times.reduce((a, b) => (b < a ? b : a)) : 0;
   const enc: Encoded = { v: 1, o: ownerValue, b: base, r: [], m: [], n: [] };
   const ri = new Map<string, number>();
   const mi = new Map<string, number>();

@@ -406,6 +406,17 @@ describe("rollout pure logic", () => {
       assert.ok(Buffer.byteLength(JSON.stringify(results)) / results.length > 2 * perNode);
       assert.deepEqual(decodeResults(text), results);
     });
+    it("round-trips a 150,000-node fleet (no argument spreading that overflows the stack)", () => {
+      const results: NodeResult[] = Array.from({ length: 150_000 }, (_, i) => ({
+        node: `n-${i}`,
+        outcome: "succeeded",
+        job: jobName(OWNER, `n-${i}`),
+        attempts: 1,
+        startedAt: at(i % 3600),
+        finishedAt: at((i % 3600) + 120),
+      }));
+      assert.deepEqual(decodeResults(encodeResults(results, OWNER)), results);
+    });
   });
 
   describe("run key", () => {
