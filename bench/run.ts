@@ -262,7 +262,8 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${nodes} nodes, ${mode} ...\n`);
       const run = await runOne(settings, nodes, mode, entry, workDir);
       process.stderr.write(
-        `bench: ${nodes} nodes, ${mode}: ${run.makespanOverIdeal}x ideal in ${run.wallSeconds}s\n`,
+        // Every run's figures as soon as it ends: an interrupted long benchmark keeps what it measured.
+        `bench: ${nodes} nodes, ${mode}: ${JSON.stringify(run)}\n`,
       );
       runs.push(run);
     }
