@@ -8,7 +8,7 @@
 // Safety rules, so that a YAML 1.1 parser (Go's yaml.v2, sigs.k8s.io/yaml) and a YAML 1.2 parser (serde_yaml,
 // the `yaml` npm package) read back exactly the same data:
 // - a string is written plain only when it is made of [A-Za-z0-9_./:=-], starts with a letter, '_' or '/',
-//   does not end with ':', is no YAML 1.1 boolean or null word and no bare exponent ("e0"); everything else
+//   does not end with ':', is no YAML 1.1 boolean or null word and no bare exponent ("e0", "E-0"); everything else
 //   is double-quoted;
 // - in double quotes, every character outside printable ASCII is escaped (\n, \t, \uXXXX, \UXXXXXXXX), so no
 //   YAML 1.1 line-break characters (NEL, LS, PS) can fold a value;
@@ -21,8 +21,8 @@ export class YamlEmitError extends Error {}
 const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./:=-]*$/;
 const RESERVED = new Set(["y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"]);
 
-// The `yaml` package's YAML 1.1 schema reads an exponent with no mantissa ("e0", "E12") as a float.
-const BARE_EXPONENT = /^[eE][0-9]/;
+// The `yaml` package's YAML 1.1 schema reads an exponent with no mantissa ("e0", "E12", "E-0", "e+5") as a float.
+const BARE_EXPONENT = /^[eE][-+]?[0-9]/;
 
 function isPlainSafe(text: string): boolean {
   return (
