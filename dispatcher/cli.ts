@@ -1,9 +1,9 @@
 // `kata-deploy dispatcher` command line: a thin layer over runDispatcher. Accepts every flag chart 4.0.0 passes to the
 // upstream dispatcher (plus HEAD's selection flags and our own), prints progress and a summary on stderr/stdout,
 // and exits 0 (all targeted nodes succeeded), 1 (a node failed, timeout, SIGTERM) or 2 (usage or setup error).
-import { writeFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { streamLogger, type LogFormat } from "./log";
+import { writeResultsFile } from "./results";
 import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
 
 export const DISPATCHER_VERSION = "0.1.0";
@@ -180,7 +180,7 @@ export async function main(argv: string[], io: CliIo = processIo, stopSignal?: A
   io.stdout(`${summarize(doc)}\n`);
   if (flags.resultsFile) {
     try {
-      writeFileSync(flags.resultsFile, `${JSON.stringify(doc, null, 2)}\n`);
+      writeResultsFile(flags.resultsFile, doc);
     } catch (err) {
       io.stderr(`ERROR: --results-file ${flags.resultsFile}: cannot write it (${(err as Error).message})\n`);
       return doc.exitCode === 0 ? 1 : doc.exitCode;

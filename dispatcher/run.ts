@@ -3,20 +3,17 @@
 // the CLI, the tests and the bench; it returns the results document instead of exiting.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
 import {
-  describePodFailure,
   describeStuckPod,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
+  type JobLike,
   type NodeResult,
-  type PodLike,
 } from "../kube/jobStatus";
-import { FieldSelectorParseError, parseFieldSelector } from "../kube/fieldSelector";
-import { parseLabelSelector, SelectorParseError, type LabelSelector } from "../kube/labelSelector";
+import type { LabelSelector } from "../kube/labelSelector";
+import type { Toleration } from "../kube/tolerations";
 import {
-  admitNodes,
   blockingTaint,
   describeSelectors,
   noEligibleNodesError,
@@ -25,6 +22,7 @@ import {
   type SkippedNode,
 } from "./admission";
 import { FanOut, type Progress } from "./fanout";
+import { JobInformer } from "./jobInformer";
 import {
   apiFailureOf,
   clientNodeApi,
@@ -35,17 +33,22 @@ import {
   type DispatcherKubeApi,
   type KubeJob,
   type RetryPolicy,
-  type WatchHandle,
 } from "./kubeApi";
-import {
-  describeProgress,
-  RateLimited,
-  silentLogger,
-  streamLogger,
-  type LogFormat,
-  type Logger,
-} from "./log";
+import { describeProgress, RateLimited, silentLogger, streamLogger, type Logger } from "./log";
 import { jobName, OWNER_LABEL, ownerValue as computeOwnerValue } from "./naming";
+import { NodeResolver } from "./nodes";
+import {
+  checkOptions,
+  describeError,
+  DispatcherError,
+  forbiddenHint,
+  loadKubeConfig,
+  resolveNamespace,
+  type DispatcherDeps,
+  type DispatcherOptions,
+} from "./options";
+import { PodReader } from "./pods";
+import { countResults, type ResultsDocument } from "./results";
 import {
   instantiateJob,
   parseJobTemplate,
@@ -55,245 +58,20 @@ import {
   type OwnerReference,
 } from "./template";
 
-/**
- * What the dispatcher keeps of a Job: identity, labels, owner, node and status, not the pod template. Memory
- * stays proportional to the fleet with a small constant (a full Job carries the whole template, ~5 KB).
- */
-function slimJob(job: KubeJob): KubeJob {
-  const m = job.metadata ?? {};
-  const nodeName = job.spec?.template?.spec?.nodeName;
-  return {
-    metadata: {
-      name: m.name,
-      namespace: m.namespace,
-      uid: m.uid,
-      resourceVersion: m.resourceVersion,
-      creationTimestamp: m.creationTimestamp,
-      deletionTimestamp: m.deletionTimestamp,
-      labels: m.labels,
-      annotations: m.annotations,
-      ownerReferences: m.ownerReferences,
-    },
-    ...(nodeName ? { spec: { template: { spec: { nodeName } } } } : {}),
-    status: job.status,
-  } as KubeJob;
-}
+export { DispatcherError, resolveNamespace, type DispatcherDeps, type DispatcherOptions } from "./options";
+export { summarize, type ResultsDocument } from "./results";
 
-/** What node resolution, admission and re-validation read of a Node (a full Node is several KB). */
-function slimNode(node: NodeLike): NodeLike {
-  const m = node.metadata ?? {};
-  return {
-    metadata: { name: m.name, uid: m.uid, labels: m.labels, resourceVersion: m.resourceVersion },
-    spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable },
-  };
-}
-
-export interface DispatcherOptions {
-  /** Path of the Job template (YAML, one batch/v1 Job). */
-  jobTemplate: string;
-  namePrefix: string;
-  ownerJobName?: string;
-  /** Most Jobs of this owner active at once (default 100), clamped to [1, nodes]. */
-  parallelism?: number;
-  /** Explicit node names; when non-empty, selectors are ignored. */
-  nodes?: string[];
-  /** One label selector per entry, unioned (OR); none means every node. */
-  nodeSelectors?: string[];
-  namespace?: string;
-  nodeFieldSelector?: string;
-  nodePageSize?: number;
-  /** Re-check interval while waiting for nodes (and for stuck-pod checks), seconds. Default 5. */
-  pollIntervalSecs?: number;
-  ignoreNodeTaints?: boolean;
-  waitForNodesSecs?: number;
-  nodeSettleSecs?: number;
-  /** Whole-run deadline, seconds; unset means none. */
-  timeoutSecs?: number;
-  /** How long a pod may stay unschedulable / unpullable before the node is reported stuck, seconds. Default 120. */
-  stuckAfterSecs?: number;
-  /** How long to wait for Jobs of earlier runs to be deleted, seconds. Default 120. */
-  staleDeleteTimeoutSecs?: number;
-  dryRun?: boolean;
-  /** Progress line interval, seconds. Default 10. */
-  progressIntervalSecs?: number;
-}
-
-export interface DispatcherDeps {
-  /** Kubeconfig to use; default: in-cluster when running in a pod, else the default kubeconfig loading rules. */
-  kubeConfig?: KubeConfig;
-  kubeconfigPath?: string;
-  context?: string;
-  api?: DispatcherKubeApi;
-  /** Graceful stop (SIGTERM): dispatch nothing more, report, exit 1. */
-  stopSignal?: AbortSignal;
-  /** Abrupt end (tests of restart safety): abandon everything at once, as a killed process would. */
-  killSignal?: AbortSignal;
-  logger?: Logger;
-  logFormat?: LogFormat;
-  /** Environment for POD_NAMESPACE. Default process.env. */
-  env?: Record<string, string | undefined>;
-  serviceAccountNamespaceFile?: string;
-  retry?: Partial<RetryPolicy>;
-  /** Called with every progress change (tests, bench). */
-  onProgress?: (p: Progress) => void;
-}
-
-export interface ResultsCounts {
-  total: number;
-  targeted: number;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-}
-
-export interface ResultsDocument {
-  runId: string;
-  owner: string;
-  ownerJob?: { name: string; uid: string };
-  namespace: string;
-  startedAt: string;
-  finishedAt: string;
-  /** 0 all targeted nodes succeeded; 1 some node failed, timeout or interrupt; 2 usage or cluster error before any Job. */
-  exitCode: 0 | 1 | 2;
-  error?: string;
-  dryRun: boolean;
-  timedOut: boolean;
-  interrupted: boolean;
-  /** Dry run: the Jobs that would be created. */
-  plan?: { node: string; job: string }[];
-  nodes: NodeResult[];
-  counts: ResultsCounts;
-}
-
-/** A fatal condition with the exit code it maps to and a message that says what to fix. */
-export class DispatcherError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: 1 | 2,
-  ) {
-    super(message);
-  }
-}
-
-const SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 const STALE_DELETE_CONCURRENCY = 16;
 const RECREATE_ATTEMPTS = 30;
 const RECREATE_INTERVAL_MS = 2000;
 const STUCK_REPEAT_MS = 5 * 60_000;
 
-/** First non-blank of: the flag, $POD_NAMESPACE, the ServiceAccount namespace file, "default". */
-export function resolveNamespace(
-  flag: string | undefined,
-  env: Record<string, string | undefined>,
-  saFile = SA_NAMESPACE_FILE,
-): string {
-  if (flag?.trim()) return flag.trim();
-  if (env.POD_NAMESPACE?.trim()) return env.POD_NAMESPACE.trim();
-  try {
-    const fromFile = readFileSync(saFile, "utf8").trim();
-    if (fromFile) return fromFile;
-  } catch {
-    // Not in a pod: fall through.
-  }
-  return "default";
-}
-
-/** In-cluster config when a ServiceAccount token is mounted (and no kubeconfig was asked for), else kubeconfig. */
-export function loadKubeConfig(path?: string, context?: string): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-  } catch (err) {
-    const source = path
-      ? `--kubeconfig ${path}`
-      : process.env.KUBECONFIG
-        ? `KUBECONFIG=${process.env.KUBECONFIG}`
-        : "the default kubeconfig";
-    throw new DispatcherError(
-      `${source}: cannot load it (${describeError(err)}); pass a valid kubeconfig or run in-cluster`,
-      2,
-    );
-  }
-  if (context) {
-    if (!kc.getContextObject(context)) {
-      throw new DispatcherError(
-        `--context ${context}: no such context in the kubeconfig (available: ${
-          kc
-            .getContexts()
-            .map((c) => c.name)
-            .join(", ") || "none"
-        })`,
-        2,
-      );
-    }
-    kc.setCurrentContext(context);
-  }
-  if (!kc.getCurrentCluster()) {
-    throw new DispatcherError(
-      "no Kubernetes cluster configured: run in a pod with a ServiceAccount, or pass --kubeconfig / set KUBECONFIG",
-      2,
-    );
-  }
-  return kc;
-}
-
-/** Validate every option that can be checked without the cluster; returns the parsed label selectors. */
-export function checkOptions(o: DispatcherOptions): LabelSelector[] {
-  const problems: string[] = [];
-  if (!o.jobTemplate) problems.push("--job-template is required (path of the per-node Job YAML)");
-  if (!o.namePrefix || !o.namePrefix.trim())
-    problems.push("--name-prefix is required and must not be blank (e.g. kata-deploy-install)");
-  const positive = (name: string, v: number | undefined, min: number) => {
-    if (v !== undefined && (!Number.isFinite(v) || v < min))
-      problems.push(`${name} must be a number >= ${min} (got ${v})`);
-  };
-  positive("--parallelism", o.parallelism, 1);
-  positive("--node-page-size", o.nodePageSize, 1);
-  positive("--poll-interval-secs", o.pollIntervalSecs, 0);
-  positive("--wait-for-nodes-secs", o.waitForNodesSecs, 0);
-  positive("--node-settle-secs", o.nodeSettleSecs, 0);
-  positive("--timeout-secs", o.timeoutSecs, 0);
-  positive("--stuck-after-secs", o.stuckAfterSecs, 0);
-  const selectors: LabelSelector[] = [];
-  for (const s of o.nodeSelectors ?? []) {
-    try {
-      selectors.push(parseLabelSelector(s));
-    } catch (err) {
-      if (!(err instanceof SelectorParseError)) throw err;
-      problems.push(`--node-selector ${JSON.stringify(s)} is not a valid label selector: ${err.message}`);
-    }
-  }
-  if (o.nodeFieldSelector) {
-    try {
-      parseFieldSelector(o.nodeFieldSelector);
-    } catch (err) {
-      if (!(err instanceof FieldSelectorParseError)) throw err;
-      problems.push(
-        `--node-field-selector ${JSON.stringify(o.nodeFieldSelector)} is not a valid field selector: ${err.message}`,
-      );
-    }
-  }
-  if (problems.length > 0) throw new DispatcherError(problems.join("\n"), 2);
-  return selectors;
-}
-
 function isoNow(): string {
   return new Date().toISOString();
 }
 
-function describeError(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Turn an RBAC refusal into a message naming the missing permission. */
-function forbiddenHint(err: unknown, verb: string, resource: string, namespace?: string): string | undefined {
-  const failure = apiFailureOf(err);
-  if (failure.code !== 403 && failure.code !== 401) return undefined;
-  const where = namespace ? ` in namespace ${namespace}` : " (cluster-wide)";
-  return failure.code === 401
-    ? `the API server rejected the credentials (401 Unauthorized) while trying to ${verb} ${resource}: check the ServiceAccount token or kubeconfig`
-    : `missing permission: ${verb} ${resource}${where} (${failure.message}). Grant it to the dispatcher's ServiceAccount (chart 4.0.0: ClusterRole nodes [list]; Role jobs.batch [create, get, list, watch, delete])`;
+function taintedMessage(s: SkippedNode): string {
+  return `taint ${s.described} is not tolerated by the Job template; to admit the node add:\n${s.suggestion}`;
 }
 
 class Run {
@@ -302,29 +80,25 @@ class Run {
   private readonly policy: RetryPolicy;
   private readonly startedAt = isoNow();
   private readonly started = Date.now();
-  private namespace = "default";
-  private owner = "";
+  private readonly namespace: string;
+  private readonly owner: string;
   private ownerRef?: OwnerReference;
   private template: JobManifest = {};
+  private tolerations: readonly Toleration[] = [];
   private selectors: LabelSelector[] = [];
   private fanout = new FanOut([], 1);
-  private readonly selected = new Map<string, NodeLike>();
+  /** The UID of each node selected at the start (a node's name may come back as another machine). */
+  private readonly selectedUids = new Map<string, string | undefined>();
   private readonly preResults: NodeResult[] = [];
-  /** Every Job of this owner as last seen (list + watch): the informer cache. */
-  private readonly jobs = new Map<string, KubeJob>();
-  private resourceVersion = "";
-  /** When each cached Job was last written (a counter): a relist snapshot must not override newer knowledge. */
-  private readonly cachedAt = new Map<string, number>();
-  private cacheClock = 0;
-  private watch?: WatchHandle;
-  private watchGeneration = 0;
-  private closing = false;
+  /** Every Job of this owner as last seen (list + watch). */
+  private readonly jobs: JobInformer;
+  private readonly pods: PodReader;
+  private readonly nodes: NodeResolver;
   private readonly pending = new Set<Promise<unknown>>();
   /** UIDs of Jobs this run deleted (earlier runs' Jobs being replaced): their disappearance is expected. */
   private readonly deletedByUs = new Set<string>();
   private readonly trackedSince = new Map<string, number>();
   private readonly stuck = new Map<string, { message: string; reportedAt: number }>();
-  private podsReadable = true;
   /** Pod reads started at FailureTarget, by Job UID: the failing container's description, if any. */
   private readonly failureReads = new Map<string, Promise<string | undefined>>();
   private createdAny = false;
@@ -344,6 +118,40 @@ class Run {
     this.progressLine = new RateLimited((o.progressIntervalSecs ?? 10) * 1000, (p) =>
       this.log.log("info", describeProgress(p), { progress: p }),
     );
+    this.namespace = resolveNamespace(o.namespace, deps.env ?? process.env, deps.serviceAccountNamespaceFile);
+    this.owner = computeOwnerValue(o.namePrefix ?? "");
+    const labelSelector = `${OWNER_LABEL}=${this.owner}`;
+    this.jobs = new JobInformer({
+      api: () => this.api,
+      call: (what, fn) => this.call(what, fn),
+      namespace: this.namespace,
+      labelSelector,
+      log: this.log,
+      signal: this.requestSignal,
+      spawn: (task) => this.spawn(task),
+      onJob: (job) => this.onJob(job),
+      onJobGone: (name, last) => this.onJobGone(name, last),
+      onRefused: (code) => {
+        const hint = forbiddenHint({ code, body: "" }, "watch", "jobs.batch", this.namespace) as string;
+        this.setFatal(new DispatcherError(hint, this.createdAny ? 1 : 2));
+      },
+    });
+    this.pods = new PodReader({
+      listPods: (what, options) => this.call(what, (s) => this.api.listPods(this.namespace, options, s)),
+      namespace: this.namespace,
+      labelSelector,
+      log: this.log,
+      killed: () => this.killed,
+    });
+    this.nodes = new NodeResolver({
+      listNodes: (what, options) => this.call(what, (s) => this.api.listNodes(options, s)),
+      options: o,
+      tolerations: () => this.tolerations,
+      log: this.log,
+      startedAt: this.started,
+      stopping: () => this.stopping,
+      signal: this.requestSignal,
+    });
   }
 
   /** Connected lazily, after the options and the template were checked (their errors come first). */
@@ -431,6 +239,7 @@ class Run {
     }
     try {
       this.template = parseJobTemplate(text, this.o.jobTemplate);
+      this.tolerations = templateTolerations(this.template);
     } catch (err) {
       if (err instanceof TemplateError) throw new DispatcherError(err.message, 2);
       throw err;
@@ -468,234 +277,18 @@ class Run {
     };
   }
 
-  private async listAllNodes(
-    labelSelector: string | undefined,
-    fieldSelector: string | undefined,
-  ): Promise<NodeLike[]> {
-    const items: NodeLike[] = [];
-    let continueToken: string | undefined;
-    const limit = Math.max(1, Math.floor(this.o.nodePageSize ?? 500));
-    for (let pages = 0; pages < 1_000_000; pages++) {
-      try {
-        const page = await this.call(`list nodes${labelSelector ? ` [${labelSelector}]` : ""}`, (s) =>
-          this.api.listNodes({ labelSelector, fieldSelector, limit, continueToken }, s),
-        );
-        for (const node of page.items) items.push(slimNode(node));
-        continueToken = page.continueToken;
-        if (!continueToken) return items;
-      } catch (err) {
-        const failure = apiFailureOf(err);
-        // An expired continue token: start the listing over, as the API server suggests.
-        if (failure.code === 410 && continueToken) {
-          items.length = 0;
-          continueToken = undefined;
-          continue;
-        }
-        throw err;
-      }
-    }
-    return items;
-  }
-
-  /** One node by name through LIST + fieldSelector (chart 4.0.0 grants nodes `list`, not `get`). */
-  private async readNode(name: string, extraFieldSelector?: string): Promise<NodeLike | undefined> {
-    const fieldSelector = [`metadata.name=${name}`, extraFieldSelector].filter(Boolean).join(",");
-    const page = await this.call(`list node ${name}`, (s) =>
-      this.api.listNodes({ fieldSelector, limit: 1 }, s),
-    );
-    return page.items.find((n) => n.metadata?.name === name);
-  }
-
-  private async selectionRound(): Promise<{ admitted: NodeLike[]; skipped: SkippedNode[] }> {
-    const passes = this.o.nodeSelectors?.length ? this.o.nodeSelectors : [undefined];
-    let all: NodeLike[] = [];
-    // concat, not push(...): a 100,000-node pass spread as arguments overflows the call stack.
-    for (const pass of passes)
-      all = all.concat(await this.listAllNodes(pass, this.o.nodeFieldSelector || undefined));
-    const { admitted, skipped } = admitNodes(
-      all,
-      templateTolerations(this.template),
-      Boolean(this.o.ignoreNodeTaints),
-    );
-    return { admitted, skipped };
-  }
-
-  private async resolveNodes(): Promise<{ admitted: NodeLike[]; skipped: SkippedNode[] }> {
-    const explicit = [...new Set((this.o.nodes ?? []).map((n) => n.trim()).filter(Boolean))].sort();
-    if (explicit.length > 0) {
-      const found: NodeLike[] = [];
-      const missing: string[] = [];
-      for (const name of explicit) {
-        const node = await this.readNode(name);
-        if (node) found.push(node);
-        else missing.push(name);
-      }
-      if (missing.length > 0) {
-        throw new DispatcherError(
-          `--nodes: no such node(s): ${missing.join(", ")}; check the names with kubectl get nodes`,
-          2,
-        );
-      }
-      return admitNodes(found, templateTolerations(this.template), Boolean(this.o.ignoreNodeTaints));
-    }
-    const wait = this.o.waitForNodesSecs ?? 0;
-    const settle = this.o.nodeSettleSecs ?? 15;
-    const pollMs = Math.max(0.01, this.o.pollIntervalSecs ?? 5) * 1000;
-    const deadline = this.started + wait * 1000;
-    let previous: string | undefined;
-    let stableSince = Date.now();
-    let announcedEmpty = false;
-    for (;;) {
-      const round = await this.selectionRound();
-      const expired = Date.now() >= deadline;
-      if (round.admitted.length > 0) {
-        const names = round.admitted.map((n) => n.metadata?.name).join(",");
-        const changed = names !== previous;
-        if (changed) {
-          previous = names;
-          stableSince = Date.now();
-        }
-        const settled = wait === 0 || Date.now() - stableSince >= settle * 1000;
-        if (expired || settled) return round;
-        if (changed) {
-          this.log.log(
-            "info",
-            `${round.admitted.length} eligible node(s) so far; waiting for the set to stay unchanged for ${settle}s`,
-          );
-        }
-      } else {
-        if (previous !== "") {
-          previous = "";
-          stableSince = Date.now();
-        }
-        if (expired) return round;
-        if (!announcedEmpty) {
-          announcedEmpty = true;
-          this.log.log(
-            "info",
-            `nothing eligible yet for ${describeSelectors(this.o.nodeSelectors ?? [])}; re-checking for up to ${wait}s`,
-          );
-        }
-      }
-      if (this.stopping) return round;
-      await sleep(pollMs, this.requestSignal);
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------------
-  // Tracking: one list + watch of this owner's Jobs
+  // Tracking: what the informer saw of this owner's Jobs
 
-  private ownerSelector(): string {
-    return `${OWNER_LABEL}=${this.owner}`;
-  }
-
-  private isStale(job: KubeJob): boolean {
+  /** A Job of this owner label that an earlier run (another owner Job) created. */
+  private isStale(job: { metadata?: { ownerReferences?: { uid: string }[] } }): boolean {
     if (!this.ownerRef) return false;
     return !(job.metadata?.ownerReferences ?? []).some((r) => r.uid === this.ownerRef?.uid);
   }
 
-  private cache(job: KubeJob): void {
-    const name = job.metadata?.name as string;
-    this.jobs.set(name, slimJob(job));
-    this.cachedAt.set(name, ++this.cacheClock);
-  }
-
-  private uncache(name: string): void {
-    this.jobs.delete(name);
-    this.cachedAt.set(name, ++this.cacheClock);
-  }
-
-  private async relist(): Promise<void> {
-    // Anything cached after this point (watch events, create responses) is newer than the list's snapshot.
-    const snapshotAt = this.cacheClock;
-    const seen = new Map<string, KubeJob>();
-    let continueToken: string | undefined;
-    let resourceVersion = "";
-    for (;;) {
-      const page = await this.call("list Jobs", (s) =>
-        this.api.listJobs(
-          this.namespace,
-          { labelSelector: this.ownerSelector(), limit: 500, continueToken },
-          s,
-        ),
-      );
-      for (const job of page.items) if (job.metadata?.name) seen.set(job.metadata.name, job);
-      resourceVersion = page.resourceVersion ?? resourceVersion;
-      continueToken = page.continueToken;
-      if (!continueToken) break;
-    }
-    this.resourceVersion = resourceVersion;
-    const older = (name: string) => (this.cachedAt.get(name) ?? 0) <= snapshotAt;
-    for (const [name, job] of [...this.jobs]) if (!seen.has(name) && older(name)) this.onJobGone(name, job);
-    for (const [name, job] of seen) if (older(name)) this.onJob(job);
-  }
-
-  /** Resolves once the watch is connected (or has failed: then `fatal` may be set). */
-  private startWatch(): Promise<void> {
-    const generation = ++this.watchGeneration;
-    let needRelist = false;
-    const restart = (relist: boolean, err?: unknown) => {
-      if (generation !== this.watchGeneration || this.closing) return;
-      this.watchGeneration++;
-      this.watch = undefined;
-      if (err)
-        this.log.log("warn", `Job watch ended (${describeError(err)}); ${relist ? "relisting" : "resuming"}`);
-      this.spawn(async () => {
-        await sleep(err ? 250 + Math.random() * 500 : 0, this.requestSignal).catch(() => undefined);
-        if (this.closing) return;
-        if (relist) await this.relist();
-        if (!this.closing) await this.startWatch();
-      });
-    };
-    return this.api
-      .watchJobs(
-        this.namespace,
-        { labelSelector: this.ownerSelector(), resourceVersion: this.resourceVersion },
-        (type, object) => {
-          if (generation !== this.watchGeneration) return;
-          if (type === "ERROR") {
-            needRelist = true;
-            this.log.log(
-              "info",
-              `Job watch: ${object.code ?? ""} ${object.reason ?? ""} ${object.message ?? ""}`.trim(),
-            );
-            return;
-          }
-          const rv = object.metadata && (object.metadata as { resourceVersion?: string }).resourceVersion;
-          if (rv) this.resourceVersion = rv;
-          if (type === "BOOKMARK") return;
-          if (type === "DELETED") this.onJobGone(object.metadata?.name ?? "", object);
-          else this.onJob(object);
-          this.wake();
-        },
-        (err) => {
-          const code = (err as { statusCode?: number } | undefined)?.statusCode;
-          if (code === 401 || code === 403) {
-            const hint = forbiddenHint({ code, body: "" }, "watch", "jobs.batch", this.namespace) as string;
-            this.setFatal(new DispatcherError(hint, this.createdAny ? 1 : 2));
-            return;
-          }
-          // client-node ends a watch that was quiet for 30 s with a TimeoutError: resume from the last
-          // resourceVersion. A broken stream or a 410 means events may be lost: relist first.
-          const quiet = (err as { name?: string } | undefined)?.name === "TimeoutError";
-          restart(
-            needRelist || code === 410 || (Boolean(err) && !quiet),
-            err && code !== undefined ? `HTTP ${code}` : quiet ? undefined : err,
-          );
-        },
-      )
-      .then((handle) => {
-        if (generation === this.watchGeneration && !this.closing) this.watch = handle;
-        else handle.stop();
-      })
-      .catch((err) => restart(true, err));
-  }
-
   /** A Job of this owner was added or changed. */
   private onJob(job: KubeJob): void {
-    const name = job.metadata?.name;
-    if (!name) return;
-    this.cache(job);
+    const name = job.metadata?.name as string;
     const node = jobNodeName(job);
     const outcome = jobOutcome(job);
     const state = node ? this.fanout.state(node) : undefined;
@@ -714,16 +307,13 @@ class Run {
       this.fanout.setForeignActive(name, !outcome.terminal);
     }
     this.reportProgress();
+    this.wake();
   }
 
   /** A Job of this owner disappeared (DELETED event, or missing from a relist). */
-  private onJobGone(name: string, last: KubeJob): void {
-    const cached = this.jobs.get(name);
-    // A newer Job of the same name (the replacement of an earlier run's Job) is already known: not this one's business.
-    if (cached && last.metadata?.uid && cached.metadata?.uid && cached.metadata.uid !== last.metadata.uid)
-      return;
-    this.uncache(name);
+  private onJobGone(name: string, last: JobLike): void {
     this.fanout.setForeignActive(name, false);
+    this.wake();
     if (last.metadata?.uid && this.deletedByUs.has(last.metadata.uid)) return;
     const node = jobNodeName(last);
     const state = node ? this.fanout.state(node) : undefined;
@@ -742,6 +332,11 @@ class Run {
       reason: "JobDeleted",
       message: `Job ${name} was deleted before it finished (by a user, its TTL or garbage collection); its outcome is unknown`,
     });
+  }
+
+  /** A node that failed before any Job of it ran (nothing was attempted on the node). */
+  private failNode(node: string, reason: string, message: string, job?: string): void {
+    this.finishNode(node, { node, outcome: "failed", job, attempts: 0, reason, message });
   }
 
   private finishNode(node: string, result: NodeResult): void {
@@ -770,17 +365,17 @@ class Run {
   }
 
   /** A finished Job frees its slot at once; for failures the pods are read afterwards to say why. */
-  private finishFromJob(node: string, job: KubeJob): void {
+  private finishFromJob(node: string, job: JobLike): void {
     const result = nodeResultFromJob(job);
     if (!result) return;
     result.node = node;
     this.finishNode(node, result);
     const uid = job.metadata?.uid ?? "";
     const early = this.failureReads.get(uid);
-    if (result.outcome === "failed" && (early || this.podsReadable)) {
+    if (result.outcome === "failed" && (early || this.pods.readable)) {
       this.spawn(async () => {
         // Prefer what the pods said at FailureTarget; read again only if that found nothing.
-        const detail = (await early) ?? (await this.failureDetail(job, node));
+        const detail = (await early) ?? (await this.pods.failureDetail(job, node));
         if (detail) result.message = `${detail}${result.reason ? ` [${result.reason}]` : ""}`;
       });
     }
@@ -790,47 +385,10 @@ class Run {
    * FailureTarget is set while the failed pods still exist (the terminal Failed waits for them to go, and a short
    * TTL may remove the Job right after): read why now, so the result can say it.
    */
-  private readFailureEarly(node: string, job: KubeJob): void {
+  private readFailureEarly(node: string, job: JobLike): void {
     const uid = job.metadata?.uid;
-    if (!uid || !this.podsReadable || this.failureReads.has(uid)) return;
-    this.failureReads.set(uid, this.failureDetail(job, node));
-  }
-
-  private async failureDetail(job: KubeJob, node: string): Promise<string | undefined> {
-    const pods = await this.podsOf(job, node);
-    return pods ? describePodFailure(pods) : undefined;
-  }
-
-  /** The pods of one Job (by node and ownerReference); undefined when pods cannot be read (RBAC is optional). */
-  private async podsOf(job: KubeJob, node: string): Promise<PodLike[] | undefined> {
-    try {
-      const pods = await this.call(`list pods of Job ${job.metadata?.name}`, (s) =>
-        this.api.listPods(
-          this.namespace,
-          { labelSelector: this.ownerSelector(), fieldSelector: `spec.nodeName=${node}` },
-          s,
-        ),
-      );
-      const uid = job.metadata?.uid;
-      return pods.filter((p) => {
-        const refs = (p.metadata as { ownerReferences?: { uid: string }[] } | undefined)?.ownerReferences;
-        return !uid || !refs || refs.length === 0 || refs.some((r) => r.uid === uid);
-      });
-    } catch (err) {
-      const code = apiFailureOf(err).code;
-      if (code === 403 || code === 401) {
-        if (this.podsReadable) {
-          this.log.log(
-            "warn",
-            `pods are not readable in ${this.namespace} (HTTP ${code}): failure reasons come from Job conditions only; grant the dispatcher pods [list] for container exit codes and messages`,
-          );
-        }
-        this.podsReadable = false;
-      } else if (!this.killed) {
-        this.log.log("warn", `cannot read the pods of Job ${job.metadata?.name}: ${describeError(err)}`);
-      }
-      return undefined;
-    }
+    if (!uid || !this.pods.readable || this.failureReads.has(uid)) return;
+    this.failureReads.set(uid, this.pods.failureDetail(job, node));
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -838,9 +396,7 @@ class Run {
 
   private async deleteStaleJobs(): Promise<void> {
     if (!this.ownerRef) return;
-    const stale = [...this.jobs.values()]
-      .filter((j) => this.isStale(j))
-      .map((j) => j.metadata?.name as string);
+    const stale = [...this.jobs.all()].filter((j) => this.isStale(j)).map((j) => j.metadata?.name as string);
     if (stale.length === 0) return;
     this.log.log(
       "info",
@@ -889,22 +445,16 @@ class Run {
     try {
       await this.dispatch(node);
     } catch (err) {
-      this.finishNode(node, {
-        node,
-        outcome: "failed",
-        attempts: 0,
-        reason: "DispatchFailed",
-        message: describeError(err),
-      });
+      this.failNode(node, "DispatchFailed", describeError(err));
       throw err;
     }
   }
 
   private async dispatch(node: string): Promise<void> {
-    const selected = this.selected.get(node);
+    const selectedUid = this.selectedUids.get(node);
     let fresh: NodeLike | undefined;
     try {
-      fresh = await this.readNode(
+      fresh = await this.nodes.readNode(
         node,
         this.o.nodes?.length ? undefined : this.o.nodeFieldSelector || undefined,
       );
@@ -912,13 +462,11 @@ class Run {
       const hint = forbiddenHint(err, "list", "nodes");
       if (hint) throw new DispatcherError(hint, this.createdAny ? 1 : 2);
       if (this.killed) return;
-      this.finishNode(node, {
+      this.failNode(
         node,
-        outcome: "failed",
-        attempts: 0,
-        reason: "NodeUnreadable",
-        message: `could not re-read the node before dispatch: ${describeError(err)}`,
-      });
+        "NodeUnreadable",
+        `could not re-read the node before dispatch: ${describeError(err)}`,
+      );
       return;
     }
     if (this.fanout.state(node)?.kind !== "dispatching") return;
@@ -930,11 +478,11 @@ class Run {
       );
       return;
     }
-    if (selected?.metadata?.uid && fresh.metadata?.uid !== selected.metadata.uid) {
+    if (selectedUid && fresh.metadata?.uid !== selectedUid) {
       this.skip(
         node,
         "NodeReplaced",
-        `node ${node} was replaced (uid ${selected.metadata.uid} → ${fresh.metadata?.uid}); it is left for the next run`,
+        `node ${node} was replaced (uid ${selectedUid} → ${fresh.metadata?.uid}); it is left for the next run`,
       );
       return;
     }
@@ -951,14 +499,9 @@ class Run {
       return;
     }
     if (!this.o.ignoreNodeTaints) {
-      const taint = blockingTaint(fresh, templateTolerations(this.template));
+      const taint = blockingTaint(fresh, this.tolerations);
       if (taint) {
-        const s = skippedNode(node, taint);
-        this.skip(
-          node,
-          "Tainted",
-          `taint ${s.described} is not tolerated by the Job template; to admit the node add:\n${s.suggestion}`,
-        );
+        this.skip(node, "Tainted", taintedMessage(skippedNode(node, taint)));
         return;
       }
     }
@@ -982,7 +525,7 @@ class Run {
         );
         this.createdAny = true;
         this.tracked(node, name);
-        this.remember(created);
+        this.jobs.remember(created);
         this.log.log("info", `node ${node}: created Job ${name}`, { node, job: name });
         const seen = this.jobs.get(name);
         if (seen && jobOutcome(seen).terminal) this.finishFromJob(node, seen);
@@ -1000,40 +543,23 @@ class Run {
           );
         }
         if (failure.code !== 409) {
-          this.finishNode(node, {
-            node,
-            outcome: "failed",
-            job: name,
-            attempts: 0,
-            reason: "CreateFailed",
-            message: describeError(err),
-          });
+          this.failNode(node, "CreateFailed", describeError(err), name);
           return;
         }
         const verdict = await this.resolveConflict(node, name);
         if (verdict === "done") return;
         if (attempt >= RECREATE_ATTEMPTS) {
-          this.finishNode(node, {
+          this.failNode(
             node,
-            outcome: "failed",
-            job: name,
-            attempts: 0,
-            reason: "CreateFailed",
-            message: `Job ${name} of an earlier run was still being deleted after ${(RECREATE_ATTEMPTS * RECREATE_INTERVAL_MS) / 1000}s`,
-          });
+            "CreateFailed",
+            `Job ${name} of an earlier run was still being deleted after ${(RECREATE_ATTEMPTS * RECREATE_INTERVAL_MS) / 1000}s`,
+            name,
+          );
           return;
         }
         await sleep(RECREATE_INTERVAL_MS, this.requestSignal).catch(() => undefined);
       }
     }
-  }
-
-  /** Cache a Job read outside the watch, unless the watch already holds this same Job (it is at least as recent). */
-  private remember(job: KubeJob): void {
-    const name = job.metadata?.name;
-    if (!name) return;
-    const cached = this.jobs.get(name);
-    if (!cached || cached.metadata?.uid !== job.metadata?.uid) this.cache(job);
   }
 
   private tracked(node: string, name: string): void {
@@ -1051,31 +577,27 @@ class Run {
       existing = await this.call(`get Job ${name}`, (s) => this.api.getJob(this.namespace, name, s));
     } catch (err) {
       if (apiFailureOf(err).code === 404) return "retry";
-      this.finishNode(node, {
+      this.failNode(
         node,
-        outcome: "failed",
-        job: name,
-        attempts: 0,
-        reason: "CreateFailed",
-        message: `Job ${name} exists but cannot be read: ${describeError(err)}`,
-      });
+        "CreateFailed",
+        `Job ${name} exists but cannot be read: ${describeError(err)}`,
+        name,
+      );
       return "done";
     }
     if (existing.metadata?.labels?.[OWNER_LABEL] !== this.owner) {
-      this.finishNode(node, {
+      this.failNode(
         node,
-        outcome: "failed",
-        job: name,
-        attempts: 0,
-        reason: "NameTaken",
-        message: `a Job named ${name} exists but is not this release's (its ${OWNER_LABEL} label is ${JSON.stringify(existing.metadata?.labels?.[OWNER_LABEL] ?? null)}); delete it or choose another --name-prefix`,
-      });
+        "NameTaken",
+        `a Job named ${name} exists but is not this release's (its ${OWNER_LABEL} label is ${JSON.stringify(existing.metadata?.labels?.[OWNER_LABEL] ?? null)}); delete it or choose another --name-prefix`,
+        name,
+      );
       return "done";
     }
     if (!this.isStale(existing)) {
       if (existing.metadata?.deletionTimestamp) return "retry";
       this.tracked(node, name);
-      this.remember(existing);
+      this.jobs.remember(existing);
       this.log.log("info", `node ${node}: adopted existing Job ${name} of this run`);
       const latest = this.jobs.get(name) ?? existing;
       if (jobOutcome(latest).terminal) this.finishFromJob(node, latest);
@@ -1089,14 +611,12 @@ class Run {
       }
     } catch (err) {
       if (apiFailureOf(err).code !== 404) {
-        this.finishNode(node, {
+        this.failNode(
           node,
-          outcome: "failed",
-          job: name,
-          attempts: 0,
-          reason: "CreateFailed",
-          message: `cannot delete Job ${name} of an earlier run: ${describeError(err)}`,
-        });
+          "CreateFailed",
+          `cannot delete Job ${name} of an earlier run: ${describeError(err)}`,
+          name,
+        );
         return "done";
       }
     }
@@ -1112,31 +632,13 @@ class Run {
     const candidates = [...this.fanout.activeJobs()].filter(
       ([job]) => now - (this.trackedSince.get(job) ?? now) >= graceMs,
     );
-    if (candidates.length === 0 || !this.podsReadable) return;
-    let pods: PodLike[];
-    try {
-      pods = await this.call("list pods", (s) =>
-        this.api.listPods(this.namespace, { labelSelector: this.ownerSelector() }, s),
-      );
-    } catch (err) {
-      const code = apiFailureOf(err).code;
-      if (code === 403 || code === 401) {
-        this.podsReadable = false;
-        this.log.log(
-          "warn",
-          `pods are not readable in ${this.namespace} (HTTP ${code}): stuck Jobs cannot be detected early; grant the dispatcher pods [list]`,
-        );
-      }
-      return;
-    }
+    if (candidates.length === 0) return;
+    const pods = await this.pods.byJob(
+      candidates.map(([job]) => ({ name: job, uid: this.jobs.get(job)?.metadata?.uid })),
+    );
+    if (!pods) return;
     for (const [job, node] of candidates) {
-      const uid = this.jobs.get(job)?.metadata?.uid;
-      const own = pods.filter((p) => {
-        const meta = p.metadata as
-          { ownerReferences?: { uid: string }[]; labels?: Record<string, string> } | undefined;
-        return meta?.ownerReferences?.some((r) => r.uid === uid) ?? meta?.labels?.["job-name"] === job;
-      });
-      const why = describeStuckPod(own);
+      const why = describeStuckPod(pods.get(job) ?? []);
       if (!why) {
         this.stuck.delete(node);
         continue;
@@ -1159,9 +661,6 @@ class Run {
   // The run
 
   async run(): Promise<ResultsDocument> {
-    const env = this.deps.env ?? process.env;
-    this.namespace = resolveNamespace(this.o.namespace, env, this.deps.serviceAccountNamespaceFile);
-    this.owner = computeOwnerValue(this.o.namePrefix ?? "");
     let timeoutTimer: NodeJS.Timeout | undefined;
     try {
       this.selectors = checkOptions(this.o);
@@ -1176,41 +675,18 @@ class Run {
         }, this.o.timeoutSecs * 1000);
       }
       await this.resolveOwner().catch((err) => this.rethrowSetup(err, "get", "jobs.batch", this.namespace));
-      const { admitted, skipped } = await this.resolveNodes().catch((err) =>
-        this.rethrowSetup(err, "list", "nodes"),
-      );
-      for (const s of skipped) {
-        this.log.log(
-          "info",
-          `skipping node ${s.node}: taint ${s.described} is not tolerated by the Job template (a DaemonSet would skip it too)`,
-        );
-        this.preResults.push({
-          node: s.node,
-          outcome: "skipped",
-          attempts: 0,
-          reason: "Tainted",
-          message: `taint ${s.described} is not tolerated by the Job template; to admit the node add:\n${s.suggestion}`,
-        });
-      }
-      if (admitted.length === 0) {
-        const why = this.o.nodes?.length
-          ? undefined
-          : noEligibleNodesError(skipped, this.o.waitForNodesSecs ?? 0, this.o.nodeSelectors ?? []);
-        if (why) throw new DispatcherError(why, this.timedOut ? 1 : 2);
-        this.log.log("info", "nothing to do: no node selected");
-      }
-      for (const node of admitted) this.selected.set(node.metadata?.name as string, node);
-      this.fanout = new FanOut([...this.selected.keys()], this.o.parallelism ?? 100);
-      if (this.o.dryRun) return this.finish(admitted.map((n) => n.metadata?.name as string));
-      if (admitted.length === 0) return this.finish();
+      const targets = await this.selectNodes();
+      this.fanout = new FanOut(targets, this.o.parallelism ?? 100);
+      if (this.o.dryRun) return this.finish(targets);
+      if (targets.length === 0) return this.finish();
       this.log.log(
         "info",
-        `dispatching ${admitted.length} node(s), at most ${this.fanout.parallelism} at a time`,
+        `dispatching ${targets.length} node(s), at most ${this.fanout.parallelism} at a time`,
       );
 
-      await this.relist().catch((err) => this.rethrowSetup(err, "list", "jobs.batch", this.namespace));
+      await this.jobs.relist().catch((err) => this.rethrowSetup(err, "list", "jobs.batch", this.namespace));
       // The watch must be up before any slot opens: without it no Job could ever be seen finishing.
-      await this.startWatch();
+      await this.jobs.watchFromLastList();
       if (this.fatal) throw this.fatal;
       await this.deleteStaleJobs();
       await this.loop();
@@ -1221,6 +697,38 @@ class Run {
     } finally {
       clearTimeout(timeoutTimer);
     }
+  }
+
+  /**
+   * The names of the nodes to dispatch to; the tainted ones become skipped results. Only each node's UID is kept
+   * (to notice a replaced node at dispatch): the Node objects are let go before the Jobs start to fill memory.
+   */
+  private async selectNodes(): Promise<string[]> {
+    const { admitted, skipped } = await this.nodes
+      .resolve()
+      .catch((err) => this.rethrowSetup(err, "list", "nodes"));
+    for (const s of skipped) {
+      this.log.log(
+        "info",
+        `skipping node ${s.node}: taint ${s.described} is not tolerated by the Job template (a DaemonSet would skip it too)`,
+      );
+      this.preResults.push({
+        node: s.node,
+        outcome: "skipped",
+        attempts: 0,
+        reason: "Tainted",
+        message: taintedMessage(s),
+      });
+    }
+    if (admitted.length === 0) {
+      const why = this.o.nodes?.length
+        ? undefined
+        : noEligibleNodesError(skipped, this.o.waitForNodesSecs ?? 0, this.o.nodeSelectors ?? []);
+      if (why) throw new DispatcherError(why, this.timedOut ? 1 : 2);
+      this.log.log("info", "nothing to do: no node selected");
+    }
+    for (const node of admitted) this.selectedUids.set(node.metadata?.name as string, node.metadata?.uid);
+    return [...this.selectedUids.keys()];
   }
 
   private rethrowSetup(err: unknown, verb: string, resource: string, namespace?: string): never {
@@ -1256,9 +764,7 @@ class Run {
   }
 
   private async finish(plan?: string[]): Promise<ResultsDocument> {
-    this.closing = true;
-    this.watchGeneration++;
-    this.watch?.stop();
+    this.jobs.stop();
     // Background work (pod reads for failure reasons, dispatches being abandoned) ends within its retry budget.
     const deadline = Date.now() + (this.killed ? 2000 : 30_000);
     while (this.pending.size > 0 && Date.now() < deadline) {
@@ -1300,11 +806,7 @@ class Run {
     const nodes = [...this.preResults, ...this.fanout.results()].sort((a, b) =>
       a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
     );
-    const counts: ResultsCounts = { total: nodes.length, targeted: 0, succeeded: 0, failed: 0, skipped: 0 };
-    for (const r of nodes) {
-      counts[r.outcome]++;
-      if (r.outcome !== "skipped") counts.targeted++;
-    }
+    const counts = countResults(nodes);
     const exitCode: 0 | 1 | 2 = this.fatal
       ? this.fatal.exitCode
       : counts.failed > 0 || this.timedOut || interrupted
@@ -1360,32 +862,4 @@ export async function runDispatcher(
     };
   }
   return run.run();
-}
-
-/** The human summary printed at the end of a run. */
-export function summarize(doc: ResultsDocument): string {
-  const lines: string[] = [];
-  const c = doc.counts;
-  if (doc.dryRun) {
-    lines.push(
-      `dry run: ${doc.plan?.length ?? 0} Job(s) would be created in namespace ${doc.namespace} (owner ${doc.owner})`,
-    );
-    for (const p of doc.plan ?? []) lines.push(`  ${p.node} -> ${p.job}`);
-  } else {
-    lines.push(
-      `summary: ${c.succeeded} succeeded, ${c.failed} failed, ${c.skipped} skipped (of ${c.total} node(s); owner ${doc.owner}, namespace ${doc.namespace})`,
-    );
-  }
-  for (const r of doc.nodes.filter((n) => n.outcome !== "succeeded")) {
-    lines.push(
-      `  ${r.outcome} ${r.node}${r.job ? ` (Job ${r.job})` : ""}: ${r.reason ?? ""}${r.message ? ` - ${r.message.split("\n")[0]}` : ""}`,
-    );
-  }
-  if (c.failed > 0) {
-    lines.push(
-      `logs: kubectl logs -n ${doc.namespace} -l ${OWNER_LABEL}=${doc.owner} --all-containers --prefix`,
-    );
-  }
-  if (doc.error) lines.push(`error: ${doc.error}`);
-  return lines.join("\n");
 }

@@ -99,6 +99,14 @@ function trueCondition(job: JobLike, type: string): JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === "True");
 }
 
+/** The conditions `jobOutcome` decides by; no other condition changes a Job's outcome. */
+export const OUTCOME_CONDITION_TYPES: readonly string[] = [
+  "Failed",
+  "Complete",
+  "FailureTarget",
+  "SuccessCriteriaMet",
+];
+
 /**
  * The Job's outcome from its conditions only: Complete/Failed are final; SuccessCriteriaMet/FailureTarget
  * (Kubernetes 1.31+) announce the same result while pods are still being cleaned up. Counters never decide:

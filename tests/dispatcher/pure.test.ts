@@ -7,6 +7,7 @@ import {
   type NodeLike,
 } from "../../dispatcher/admission";
 import { FanOut } from "../../dispatcher/fanout";
+import { countResults, resultsJsonChunks, type ResultsDocument } from "../../dispatcher/results";
 import {
   instantiateJob,
   parseJobTemplate,
@@ -315,5 +316,48 @@ describe("dispatcher fan-out state machine", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("dispatcher results file", () => {
+  const header = {
+    runId: "run-1",
+    owner: "kata-deploy-install",
+    namespace: "kube-system",
+    startedAt: "2026-11-25T10:00:00.000Z",
+    finishedAt: "2026-11-25T10:05:00.000Z",
+    exitCode: 1 as const,
+    error: 'a "quoted"\nmessage',
+    dryRun: false,
+    timedOut: false,
+    interrupted: false,
+  };
+  const node = (i: number): NodeResult => ({
+    node: `node-${i}`,
+    outcome: i % 2 ? "failed" : "succeeded",
+    job: `kata-deploy-install-node-${i}`,
+    attempts: 1,
+    ...(i % 2 ? { reason: "BackoffLimitExceeded", message: "container c exited 1: no\nspace [x]" } : {}),
+  });
+
+  for (const size of [0, 1, 3]) {
+    it(`is the whole document, one node per line (${size} nodes)`, () => {
+      const nodes = Array.from({ length: size }, (_, i) => node(i));
+      const doc: ResultsDocument = { ...header, nodes, counts: countResults(nodes) };
+      const text = [...resultsJsonChunks(doc)].join("");
+      assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(doc)));
+      const nodeLines = text.split("\n").filter((l) => l.trimStart().startsWith('{"node"'));
+      assert.equal(nodeLines.length, size);
+      assert.ok(text.endsWith("}\n"));
+    });
+  }
+
+  it("counts targeted nodes as all but the skipped", () => {
+    const nodes: NodeResult[] = [
+      { node: "a", outcome: "succeeded", attempts: 1 },
+      { node: "b", outcome: "failed", attempts: 2 },
+      { node: "c", outcome: "skipped", attempts: 0 },
+    ];
+    assert.deepEqual(countResults(nodes), { total: 3, targeted: 2, succeeded: 1, failed: 1, skipped: 1 });
   });
 });

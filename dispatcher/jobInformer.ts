@@ -1,0 +1,222 @@
+// ONE list + watch of the owner's Jobs and a cache of what it saw (an informer): every Job of the run is tracked
+// through it, so tracking costs no request per Job. A broken watch or a 410 relists before watching again.
+import { jobNodeName, OUTCOME_CONDITION_TYPES, type JobLike } from "../kube/jobStatus";
+import type { DispatcherKubeApi, KubeJob, WatchHandle } from "./kubeApi";
+import { sleep } from "./kubeApi";
+import type { Logger } from "./log";
+import { describeError } from "./options";
+
+export interface JobInformerContext {
+  api: () => DispatcherKubeApi;
+  /** Runs one request with the run's retries; `what` names it in retry messages. */
+  call: <T>(what: string, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>;
+  namespace: string;
+  labelSelector: string;
+  log: Logger;
+  signal: AbortSignal;
+  /** Runs background work the run keeps track of (a failure there is fatal to the run). */
+  spawn: (task: () => Promise<void>) => void;
+  /** A Job was added or changed (it is already in the cache). */
+  onJob: (job: KubeJob) => void;
+  /** A Job disappeared (DELETED event, or missing from a relist); it is already out of the cache. */
+  onJobGone: (name: string, last: JobLike) => void;
+  /** The watch was refused (401/403): no Job could be seen finishing. */
+  onRefused: (code: 401 | 403) => void;
+}
+
+/**
+ * What the informer keeps of a Job: whose it is, which node it serves and how it stands. That is all the run reads
+ * of a cached Job, and at 100,000 Jobs every field counts (a Job as sent is ~5 KB; its labels, managed fields and
+ * non-deciding conditions would dominate the dispatcher's memory).
+ */
+export interface CachedJob extends JobLike {
+  metadata: {
+    name: string;
+    uid?: string;
+    deletionTimestamp?: string | Date;
+    ownerReferences?: { uid: string }[];
+  };
+}
+
+function slimJob(job: KubeJob): CachedJob {
+  const m = job.metadata ?? {};
+  const nodeName = jobNodeName(job);
+  const s = job.status ?? {};
+  const conditions = s.conditions
+    ?.filter((c) => c.status === "True" && OUTCOME_CONDITION_TYPES.includes(c.type))
+    .map((c) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+      lastTransitionTime: c.lastTransitionTime,
+    }));
+  return {
+    metadata: {
+      name: m.name as string,
+      uid: m.uid,
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+      ...(m.ownerReferences ? { ownerReferences: m.ownerReferences.map((r) => ({ uid: r.uid })) } : {}),
+    },
+    ...(nodeName ? { spec: { template: { spec: { nodeName } } } } : {}),
+    status: {
+      succeeded: s.succeeded,
+      failed: s.failed,
+      startTime: s.startTime,
+      completionTime: s.completionTime,
+      ...(conditions?.length ? { conditions } : {}),
+    },
+  };
+}
+
+export class JobInformer {
+  private readonly jobs = new Map<string, CachedJob>();
+  /** When each cached Job was last written (a counter): a relist snapshot must not override newer knowledge. */
+  private readonly cachedAt = new Map<string, number>();
+  private cacheClock = 0;
+  private resourceVersion = "";
+  private watch?: WatchHandle;
+  private watchGeneration = 0;
+  private stopped = false;
+
+  constructor(private readonly ctx: JobInformerContext) {}
+
+  get(name: string): CachedJob | undefined {
+    return this.jobs.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.jobs.has(name);
+  }
+
+  all(): IterableIterator<CachedJob> {
+    return this.jobs.values();
+  }
+
+  /** Cache a Job read outside the watch, unless the watch already holds this same Job (it is at least as recent). */
+  remember(job: KubeJob): void {
+    const name = job.metadata?.name;
+    if (!name) return;
+    const cached = this.jobs.get(name);
+    if (!cached || cached.metadata?.uid !== job.metadata?.uid) this.cache(job);
+  }
+
+  /** List every Job (paged) and reconcile the cache with it; the watch resumes from the list's resourceVersion. */
+  async relist(): Promise<void> {
+    // Anything cached after this point (watch events, create responses) is newer than the list's snapshot.
+    const snapshotAt = this.cacheClock;
+    const seen = new Map<string, KubeJob>();
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    for (;;) {
+      const page = await this.ctx.call("list Jobs", (s) =>
+        this.ctx
+          .api()
+          .listJobs(
+            this.ctx.namespace,
+            { labelSelector: this.ctx.labelSelector, limit: 500, continueToken },
+            s,
+          ),
+      );
+      for (const job of page.items) if (job.metadata?.name) seen.set(job.metadata.name, job);
+      resourceVersion = page.resourceVersion ?? resourceVersion;
+      continueToken = page.continueToken;
+      if (!continueToken) break;
+    }
+    this.resourceVersion = resourceVersion;
+    const older = (name: string) => (this.cachedAt.get(name) ?? 0) <= snapshotAt;
+    for (const [name, job] of [...this.jobs]) if (!seen.has(name) && older(name)) this.gone(name, job);
+    for (const [name, job] of seen) if (older(name)) this.changed(job);
+  }
+
+  /** Resolves once the watch is connected, or once its failure was handed on (a restart, or `onRefused`). */
+  watchFromLastList(): Promise<void> {
+    const generation = ++this.watchGeneration;
+    let needRelist = false;
+    const restart = (relist: boolean, err?: unknown) => {
+      if (generation !== this.watchGeneration || this.stopped) return;
+      this.watchGeneration++;
+      this.watch = undefined;
+      if (err)
+        this.ctx.log.log(
+          "warn",
+          `Job watch ended (${describeError(err)}); ${relist ? "relisting" : "resuming"}`,
+        );
+      this.ctx.spawn(async () => {
+        await sleep(err ? 250 + Math.random() * 500 : 0, this.ctx.signal).catch(() => undefined);
+        if (this.stopped) return;
+        if (relist) await this.relist();
+        if (!this.stopped) await this.watchFromLastList();
+      });
+    };
+    return this.ctx
+      .api()
+      .watchJobs(
+        this.ctx.namespace,
+        { labelSelector: this.ctx.labelSelector, resourceVersion: this.resourceVersion },
+        (type, object) => {
+          if (generation !== this.watchGeneration) return;
+          if (type === "ERROR") {
+            needRelist = true;
+            this.ctx.log.log(
+              "info",
+              `Job watch: ${object.code ?? ""} ${object.reason ?? ""} ${object.message ?? ""}`.trim(),
+            );
+            return;
+          }
+          const rv = object.metadata && (object.metadata as { resourceVersion?: string }).resourceVersion;
+          if (rv) this.resourceVersion = rv;
+          if (type === "BOOKMARK") return;
+          if (type === "DELETED") this.gone(object.metadata?.name ?? "", object);
+          else this.changed(object);
+        },
+        (err) => {
+          const code = (err as { statusCode?: number } | undefined)?.statusCode;
+          if (code === 401 || code === 403) {
+            this.ctx.onRefused(code);
+            return;
+          }
+          // client-node ends a watch that was quiet for 30 s with a TimeoutError: resume from the last
+          // resourceVersion. A broken stream or a 410 means events may be lost: relist first.
+          const quiet = (err as { name?: string } | undefined)?.name === "TimeoutError";
+          restart(
+            needRelist || code === 410 || (Boolean(err) && !quiet),
+            err && code !== undefined ? `HTTP ${code}` : quiet ? undefined : err,
+          );
+        },
+      )
+      .then((handle) => {
+        if (generation === this.watchGeneration && !this.stopped) this.watch = handle;
+        else handle.stop();
+      })
+      .catch((err) => restart(true, err));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watchGeneration++;
+    this.watch?.stop();
+  }
+
+  private cache(job: KubeJob): void {
+    const name = job.metadata?.name as string;
+    this.jobs.set(name, slimJob(job));
+    this.cachedAt.set(name, ++this.cacheClock);
+  }
+
+  private changed(job: KubeJob): void {
+    if (!job.metadata?.name) return;
+    this.cache(job);
+    this.ctx.onJob(job);
+  }
+
+  private gone(name: string, last: JobLike): void {
+    const cached = this.jobs.get(name);
+    // A newer Job of the same name (the replacement of an earlier run's Job) is already known: not this one's business.
+    if (cached && last.metadata?.uid && cached.metadata?.uid && cached.metadata.uid !== last.metadata.uid)
+      return;
+    this.jobs.delete(name);
+    this.cachedAt.set(name, ++this.cacheClock);
+    this.ctx.onJobGone(name, last);
+  }
+}

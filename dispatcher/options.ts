@@ -1,0 +1,186 @@
+// The dispatcher's options and dependencies, their checks before any cluster call, and the errors they map to.
+import { readFileSync } from "node:fs";
+import { KubeConfig } from "@kubernetes/client-node";
+import { FieldSelectorParseError, parseFieldSelector } from "../kube/fieldSelector";
+import { parseLabelSelector, SelectorParseError, type LabelSelector } from "../kube/labelSelector";
+import type { Progress } from "./fanout";
+import { apiFailureOf, type DispatcherKubeApi, type RetryPolicy } from "./kubeApi";
+import type { LogFormat, Logger } from "./log";
+
+export interface DispatcherOptions {
+  /** Path of the Job template (YAML, one batch/v1 Job). */
+  jobTemplate: string;
+  namePrefix: string;
+  ownerJobName?: string;
+  /** Most Jobs of this owner active at once (default 100), clamped to [1, nodes]. */
+  parallelism?: number;
+  /** Explicit node names; when non-empty, selectors are ignored. */
+  nodes?: string[];
+  /** One label selector per entry, unioned (OR); none means every node. */
+  nodeSelectors?: string[];
+  namespace?: string;
+  nodeFieldSelector?: string;
+  nodePageSize?: number;
+  /** Re-check interval while waiting for nodes (and for stuck-pod checks), seconds. Default 5. */
+  pollIntervalSecs?: number;
+  ignoreNodeTaints?: boolean;
+  waitForNodesSecs?: number;
+  nodeSettleSecs?: number;
+  /** Whole-run deadline, seconds; unset means none. */
+  timeoutSecs?: number;
+  /** How long a pod may stay unschedulable / unpullable before the node is reported stuck, seconds. Default 120. */
+  stuckAfterSecs?: number;
+  /** How long to wait for Jobs of earlier runs to be deleted, seconds. Default 120. */
+  staleDeleteTimeoutSecs?: number;
+  dryRun?: boolean;
+  /** Progress line interval, seconds. Default 10. */
+  progressIntervalSecs?: number;
+}
+
+export interface DispatcherDeps {
+  /** Kubeconfig to use; default: in-cluster when running in a pod, else the default kubeconfig loading rules. */
+  kubeConfig?: KubeConfig;
+  kubeconfigPath?: string;
+  context?: string;
+  api?: DispatcherKubeApi;
+  /** Graceful stop (SIGTERM): dispatch nothing more, report, exit 1. */
+  stopSignal?: AbortSignal;
+  /** Abrupt end (tests of restart safety): abandon everything at once, as a killed process would. */
+  killSignal?: AbortSignal;
+  logger?: Logger;
+  logFormat?: LogFormat;
+  /** Environment for POD_NAMESPACE. Default process.env. */
+  env?: Record<string, string | undefined>;
+  serviceAccountNamespaceFile?: string;
+  retry?: Partial<RetryPolicy>;
+  /** Called with every progress change (tests, bench). */
+  onProgress?: (p: Progress) => void;
+}
+
+/** A fatal condition with the exit code it maps to and a message that says what to fix. */
+export class DispatcherError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+  }
+}
+
+const SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** First non-blank of: the flag, $POD_NAMESPACE, the ServiceAccount namespace file, "default". */
+export function resolveNamespace(
+  flag: string | undefined,
+  env: Record<string, string | undefined>,
+  saFile = SA_NAMESPACE_FILE,
+): string {
+  if (flag?.trim()) return flag.trim();
+  if (env.POD_NAMESPACE?.trim()) return env.POD_NAMESPACE.trim();
+  try {
+    const fromFile = readFileSync(saFile, "utf8").trim();
+    if (fromFile) return fromFile;
+  } catch {
+    // Not in a pod: fall through.
+  }
+  return "default";
+}
+
+/** In-cluster config when a ServiceAccount token is mounted (and no kubeconfig was asked for), else kubeconfig. */
+export function loadKubeConfig(path?: string, context?: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (err) {
+    const source = path
+      ? `--kubeconfig ${path}`
+      : process.env.KUBECONFIG
+        ? `KUBECONFIG=${process.env.KUBECONFIG}`
+        : "the default kubeconfig";
+    throw new DispatcherError(
+      `${source}: cannot load it (${describeError(err)}); pass a valid kubeconfig or run in-cluster`,
+      2,
+    );
+  }
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      throw new DispatcherError(
+        `--context ${context}: no such context in the kubeconfig (available: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(", ") || "none"
+        })`,
+        2,
+      );
+    }
+    kc.setCurrentContext(context);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new DispatcherError(
+      "no Kubernetes cluster configured: run in a pod with a ServiceAccount, or pass --kubeconfig / set KUBECONFIG",
+      2,
+    );
+  }
+  return kc;
+}
+
+/** Validate every option that can be checked without the cluster; returns the parsed label selectors. */
+export function checkOptions(o: DispatcherOptions): LabelSelector[] {
+  const problems: string[] = [];
+  if (!o.jobTemplate) problems.push("--job-template is required (path of the per-node Job YAML)");
+  if (!o.namePrefix || !o.namePrefix.trim())
+    problems.push("--name-prefix is required and must not be blank (e.g. kata-deploy-install)");
+  const positive = (name: string, v: number | undefined, min: number) => {
+    if (v !== undefined && (!Number.isFinite(v) || v < min))
+      problems.push(`${name} must be a number >= ${min} (got ${v})`);
+  };
+  positive("--parallelism", o.parallelism, 1);
+  positive("--node-page-size", o.nodePageSize, 1);
+  positive("--poll-interval-secs", o.pollIntervalSecs, 0);
+  positive("--wait-for-nodes-secs", o.waitForNodesSecs, 0);
+  positive("--node-settle-secs", o.nodeSettleSecs, 0);
+  positive("--timeout-secs", o.timeoutSecs, 0);
+  positive("--stuck-after-secs", o.stuckAfterSecs, 0);
+  const selectors: LabelSelector[] = [];
+  for (const s of o.nodeSelectors ?? []) {
+    try {
+      selectors.push(parseLabelSelector(s));
+    } catch (err) {
+      if (!(err instanceof SelectorParseError)) throw err;
+      problems.push(`--node-selector ${JSON.stringify(s)} is not a valid label selector: ${err.message}`);
+    }
+  }
+  if (o.nodeFieldSelector) {
+    try {
+      parseFieldSelector(o.nodeFieldSelector);
+    } catch (err) {
+      if (!(err instanceof FieldSelectorParseError)) throw err;
+      problems.push(
+        `--node-field-selector ${JSON.stringify(o.nodeFieldSelector)} is not a valid field selector: ${err.message}`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new DispatcherError(problems.join("\n"), 2);
+  return selectors;
+}
+
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Turn an RBAC refusal into a message naming the missing permission. */
+export function forbiddenHint(
+  err: unknown,
+  verb: string,
+  resource: string,
+  namespace?: string,
+): string | undefined {
+  const failure = apiFailureOf(err);
+  if (failure.code !== 403 && failure.code !== 401) return undefined;
+  const where = namespace ? ` in namespace ${namespace}` : " (cluster-wide)";
+  return failure.code === 401
+    ? `the API server rejected the credentials (401 Unauthorized) while trying to ${verb} ${resource}: check the ServiceAccount token or kubeconfig`
+    : `missing permission: ${verb} ${resource}${where} (${failure.message}). Grant it to the dispatcher's ServiceAccount (chart 4.0.0: ClusterRole nodes [list]; Role jobs.batch [create, get, list, watch, delete])`;
+}
