@@ -3,7 +3,7 @@
 // concurrently and free the slots of the finished ones. Node work (labels, Ready waits) is left out, as it is
 // for our own dispatcher in the benchmark, so the two differ only in how they notice a finished Job.
 import { jobOutcome, type NodeResult } from "../kube/jobStatus";
-import { sleep, type DispatcherKubeApi } from "../dispatcher/kubeApi";
+import { apiFailureOf, sleep, type DispatcherKubeApi } from "../dispatcher/kubeApi";
 import { jobName, ownerValue } from "../dispatcher/naming";
 import { instantiateJob, type JobManifest } from "../dispatcher/template";
 
@@ -15,6 +15,8 @@ export interface PollRunOptions {
   parallelism: number;
   /** Real milliseconds between polls (upstream: `--poll-interval-secs`, 5 s of cluster time). */
   pollIntervalMs: number;
+  /** Real milliseconds a Job may stay unreadable before its node fails (upstream: 300 s of cluster time). */
+  readErrorBudgetMs: number;
   nodePageSize?: number;
 }
 
@@ -33,6 +35,7 @@ export async function runPollDispatcher(o: PollRunOptions): Promise<NodeResult[]
   const results: NodeResult[] = [];
   const queue = [...nodes];
   const inFlight = new Map<string, string>(); // Job name -> node
+  const unreadableSince = new Map<string, number>(); // Job name -> first failed read (real ms)
   const parallelism = Math.max(1, Math.min(o.parallelism, nodes.length));
   while (queue.length > 0 || inFlight.size > 0) {
     while (inFlight.size < parallelism && queue.length > 0) {
@@ -57,13 +60,34 @@ export async function runPollDispatcher(o: PollRunOptions): Promise<NodeResult[]
       [...inFlight].map(async ([name, node]) => {
         try {
           return { name, node, job: await o.api.getJob(o.namespace, name) };
-        } catch {
-          return { name, node, job: undefined };
+        } catch (err) {
+          return { name, node, job: undefined, err };
         }
       }),
     );
-    for (const { name, node, job } of polled) {
-      if (!job) continue; // upstream keeps retrying unreadable Jobs within its read-error budget
+    const now = Date.now();
+    for (const { name, node, job, err } of polled) {
+      if (!job) {
+        // Upstream: a 404 fails the node at once (the Job is gone, e.g. its TTL ran out before this poll);
+        // other read errors fail it once the Job was unreadable for the whole read-error budget.
+        const since = unreadableSince.get(name) ?? now;
+        unreadableSince.set(name, since);
+        const gone = apiFailureOf(err).code === 404;
+        if (gone || now - since >= o.readErrorBudgetMs) {
+          inFlight.delete(name);
+          unreadableSince.delete(name);
+          results.push({
+            node,
+            outcome: "failed",
+            job: name,
+            attempts: 0,
+            reason: gone ? "JobDeleted" : "Unreadable",
+            message: gone ? `Job ${name} was deleted before it was seen finishing` : String(err),
+          });
+        }
+        continue;
+      }
+      unreadableSince.delete(name);
       const outcome = jobOutcome(job);
       // Upstream decides on Complete/Failed only (its interpret_status ignores the interim conditions).
       if (!outcome.terminal) continue;

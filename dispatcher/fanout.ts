@@ -136,7 +136,9 @@ export class FanOut {
 
   /** Nodes without a result, with their state (for timeout and interrupt summaries). */
   unfinished(): [string, NodeState][] {
-    return [...this.states].filter(([, s]) => s.kind !== "done");
+    const out: [string, NodeState][] = [];
+    for (const [node, state] of this.states) if (state.kind !== "done") out.push([node, state]);
+    return out;
   }
 
   /** Job name -> node, for every node whose Job is in flight. */

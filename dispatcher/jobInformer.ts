@@ -1,6 +1,11 @@
 // ONE list + watch of the owner's Jobs and a cache of what it saw (an informer): every Job of the run is tracked
 // through it, so tracking costs no request per Job. A broken watch or a 410 relists before watching again.
-import { jobNodeName, OUTCOME_CONDITION_TYPES, type JobLike } from "../kube/jobStatus";
+import {
+  JOB_NODE_NAME_ANNOTATION,
+  jobNodeName,
+  OUTCOME_CONDITION_TYPES,
+  type JobLike,
+} from "../kube/jobStatus";
 import type { DispatcherKubeApi, KubeJob, WatchHandle } from "./kubeApi";
 import { sleep } from "./kubeApi";
 import type { Logger } from "./log";
@@ -26,48 +31,22 @@ export interface JobInformerContext {
 
 /**
  * What the informer keeps of a Job: whose it is, which node it serves and how it stands. That is all the run reads
- * of a cached Job, and at 100,000 Jobs every field counts (a Job as sent is ~5 KB; its labels, managed fields and
- * non-deciding conditions would dominate the dispatcher's memory).
+ * of a cached Job, and at 100,000 Jobs every object and string counts (a Job as sent is ~5 KB): the node rides in
+ * the one annotation `jobNodeName` reads, only the condition that decides `jobOutcome` is kept, and the strings
+ * every Job repeats (owner UIDs, condition reasons and messages) are shared.
  */
 export interface CachedJob extends JobLike {
   metadata: {
     name: string;
     uid?: string;
     deletionTimestamp?: string | Date;
-    ownerReferences?: { uid: string }[];
+    annotations?: Record<string, string>;
+    ownerReferences?: readonly { uid: string }[];
   };
 }
 
-function slimJob(job: KubeJob): CachedJob {
-  const m = job.metadata ?? {};
-  const nodeName = jobNodeName(job);
-  const s = job.status ?? {};
-  const conditions = s.conditions
-    ?.filter((c) => c.status === "True" && OUTCOME_CONDITION_TYPES.includes(c.type))
-    .map((c) => ({
-      type: c.type,
-      status: c.status,
-      reason: c.reason,
-      message: c.message,
-      lastTransitionTime: c.lastTransitionTime,
-    }));
-  return {
-    metadata: {
-      name: m.name as string,
-      uid: m.uid,
-      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
-      ...(m.ownerReferences ? { ownerReferences: m.ownerReferences.map((r) => ({ uid: r.uid })) } : {}),
-    },
-    ...(nodeName ? { spec: { template: { spec: { nodeName } } } } : {}),
-    status: {
-      succeeded: s.succeeded,
-      failed: s.failed,
-      startTime: s.startTime,
-      completionTime: s.completionTime,
-      ...(conditions?.length ? { conditions } : {}),
-    },
-  };
-}
+/** Distinct strings kept for sharing; past this, new strings are simply not shared (failure messages vary). */
+const MAX_SHARED_STRINGS = 10_000;
 
 export class JobInformer {
   private readonly jobs = new Map<string, CachedJob>();
@@ -78,6 +57,10 @@ export class JobInformer {
   private watch?: WatchHandle;
   private watchGeneration = 0;
   private stopped = false;
+
+  /** Shared copies of repeated strings and owner-reference lists (see CachedJob). */
+  private readonly shared = new Map<string, string>();
+  private readonly sharedOwners = new Map<string, readonly { uid: string }[]>();
 
   constructor(private readonly ctx: JobInformerContext) {}
 
@@ -200,8 +183,63 @@ export class JobInformer {
 
   private cache(job: KubeJob): void {
     const name = job.metadata?.name as string;
-    this.jobs.set(name, slimJob(job));
+    this.jobs.set(name, this.slim(job));
     this.cachedAt.set(name, ++this.cacheClock);
+  }
+
+  private slim(job: KubeJob): CachedJob {
+    const m = job.metadata ?? {};
+    const node = jobNodeName(job);
+    const s = job.status ?? {};
+    // jobOutcome decides by the first true condition in this order: that one alone gives the same outcome.
+    const decisive = OUTCOME_CONDITION_TYPES.map((type) =>
+      s.conditions?.find((c) => c.type === type && c.status === "True"),
+    ).find((c) => c !== undefined);
+    return {
+      metadata: {
+        name: m.name as string,
+        uid: m.uid,
+        ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+        ...(node ? { annotations: { [JOB_NODE_NAME_ANNOTATION]: node } } : {}),
+        ...(m.ownerReferences ? { ownerReferences: this.owners(m.ownerReferences) } : {}),
+      },
+      status: {
+        succeeded: s.succeeded,
+        failed: s.failed,
+        startTime: s.startTime,
+        completionTime: s.completionTime,
+        ...(decisive
+          ? {
+              conditions: [
+                {
+                  type: this.share(decisive.type),
+                  status: this.share(decisive.status),
+                  reason: decisive.reason === undefined ? undefined : this.share(decisive.reason),
+                  message: decisive.message === undefined ? undefined : this.share(decisive.message),
+                  lastTransitionTime: decisive.lastTransitionTime,
+                },
+              ],
+            }
+          : {}),
+      },
+    };
+  }
+
+  private share(value: string): string {
+    const known = this.shared.get(value);
+    if (known !== undefined) return known;
+    if (this.shared.size < MAX_SHARED_STRINGS) this.shared.set(value, value);
+    return value;
+  }
+
+  private owners(refs: readonly { uid: string }[]): readonly { uid: string }[] {
+    const key = refs.map((r) => r.uid).join(",");
+    let list = this.sharedOwners.get(key);
+    if (!list) {
+      list = Object.freeze(refs.map((r) => Object.freeze({ uid: r.uid })));
+      if (this.sharedOwners.size < MAX_SHARED_STRINGS) this.sharedOwners.set(key, list);
+    }
+    return list;
   }
 
   private changed(job: KubeJob): void {

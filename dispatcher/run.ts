@@ -281,7 +281,7 @@ class Run {
   // Tracking: what the informer saw of this owner's Jobs
 
   /** A Job of this owner label that an earlier run (another owner Job) created. */
-  private isStale(job: { metadata?: { ownerReferences?: { uid: string }[] } }): boolean {
+  private isStale(job: { metadata?: { ownerReferences?: readonly { uid: string }[] } }): boolean {
     if (!this.ownerRef) return false;
     return !(job.metadata?.ownerReferences ?? []).some((r) => r.uid === this.ownerRef?.uid);
   }
