@@ -84,6 +84,15 @@ export class JobInformer {
     if (!cached || cached.metadata?.uid !== job.metadata?.uid) this.cache(job);
   }
 
+  /**
+   * Stop keeping a Job the run is done with. Its later events still arrive (and are handed on as usual); a relist
+   * snapshot taken before now does not bring it back.
+   */
+  forget(name: string): void {
+    this.jobs.delete(name);
+    this.cachedAt.set(name, ++this.cacheClock);
+  }
+
   /** List every Job (paged) and reconcile the cache with it; the watch resumes from the list's resourceVersion. */
   async relist(): Promise<void> {
     // Anything cached after this point (watch events, create responses) is newer than the list's snapshot.
@@ -253,8 +262,7 @@ export class JobInformer {
     // A newer Job of the same name (the replacement of an earlier run's Job) is already known: not this one's business.
     if (cached && last.metadata?.uid && cached.metadata?.uid && cached.metadata.uid !== last.metadata.uid)
       return;
-    this.jobs.delete(name);
-    this.cachedAt.set(name, ++this.cacheClock);
+    this.forget(name);
     this.ctx.onJobGone(name, last);
   }
 }

@@ -306,8 +306,19 @@ class Run {
       // Not a Job any node of ours is waiting for: it still holds a slot while active.
       this.fanout.setForeignActive(name, !outcome.terminal);
     }
+    if (node) this.dropSettled(node, name);
     this.reportProgress();
     this.wake();
+  }
+
+  /**
+   * A finished Job of a node that has its result can no longer hold a slot or change a result: the cache lets it
+   * go, so memory holds per finished node only its result (at 100,000 nodes the cached Jobs were most of the heap).
+   */
+  private dropSettled(node: string, name: string): void {
+    const cached = this.jobs.get(name);
+    if (cached && jobOutcome(cached).terminal && this.fanout.state(node)?.kind === "done")
+      this.jobs.forget(name);
   }
 
   /** A Job of this owner disappeared (DELETED event, or missing from a relist). */
@@ -344,6 +355,7 @@ class Run {
     if (!state || state.kind === "done") return;
     this.fanout.finish(node, result);
     if (state.kind === "active") this.trackedSince.delete(state.job);
+    if (result.job) this.dropSettled(node, result.job);
     this.stuck.delete(node);
     const level = result.outcome === "failed" ? "warn" : "info";
     const what =

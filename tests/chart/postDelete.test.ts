@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { renderChart } from "../../components/chart/render";
 import type { Job, RoleLike } from "../../components/chart/k8s";
+import { tempDir } from "../tempDir";
 
 // kata-deploy-chart.md §2.1 and §6: the post-delete hooks that remove the RBAC Helm keeps.
 const release = { name: "kata", namespace: "kube-system" };
@@ -79,7 +79,7 @@ describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
     this.timeout(10000);
     const job = renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job;
     const container = job.spec.template.spec.containers[0];
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rb-cleanup-"));
+    const dir = tempDir("rb-cleanup-");
     try {
       const log = path.join(dir, "calls.log");
       // A fake kubectl: records its arguments; `get pods` finds none.

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { runPlanCli } from "../../components/planCli";
 import { buildDispatcherBundle } from "../../dispatcher/bundle";
 import { planKataDeploy } from "../../index";
+import { tempDir } from "../tempDir";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -21,7 +21,7 @@ async function run(argv: string[]) {
 describe("components: plan (npm run plan -- --args FILE)", () => {
   let dir: string;
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "kata-plan-"));
+    dir = tempDir("kata-plan-");
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { buildCommand, main, optionsFromFlags } from "../../dispatcher/cli";
 import {
@@ -13,6 +12,7 @@ import {
 } from "../../dispatcher/kubeApi";
 import { describeProgress, RateLimited } from "../../dispatcher/log";
 import { resolveNamespace } from "../../dispatcher/run";
+import { tempDir } from "../tempDir";
 
 function parse(args: string[]) {
   return optionsFromFlags(buildCommand().exitOverride().parse(args, { from: "user" }).opts());
@@ -59,7 +59,7 @@ describe("dispatcher CLI", () => {
     assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--log-format", "xml"], io), 2);
     assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--frobnicate"], io), 2);
     out.length = 0;
-    const dir = mkdtempSync(path.join(tmpdir(), "cli-"));
+    const dir = tempDir("cli-");
     const template = path.join(dir, "t.yaml");
     writeFileSync(
       template,
@@ -88,7 +88,7 @@ describe("dispatcher CLI", () => {
   });
 
   it("resolves the namespace from the flag, POD_NAMESPACE, the ServiceAccount file, then default", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "ns-"));
+    const dir = tempDir("ns-");
     const file = path.join(dir, "namespace");
     writeFileSync(file, "from-file\n");
     assert.equal(resolveNamespace(" flag ", { POD_NAMESPACE: "env" }, file), "flag");

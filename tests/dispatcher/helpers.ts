@@ -1,11 +1,11 @@
 // Shared fixtures for the dispatcher's simulator tests: a chart-like install template, fleets, the owner Job,
 // and ground-truth checks read from the simulator's store and audit log.
 import { strict as assert } from "node:assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { FleetNode, OutcomeProgram, Simulator } from "../../sim/types";
 import type { ResultsDocument } from "../../dispatcher/run";
+import { tempDir } from "../tempDir";
 
 export const NS = "kube-system";
 export const PREFIX = "kata-deploy-install";
@@ -48,7 +48,7 @@ spec:
 }
 
 export function writeTemplate(text: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "dispatcher-test-"));
+  const dir = tempDir("dispatcher-test-");
   const file = path.join(dir, "install-job.yaml");
   writeFileSync(file, text);
   return file;

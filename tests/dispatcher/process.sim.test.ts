@@ -2,8 +2,7 @@
 // would run it from the ConfigMap: exit codes, results file, and a SIGKILL mid-rollout followed by a restart.
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { startSimulator } from "../../sim";
 import type { Simulator } from "../../sim/types";
@@ -21,6 +20,7 @@ import {
   worker,
   writeTemplate,
 } from "./helpers";
+import { tempDir } from "../tempDir";
 
 interface Exit {
   code: number | null;
@@ -59,7 +59,7 @@ describe("dispatcher bundle as a process", function () {
     const { bundle, sizes } = await buildDispatcherBundleWithSizes();
     bytes = bundle.bytes;
     assert.ok(sizes.configMapBytes <= CONFIGMAP_BUDGET);
-    entry = writeBundle(bundle, mkdtempSync(path.join(tmpdir(), "dispatcher-bundle-")));
+    entry = writeBundle(bundle, tempDir("dispatcher-bundle-"));
   });
 
   it("fits a ConfigMap and prints usage errors with exit 2", async () => {
@@ -91,7 +91,7 @@ describe("dispatcher bundle as a process", function () {
     });
     try {
       createOwnerJob(sim);
-      const dir = mkdtempSync(path.join(tmpdir(), "dispatcher-results-"));
+      const dir = tempDir("dispatcher-results-");
       const template = writeTemplate(installTemplate({ ttlSeconds: 60_000 }));
       const args = (results: string) => [
         `--job-template=${template}`,

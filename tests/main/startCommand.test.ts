@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import type { FleetFile } from "../../sim";
+import { tempDir } from "../tempDir";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -44,7 +44,7 @@ describe("npm start (the main job on a simulated fleet)", function () {
   let outputs: Outputs;
   let exitCode: number | null;
   let stderr = "";
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kata-start-"));
+  const dir = tempDir("kata-start-");
 
   before(async () => {
     const fleetFile = path.join(dir, "fleet.json");

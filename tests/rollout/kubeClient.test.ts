@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { TLSSocket } from "node:tls";
 import { KubeApiError, KubeClient, isNotFound } from "../../rollout/kubeClient";
+import { tempDir } from "../tempDir";
 
 const fixture = (name: string) => readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 
@@ -123,7 +123,7 @@ describe("rollout/kubeClient (built-ins only)", function () {
     try {
       s.on((_q, res) => json(res, 200, {}));
       await client({ server: s.url, token: "static-token" }).get("/a");
-      const dir = mkdtempSync(path.join(tmpdir(), "kube-token-"));
+      const dir = tempDir("kube-token-");
       const file = path.join(dir, "token");
       writeFileSync(file, "first\n");
       const c = client({ server: s.url, tokenFile: file });
@@ -147,7 +147,7 @@ describe("rollout/kubeClient (built-ins only)", function () {
 
   it("runs an exec credential plugin, passes KUBERNETES_EXEC_INFO and env, and refreshes once on 401", async () => {
     const s = await startServer(false);
-    const dir = mkdtempSync(path.join(tmpdir(), "kube-exec-"));
+    const dir = tempDir("kube-exec-");
     const counter = path.join(dir, "count");
     const plugin = path.join(dir, "plugin.js");
     writeFileSync(counter, "0");

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { ConnectionResolutionError, resolveConnection } from "../../rollout/resolveConnection";
+import { tempDir } from "../tempDir";
 
 const fixture = (name: string) => readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -58,7 +58,7 @@ describe("rollout/resolveConnection (program time, @kubernetes/client-node loade
   });
 
   it("reads certificate files now (the provider may run elsewhere later), and honours a context override", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "kc-"));
+    const dir = tempDir("kc-");
     writeFileSync(path.join(dir, "client.crt"), fixture("client.crt"));
     writeFileSync(path.join(dir, "client.key"), fixture("client.key"));
     const file = path.join(dir, "config");
@@ -82,7 +82,7 @@ describe("rollout/resolveConnection (program time, @kubernetes/client-node loade
   });
 
   it("keeps an exec credential plugin (run by the provider when it needs a token), and $KUBECONFIG is the fallback", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "kc-"));
+    const dir = tempDir("kc-");
     const file = path.join(dir, "config");
     writeFileSync(
       file,

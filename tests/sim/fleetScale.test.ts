@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { dns1123SubdomainErrors, labelValueErrors } from "../../kube/validation";
 import { FleetFileError, parseFleetFile, startSimulator } from "../../sim";
 import { clientsFor, startWithClients } from "./helpers";
+import { tempDir } from "../tempDir";
 
 describe("kube-sim fleets", function () {
   this.timeout(60_000);
@@ -93,7 +93,7 @@ describe("kube-sim fleets", function () {
   });
 
   it("reads a fleet file and applies each node's outcome program", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-"));
+    const dir = tempDir("fleet-");
     const file = path.join(dir, "fleet.json");
     fs.writeFileSync(
       file,
