@@ -216,13 +216,12 @@ export async function withRetry<T>(
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     if (ctx.signal?.aborted) throw abortError(ctx.signal);
-    const timeout = AbortSignal.timeout(policy.timeoutMs);
-    const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+    const attemptAbort = attemptSignal(ctx.signal, policy.timeoutMs);
     try {
-      return await call(signal);
+      return await call(attemptAbort.signal).finally(attemptAbort.release);
     } catch (err) {
       if (ctx.signal?.aborted) throw abortError(ctx.signal);
-      const failure: ApiFailure = timeout.aborted
+      const failure: ApiFailure = attemptAbort.timedOut()
         ? { message: `no answer within ${policy.timeoutMs} ms`, transport: true }
         : apiFailureOf(err);
       const delay = retryDelayMs(failure, attempt, policy);
@@ -237,6 +236,33 @@ export async function withRetry<T>(
       await sleep(delay, ctx.signal);
     }
   }
+}
+
+/**
+ * One attempt's signal: aborted by the caller's signal or after `timeoutMs`, and released as soon as the attempt
+ * ends. Not AbortSignal.any + AbortSignal.timeout: on Node 22 `any` over a run-long signal kept about 600 bytes per
+ * call for good (measured: 100,000 calls, after GC), which at 100,000 nodes was a third of the dispatcher's memory.
+ */
+function attemptSignal(
+  parent: AbortSignal | undefined,
+  timeoutMs: number,
+): { signal: AbortSignal; timedOut: () => boolean; release: () => void } {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError"));
+  }, timeoutMs);
+  const onParentAbort = () => controller.abort(parent?.reason);
+  parent?.addEventListener("abort", onParentAbort, { once: true });
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    release: () => {
+      clearTimeout(timer);
+      parent?.removeEventListener("abort", onParentAbort);
+    },
+  };
 }
 
 /** Converts typed client objects (Date fields) back to the JSON the API sent, so every consumer sees one shape. */
