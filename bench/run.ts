@@ -262,21 +262,24 @@ async function main(): Promise<void> {
     seed: o.seed,
   };
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kata-bench-"));
-  const bundle = await buildDispatcherBundle();
-  const entry = writeBundle(bundle, path.join(workDir, "dispatcher"));
   const runs: BenchRun[] = [];
-  for (const nodes of settings.sizes) {
-    for (const mode of modes) {
-      process.stderr.write(`bench: ${nodes} nodes, ${mode} ...\n`);
-      const run = await runOne(settings, nodes, mode, entry, workDir);
-      process.stderr.write(
-        // Every run's figures as soon as it ends: an interrupted long benchmark keeps what it measured.
-        `bench: ${nodes} nodes, ${mode}: ${JSON.stringify(run)}\n`,
-      );
-      runs.push(run);
+  try {
+    const bundle = await buildDispatcherBundle();
+    const entry = writeBundle(bundle, path.join(workDir, "dispatcher"));
+    for (const nodes of settings.sizes) {
+      for (const mode of modes) {
+        process.stderr.write(`bench: ${nodes} nodes, ${mode} ...\n`);
+        const run = await runOne(settings, nodes, mode, entry, workDir);
+        process.stderr.write(
+          // Every run's figures as soon as it ends: an interrupted long benchmark keeps what it measured.
+          `bench: ${nodes} nodes, ${mode}: ${JSON.stringify(run)}\n`,
+        );
+        runs.push(run);
+      }
     }
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
   }
-  fs.rmSync(workDir, { recursive: true, force: true });
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
   const report = { machine: machine(), date: new Date().toISOString(), command, settings, runs };
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

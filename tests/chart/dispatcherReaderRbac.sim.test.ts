@@ -14,6 +14,7 @@ import { startSimulator } from "../../sim";
 import type { KubeObject, Simulator } from "../../sim/types";
 import {
   createOwnerJob,
+  grantChartRbac,
   installTemplate,
   NS,
   OWNER_JOB,
@@ -24,47 +25,6 @@ import {
 
 const names = chartNames();
 const PUBLISHED_JOB_VERBS = ["create", "get", "delete"];
-
-/** The published chart 4.0.0's dispatcher RBAC: nodes list; jobs create/get/delete. */
-function grantPublishedChartRbac(sim: Simulator): void {
-  const sa = names.dispatcherServiceAccount;
-  const subjects = [{ kind: "ServiceAccount", name: sa, namespace: NS }];
-  sim.create("serviceaccounts", {
-    apiVersion: "v1",
-    kind: "ServiceAccount",
-    metadata: { name: sa, namespace: NS },
-  });
-  sim.create("clusterroles", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: { name: names.dispatcherNodeClusterRole },
-    rules: [{ apiGroups: [""], resources: ["nodes"], verbs: ["list"] }],
-  });
-  sim.create("clusterrolebindings", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRoleBinding",
-    metadata: { name: names.dispatcherNodeClusterRoleBinding },
-    roleRef: {
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "ClusterRole",
-      name: names.dispatcherNodeClusterRole,
-    },
-    subjects,
-  });
-  sim.create("roles", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name: names.dispatcherRole, namespace: NS },
-    rules: [{ apiGroups: ["batch"], resources: ["jobs"], verbs: PUBLISHED_JOB_VERBS }],
-  });
-  sim.create("rolebindings", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name: names.dispatcherRoleBinding, namespace: NS },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: names.dispatcherRole },
-    subjects,
-  });
-}
 
 async function dispatch(sim: Simulator) {
   const kubeConfig = new KubeConfig();
@@ -93,7 +53,7 @@ describe("chart: the component's dispatcher reader Role covers the published cha
     const sim = await startSimulator({ fleet: { nodes: fleet() }, timeScale: 6000, authz: true });
     try {
       createOwnerJob(sim);
-      grantPublishedChartRbac(sim);
+      grantChartRbac(sim, { jobVerbs: PUBLISHED_JOB_VERBS });
       const doc = await dispatch(sim);
       assert.equal(doc.exitCode, 2, doc.error);
       assert.match(doc.error ?? "", /missing permission: (list|watch) jobs\.batch in namespace kube-system/);
@@ -106,7 +66,7 @@ describe("chart: the component's dispatcher reader Role covers the published cha
     const sim = await startSimulator({ fleet: { nodes: fleet() }, timeScale: 6000, authz: true });
     try {
       createOwnerJob(sim);
-      grantPublishedChartRbac(sim);
+      grantChartRbac(sim, { jobVerbs: PUBLISHED_JOB_VERBS });
       const release = { name: "kata-deploy", namespace: NS };
       sim.create("roles", dispatcherPodReaderRole(names, release) as unknown as KubeObject);
       sim.create("rolebindings", dispatcherPodReaderRoleBinding(names, release) as unknown as KubeObject);

@@ -9,6 +9,18 @@ export const KUBECONFIG_FIXTURE = path.resolve(__dirname, "fixtures/kubeconfig.y
 /** The fake token inside it: it must reach nothing but secret values. */
 export const FIXTURE_TOKEN = "kdt-FAKE-TOKEN-7f3a9c2e-do-not-leak";
 
+/** The stack outputs KataDeploy declares (schema), fills (construct) and program.ts exports, sorted. */
+export const COMPONENT_OUTPUTS = [
+  "chartVersion",
+  "kataNodes",
+  "mode",
+  "namespace",
+  "nodeResults",
+  "releaseName",
+  "runId",
+  "summary",
+];
+
 export const ROLLOUT_TYPE = "pulumi-nodejs:dynamic/kata-deploy:KataRollout";
 
 /** What the mock returns for every KataRollout, as the provider's create would (3 nodes, one failed). */

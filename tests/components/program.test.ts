@@ -7,7 +7,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { argsFromStackConfig, kataDeployStack } from "../../components/stackProgram";
 import { KataDeployArgsError, planKataDeploy } from "../../index";
-import { MockRecorder, ROLLOUT_RESULTS, ROLLOUT_RUN_ID, ROLLOUT_SUMMARY, value } from "./mockRuntime";
+import {
+  COMPONENT_OUTPUTS,
+  MockRecorder,
+  ROLLOUT_RESULTS,
+  ROLLOUT_RUN_ID,
+  ROLLOUT_SUMMARY,
+  value,
+} from "./mockRuntime";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CHART = "kubernetes:helm.sh/v4:Chart";
@@ -125,16 +132,7 @@ describe("components: standalone program from stack config", () => {
     const outputs = ((await import(programPath)) as { default: Record<string, pulumi.Output<string>> })
       .default;
     delete require.cache[programPath];
-    assert.deepEqual(Object.keys(outputs).sort(), [
-      "chartVersion",
-      "kataNodes",
-      "mode",
-      "namespace",
-      "nodeResults",
-      "releaseName",
-      "runId",
-      "summary",
-    ]);
+    assert.deepEqual(Object.keys(outputs).sort(), COMPONENT_OUTPUTS);
     assert.deepEqual(await value(outputs.kataNodes as pulumi.Output<unknown>), ["worker-1", "worker-2"]);
     assert.equal(await value(outputs.releaseName), "kata-from-program");
     assert.equal(await value(outputs.mode), "daemonset");

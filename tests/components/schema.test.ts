@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider";
 import { validatedFieldNames } from "../../components/validation";
 import { KataDeploy } from "../../index";
-import { MockRecorder, value } from "./mockRuntime";
+import { COMPONENT_OUTPUTS, MockRecorder, value } from "./mockRuntime";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -84,21 +84,11 @@ describe("components: Pulumi package schema (component provider, inferred withou
 
   it("declares exactly the outputs the component fills, the rollout's as interface types", () => {
     const resource = schema.resources["kata-deploy:index:KataDeploy"];
-    const outputs = [
-      "chartVersion",
-      "kataNodes",
-      "mode",
-      "namespace",
-      "nodeResults",
-      "releaseName",
-      "runId",
-      "summary",
-    ];
-    assert.deepEqual(Object.keys(resource.properties).sort(), outputs);
+    assert.deepEqual(Object.keys(resource.properties).sort(), COMPONENT_OUTPUTS);
     assert.deepEqual(resource.properties.mode.$ref, "#/types/kata-deploy:index:DeploymentMode");
     for (const name of ["namespace", "releaseName", "chartVersion", "runId"])
       assert.equal(resource.properties[name].type, "string");
-    assert.deepEqual([...(resource.required ?? [])].sort(), outputs);
+    assert.deepEqual([...(resource.required ?? [])].sort(), COMPONENT_OUTPUTS);
     assert.equal(resource.properties.kataNodes.type, "array");
     assert.deepEqual(resource.properties.kataNodes.items, { type: "string" });
     assert.equal(resource.properties.nodeResults.type, "array");
@@ -230,16 +220,7 @@ describe("components: Pulumi package schema (component provider, inferred withou
       {},
     );
     const state = result.state as Record<string, import("@pulumi/pulumi").Output<string>>;
-    assert.deepEqual(Object.keys(state).sort(), [
-      "chartVersion",
-      "kataNodes",
-      "mode",
-      "namespace",
-      "nodeResults",
-      "releaseName",
-      "runId",
-      "summary",
-    ]);
+    assert.deepEqual(Object.keys(state).sort(), COMPONENT_OUTPUTS);
     assert.equal(await value(state.mode), "job");
     assert.deepEqual(await value(state.kataNodes as unknown as import("@pulumi/pulumi").Output<string[]>), [
       "worker-1",

@@ -3,7 +3,7 @@
 import { strict as assert } from "node:assert";
 import { KubeConfig } from "@kubernetes/client-node";
 import { startSimulator } from "../../sim";
-import type { FleetNode, Simulator } from "../../sim/types";
+import type { FleetNode } from "../../sim/types";
 import { chartNames } from "../../components/chart/names";
 import { silentLogger } from "../../dispatcher/log";
 import { runDispatcher, type DispatcherOptions, type ResultsDocument } from "../../dispatcher/run";
@@ -11,6 +11,7 @@ import {
   assertCoveredExactlyOnce,
   assertResultsMatchTruth,
   createOwnerJob,
+  grantChartRbac,
   installTemplate,
   NS,
   OWNER_JOB,
@@ -27,57 +28,6 @@ function kubeConfigOf(path: string): KubeConfig {
 }
 
 const names = chartNames();
-
-/** Chart 4.0.0's dispatcher RBAC (kata-deploy-chart.md §2.3, §6), optionally with verbs removed or pods added. */
-function grantChartRbac(
-  sim: Simulator,
-  opts: { jobVerbs?: readonly string[]; nodeVerbs?: readonly string[]; pods?: boolean } = {},
-): void {
-  const sa = names.dispatcherServiceAccount;
-  sim.create("serviceaccounts", {
-    apiVersion: "v1",
-    kind: "ServiceAccount",
-    metadata: { name: sa, namespace: NS },
-  });
-  sim.create("clusterroles", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: { name: names.dispatcherNodeClusterRole },
-    rules: [{ apiGroups: [""], resources: ["nodes"], verbs: opts.nodeVerbs ?? ["list"] }],
-  });
-  sim.create("clusterrolebindings", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRoleBinding",
-    metadata: { name: names.dispatcherNodeClusterRoleBinding },
-    roleRef: {
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "ClusterRole",
-      name: names.dispatcherNodeClusterRole,
-    },
-    subjects: [{ kind: "ServiceAccount", name: sa, namespace: NS }],
-  });
-  const rules: Record<string, unknown>[] = [
-    {
-      apiGroups: ["batch"],
-      resources: ["jobs"],
-      verbs: opts.jobVerbs ?? ["create", "get", "list", "watch", "delete"],
-    },
-  ];
-  if (opts.pods) rules.push({ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] });
-  sim.create("roles", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name: names.dispatcherRole, namespace: NS },
-    rules,
-  });
-  sim.create("rolebindings", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name: names.dispatcherRoleBinding, namespace: NS },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: names.dispatcherRole },
-    subjects: [{ kind: "ServiceAccount", name: sa, namespace: NS }],
-  });
-}
 
 function options(template: string, extra: Partial<DispatcherOptions> = {}): DispatcherOptions {
   return {

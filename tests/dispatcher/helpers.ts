@@ -4,6 +4,7 @@ import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { FleetNode, OutcomeProgram, Simulator } from "../../sim/types";
+import { chartNames } from "../../components/chart/names";
 import type { ResultsDocument } from "../../dispatcher/run";
 import { tempDir } from "../tempDir";
 
@@ -160,4 +161,57 @@ export function assertResultsMatchTruth(sim: Simulator, doc: ResultsDocument, ow
 
 export function countsOf(doc: ResultsDocument): string {
   return `${doc.counts.succeeded}/${doc.counts.failed}/${doc.counts.skipped}`;
+}
+
+/** Chart 4.0.0's dispatcher RBAC (kata-deploy-chart.md §2.3, §6), optionally with verbs removed or pods added. */
+const chartRbacNames = chartNames();
+
+export function grantChartRbac(
+  sim: Simulator,
+  opts: { jobVerbs?: readonly string[]; nodeVerbs?: readonly string[]; pods?: boolean } = {},
+): void {
+  const sa = chartRbacNames.dispatcherServiceAccount;
+  sim.create("serviceaccounts", {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: sa, namespace: NS },
+  });
+  sim.create("clusterroles", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: chartRbacNames.dispatcherNodeClusterRole },
+    rules: [{ apiGroups: [""], resources: ["nodes"], verbs: opts.nodeVerbs ?? ["list"] }],
+  });
+  sim.create("clusterrolebindings", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: chartRbacNames.dispatcherNodeClusterRoleBinding },
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: chartRbacNames.dispatcherNodeClusterRole,
+    },
+    subjects: [{ kind: "ServiceAccount", name: sa, namespace: NS }],
+  });
+  const rules: Record<string, unknown>[] = [
+    {
+      apiGroups: ["batch"],
+      resources: ["jobs"],
+      verbs: opts.jobVerbs ?? ["create", "get", "list", "watch", "delete"],
+    },
+  ];
+  if (opts.pods) rules.push({ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] });
+  sim.create("roles", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: chartRbacNames.dispatcherRole, namespace: NS },
+    rules,
+  });
+  sim.create("rolebindings", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: chartRbacNames.dispatcherRoleBinding, namespace: NS },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: chartRbacNames.dispatcherRole },
+    subjects: [{ kind: "ServiceAccount", name: sa, namespace: NS }],
+  });
 }
