@@ -7,7 +7,8 @@ describe("kube-sim list pagination", function () {
   this.timeout(60_000);
   let c: Clients;
   before(async () => {
-    c = await startWithClients({ continueTtlMs: 2500, watchHistory: 50, bookmarkIntervalMs: 100 });
+    // Walking 10,000 objects must never outlive a continue token, even on a busy machine; expiry has its own test.
+    c = await startWithClients({ continueTtlMs: 120_000, watchHistory: 50, bookmarkIntervalMs: 100 });
     await c.core.createNamespace({ body: { metadata: { name: "many" } } });
     for (let i = 0; i < 10_000; i++) {
       c.sim.create("configmaps", {
@@ -74,24 +75,36 @@ describe("kube-sim list pagination", function () {
   });
 
   it("answers 410 Expired for a continue token older than its lifetime, 400 for a malformed one", async () => {
-    const page = await c.core.listNamespacedConfigMap({ namespace: "many", limit: 10 });
-    c.sim.create("configmaps", { metadata: { name: "bump", namespace: "many" } });
-    await new Promise((r) => setTimeout(r, 2700));
-    const gone = await expectStatus(
-      c.core.listNamespacedConfigMap({ namespace: "many", limit: 10, _continue: page.metadata?._continue }),
-      410,
-      "Expired",
-    );
-    assert.equal(
-      gone.message,
-      "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-    );
-    const bad = await expectStatus(
-      c.core.listNamespacedConfigMap({ namespace: "many", limit: 10, _continue: "not-a-token" }),
-      400,
-      "BadRequest",
-    );
-    assert.match(bad.message ?? "", /^invalid continue token/);
+    const short = await startWithClients({ continueTtlMs: 300 });
+    try {
+      await short.core.createNamespace({ body: { metadata: { name: "few" } } });
+      for (let i = 0; i < 20; i++)
+        short.sim.create("configmaps", { metadata: { name: `cm-${i}`, namespace: "few" } });
+      const page = await short.core.listNamespacedConfigMap({ namespace: "few", limit: 10 });
+      short.sim.create("configmaps", { metadata: { name: "bump", namespace: "few" } });
+      await new Promise((r) => setTimeout(r, 500));
+      const gone = await expectStatus(
+        short.core.listNamespacedConfigMap({
+          namespace: "few",
+          limit: 10,
+          _continue: page.metadata?._continue,
+        }),
+        410,
+        "Expired",
+      );
+      assert.equal(
+        gone.message,
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+      );
+      const bad = await expectStatus(
+        short.core.listNamespacedConfigMap({ namespace: "few", limit: 10, _continue: "not-a-token" }),
+        400,
+        "BadRequest",
+      );
+      assert.match(bad.message ?? "", /^invalid continue token/);
+    } finally {
+      await short.sim.close();
+    }
   });
 });
 
