@@ -2,6 +2,7 @@
 // dispatcher, or the DaemonSet wait), delete = pre-delete (cleanup dispatcher), read = refresh of recorded results.
 // It is serialized into the Pulumi state and runs from the consumer's folder, so it and every local file it imports
 // use Node built-ins only (checked by tests/rollout/serialization.test.ts).
+import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
@@ -65,12 +66,18 @@ function label(inputs: RolloutInputs, what: string): string {
   return `${inputs.displayName ?? `kata-deploy ${inputs.namespace}/${inputs.daemonSetName}`} ${what}`;
 }
 
-function newRunId(runKey: string): string {
-  const t = new Date()
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
-  return `${t}-${runKey.replace(/^v\d+:/, "").slice(0, 8)}`;
+/**
+ * A run's identity: `<UTC time to the millisecond>-<run key prefix>-<random>`. It sorts by time and names the run
+ * key, and is unique per run by construction: 64 random bits make two runs' ids differ even within one
+ * millisecond and one run key (a heal re-run keeps its key), and a collision with the previous run is redrawn.
+ */
+export function newRunId(runKey: string, previous?: string): string {
+  const time = new Date().toISOString().replace(/[-:]/g, "");
+  const key = runKey.replace(/^v\d+:/, "").slice(0, 8);
+  for (;;) {
+    const id = `${time}-${key}-${randomBytes(8).toString("hex")}`;
+    if (id !== previous) return id;
+  }
 }
 
 /** The dispatcher Job with its node selection replaced by explicit names (drift healing). */
@@ -280,7 +287,7 @@ async function install(
   heal: HealPlan | undefined,
 ): Promise<RolloutOutputs> {
   const log = stderrLogger("kata-rollout");
-  const runId = newRunId(inputs.runKey);
+  const runId = newRunId(inputs.runKey, olds?.runId);
   const { results, run } = await runInstall(inputs, olds, heal, runId, log);
   const outs = outputsFor(inputs, results, run, runId);
   const message = finalMessage(label(inputs, "install"), outs.summary, results, {
@@ -490,7 +497,7 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
     try {
       // No install may still be running while nodes are cleaned.
       await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
-      const runId = newRunId(props.runKey);
+      const runId = newRunId(props.runKey, props.runId);
       const run = await runDispatcherStage({
         client,
         namespace: props.namespace,

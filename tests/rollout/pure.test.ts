@@ -15,7 +15,7 @@ import {
 } from "../../rollout/aggregate";
 import { decodeResults, encodeResults } from "../../rollout/compact";
 import { canonicalJson, computeRunKey, type RunKeyParts } from "../../rollout/runKey";
-import { withExplicitNodes } from "../../rollout/provider";
+import { newRunId, withExplicitNodes } from "../../rollout/provider";
 
 const OWNER = "kata-deploy-install";
 const T0 = "2026-11-25T14:00:00Z";
@@ -514,5 +514,28 @@ describe("rollout pure logic", () => {
       ]);
       assert.deepEqual(job.spec.template.spec.containers[0].args.length, 3, "the input is not modified");
     });
+  });
+});
+
+describe("runId", () => {
+  const key = "v1:54978da7c0ffee";
+
+  it("differs between runs started in the same millisecond with the same run key", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newRunId(key)));
+    assert.equal(ids.size, 1000);
+  });
+
+  it("never repeats the previous run's id", () => {
+    const previous = newRunId(key);
+    for (let i = 0; i < 100; i++) assert.notEqual(newRunId(key, previous), previous);
+  });
+
+  it("starts with the UTC time to the millisecond, so ids sort by start time, and names the run key", () => {
+    const before = new Date().toISOString().replace(/[-:]/g, "");
+    const id = newRunId(key);
+    const after = new Date().toISOString().replace(/[-:]/g, "");
+    const match = /^(\d{8}T\d{6}\.\d{3}Z)-54978da7-[0-9a-f]{16}$/.exec(id);
+    assert.ok(match, id);
+    assert.ok(before <= match[1] && match[1] <= after, `${before} <= ${match[1]} <= ${after}`);
   });
 });

@@ -218,7 +218,7 @@ describe("rollout provider on the simulator", function () {
           decodeResults(outs.results).map((x) => [x.node, x.job, x.outcome]),
           [...truth].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, t]) => [node, t.job, t.outcome]),
         );
-        assert.match(outs.runId, /^\d{8}T\d{6}Z-[0-9a-f]{8}$/);
+        assert.match(outs.runId, /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}-[0-9a-f]{16}$/);
       });
 
       it("no re-run without a run-key change: diff is empty and update keeps the recorded run", async () => {
