@@ -37,6 +37,7 @@ export interface ArgIssue {
 }
 
 export class KataDeployArgsError extends Error {
+  override readonly name = "KataDeployArgsError";
   constructor(
     readonly issues: readonly ArgIssue[],
     context = "KataDeploy",

@@ -64,6 +64,7 @@ export interface ApiFailure {
 
 /** Error thrown after the retry policy gave up or for a non-retryable answer. */
 export class KubeRequestError extends Error {
+  override readonly name = "KubeRequestError";
   constructor(
     readonly what: string,
     readonly failure: ApiFailure,

@@ -3,9 +3,11 @@
 // Node built-ins only: the rollout's serialized dynamic provider imports this file.
 import { createHash } from "node:crypto";
 
-export const OWNER_LABEL = "kata-deploy-job-dispatcher/owner";
-export const NODE_LABEL = "kata-deploy-job-dispatcher/node";
-export const NODE_NAME_ANNOTATION = "kata-deploy-job-dispatcher/node-name";
+export {
+  JOB_OWNER_LABEL as OWNER_LABEL,
+  JOB_NODE_LABEL as NODE_LABEL,
+  JOB_NODE_NAME_ANNOTATION as NODE_NAME_ANNOTATION,
+} from "../kube/jobStatus";
 
 /** Longest Kubernetes label value / DNS-1123 label. */
 const MAX_NAME = 63;

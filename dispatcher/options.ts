@@ -59,6 +59,7 @@ export interface DispatcherDeps {
 
 /** A fatal condition with the exit code it maps to and a message that says what to fix. */
 export class DispatcherError extends Error {
+  override readonly name = "DispatcherError";
   constructor(
     message: string,
     readonly exitCode: 1 | 2,

@@ -40,7 +40,9 @@ export interface OwnerReference {
   blockOwnerDeletion?: boolean;
 }
 
-export class TemplateError extends Error {}
+export class TemplateError extends Error {
+  override readonly name = "TemplateError";
+}
 
 /** Parse and check a Job template's text; `source` names the file in errors. */
 export function parseJobTemplate(text: string, source: string): JobManifest {

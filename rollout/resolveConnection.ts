@@ -5,7 +5,9 @@ import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { connectionSpecErrors, type ConnectionSpec } from "./connection";
 
-export class ConnectionResolutionError extends Error {}
+export class ConnectionResolutionError extends Error {
+  override readonly name = "ConnectionResolutionError";
+}
 
 /** kubeconfig `*-data` fields are base64 of PEM; files are read now, because the provider may run elsewhere later. */
 function pemFrom(

@@ -18,7 +18,8 @@ import {
 import { KubeApiError, type KubeClient, isForbidden, isNotFound } from "./kubeClient";
 import type { DaemonSetTarget, DispatcherStage, KubeObject, NodeResult } from "./types";
 
-export const OWNER_LABEL = "kata-deploy-job-dispatcher/owner";
+import { JOB_OWNER_LABEL as OWNER_LABEL } from "../kube/jobStatus";
+export { OWNER_LABEL };
 export const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
 
 export function jobsPath(ns: string, name?: string): string {

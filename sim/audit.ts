@@ -13,7 +13,8 @@ import type {
   TransitionRecord,
 } from "./types";
 
-export const OWNER_LABEL = "kata-deploy-job-dispatcher/owner";
+import { JOB_OWNER_LABEL as OWNER_LABEL } from "../kube/jobStatus";
+export { OWNER_LABEL };
 
 interface JobTrack {
   record: NodeJobRecord;

@@ -15,6 +15,7 @@ export interface NodeSelectorRequirement {
 }
 
 export class UnsupportedOperatorError extends Error {
+  override readonly name = "UnsupportedOperatorError";
   constructor(
     readonly key: string,
     readonly operator: string,

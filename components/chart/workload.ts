@@ -15,7 +15,9 @@ export const ARCH_ENV_SUFFIX: Readonly<Record<Arch, string>> = {
   ppc64le: "PPC64LE",
 };
 
-export class ChartValuesError extends Error {}
+export class ChartValuesError extends Error {
+  override readonly name = "ChartValuesError";
+}
 
 export interface ShimEntry {
   name: string;

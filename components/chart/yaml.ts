@@ -16,7 +16,9 @@
 
 import { isMap } from "./goValues";
 
-export class YamlEmitError extends Error {}
+export class YamlEmitError extends Error {
+  override readonly name = "YamlEmitError";
+}
 
 const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./:=-]*$/;
 const RESERVED = new Set(["y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"]);
