@@ -62,8 +62,15 @@ describe("bench: the upstream poll algorithm, reproduced", () => {
   });
 
   it("fails the node when its Job vanished before a poll saw it finish (TTL race, 404), and still ends", async () => {
-    // TTL 1 s against a 60 s poll: every Job is gone by the time it is polled.
-    const { results, byNode } = await pollRun({ nodes: 6, parallelism: 3, ttlSeconds: 1, pollSimMs: 60_000 });
+    // TTL 0 against a 1,000 s poll (120 s Jobs): every Job is gone by the time it is polled. The poller and the
+    // simulator share one event loop, so the Job's end and its TTL deletion (timers due at 120 ms) run before the
+    // poll (due at 1 s) however busy the machine is.
+    const { results, byNode } = await pollRun({
+      nodes: 6,
+      parallelism: 3,
+      ttlSeconds: 0,
+      pollSimMs: 1_000_000,
+    });
     assert.equal(results.length, 6);
     for (const r of results) {
       assert.equal(r.outcome, "failed", r.node);

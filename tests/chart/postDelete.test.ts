@@ -76,7 +76,7 @@ describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
   });
 
   it("the cleanup script deletes the binding, the role and the SA, in that order, once no DaemonSet pod is left", function () {
-    this.timeout(10000);
+    this.timeout(120_000);
     const job = renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job;
     const container = job.spec.template.spec.containers[0];
     const dir = tempDir("rb-cleanup-");

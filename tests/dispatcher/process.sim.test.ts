@@ -92,7 +92,7 @@ describe("dispatcher bundle as a process", function () {
     try {
       createOwnerJob(sim);
       const dir = tempDir("dispatcher-results-");
-      const template = writeTemplate(installTemplate({ ttlSeconds: 60_000 }));
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
       const args = (results: string) => [
         `--job-template=${template}`,
         `--name-prefix=${PREFIX}`,

@@ -18,7 +18,7 @@ const vectors: Vectors = JSON.parse(
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
 describe("kube-sim REST conformance", function () {
-  this.timeout(30_000);
+  this.timeout(120_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ nodes: 3, seed: 2, timeScale: 1000, jobDurationMs: 5000 });

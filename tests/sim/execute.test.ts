@@ -58,7 +58,7 @@ function nodeJob(name: string, args: string[] = []): k8s.V1Job {
 }
 
 describe("kube-sim real execution of Node.js Job pods", function () {
-  this.timeout(30_000);
+  this.timeout(120_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({

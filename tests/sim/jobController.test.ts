@@ -33,7 +33,7 @@ const conditionTypes = (j: Job): string[] =>
   (j.status?.conditions ?? []).filter((c) => c.status === "True").map((c) => c.type);
 
 describe("kube-sim Job controller and kubelet", function () {
-  this.timeout(30_000);
+  this.timeout(120_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({
