@@ -51,7 +51,7 @@ export interface DispatcherBundleRef {
   image?: string;
 }
 
-/** The shape `dispatcher/bundle.ts` produces (contracts.md). */
+/** The shape `dispatcher/bundle.ts` produces (design.md §3). */
 export interface DispatcherBundleFiles {
   files: Record<string, string>;
   entry: string;

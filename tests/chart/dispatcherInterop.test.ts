@@ -5,7 +5,7 @@ import { renderChart } from "../../components/chart/render";
 import type { ConfigMap } from "../../components/chart/k8s";
 
 // The chain the rollout runs: our rendered ConfigMap → our dispatcher's template reader → one node's Job.
-// The per-node Job must carry the chart template unchanged plus the shared contract fields (contracts.md).
+// The per-node Job must carry the chart template unchanged plus the shared contract fields (design.md §3).
 describe("components/chart ↔ dispatcher: the rendered templates are what the dispatcher reads", () => {
   it("both templates parse, and a node's Job keeps the chart's pod and adds the contract fields", () => {
     const rendered = renderChart(
