@@ -125,11 +125,22 @@ describe("dispatcher naming (upstream HEAD rule, dispatcher-reference.md ยง2.5/ย
 });
 
 describe("files the rollout's serialized provider imports", () => {
-  it("use Node built-ins only (dispatcher/naming.ts, kube/jobStatus.ts)", () => {
-    for (const file of ["../../dispatcher/naming.ts", "../../kube/jobStatus.ts"]) {
-      const text = readFileSync(path.resolve(__dirname, file), "utf8");
-      const specifiers = [...text.matchAll(/(?:from\s+|require\()\s*["']([^"']+)["']/g)].map((m) => m[1]);
-      for (const spec of specifiers) assert.match(spec, /^node:/, `${file} imports ${spec}`);
+  it("use Node built-ins only, with every local file they import (dispatcher/naming.ts, kube/jobStatus.ts)", () => {
+    const pending = ["../../dispatcher/naming.ts", "../../kube/jobStatus.ts"].map((f) =>
+      path.resolve(__dirname, f),
+    );
+    const seen = new Set<string>();
+    for (let file = pending.pop(); file; file = pending.pop()) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const text = readFileSync(file, "utf8");
+      const specifiers = [...text.matchAll(/(?:from\s+|require\()\s*["']([^"']+)["']/g)].map(
+        (m) => m[1] ?? "",
+      );
+      for (const spec of specifiers) {
+        if (spec.startsWith(".")) pending.push(path.resolve(path.dirname(file), `${spec}.ts`));
+        else assert.match(spec, /^node:/, `${path.relative(__dirname, file)} imports ${spec}`);
+      }
     }
   });
 });
