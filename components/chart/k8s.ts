@@ -75,9 +75,18 @@ export interface PodSecurityContext {
   seccompProfile?: { type: string };
 }
 
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+  tolerationSeconds?: number;
+}
+
 export interface PodSpec {
   imagePullSecrets?: unknown[];
   serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
   restartPolicy?: string;
   securityContext?: PodSecurityContext;
   nodeSelector?: Record<string, string>;
@@ -103,6 +112,7 @@ export interface Job extends K8sObject {
   spec: {
     backoffLimit?: number;
     ttlSecondsAfterFinished?: number;
+    activeDeadlineSeconds?: number;
     template: PodTemplate;
   };
 }
