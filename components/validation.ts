@@ -900,6 +900,9 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
       });
     }
     crossFieldRules(user, userPath, errors, warnings, version);
+    if (a.dispatcherImplementation === DispatcherImplementation.Upstream) {
+      imagePairRule(user, userPath, errors, version);
+    }
   }
 
   // 3. Component-level rules.
@@ -981,6 +984,36 @@ function chartVersionRules41(
       message: `${ttl} is too short: chart 4.1.0 refuses less than 60 s, because a per-node Job deleted before the dispatcher reads it counts as failed; use 60 or more`,
     });
   }
+}
+
+/**
+ * The chart's dispatcher image and kata-deploy image travel as a pair per chart version: the dispatcher injects
+ * the node identity the install checks, under `KATA_DEPLOY_NODE_MACHINE_ID` up to 4.1.0 and `NODE_MACHINE_ID`
+ * from 4.2.0, and a missing variable reads as "older chart, nothing to compare" (chart-versions.md §1.2). So in
+ * job mode with the chart's own dispatcher, overriding one image without the other is refused; overriding both
+ * is the user's informed choice.
+ */
+function imagePairRule(
+  user: Values,
+  userPath: (path: readonly PropertyKey[]) => string,
+  errors: ArgIssue[],
+  version: ChartVersion,
+): void {
+  if ((user.deploymentMode ?? DeploymentMode.Daemonset) !== DeploymentMode.Job) return;
+  const overridden = (v: unknown) =>
+    isPlainObject(v) && (isNonEmptyValue(v.reference) || isNonEmptyValue(v.tag));
+  const kata = overridden(user.image);
+  const dispatcher = isPlainObject(user.job) && overridden(user.job.dispatcherImage);
+  if (kata === dispatcher) return;
+  const [given, missing] = kata ? [["image"], "job.dispatcherImage"] : [["job", "dispatcherImage"], "image"];
+  errors.push({
+    path: userPath(given),
+    message: `the kata-deploy image and the dispatcher image travel as a pair per chart version (chart ${version} pairs both with tag ${version}): the dispatcher hands the install the node identity it checks, and a mixed pair silently disables that check. Set ${missing} to the same release too, or neither`,
+  });
+}
+
+function isNonEmptyValue(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== "";
 }
 
 /** The shims that end up enabled (chart defaults, then the user's shims) with their arches, or UNKNOWN. */

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { ARCHES, type ChartValues } from "./defaults";
 import { cloneJson, goPrint, isMap, truthy } from "./goValues";
-import type { ConfigMap, Container, Job, K8sObject, RoleLike, Toleration } from "./k8s";
+import type { ConfigMap, Container, Job, K8sObject, RoleLike } from "./k8s";
 import { chartNames, runtimeClassName, t63 } from "./names";
 import { compileNodeSelector, type NodeSelectorRequirement } from "./selectors";
 import {
@@ -26,7 +26,8 @@ import {
 } from "./workload";
 import { nfdAffinity } from "./daemonSet";
 import { customRuntimeEntries } from "./kataObjects";
-import { equalityMap, HOOKS, nodeList, requirements } from "./jobMode";
+import { chartDispatcherJob, equalityMap, nodeList, requirements } from "./jobMode";
+import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../../kube/tolerations";
 import { toYaml } from "./yaml";
 import {
   CLEANUP_TEMPLATE_KEY,
@@ -266,16 +267,6 @@ export function dispatcherFlags41(
   ];
 }
 
-/** The taints the DaemonSet controller tolerates on its own pods, which job mode's install Jobs mirror. */
-export const DAEMONSET_TOLERATIONS: readonly Toleration[] = Object.freeze([
-  { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute" },
-  { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute" },
-  { key: "node.kubernetes.io/disk-pressure", operator: "Exists", effect: "NoSchedule" },
-  { key: "node.kubernetes.io/memory-pressure", operator: "Exists", effect: "NoSchedule" },
-  { key: "node.kubernetes.io/pid-pressure", operator: "Exists", effect: "NoSchedule" },
-  { key: "node.kubernetes.io/unschedulable", operator: "Exists", effect: "NoSchedule" },
-]);
-
 const PIPELINES_41: Readonly<Record<DispatcherStage, { init: [string, string][]; main: [string, string] }>> =
   {
     install: {
@@ -352,7 +343,7 @@ export function perNodeJobTemplate41(
     stage === "cleanup"
       ? [{ operator: "Exists" }]
       : [
-          ...(truthy(job.nodes) ? [{ operator: "Exists" }] : cloneJson([...DAEMONSET_TOLERATIONS])),
+          ...(truthy(job.nodes) ? [{ operator: "Exists" }] : cloneJson([...DAEMONSET_AUTOMATIC_TOLERATIONS])),
           ...userTolerations,
         ];
   const pipeline = PIPELINES_41[stage];
@@ -386,7 +377,10 @@ export function perNodeJobTemplate41(
   });
 }
 
-/** The 4.1.0 dispatcher hook Job; the install one carries the job-templates ConfigMap's checksum. */
+/**
+ * The 4.1.0 dispatcher hook Job: 4.0.0's Job (name, labels, hooks, identity, security contexts, templates mount)
+ * with 4.1.0's image tag and flags, its own placement, and on the install one the job-templates checksum.
+ */
 export function chartDispatcherJob41(
   values: ChartValues,
   release: Release,
@@ -394,64 +388,23 @@ export function chartDispatcherJob41(
   jobTemplates: ConfigMap,
   options: RenderOptions = {},
 ): Job {
-  const names = chartNames(multiInstallSuffix(values));
-  const labels = { ...nameAndInstance(values, release), "kata-deploy/dispatcher": stage };
-  const job = values.job ?? {};
-  return compact({
-    apiVersion: "batch/v1",
-    kind: "Job",
-    metadata: {
-      name: stage === "install" ? names.installDispatcherJob : names.cleanupDispatcherJob,
-      namespace: release.namespace,
-      labels,
-      annotations: { ...HOOKS[stage] },
-    },
-    spec: {
-      backoffLimit: 0,
-      ttlSecondsAfterFinished: printedScalar(job.ttlSecondsAfterFinished) as number | undefined,
-      template: {
-        metadata: {
-          labels: { ...labels },
-          annotations:
-            stage === "install" ? { "checksum/job-templates": checksumOf(jobTemplates) } : undefined,
-        },
-        spec: {
-          imagePullSecrets: withValue(values.imagePullSecrets),
-          serviceAccountName: names.dispatcherServiceAccount,
-          restartPolicy: "Never",
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 65532,
-            runAsGroup: 65532,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
-          // Where the dispatcher pod runs (not where Kata goes): its own selector, its tolerations or the top-level ones.
-          nodeSelector: withValue(job.dispatcherNodeSelector),
-          tolerations: withValue(
-            truthy(job.dispatcherTolerations) ? job.dispatcherTolerations : values.tolerations,
-          ),
-          priorityClassName: truthy(values.priorityClassName) ? goPrint(values.priorityClassName) : undefined,
-          containers: [
-            {
-              name: "dispatcher",
-              image: dispatcherImage(values, V),
-              imagePullPolicy: printedScalar(values.imagePullPolicy) as string | undefined,
-              securityContext: {
-                privileged: false,
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ["ALL"] },
-              },
-              command: [UPSTREAM_DISPATCHER_BINARY, ...dispatcherFlags41(values, stage, options)],
-              env: [{ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }],
-              volumeMounts: [{ name: "job-templates", mountPath: JOB_TEMPLATES_MOUNT, readOnly: true }],
-            },
-          ],
-          volumes: [{ name: "job-templates", configMap: { name: names.jobTemplatesConfigMap } }],
-        },
-      },
-    },
+  const job = chartDispatcherJob(values, release, stage);
+  const pod = job.spec.template;
+  if (stage === "install") pod.metadata.annotations = { "checksum/job-templates": checksumOf(jobTemplates) };
+  const jobValues = values.job ?? {};
+  // Where the dispatcher pod runs (not where Kata goes): its own selector, its tolerations or the top-level ones.
+  const placement = compact({
+    nodeSelector: withValue<Record<string, string>>(jobValues.dispatcherNodeSelector),
+    tolerations: withValue<unknown[]>(
+      truthy(jobValues.dispatcherTolerations) ? jobValues.dispatcherTolerations : values.tolerations,
+    ),
   });
+  delete pod.spec.tolerations;
+  pod.spec = { ...pod.spec, ...placement };
+  const container = pod.spec.containers[0];
+  container.image = dispatcherImage(values, V);
+  container.command = [UPSTREAM_DISPATCHER_BINARY, ...dispatcherFlags41(values, stage, options)];
+  return job;
 }
 
 /** 4.1.0's dispatcher node ClusterRole rules: nodes list/get/patch, plus nodes/proxy get with the kubelet warning. */

@@ -75,14 +75,6 @@ export interface PodSecurityContext {
   seccompProfile?: { type: string };
 }
 
-export interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
-  tolerationSeconds?: number;
-}
-
 export interface PodSpec {
   imagePullSecrets?: unknown[];
   serviceAccountName?: string;

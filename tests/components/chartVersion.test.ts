@@ -148,6 +148,29 @@ describe("components: chart.version selects the chart renderer and its checks", 
     );
   });
 
+  it("with the chart's own dispatcher in job mode, the kata-deploy and dispatcher images are overridden together or not at all", () => {
+    const paths = (args: Record<string, unknown>) =>
+      checkArgs({ deploymentMode: "job", dispatcherImplementation: "upstream", ...args }, "kata").errors.map(
+        (e) => e.path,
+      );
+    const kata = { image: { reference: "mirror.example/kata-deploy", tag: "4.0.0" } };
+    const dispatcher = {
+      values: { job: { dispatcherImage: { reference: "mirror.example/dispatcher", tag: "4.0.0" } } },
+    };
+    assert.deepEqual(paths(kata), ["image"]);
+    assert.deepEqual(paths(dispatcher), ["values.job.dispatcherImage"]);
+    assert.match(
+      checkArgs({ deploymentMode: "job", dispatcherImplementation: "upstream", ...kata }, "kata").errors[0]
+        .message,
+      /travel as a pair per chart version .*Set job\.dispatcherImage to the same release too, or neither/,
+    );
+    assert.deepEqual(paths({ ...kata, ...dispatcher }), [], "both overridden: the user's choice");
+    assert.deepEqual(paths({}), []);
+    // The bundled dispatcher does not use job.dispatcherImage; daemonset mode has no dispatcher.
+    assert.deepEqual(checkArgs({ deploymentMode: "job", ...kata }, "kata").errors, []);
+    assert.deepEqual(checkArgs({ dispatcherImplementation: "upstream", ...kata }, "kata").errors, []);
+  });
+
   it("renderChart refuses a version it has no renderer for, naming the ones it has", () => {
     assert.throws(
       () => renderChart({}, { name: "kata", namespace: "kube-system" }, { version: "4.2.0" }),
