@@ -180,7 +180,7 @@ export interface ShimSettings {
   runtimeClass?: pulumi.Input<ShimRuntimeClassSettings>;
 }
 
-/** `defaultShim.<arch>`: the shim used by default on each architecture (chart default `qemu` everywhere). */
+/** `defaultShim.<arch>`: the shim used by default on each architecture (chart 4.0.0: `qemu-runtime-rs`, `qemu` on ppc64le). */
 export interface DefaultShims {
   amd64?: pulumi.Input<string>;
   arm64?: pulumi.Input<string>;
@@ -192,6 +192,12 @@ export interface DefaultShims {
 export interface SnapshotterSettings {
   /** Snapshotters to set up on the nodes. Chart default `[nydus]`. */
   setup?: pulumi.Input<pulumi.Input<SnapshotterName>[]>;
+  /** `merged` or `unmerged` (env EROFS_MERGE_MODE); chart default "" (not set). */
+  erofsMergeMode?: pulumi.Input<string>;
+  /** `disk` or `memory` (env EROFS_SNAPSHOTTER_MODE); chart default "" (not set). */
+  erofsSnapshotterMode?: pulumi.Input<string>;
+  /** dm-verity for erofs layers (env EROFS_DMVERITY). Chart default false. */
+  erofsDmverity?: pulumi.Input<boolean>;
 }
 
 /** `env.*`: installation environment. */

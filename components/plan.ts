@@ -5,8 +5,11 @@
 import { ROLLOUT_DEFAULTS } from "../rollout/defaults";
 import { DeploymentMode } from "./args";
 import { CHART_NAME } from "./chart/names";
-import { ChartValues } from "./chart/defaults";
-import { dispatcherSelectionArgs } from "./chart/render";
+import { parse as parseYaml } from "yaml";
+import { ChartValues, isChartVersion } from "./chart/defaults";
+import type { K8sObject } from "./chart/k8s";
+import { ChartValuesError, dispatcherSelectionArgs, renderChart } from "./chart/render";
+import { UnsupportedOperatorError } from "./chart/selectors";
 import {
   ArgIssue,
   ARG_NAMES,
@@ -109,4 +112,39 @@ function plannedSelection(effective: Values): PlannedSelection {
     install: dispatcherSelectionArgs(values, "install"),
     cleanup: dispatcherSelectionArgs(values, "cleanup"),
   };
+}
+
+/** Every object the chart renders for a plan, whole: what helm.v4.Chart applies, then the hooks Helm would run. */
+export interface PlannedChartObjects {
+  /** The chart version rendered (offline, by components/chart; proven equal to Helm's render of it). */
+  version: string;
+  resources: K8sObject[];
+  /** Hook objects (helm.v4.Chart drops them), with their `helm.sh/hook*` annotations. */
+  hooks: K8sObject[];
+}
+
+/**
+ * The chart's objects and hooks for a plan, or undefined when no offline renderer exists for its chart version
+ * (a local chart, or a version other than components/chart's CHART_VERSIONS). Values the chart's templates
+ * refuse become a KataDeployArgsError, as Helm's `fail` would stop the render.
+ */
+export function planChartObjects(plan: Plan): PlannedChartObjects | undefined {
+  const version = plan.chart.version;
+  if (plan.chart.path !== undefined || !isChartVersion(version)) return undefined;
+  const release = { name: plan.args.releaseName as string, namespace: plan.args.namespace as string };
+  try {
+    const rendered = renderChart(plan.values, release, { version, parseYaml });
+    const { installDispatcher, cleanupDispatcher, postDeleteRbacCleanup } = rendered.hooks;
+    const hooks = [installDispatcher, cleanupDispatcher, ...postDeleteRbacCleanup].filter(
+      (o): o is K8sObject => o !== undefined,
+    );
+    return { version, resources: rendered.resources, hooks };
+  } catch (e) {
+    if (e instanceof ChartValuesError || e instanceof UnsupportedOperatorError) {
+      throw new KataDeployArgsError([
+        { path: "values", message: `chart ${version} refuses these values: ${e.message}` },
+      ]);
+    }
+    throw e;
+  }
 }

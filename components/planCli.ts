@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { parse, stringify } from "yaml";
-import { DEFAULT_RESOURCE_NAME, planKataDeploy } from "./plan";
+import { DEFAULT_RESOURCE_NAME, planChartObjects, planKataDeploy } from "./plan";
 import { planRollout } from "./rolloutObjects";
 import { KataDeployArgsError } from "./validation";
 
@@ -61,7 +61,7 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
     // Job mode: the objects the rollout sends besides the chart (building the bundled dispatcher is async).
     const rollout = await planRollout(plan);
     const { warnings, ...rest } = plan;
-    const out: Record<string, unknown> = { ...rest };
+    const out: Record<string, unknown> = { ...rest, chartObjects: planChartObjects(plan) };
     if (rollout) out.rollout = rollout;
     if (warnings.length > 0) out.warnings = warnings;
     io.stdout(stringify(out, { lineWidth: 0 }));

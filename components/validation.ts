@@ -21,7 +21,17 @@ import {
   TaintEffect,
   TolerationOperator,
 } from "./args";
-import { ARCHES, ChartValues, chartDefaults, mergeValues as coalesceValues } from "./chart/defaults";
+import {
+  ARCHES,
+  atLeast41,
+  CHART_VERSIONS,
+  ChartValues,
+  ChartVersion,
+  chartDefaults,
+  isChartVersion,
+  mergeValues as coalesceValues,
+} from "./chart/defaults";
+import { removedJobSelectionKeyErrors } from "./chart/jobMode41";
 import { CHART_NAME, chartNames, runtimeClassName } from "./chart/names";
 import { enabledShims as chartEnabledShims } from "./chart/workload";
 import { CHART_REFERENCE, CHART_VERSION, DEFAULT_NAMESPACE } from "./chartDefaults";
@@ -381,6 +391,37 @@ const job = z.strictObject({
   ttlSecondsAfterFinished: nonNegativeInt("seconds a finished Job is kept").optional(),
 });
 
+const nodeAffinity = z.looseObject({
+  requiredDuringSchedulingIgnoredDuringExecution: z
+    .looseObject({
+      nodeSelectorTerms: z
+        .array(z.looseObject({ matchExpressions: selectorExpressions.nullish() }))
+        .nullish(),
+    })
+    .nullish(),
+});
+
+/**
+ * Chart 4.1.0's `job` block: node selection moved to the top-level `nodeSelector` and `affinity` (the removed
+ * keys are refused with the chart's migration hint by chartVersionRules), plus where the dispatcher runs and
+ * its timing.
+ */
+const job41 = job.omit({ nodeSelector: true, nodeSelectorExpressions: true, cleanup: true }).extend({
+  dispatcherNodeSelector: labelMap.nullish(),
+  dispatcherTolerations: z.array(toleration).nullish(),
+  waitForNodesSeconds: nonNegativeInt("seconds to wait for eligible nodes (0: resolve once)").optional(),
+  nodeSettleSeconds: nonNegativeInt("seconds the eligible set must stay unchanged").optional(),
+  waitNodeReadySeconds: nonNegativeInt("seconds to wait for a node to be Ready after its Job").optional(),
+  activeDeadlineSeconds: nonNegativeInt("deadline of each per-node Job, in seconds").optional(),
+  cleanup: z
+    .strictObject({
+      nodes: nodeList.nullish(),
+      nodeSelector: labelMap.nullish(),
+      nodeAffinity: nodeAffinity.nullish(),
+    })
+    .optional(),
+});
+
 const priorityClassName = z
   .string()
   .superRefine((n, ctx) => addErrors(ctx, dns1123SubdomainErrors(n), `priority class "${n}"`));
@@ -403,7 +444,14 @@ export const CHART_FIELDS = {
   debug: z.boolean().optional(),
   shims: shims.optional(),
   defaultShim: defaultShim.optional(),
-  snapshotter: z.strictObject({ setup: z.array(z.enum(SnapshotterName)).nullish() }).optional(),
+  snapshotter: z
+    .strictObject({
+      setup: z.array(z.enum(SnapshotterName)).nullish(),
+      erofsMergeMode: z.enum(["", "merged", "unmerged"]).optional(),
+      erofsSnapshotterMode: z.enum(["", "disk", "memory"]).optional(),
+      erofsDmverity: z.boolean().optional(),
+    })
+    .optional(),
   tolerations: z.array(toleration).nullish(),
   nodeSelector: labelMap.nullish(),
   priorityClassName: priorityClassName.optional(),
@@ -417,6 +465,25 @@ export const CHART_FIELDS = {
   job: job.optional(),
 };
 const chartValues = z.looseObject(CHART_FIELDS);
+/** Chart 4.1.0: the 4.1.0 job block, and the top-level affinity that now selects job-mode nodes too. */
+const chartValues41 = z.looseObject({
+  ...CHART_FIELDS,
+  job: job41.optional(),
+  affinity: z.looseObject({ nodeAffinity: nodeAffinity.nullish() }).nullish(),
+});
+
+/** The value schema of a chart version. */
+function valuesSchemaFor(version: ChartVersion): z.ZodType {
+  return atLeast41(version) ? chartValues41 : chartValues;
+}
+
+/** The job-mode keys chart 4.1.0 removed: refused with the chart's hint (chartVersionRules), not as unknown. */
+const REMOVED_IN_41 = new Set([
+  "job.nodeSelector",
+  "job.nodeAffinity",
+  "job.nodeSelectorExpressions",
+  "job.cleanup.nodeSelectorExpressions",
+]);
 
 const HELM_RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HELM_RELEASE_NAME_MAX = 53;
@@ -794,14 +861,19 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
     });
   }
 
+  const chartArg = isPlainObject(a.chart) ? a.chart : undefined;
+  // The typed checks and defaults follow the requested chart version when there is a renderer for it.
+  const version: ChartVersion = isChartVersion(chartArg?.version) ? chartArg.version : CHART_VERSION;
   if (user !== UNKNOWN) {
-    const parsed = chartValues.safeParse(user, { error: zodMessage });
+    const schema = valuesSchemaFor(version);
+    const parsed = schema.safeParse(user, { error: zodMessage });
     for (const iss of parsed.success ? [] : parsed.error.issues) {
       if (touchesUnknown(user, iss.path)) continue;
       if (iss.code === "unrecognized_keys") {
-        const known = knownKeysAt(chartValues, iss.path);
+        const known = knownKeysAt(schema, iss.path);
         for (const key of iss.keys) {
           const path = [...iss.path, key];
+          if (atLeast41(version) && REMOVED_IN_41.has(path.map(String).join("."))) continue;
           const hint = closest(key, known);
           const where = formatPath(path);
           if (fromTyped(path)) {
@@ -812,23 +884,26 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
           } else {
             warnings.push({
               path: userPath(path),
-              message: `chart ${CHART_VERSION} has no value ${where}${hint ? ` (did you mean ${hint}?)` : ""}; it is passed to the chart as is and ${CHART_VERSION} ignores it`,
+              message: `chart ${version} has no value ${where}${hint ? ` (did you mean ${hint}?)` : ""}; it is passed to the chart as is and ${version} ignores it`,
             });
           }
         }
       } else errors.push({ path: userPath(iss.path), message: iss.message });
     }
     // Top-level keys of `values` that chart 4.0.0 does not have are ignored by it: say so.
-    const chartRootKeys = [...Object.keys(chartDefaults()), "nameOverride", "fullnameOverride"];
+    const chartRootKeys = [...Object.keys(chartDefaults(version)), "nameOverride", "fullnameOverride"];
     for (const key of Object.keys(user)) {
       if (chartRootKeys.includes(key) || fromTyped([key])) continue;
       const hint = closest(key, chartRootKeys);
       warnings.push({
         path: userPath([key]),
-        message: `chart ${CHART_VERSION} has no value ${key}${hint ? ` (did you mean ${hint}?)` : ""}; it is passed to the chart as is and ${CHART_VERSION} ignores it`,
+        message: `chart ${version} has no value ${key}${hint ? ` (did you mean ${hint}?)` : ""}; it is passed to the chart as is and ${version} ignores it`,
       });
     }
-    crossFieldRules(user, userPath, errors, warnings);
+    crossFieldRules(user, userPath, errors, warnings, version);
+    if (a.dispatcherImplementation === DispatcherImplementation.Upstream) {
+      imagePairRule(user, userPath, errors, version);
+    }
   }
 
   // 3. Component-level rules.
@@ -849,16 +924,16 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
     }
   }
   const chart = isPlainObject(a.chart) ? a.chart : undefined;
-  if (chart?.version !== undefined && chart.version !== UNKNOWN && chart.version !== CHART_VERSION) {
+  if (chart?.version !== undefined && chart.version !== UNKNOWN && !isChartVersion(chart.version)) {
     warnings.push({
       path: "chart.version",
-      message: `the typed fields and checks follow chart ${CHART_VERSION}; with ${String(chart.version)} keys that chart changed are passed as given`,
+      message: `the typed fields and checks follow chart ${CHART_VERSION} (checked versions: ${CHART_VERSIONS.join(", ")}); with ${String(chart.version)} keys that chart changed are passed as given`,
     });
   }
 
   if (errors.length > 0 || containsUnknown(a)) return { errors, warnings };
   const values = user as Values;
-  const effective = coalesceValues(chartDefaults(), values) as Values;
+  const effective = coalesceValues(chartDefaults(version), values) as Values;
   return {
     errors,
     warnings,
@@ -879,6 +954,67 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
       kubeconfigGiven: a.kubeconfig !== undefined,
     },
   };
+}
+
+/**
+ * Chart 4.1.0's refusals, where its render would `fail`: the removed job-mode selection keys (any mode, even
+ * empty; the chart's migration hint), and a per-node Job ttl under 60 s in job mode.
+ */
+function chartVersionRules41(
+  user: Values,
+  userPath: (path: readonly PropertyKey[]) => string,
+  errors: ArgIssue[],
+  warnings: ArgIssue[],
+  mode: unknown,
+): void {
+  for (const e of removedJobSelectionKeyErrors(user as ChartValues)) {
+    errors.push({ path: userPath(e.path.split(".")), message: `${e.message} (chart 4.1.0)` });
+  }
+  if (mode === DeploymentMode.Job) {
+    warnings.push({
+      path: "chart.version",
+      message:
+        "chart 4.1.0's objects are deployed and checked, but the rollout still runs the install and cleanup dispatchers with chart 4.0.0's flags (the bundled dispatcher lacks 4.1.0's node labelling, claim and handler checks); nodes get no katacontainers.io/kata-runtime label from it",
+    });
+  }
+  const jobValues = user.job;
+  const ttl = isPlainObject(jobValues) ? jobValues.ttlSecondsAfterFinished : undefined;
+  if (mode === DeploymentMode.Job && typeof ttl === "number" && ttl < 60) {
+    errors.push({
+      path: userPath(["job", "ttlSecondsAfterFinished"]),
+      message: `${ttl} is too short: chart 4.1.0 refuses less than 60 s, because a per-node Job deleted before the dispatcher reads it counts as failed; use 60 or more`,
+    });
+  }
+}
+
+/**
+ * The chart's dispatcher image and kata-deploy image travel as a pair per chart version: the dispatcher injects
+ * the node identity the install checks, under `KATA_DEPLOY_NODE_MACHINE_ID` up to 4.1.0 and `NODE_MACHINE_ID`
+ * from 4.2.0, and a missing variable reads as "older chart, nothing to compare" (chart-versions.md §1.2). So in
+ * job mode with the chart's own dispatcher, overriding one image without the other is refused; overriding both
+ * is the user's informed choice.
+ */
+function imagePairRule(
+  user: Values,
+  userPath: (path: readonly PropertyKey[]) => string,
+  errors: ArgIssue[],
+  version: ChartVersion,
+): void {
+  if ((user.deploymentMode ?? DeploymentMode.Daemonset) !== DeploymentMode.Job) return;
+  const overridden = (v: unknown) =>
+    isPlainObject(v) && (isNonEmptyValue(v.reference) || isNonEmptyValue(v.tag));
+  const kata = overridden(user.image);
+  const dispatcher = isPlainObject(user.job) && overridden(user.job.dispatcherImage);
+  if (kata === dispatcher) return;
+  const [given, missing] = kata ? [["image"], "job.dispatcherImage"] : [["job", "dispatcherImage"], "image"];
+  errors.push({
+    path: userPath(given),
+    message: `the kata-deploy image and the dispatcher image travel as a pair per chart version (chart ${version} pairs both with tag ${version}): the dispatcher hands the install the node identity it checks, and a mixed pair silently disables that check. Set ${missing} to the same release too, or neither`,
+  });
+}
+
+function isNonEmptyValue(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== "";
 }
 
 /** The shims that end up enabled (chart defaults, then the user's shims) with their arches, or UNKNOWN. */
@@ -902,9 +1038,13 @@ function crossFieldRules(
   userPath: (path: readonly PropertyKey[]) => string,
   errors: ArgIssue[],
   warnings: ArgIssue[],
+  version: ChartVersion,
 ): void {
   const mode = user.deploymentMode ?? DeploymentMode.Daemonset;
   const jobValues = user.job;
+  if (atLeast41(version)) {
+    chartVersionRules41(user, userPath, errors, warnings, mode);
+  }
 
   // job.* only matters in job mode; in daemonset mode it is kept in the release but unused.
   if (mode === DeploymentMode.Daemonset && isPlainObject(jobValues)) {
@@ -916,7 +1056,7 @@ function crossFieldRules(
       });
     }
   }
-  if (mode === DeploymentMode.Job && isNonEmptyMap(user.nodeSelector)) {
+  if (!atLeast41(version) && mode === DeploymentMode.Job && isNonEmptyMap(user.nodeSelector)) {
     warnings.push({
       path: userPath(["nodeSelector"]),
       message: `chart ${CHART_VERSION} ignores nodeSelector in job mode; select the nodes with job.nodes, job.nodeSelector or job.nodeSelectorExpressions`,
@@ -939,7 +1079,7 @@ function crossFieldRules(
   exclusive(["job"], jobValues);
   if (isPlainObject(jobValues)) exclusive(["job", "cleanup"], jobValues.cleanup);
 
-  if (mode === DeploymentMode.Job && isPlainObject(jobValues)) {
+  if (!atLeast41(version) && mode === DeploymentMode.Job && isPlainObject(jobValues)) {
     const ttl = jobValues.ttlSecondsAfterFinished;
     if (typeof ttl === "number" && ttl >= 0 && ttl < 60) {
       warnings.push({

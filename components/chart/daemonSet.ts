@@ -1,6 +1,6 @@
 // DaemonSet mode of chart 4.0.0 (§2.2, OLD column). Node built-ins only.
 
-import type { ChartValues } from "./defaults";
+import { atLeast41, CHART_VERSION, type ChartValues, type ChartVersion } from "./defaults";
 import { cloneJson, goPrint, isMap, truthy, type Json } from "./goValues";
 import type { DaemonSet, Probe } from "./k8s";
 import { chartNames } from "./names";
@@ -82,7 +82,66 @@ export function nfdAffinity(): Record<string, unknown> {
   };
 }
 
-export function daemonSet(values: ChartValues, release: Release): DaemonSet {
+type Term = { matchExpressions?: unknown[]; matchFields?: unknown[] };
+
+/**
+ * `kata-deploy.daemonsetAffinity`: the user's `affinity`; with node-feature-discovery enabled, the NFD terms
+ * added (no user nodeAffinity) or cross-multiplied with the user's required terms (each NFD term AND each user
+ * term), so the virtualization requirement cannot be bypassed.
+ */
+export function daemonsetAffinity(values: ChartValues): Record<string, unknown> | undefined {
+  const affinity: Record<string, unknown> = isMap(values.affinity) ? cloneJson(values.affinity) : {};
+  if (truthy(values["node-feature-discovery"]?.enabled)) {
+    const nfd = nfdAffinity();
+    if (!("nodeAffinity" in affinity)) {
+      affinity.nodeAffinity = nfd.nodeAffinity;
+    } else {
+      const user: Record<string, unknown> = isMap(affinity.nodeAffinity) ? affinity.nodeAffinity : {};
+      const nfdTerms = (
+        nfd.nodeAffinity as { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: Term[] } }
+      ).requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+      const required = user.requiredDuringSchedulingIgnoredDuringExecution;
+      const userTerms: Term[] =
+        isMap(required) && truthy(required.nodeSelectorTerms) ? (required.nodeSelectorTerms as Term[]) : [];
+      const list = (v: unknown): unknown[] => (truthy(v) && Array.isArray(v) ? v : []);
+      const merged = !truthy(userTerms)
+        ? nfdTerms
+        : nfdTerms.flatMap((n) =>
+            userTerms.map((u) => {
+              const exprs = [...list(n.matchExpressions), ...list(u.matchExpressions)];
+              const fields = [...list(n.matchFields), ...list(u.matchFields)];
+              return {
+                ...(exprs.length > 0 ? { matchExpressions: exprs } : {}),
+                ...(fields.length > 0 ? { matchFields: fields } : {}),
+              };
+            }),
+          );
+      affinity.nodeAffinity = {
+        ...user,
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: merged },
+      };
+    }
+  }
+  return truthy(affinity) ? affinity : undefined;
+}
+
+/** DaemonSet pod labels: `podLabels` without `name`, then `name: <base>` (which always wins). */
+export function daemonSetPodLabels(values: ChartValues, name: string): Record<string, string> {
+  const own = isMap(values.podLabels) ? values.podLabels : {};
+  const labels: Record<string, string> = {};
+  for (const key of Object.keys(own).sort()) if (key !== "name") labels[key] = goPrint(own[key]);
+  return { ...labels, name };
+}
+
+export function daemonSet(
+  values: ChartValues,
+  release: Release,
+  version: ChartVersion = CHART_VERSION,
+  podAnnotations: Record<string, string> | undefined = withValue<Record<string, string>>(
+    values.podAnnotations,
+  ),
+): DaemonSet {
+  const v41 = atLeast41(version);
   const names = chartNames(multiInstallSuffix(values));
   const health = sprigMerge(values.health, HEALTH_DEFAULTS);
   const startup = health.startupProbe as Record<string, unknown>;
@@ -97,24 +156,30 @@ export function daemonSet(values: ChartValues, release: Release): DaemonSet {
     spec: {
       selector: { matchLabels: { name: names.daemonSet } },
       template: {
-        metadata: { labels: { name: names.daemonSet } },
+        metadata: {
+          labels: daemonSetPodLabels(values, names.daemonSet),
+          annotations: podAnnotations,
+        },
         spec: {
           imagePullSecrets: withValue(values.imagePullSecrets),
           serviceAccountName: names.serviceAccount,
           nodeSelector: withValue(values.nodeSelector),
           ...podPlacement(values),
-          affinity: truthy(values["node-feature-discovery"]?.enabled) ? nfdAffinity() : undefined,
-          hostPID: true,
+          affinity: daemonsetAffinity(values),
+          // 4.1.0 reaches the host through precise mounts, without the host PID namespace or privilege.
+          hostPID: v41 ? undefined : true,
           // Lets the SIGTERM cleanup (CRI restart, node back to Ready) finish before a force-kill.
           terminationGracePeriodSeconds: 600,
           containers: [
             {
               name: "kube-kata",
-              image: kataDeployImage(values),
+              image: kataDeployImage(values, version),
               imagePullPolicy: printedScalar(values.imagePullPolicy) as string | undefined,
               command: ["/usr/bin/kata-deploy", ...(logLevel ? ["--log-level", logLevel] : []), "install"],
-              env: [...commonEnv(values), { name: "HEALTH_PORT", value: goPrint(health.port) }],
-              securityContext: { privileged: true },
+              env: [...commonEnv(values, version), { name: "HEALTH_PORT", value: goPrint(health.port) }],
+              securityContext: v41
+                ? { privileged: false, readOnlyRootFilesystem: true }
+                : { privileged: true },
               startupProbe: truthy(startup.enabled)
                 ? probe("/readyz", health.port, startup, true)
                 : undefined,
@@ -125,10 +190,10 @@ export function daemonSet(values: ChartValues, release: Release): DaemonSet {
                 ? probe("/readyz", health.port, readiness, false)
                 : undefined,
               resources: withValue(values.resources),
-              volumeMounts: commonVolumeMounts(values),
+              volumeMounts: commonVolumeMounts(values, version),
             },
           ],
-          volumes: commonVolumes(values),
+          volumes: commonVolumes(values, version),
         },
       },
       updateStrategy: withValue(values.updateStrategy),

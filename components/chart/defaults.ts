@@ -4,9 +4,21 @@
 
 import { cloneJson, isMap } from "./goValues";
 
-/** Chart.yaml of the chart this module reproduces. `appVersion` is the default tag of every image. */
-export const CHART_VERSION = "4.0.0";
-export const APP_VERSION = "4.0.0";
+/** The chart versions the offline renderers reproduce (each proven against Helm's render, tests/chart/fixtures). */
+export const CHART_VERSIONS = ["4.0.0", "4.1.0"] as const;
+export type ChartVersion = (typeof CHART_VERSIONS)[number];
+/** The default chart version. Its `appVersion` equals it, and is the default tag of every image. */
+export const CHART_VERSION: ChartVersion = "4.0.0";
+export const APP_VERSION = CHART_VERSION;
+
+export function isChartVersion(version: unknown): version is ChartVersion {
+  return (CHART_VERSIONS as readonly unknown[]).includes(version);
+}
+
+/** Chart 4.1.0 and later (job-mode selection from the top-level keys, token-free per-node Jobs). */
+export function atLeast41(version: ChartVersion): boolean {
+  return version !== "4.0.0";
+}
 
 export type Arch = "amd64" | "arm64" | "s390x" | "ppc64le";
 export const ARCHES: readonly Arch[] = ["amd64", "arm64", "s390x", "ppc64le"];
@@ -82,12 +94,25 @@ export interface ChartValues {
       nodes?: string[];
       nodeSelector?: Record<string, string>;
       nodeSelectorExpressions?: NodeSelectorRequirementValues[];
+      /** 4.1.0: the standard nodeAffinity shape (required terms only). */
+      nodeAffinity?: Record<string, unknown> | null;
       [key: string]: unknown;
     };
     ttlSecondsAfterFinished?: number;
     backoffLimit?: number;
+    /** 4.1.0: where the dispatcher pods run, and for how long the dispatcher waits (seconds). */
+    dispatcherNodeSelector?: Record<string, string>;
+    dispatcherTolerations?: Record<string, unknown>[];
+    waitForNodesSeconds?: number;
+    nodeSettleSeconds?: number;
+    waitNodeReadySeconds?: number;
+    activeDeadlineSeconds?: number;
     [key: string]: unknown;
   };
+  /** 4.1.0: `kata-<shim>-devkit` RuntimeClasses and env DEVKIT (with `debug`). */
+  devkit?: boolean;
+  /** 4.1.0: `auto` | `true` | `false` (the TEE-key NodeFeatureRule and key requests). */
+  nodeFeatureRules?: { create?: boolean | string | null; [key: string]: unknown };
   imagePullPolicy?: string;
   imagePullSecrets?: { name: string }[];
   image?: ImageValues;
@@ -104,9 +129,22 @@ export interface ChartValues {
     [key: string]: unknown;
   };
   k8sDistribution?: string;
-  containerd?: { configDir?: string; configFileName?: string; userDropIn?: string; [key: string]: unknown };
+  containerd?: {
+    configDir?: string;
+    runtimeSocket?: string;
+    configFileName?: string;
+    userDropIn?: string;
+    [key: string]: unknown;
+  };
   nodeSelector?: Record<string, string>;
   tolerations?: Record<string, unknown>[];
+  /** `key` or `key:effect`; env STARTUP_TAINTS (both modes). */
+  startupTaints?: string[];
+  /** DaemonSet pod labels (key `name` dropped) and annotations. */
+  podLabels?: Record<string, string>;
+  podAnnotations?: Record<string, string>;
+  /** DaemonSet affinity (merged with the node-feature-discovery terms when enabled). */
+  affinity?: Record<string, unknown>;
   priorityClassName?: string;
   updateStrategy?: Record<string, unknown>;
   resources?: Record<string, unknown>;
@@ -119,7 +157,13 @@ export interface ChartValues {
     readinessProbe?: ProbeValues;
     [key: string]: unknown;
   };
-  snapshotter?: { setup?: string[]; [key: string]: unknown };
+  snapshotter?: {
+    setup?: string[];
+    erofsMergeMode?: string;
+    erofsSnapshotterMode?: string;
+    erofsDmverity?: boolean;
+    [key: string]: unknown;
+  };
   shims?: ShimsValues;
   defaultShim?: Partial<Record<Arch, string>> & Record<string, string | undefined>;
   runtimeClasses?: {
@@ -193,6 +237,8 @@ function defaultShims(): ShimsValues {
     fc: shim(AMD64, { containerd: { snapshotter: "devmapper" } }),
     qemu: shim(["amd64", "arm64", "s390x", "ppc64le"]),
     "qemu-runtime-rs": shim(["amd64", "arm64", "s390x"]),
+    "qemu-nvidia-cpu": shim(["amd64", "arm64"]),
+    "qemu-nvidia-cpu-runtime-rs": shim(["amd64", "arm64"]),
     "qemu-nvidia-gpu": shim(AMD64, GPU_NOT_CC),
     "qemu-nvidia-gpu-runtime-rs": shim(["amd64", "arm64"], GPU_NOT_CC),
     "qemu-nvidia-gpu-snp": confidential(AMD64, GPU_SNP),
@@ -248,16 +294,21 @@ function buildDefaults(): ChartValues {
       enabled: false,
       image: { reference: "quay.io/kata-containers/kata-monitor", tag: "" },
       listenAddress: "0.0.0.0:8090",
-      runtimeEndpoint: "unix:///run/containerd/containerd.sock",
-      logLevel: "info",
+      // "" = containerd.runtimeSocket, else the distribution's socket; "" log level = logLevel, debug, info.
+      runtimeEndpoint: "",
+      logLevel: "",
       port: 8090,
       securityContext: { privileged: false, runAsUser: 0, runAsGroup: 0 },
       resources: { limits: { cpu: "200m", memory: "300Mi" }, requests: { cpu: "200m", memory: "300Mi" } },
     },
     k8sDistribution: "k8s",
-    containerd: { configDir: "", configFileName: "", userDropIn: "" },
+    containerd: { configDir: "", runtimeSocket: "", configFileName: "", userDropIn: "" },
     nodeSelector: {},
     tolerations: [],
+    startupTaints: [],
+    podLabels: {},
+    podAnnotations: {},
+    affinity: {},
     priorityClassName: "system-node-critical",
     updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
     resources: { requests: { cpu: "25m", memory: "16Mi" } },
@@ -275,9 +326,14 @@ function buildDefaults(): ChartValues {
       livenessProbe: { enabled: true, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 3 },
       readinessProbe: { enabled: true, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
     },
-    snapshotter: { setup: ["nydus"] },
+    snapshotter: { setup: ["nydus"], erofsMergeMode: "", erofsSnapshotterMode: "", erofsDmverity: false },
     shims: defaultShims(),
-    defaultShim: { amd64: "qemu", arm64: "qemu", s390x: "qemu", ppc64le: "qemu" },
+    defaultShim: {
+      amd64: "qemu-runtime-rs",
+      arm64: "qemu-runtime-rs",
+      s390x: "qemu-runtime-rs",
+      ppc64le: "qemu",
+    },
     runtimeClasses: { enabled: true, createDefault: false, defaultName: "kata", overheadEnabled: true },
     env: { installationPrefix: "", hostOS: "", multiInstallSuffix: "" },
     "node-feature-discovery": { enabled: false },
@@ -286,9 +342,47 @@ function buildDefaults(): ChartValues {
   };
 }
 
-/** A fresh copy of chart 4.0.0's default values (callers may mutate it). */
-export function chartDefaults(): ChartValues {
-  return buildDefaults();
+/** What chart 4.1.0's values.yaml changes from 4.0.0's (chart-versions.md §1.1). */
+function defaults41(values: ChartValues): ChartValues {
+  const job = values.job ?? {};
+  delete job.nodeSelector;
+  delete job.nodeSelectorExpressions;
+  values.job = {
+    dispatcherImage: job.dispatcherImage,
+    dispatcherNodeSelector: {},
+    dispatcherTolerations: [],
+    parallelism: job.parallelism,
+    nodes: job.nodes,
+    waitForNodesSeconds: 120,
+    nodeSettleSeconds: 15,
+    waitNodeReadySeconds: 300,
+    cleanup: {
+      nodes: [],
+      nodeSelector: {},
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: "katacontainers.io/kata-runtime", operator: "Exists" }] },
+          ],
+        },
+      },
+    },
+    ttlSecondsAfterFinished: job.ttlSecondsAfterFinished,
+    activeDeadlineSeconds: 3600,
+    backoffLimit: job.backoffLimit,
+  };
+  values.devkit = false;
+  const shims = values.shims as ShimsValues;
+  (shims["qemu-runtime-rs"] as ShimValues).supportedArches = ["amd64", "arm64", "s390x", "ppc64le"];
+  shims["openvmm-azure-runtime-rs"] = shim(AMD64);
+  values.defaultShim = { ...values.defaultShim, ppc64le: "qemu-runtime-rs" };
+  values.nodeFeatureRules = { create: "auto" };
+  return values;
+}
+
+/** A fresh copy of the chart's default values for `version` (callers may mutate it). */
+export function chartDefaults(version: ChartVersion = CHART_VERSION): ChartValues {
+  return atLeast41(version) ? defaults41(buildDefaults()) : buildDefaults();
 }
 
 /** Called for the cases where Helm prints a coalescing warning and keeps the user's value. */

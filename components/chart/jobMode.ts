@@ -265,7 +265,17 @@ export function withoutHookAnnotations<T extends K8sObject>(object: T): T {
   return copy;
 }
 
-export function dispatcherRbac(values: ChartValues, release: Release): K8sObject[] {
+/** Chart 4.0.0: nodes list; jobs create/get/delete (no list/watch: the project's pod-reader Role adds them). */
+const DISPATCHER_RULES_40 = {
+  node: [{ apiGroups: [""], resources: ["nodes"], verbs: ["list"] }],
+  jobs: [{ apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "delete"] }],
+};
+
+export function dispatcherRbac(
+  values: ChartValues,
+  release: Release,
+  rules: { node: RoleLike["rules"]; jobs: RoleLike["rules"] } = DISPATCHER_RULES_40,
+): K8sObject[] {
   const names = chartNames(multiInstallSuffix(values));
   const subject = {
     kind: "ServiceAccount",
@@ -281,7 +291,7 @@ export function dispatcherRbac(values: ChartValues, release: Release): K8sObject
     kind: "ClusterRole",
     apiVersion: "rbac.authorization.k8s.io/v1",
     metadata: { name: names.dispatcherNodeClusterRole },
-    rules: [{ apiGroups: [""], resources: ["nodes"], verbs: ["list"] }],
+    rules: cloneJson(rules.node),
   };
   const nodeBinding: BindingLike = {
     kind: "ClusterRoleBinding",
@@ -298,9 +308,7 @@ export function dispatcherRbac(values: ChartValues, release: Release): K8sObject
     kind: "Role",
     apiVersion: "rbac.authorization.k8s.io/v1",
     metadata: { name: names.dispatcherRole, namespace: release.namespace },
-    rules: [
-      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "list", "watch", "delete"] },
-    ],
+    rules: cloneJson(rules.jobs),
   };
   const jobsBinding: BindingLike = {
     kind: "RoleBinding",

@@ -78,6 +78,7 @@ export interface PodSecurityContext {
 export interface PodSpec {
   imagePullSecrets?: unknown[];
   serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
   restartPolicy?: string;
   securityContext?: PodSecurityContext;
   nodeSelector?: Record<string, string>;
@@ -103,6 +104,7 @@ export interface Job extends K8sObject {
   spec: {
     backoffLimit?: number;
     ttlSecondsAfterFinished?: number;
+    activeDeadlineSeconds?: number;
     template: PodTemplate;
   };
 }

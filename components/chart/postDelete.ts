@@ -2,7 +2,7 @@
 // Node built-ins only.
 
 import type { ChartValues } from "./defaults";
-import type { BindingLike, Job, K8sObject, RoleLike } from "./k8s";
+import type { BindingLike, Job, K8sObject, ObjectMeta, RoleLike } from "./k8s";
 import { CHART_NAME, chartNames } from "./names";
 import { kubectlImage, multiInstallSuffix } from "./workload";
 import {
@@ -11,12 +11,13 @@ import {
   HOOK_WEIGHT_ANNOTATION,
   type Release,
 } from "./renderTypes";
-import { suffixed } from "./renderHelpers";
+import { deploymentMode, suffixed } from "./renderHelpers";
 
 /**
  * What the rb-cleanup container runs. Our own script with the chart's behaviour (§2.1): wait up to 300 s for
  * the DaemonSet's pods (label `name=base`) to finish their SIGTERM cleanup, then delete the ClusterRoleBinding,
- * the ClusterRole and the ServiceAccount, three attempts each. Same environment variables as the chart's.
+ * the ClusterRole and the ServiceAccount, and in job mode the dispatcher's RoleBinding, Role, ClusterRoleBinding,
+ * ClusterRole and ServiceAccount, three attempts each. Same environment variables as the chart's.
  */
 export const RB_CLEANUP_SCRIPT = [
   "set -u",
@@ -36,6 +37,14 @@ export const RB_CLEANUP_SCRIPT = [
   'remove clusterrolebinding "$CLUSTER_ROLE_BINDING_NAME"',
   'remove clusterrole "$CLUSTER_ROLE_NAME"',
   'remove serviceaccount "$SERVICE_ACCOUNT_NAME" -n "$NAMESPACE"',
+  "# Job mode: the dispatcher's identity too (its variables are set only then).",
+  'if [ -n "${DISPATCHER_SERVICE_ACCOUNT_NAME:-}" ]; then',
+  '  remove rolebinding "$DISPATCHER_ROLE_BINDING_NAME" -n "$NAMESPACE"',
+  '  remove role "$DISPATCHER_ROLE_NAME" -n "$NAMESPACE"',
+  '  remove clusterrolebinding "$DISPATCHER_NODE_ROLE_BINDING_NAME"',
+  '  remove clusterrole "$DISPATCHER_NODE_ROLE_NAME"',
+  '  remove serviceaccount "$DISPATCHER_SERVICE_ACCOUNT_NAME" -n "$NAMESPACE"',
+  "fi",
   "",
 ].join("\n");
 
@@ -62,7 +71,7 @@ export function postDeleteRbacCleanup(values: ChartValues, release: Release): K8
     rules: [
       {
         apiGroups: ["rbac.authorization.k8s.io"],
-        resources: ["clusterroles", "clusterrolebindings"],
+        resources: ["clusterroles", "clusterrolebindings", "roles", "rolebindings"],
         verbs: ["delete"],
       },
       { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["delete"] },
@@ -83,7 +92,8 @@ export function postDeleteRbacCleanup(values: ChartValues, release: Release): K8
       backoffLimit: 3,
       ttlSecondsAfterFinished: 300,
       template: {
-        metadata: suffix ? { labels: { name: jobName } } : {},
+        // The chart writes `metadata:` with nothing under it when there is no suffix: no metadata at all.
+        ...((suffix ? { metadata: { labels: { name: jobName } } } : {}) as { metadata: ObjectMeta }),
         spec: {
           restartPolicy: "OnFailure",
           serviceAccountName,
@@ -98,6 +108,18 @@ export function postDeleteRbacCleanup(values: ChartValues, release: Release): K8
                 { name: "CLUSTER_ROLE_BINDING_NAME", value: names.clusterRoleBinding },
                 { name: "CLUSTER_ROLE_NAME", value: names.clusterRole },
                 { name: "SERVICE_ACCOUNT_NAME", value: names.serviceAccount },
+                ...(deploymentMode(values) === "job"
+                  ? [
+                      { name: "DISPATCHER_SERVICE_ACCOUNT_NAME", value: names.dispatcherServiceAccount },
+                      { name: "DISPATCHER_NODE_ROLE_NAME", value: names.dispatcherNodeClusterRole },
+                      {
+                        name: "DISPATCHER_NODE_ROLE_BINDING_NAME",
+                        value: names.dispatcherNodeClusterRoleBinding,
+                      },
+                      { name: "DISPATCHER_ROLE_NAME", value: names.dispatcherRole },
+                      { name: "DISPATCHER_ROLE_BINDING_NAME", value: names.dispatcherRoleBinding },
+                    ]
+                  : []),
               ],
             },
           ],

@@ -4,7 +4,15 @@
 // serialized dynamic provider imports it.
 
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "../../kube/validation";
-import { chartDefaults, mergeValues, type ChartValues } from "./defaults";
+import {
+  atLeast41,
+  CHART_VERSION,
+  CHART_VERSIONS,
+  chartDefaults,
+  isChartVersion,
+  mergeValues,
+  type ChartValues,
+} from "./defaults";
 import { truthy } from "./goValues";
 import type { K8sObject } from "./k8s";
 import { chartNames } from "./names";
@@ -13,11 +21,21 @@ import type { Release, RenderedChart, RenderOptions } from "./renderTypes";
 import { deploymentMode } from "./renderHelpers";
 import { chartDispatcherJob, dispatcherRbac, jobTemplatesConfigMap, perNodeJobTemplate } from "./jobMode";
 import {
+  chartDispatcherJob41,
+  dispatcherRbacRules41,
+  perNodeJobTemplate41,
+  podTemplateAnnotations,
+  removedJobSelectionKeyErrors,
+  stateConfigMap,
+} from "./jobMode41";
+import {
   customConfigsConfigMap,
   customRuntimeClasses,
   kataRbac,
   monitorDaemonSet,
+  nfdRulesActive,
   runtimeClasses,
+  teeKeysNodeFeatureRule,
   userDropInConfigMap,
 } from "./kataObjects";
 import { postDeleteRbacCleanup } from "./postDelete";
@@ -120,6 +138,16 @@ export function renderMerged(
   options: RenderOptions = {},
 ): RenderedChart {
   checkRelease(release);
+  const version = options.version ?? CHART_VERSION;
+  if (!isChartVersion(version)) {
+    throw new ChartValuesError(
+      `chart.version: ${JSON.stringify(version)} has no offline renderer; use one of ${CHART_VERSIONS.join(", ")}`,
+    );
+  }
+  return atLeast41(version) ? render41(values, release, options) : render40(values, release, options);
+}
+
+function render40(values: ChartValues, release: Release, options: RenderOptions): RenderedChart {
   const mode = deploymentMode(values);
   const names = chartNames(multiInstallSuffix(values));
   const useShimNodeSelectors =
@@ -159,6 +187,70 @@ export function renderMerged(
   return rendered;
 }
 
+/** Chart 4.1.0 (jobMode41.ts for job mode); same template order as 4.0.0 plus the state ConfigMap and the NodeFeatureRule. */
+function render41(values: ChartValues, release: Release, options: RenderOptions): RenderedChart {
+  const v = "4.1.0";
+  const state = stateConfigMap(values, release); // kata-deploy-state.yaml; fails on an unknown mode
+  removedJobSelectionKeyErrors(values).forEach((e) => {
+    throw new ChartValuesError(e.message);
+  });
+  const mode = deploymentMode(values);
+  const names = chartNames(multiInstallSuffix(values));
+  const rulesActive = nfdRulesActive(values, !!options.externalNfdNamespace);
+  const useShimNodeSelectors =
+    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
+  const rendered: RenderedChart = {
+    values,
+    mode,
+    names,
+    resources: [],
+    hooks: { postDeleteRbacCleanup: postDeleteRbacCleanup(values, release) },
+  };
+  const userDropIn = userDropInConfigMap(values, release, v);
+  const customConfigs = customConfigsConfigMap(values, release, v);
+  const configMaps = { userDropIn, customConfigs };
+  const objects: (K8sObject | undefined)[] = [
+    userDropIn,
+    customConfigs,
+    ...customRuntimeClasses(values, options, v),
+  ];
+  if (mode === "job") {
+    const templates = {
+      install: perNodeJobTemplate41(values, release, "install", configMaps),
+      cleanup: perNodeJobTemplate41(values, release, "cleanup", configMaps),
+    };
+    const templatesConfigMap = jobTemplatesConfigMap(values, release, templates);
+    rendered.jobTemplates = templates;
+    rendered.hooks.cleanupDispatcher = chartDispatcherJob41(
+      values,
+      release,
+      "cleanup",
+      templatesConfigMap,
+      options,
+    );
+    rendered.hooks.installDispatcher = chartDispatcherJob41(
+      values,
+      release,
+      "install",
+      templatesConfigMap,
+      options,
+    );
+    objects.push(templatesConfigMap);
+  }
+  objects.push(state);
+  if (mode === "daemonset") {
+    nfdConflict(values, release, options);
+    objects.push(daemonSet(values, release, v, podTemplateAnnotations(values, configMaps)));
+    objects.push(...kataRbac(values, release, v)); // kata-rbac.yaml: daemonset mode only in 4.1.0
+  }
+  objects.push(monitorDaemonSet(values, release, v));
+  if (mode === "job") objects.push(...dispatcherRbac(values, release, dispatcherRbacRules41(values)));
+  if (rulesActive) objects.push(teeKeysNodeFeatureRule(values, release));
+  objects.push(...runtimeClasses(values, useShimNodeSelectors, v, rulesActive));
+  rendered.resources = installOrder(objects.filter((o): o is K8sObject => o !== undefined));
+  return rendered;
+}
+
 /**
  * Chart 4.0.0's objects for `userValues` (merged over the chart defaults with Helm's rules) and `release`.
  * Throws ChartValuesError (or UnsupportedOperatorError from selectors.ts) where Helm's render would fail.
@@ -168,5 +260,7 @@ export function renderChart(
   release: Release,
   options: RenderOptions = {},
 ): RenderedChart {
-  return renderMerged(mergeValues(chartDefaults(), userValues, options.onWarning), release, options);
+  const version = options.version ?? CHART_VERSION;
+  const defaults = isChartVersion(version) ? chartDefaults(version) : chartDefaults();
+  return renderMerged(mergeValues(defaults, userValues, options.onWarning), release, options);
 }

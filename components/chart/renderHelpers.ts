@@ -1,7 +1,7 @@
 // Small pieces every rendered object uses: the chart's label sets, and how Go templates print and test values.
 // Node built-ins only.
 
-import { CHART_VERSION, type ChartValues } from "./defaults";
+import { CHART_VERSION, type ChartValues, type ChartVersion } from "./defaults";
 import { cloneJson, goPrint, isMap, truthy, type Json } from "./goValues";
 import type { PodSpec } from "./k8s";
 import { CHART_NAME, t63 } from "./names";
@@ -22,9 +22,13 @@ export function nameAndInstance(values: ChartValues, release: Release): Record<s
 }
 
 /** `kata-deploy.labels`: the standard Helm labels, used on the custom-configs and user drop-in ConfigMaps. */
-export function standardLabels(values: ChartValues, release: Release): Record<string, string> {
+export function standardLabels(
+  values: ChartValues,
+  release: Release,
+  version: ChartVersion = CHART_VERSION,
+): Record<string, string> {
   return {
-    "helm.sh/chart": `${CHART_NAME}-${CHART_VERSION.replace(/\+/g, "_")}`,
+    "helm.sh/chart": `${CHART_NAME}-${version.replace(/\+/g, "_")}`,
     ...nameAndInstance(values, release),
     "app.kubernetes.io/managed-by": "Helm",
   };

@@ -25,6 +25,8 @@ export interface RenderOptions {
   externalNfdNamespace?: string;
   /** Receives Helm's coalescing warnings (a table overwritten by a non-table, and the reverse). */
   onWarning?: (message: string) => void;
+  /** The chart version to render (its values.yaml and templates); default CHART_VERSION. */
+  version?: string;
 }
 
 export type DeploymentMode = "daemonset" | "job" | "none";

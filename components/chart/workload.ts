@@ -2,7 +2,15 @@
 // the common environment (kata-deploy-chart.md §3.1, §3.3, OLD variables only), the host mounts and their
 // volumes, and the image references. Node built-ins only.
 
-import { APP_VERSION, ARCHES, type Arch, type ChartValues, type ShimValues } from "./defaults";
+import {
+  ARCHES,
+  atLeast41,
+  CHART_VERSION,
+  type Arch,
+  type ChartValues,
+  type ChartVersion,
+  type ShimValues,
+} from "./defaults";
 import { goPrint, isMap, truthy } from "./goValues";
 import type { EnvVar, Volume, VolumeMount } from "./k8s";
 import { CHART_NAME } from "./names";
@@ -97,7 +105,7 @@ function snapshotterMapping(values: ChartValues, arch: Arch): string {
 }
 
 /** A shim is marked guest-pull when containerd.forceGuestPull or crio.guestPull is truthy. */
-function pullTypeMapping(values: ChartValues, arch: Arch): string {
+export function pullTypeMapping(values: ChartValues, arch: Arch): string {
   return shimsForArch(values, arch)
     .flatMap(({ name, config }) => {
       const forced = truthy(config.containerd) && truthy(config.containerd?.forceGuestPull);
@@ -108,7 +116,7 @@ function pullTypeMapping(values: ChartValues, arch: Arch): string {
 }
 
 /** EXPERIMENTAL_FORCE_GUEST_PULL looks at containerd.forceGuestPull only. */
-function forceGuestPull(values: ChartValues, arch: Arch): string {
+export function forceGuestPull(values: ChartValues, arch: Arch): string {
   return shimsForArch(values, arch)
     .flatMap(({ name, config }) =>
       truthy(config.containerd) && truthy(config.containerd?.forceGuestPull) ? [name] : [],
@@ -185,7 +193,8 @@ function optional(name: string, value: string): EnvVar[] {
  * `kata-deploy.commonEnv` of chart 4.0.0 in its exact order. Conditional variables are left out when
  * empty; INSTALLATION_PREFIX and MULTI_INSTALL_SUFFIX are always there.
  */
-export function commonEnv(values: ChartValues): EnvVar[] {
+export function commonEnv(values: ChartValues, version: ChartVersion = CHART_VERSION): EnvVar[] {
+  const v41 = atLeast41(version);
   const suffix = multiInstallSuffix(values);
   return [
     { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
@@ -208,11 +217,26 @@ export function commonEnv(values: ChartValues): EnvVar[] {
       "EXPERIMENTAL_SETUP_SNAPSHOTTER",
       Array.isArray(values.snapshotter?.setup) ? values.snapshotter.setup.map(goPrint).join(",") : "",
     ),
+    ...optional("EROFS_MERGE_MODE", trimmed(values.snapshotter?.erofsMergeMode)),
+    ...optional("EROFS_SNAPSHOTTER_MODE", trimmed(values.snapshotter?.erofsSnapshotterMode)),
+    ...optional("EROFS_DMVERITY", truthy(values.snapshotter?.erofsDmverity) ? "dmverity" : ""),
     ...perArch("EXPERIMENTAL_FORCE_GUEST_PULL", (arch) => forceGuestPull(values, arch)),
     ...optional("CONTAINERD_CONFIG_FILE_NAME", trimmed(values.containerd?.configFileName)),
+    // 4.1.0: the install checks the distribution against the node, unless configDir overrides the derivation.
+    ...optional(
+      "K8S_DISTRIBUTION",
+      v41 && !trimmed(values.containerd?.configDir) ? goPrint(values.k8sDistribution) : "",
+    ),
     ...optional("CONTAINERD_USER_DROP_IN_SOURCE_FILE", hasUserDropIn(values) ? USER_DROP_IN_FILE : ""),
     ...optional("HOST_OS", truthy(values.env?.hostOS) ? goPrint(values.env?.hostOS) : ""),
     ...optional("CUSTOM_RUNTIMES_ENABLED", hasCustomRuntimes(values) ? "true" : ""),
+    ...optional("DEVKIT", v41 && truthy(values.debug) && truthy(values.devkit) ? "true" : ""),
+    ...optional(
+      "STARTUP_TAINTS",
+      truthy(values.startupTaints) && Array.isArray(values.startupTaints)
+        ? values.startupTaints.map(goPrint).join(",")
+        : "",
+    ),
   ];
 }
 
@@ -234,12 +258,68 @@ export function containerdConfPath(values: ChartValues): string {
   }
 }
 
-/** `kata-deploy.commonVolumeMounts` (OLD): crio and containerd config, the whole host at /host/, optional ConfigMaps. */
-export function commonVolumeMounts(values: ChartValues): VolumeMount[] {
+/** The CRI socket URI for `k8sDistribution` (§3.2), unless `containerd.runtimeSocket`. */
+export function containerdRuntimeSocket(values: ChartValues): string {
+  if (truthy(values.containerd) && truthy(values.containerd?.runtimeSocket))
+    return goPrint(values.containerd?.runtimeSocket);
+  switch (values.k8sDistribution) {
+    case "k3s":
+    case "rke2":
+      return "unix:///run/k3s/containerd/containerd.sock";
+    case "k0s":
+      return "unix:///run/k0s/containerd.sock";
+    case "microk8s":
+      return "unix:///var/snap/microk8s/common/run/containerd.sock";
+    default:
+      return "unix:///run/containerd/containerd.sock";
+  }
+}
+
+/** 4.1.0's host install directory: `<installationPrefix>/opt/kata[-S]`. */
+export function installDir(values: ChartValues): string {
+  const prefix = truthy(values.env?.installationPrefix) ? goPrint(values.env?.installationPrefix) : "";
+  return suffixed(`${prefix}/opt/kata`, multiInstallSuffix(values));
+}
+
+/** 4.1.0's precise host mounts (no whole-host mount): name, container path, host path, type, read-only. */
+function hostMounts41(values: ChartValues): [string, string, string, string | undefined, boolean][] {
   return [
-    { name: "crio-conf", mountPath: "/etc/crio/" },
-    { name: "containerd-conf", mountPath: "/etc/containerd/" },
-    { name: "host", mountPath: "/host/" },
+    ["crio-conf", "/etc/crio/", "/etc/crio/", undefined, false],
+    ["containerd-conf", "/etc/containerd/", containerdConfPath(values), undefined, false],
+    ["kata-install", installDir(values), installDir(values), "DirectoryOrCreate", false],
+    ["systemd-system", "/etc/systemd/system", "/etc/systemd/system", "DirectoryOrCreate", false],
+    ["systemd-private", "/run/systemd/private", "/run/systemd/private", "Socket", false],
+    ["boot", "/boot", "/boot", undefined, true],
+    ["host-machine-id", "/host-machine-id", "/etc/machine-id", "File", true],
+    ["host-run-lock", "/host-run-lock", "/run/lock", "DirectoryOrCreate", false],
+    ["host-usr-bin", "/host-usr/bin", "/usr/bin", undefined, true],
+    ["host-usr-sbin", "/host-usr/sbin", "/usr/sbin", undefined, true],
+    ["host-usr-local-bin", "/host-usr-local/bin", "/usr/local/bin", undefined, true],
+    ["host-usr-local-sbin", "/host-usr-local/sbin", "/usr/local/sbin", undefined, true],
+    ["host-bin", "/host-bin", "/bin", undefined, true],
+    ["host-sbin", "/host-sbin", "/sbin", undefined, true],
+  ];
+}
+
+/** `kata-deploy.commonVolumeMounts`: 4.0.0 mounts the whole host at /host/; 4.1.0 mounts precise paths. */
+export function commonVolumeMounts(
+  values: ChartValues,
+  version: ChartVersion = CHART_VERSION,
+): VolumeMount[] {
+  const host: VolumeMount[] = atLeast41(version)
+    ? [
+        { name: "tmp", mountPath: "/tmp" },
+        ...hostMounts41(values).map(([name, mountPath, , , readOnly]) =>
+          readOnly ? { name, mountPath, readOnly } : { name, mountPath },
+        ),
+      ]
+    : [
+        { name: "crio-conf", mountPath: "/etc/crio/" },
+        { name: "containerd-conf", mountPath: "/etc/containerd/" },
+        { name: "host", mountPath: "/host/" },
+      ];
+  return [
+    ...host,
     ...(hasUserDropIn(values)
       ? [{ name: "custom-containerd-config", mountPath: "/custom-containerd-config/", readOnly: true }]
       : []),
@@ -249,12 +329,23 @@ export function commonVolumeMounts(values: ChartValues): VolumeMount[] {
   ];
 }
 
-/** `kata-deploy.commonVolumes` (OLD): hostPaths without a type, as the chart writes them. */
-export function commonVolumes(values: ChartValues): Volume[] {
+/** `kata-deploy.commonVolumes`: the volumes behind commonVolumeMounts (4.0.0 hostPaths carry no type). */
+export function commonVolumes(values: ChartValues, version: ChartVersion = CHART_VERSION): Volume[] {
+  const host: Volume[] = atLeast41(version)
+    ? [
+        { name: "tmp", emptyDir: {} },
+        ...hostMounts41(values).map(([name, , path, type]) => ({
+          name,
+          hostPath: type ? { path, type } : { path },
+        })),
+      ]
+    : [
+        { name: "crio-conf", hostPath: { path: "/etc/crio/" } },
+        { name: "containerd-conf", hostPath: { path: containerdConfPath(values) } },
+        { name: "host", hostPath: { path: "/" } },
+      ];
   return [
-    { name: "crio-conf", hostPath: { path: "/etc/crio/" } },
-    { name: "containerd-conf", hostPath: { path: containerdConfPath(values) } },
-    { name: "host", hostPath: { path: "/" } },
+    ...host,
     ...(hasUserDropIn(values)
       ? [{ name: "custom-containerd-config", configMap: { name: userDropInConfigMapName(values) } }]
       : []),
@@ -267,7 +358,7 @@ export function commonVolumes(values: ChartValues): Volume[] {
 /** `reference:tag` with the tag defaulting to appVersion; a reference holding '@' (a digest) is used verbatim. */
 export function imageRef(
   image: { reference?: unknown; tag?: unknown } | undefined,
-  fallbackTag = APP_VERSION,
+  fallbackTag: string = CHART_VERSION,
 ): string {
   const reference = goPrint(image?.reference);
   if (reference.includes("@")) return reference;
@@ -276,13 +367,13 @@ export function imageRef(
 }
 
 /** The kata-deploy image of the DaemonSet and of every per-node stage container. */
-export function kataDeployImage(values: ChartValues): string {
-  return imageRef(values.image);
+export function kataDeployImage(values: ChartValues, version: ChartVersion = CHART_VERSION): string {
+  return imageRef(values.image, version);
 }
 
 /** The dispatcher image of the hook Jobs (`job.dispatcherImage`, tag "" → appVersion). */
-export function dispatcherImage(values: ChartValues): string {
-  return imageRef(values.job?.dispatcherImage);
+export function dispatcherImage(values: ChartValues, version: ChartVersion = CHART_VERSION): string {
+  return imageRef(values.job?.dispatcherImage, version);
 }
 
 /** The kubectl image: verbatim when it has a digest or the tag is empty (no appVersion fallback). */

@@ -37,11 +37,23 @@ describe("components/chart/defaults: chart 4.0.0 values", () => {
     assert.deepEqual(v.imagePullSecrets, []);
     assert.equal(v.k8sDistribution, "k8s");
     assert.equal(v.debug, false);
-    assert.deepEqual(v.snapshotter, { setup: ["nydus"] });
+    assert.deepEqual(v.snapshotter, {
+      setup: ["nydus"],
+      erofsMergeMode: "",
+      erofsSnapshotterMode: "",
+      erofsDmverity: false,
+    });
+    assert.deepEqual(v.startupTaints, []);
+    assert.deepEqual([v.podLabels, v.podAnnotations, v.affinity], [{}, {}, {}]);
     assert.deepEqual(v.nodeSelector, {});
     assert.deepEqual(v.tolerations, []);
     assert.equal(v.priorityClassName, "system-node-critical");
-    assert.deepEqual(v.defaultShim, { amd64: "qemu", arm64: "qemu", s390x: "qemu", ppc64le: "qemu" });
+    assert.deepEqual(v.defaultShim, {
+      amd64: "qemu-runtime-rs",
+      arm64: "qemu-runtime-rs",
+      s390x: "qemu-runtime-rs",
+      ppc64le: "qemu",
+    });
     assert.deepEqual(v.runtimeClasses, {
       enabled: true,
       createDefault: false,
@@ -69,6 +81,8 @@ describe("components/chart/defaults: chart 4.0.0 values", () => {
       fc: amd,
       qemu: ["amd64", "arm64", "s390x", "ppc64le"],
       "qemu-runtime-rs": ["amd64", "arm64", "s390x"],
+      "qemu-nvidia-cpu": ["amd64", "arm64"],
+      "qemu-nvidia-cpu-runtime-rs": ["amd64", "arm64"],
       "qemu-nvidia-gpu": amd,
       "qemu-nvidia-gpu-runtime-rs": ["amd64", "arm64"],
       "qemu-nvidia-gpu-snp": amd,

@@ -17,6 +17,8 @@ const SHIMS_X86_64 = [
   "qemu",
   "qemu-coco-dev",
   "qemu-coco-dev-runtime-rs",
+  "qemu-nvidia-cpu",
+  "qemu-nvidia-cpu-runtime-rs",
   "qemu-nvidia-gpu",
   "qemu-nvidia-gpu-runtime-rs",
   "qemu-nvidia-gpu-snp",
@@ -51,16 +53,17 @@ const DEFAULT_ENV = [
   { name: "SHIMS_X86_64", value: SHIMS_X86_64 },
   {
     name: "SHIMS_AARCH64",
-    value: "qemu qemu-coco-dev-runtime-rs qemu-nvidia-gpu-runtime-rs qemu-runtime-rs",
+    value:
+      "qemu qemu-coco-dev-runtime-rs qemu-nvidia-cpu qemu-nvidia-cpu-runtime-rs qemu-nvidia-gpu-runtime-rs qemu-runtime-rs",
   },
   {
     name: "SHIMS_S390X",
     value: "qemu qemu-coco-dev qemu-coco-dev-runtime-rs qemu-runtime-rs qemu-se qemu-se-runtime-rs",
   },
   { name: "SHIMS_PPC64LE", value: "qemu" },
-  { name: "DEFAULT_SHIM_X86_64", value: "qemu" },
-  { name: "DEFAULT_SHIM_AARCH64", value: "qemu" },
-  { name: "DEFAULT_SHIM_S390X", value: "qemu" },
+  { name: "DEFAULT_SHIM_X86_64", value: "qemu-runtime-rs" },
+  { name: "DEFAULT_SHIM_AARCH64", value: "qemu-runtime-rs" },
+  { name: "DEFAULT_SHIM_S390X", value: "qemu-runtime-rs" },
   { name: "DEFAULT_SHIM_PPC64LE", value: "qemu" },
   {
     name: "SNAPSHOTTER_HANDLER_MAPPING_X86_64",
@@ -201,12 +204,12 @@ describe("components/chart/render: job templates follow the values", () => {
   };
 
   it("disableAll plus one shim: only that shim, only on its arches; defaults dropped where it is absent", () => {
-    const e = env({ shims: { disableAll: true, "qemu-runtime-rs": { enabled: true } } });
-    assert.equal(e.SHIMS_X86_64, "qemu-runtime-rs");
-    assert.equal(e.SHIMS_AARCH64, "qemu-runtime-rs");
-    assert.equal(e.SHIMS_S390X, "qemu-runtime-rs");
+    const e = env({ shims: { disableAll: true, "qemu-nvidia-cpu": { enabled: true } } });
+    assert.equal(e.SHIMS_X86_64, "qemu-nvidia-cpu");
+    assert.equal(e.SHIMS_AARCH64, "qemu-nvidia-cpu");
+    assert.equal("SHIMS_S390X" in e, false);
     assert.equal("SHIMS_PPC64LE" in e, false);
-    // defaultShim is qemu, which is now disabled: no DEFAULT_SHIM_* at all.
+    // defaultShim is qemu-runtime-rs (qemu on ppc64le), both now disabled: no DEFAULT_SHIM_* at all.
     assert.equal(
       Object.keys(e).some((k) => k.startsWith("DEFAULT_SHIM_")),
       false,

@@ -32,11 +32,12 @@ describe("components/chart/render: RBAC", () => {
       { apiGroups: [""], resources: ["nodes"], verbs: ["list"] },
     ]);
     assert.deepEqual((find(r, "Role", "kata-deploy-dispatcher-role") as RoleLike).rules, [
-      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "list", "watch", "delete"] },
+      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "delete"] },
     ]);
     assert.equal(find(r, "Role", "kata-deploy-dispatcher-role").metadata.namespace, "kube-system");
     assert.deepEqual((find(r, "ClusterRole", "kata-deploy-role") as RoleLike).rules, [
       { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+      { apiGroups: [""], resources: ["nodes/proxy"], verbs: ["get"] },
       { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: ["get", "list", "patch"] },
       {
         apiGroups: ["apiextensions.k8s.io"],
@@ -102,16 +103,18 @@ describe("components/chart/render: RuntimeClasses", () => {
       "clh-runtime-rs": ["130Mi", "250m"],
       dragonball: ["130Mi", "250m"],
       fc: ["130Mi", "250m"],
-      qemu: ["160Mi", "250m"],
+      qemu: ["320Mi", "250m"],
       "qemu-coco-dev": ["160Mi", "250m"],
-      "qemu-coco-dev-runtime-rs": ["160Mi", "250m"],
+      "qemu-coco-dev-runtime-rs": ["320Mi", "250m"],
+      "qemu-nvidia-cpu": ["320Mi", "250m"],
+      "qemu-nvidia-cpu-runtime-rs": ["320Mi", "250m"],
       "qemu-nvidia-gpu": ["10240Mi", "1.0"],
       "qemu-nvidia-gpu-runtime-rs": ["10240Mi", "1.0"],
       "qemu-nvidia-gpu-snp": ["10240Mi", "1.0"],
       "qemu-nvidia-gpu-snp-runtime-rs": ["10240Mi", "1.0"],
       "qemu-nvidia-gpu-tdx": ["10240Mi", "1.0"],
       "qemu-nvidia-gpu-tdx-runtime-rs": ["10240Mi", "1.0"],
-      "qemu-runtime-rs": ["160Mi", "250m"],
+      "qemu-runtime-rs": ["320Mi", "250m"],
       "qemu-se": ["1024Mi", "1.0"],
       "qemu-se-runtime-rs": ["1024Mi", "1.0"],
       "qemu-snp": ["2048Mi", "1.0"],
@@ -181,6 +184,7 @@ describe("components/chart/render: RuntimeClasses", () => {
     );
     const withDefault = classes({
       runtimeClasses: { createDefault: true },
+      defaultShim: { amd64: "qemu" },
       shims: { disableAll: true, qemu: { enabled: true }, fc: { enabled: true } },
     });
     assert.deepEqual(

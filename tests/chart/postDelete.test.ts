@@ -50,7 +50,7 @@ describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
       assert.deepEqual((objects[1] as RoleLike).rules, [
         {
           apiGroups: ["rbac.authorization.k8s.io"],
-          resources: ["clusterroles", "clusterrolebindings"],
+          resources: ["clusterroles", "clusterrolebindings", "roles", "rolebindings"],
           verbs: ["delete"],
         },
         { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["delete"] },
@@ -69,15 +69,22 @@ describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
         { name: "CLUSTER_ROLE_BINDING_NAME", value: "kata-deploy-rb-dev" },
         { name: "CLUSTER_ROLE_NAME", value: "kata-deploy-role-dev" },
         { name: "SERVICE_ACCOUNT_NAME", value: "kata-deploy-sa-dev" },
+        ...(mode === "job"
+          ? [
+              { name: "DISPATCHER_SERVICE_ACCOUNT_NAME", value: "kata-deploy-dispatcher-sa-dev" },
+              { name: "DISPATCHER_NODE_ROLE_NAME", value: "kata-deploy-dispatcher-noderole-dev" },
+              { name: "DISPATCHER_NODE_ROLE_BINDING_NAME", value: "kata-deploy-dispatcher-noderb-dev" },
+              { name: "DISPATCHER_ROLE_NAME", value: "kata-deploy-dispatcher-role-dev" },
+              { name: "DISPATCHER_ROLE_BINDING_NAME", value: "kata-deploy-dispatcher-rb-dev" },
+            ]
+          : []),
       ]);
     }
     const plain = renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job;
-    assert.deepEqual(plain.spec.template.metadata, {});
+    assert.equal("metadata" in plain.spec.template, false);
   });
 
-  it("the cleanup script deletes the binding, the role and the SA, in that order, once no DaemonSet pod is left", function () {
-    this.timeout(120_000);
-    const job = renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job;
+  const runScript = (job: Job): string[] => {
     const container = job.spec.template.spec.containers[0];
     const dir = tempDir("rb-cleanup-");
     try {
@@ -94,14 +101,33 @@ describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
         timeout: 8000,
       });
       assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), [
-        "get pods -n kube-system -l name=kata-deploy -o name",
-        "delete clusterrolebinding kata-deploy-rb --ignore-not-found --wait=false",
-        "delete clusterrole kata-deploy-role --ignore-not-found --wait=false",
-        "delete serviceaccount kata-deploy-sa -n kube-system --ignore-not-found --wait=false",
-      ]);
+      return fs.readFileSync(log, "utf8").trim().split("\n");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  };
+  const KEPT = [
+    "get pods -n kube-system -l name=kata-deploy -o name",
+    "delete clusterrolebinding kata-deploy-rb --ignore-not-found --wait=false",
+    "delete clusterrole kata-deploy-role --ignore-not-found --wait=false",
+    "delete serviceaccount kata-deploy-sa -n kube-system --ignore-not-found --wait=false",
+  ];
+
+  it("the cleanup script deletes the binding, the role and the SA, in that order, once no DaemonSet pod is left", function () {
+    this.timeout(120_000);
+    assert.deepEqual(runScript(renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job), KEPT);
+  });
+
+  it("in job mode it also deletes the dispatcher's RoleBinding, Role, ClusterRoleBinding, ClusterRole and SA (as chart 4.0.0 does)", function () {
+    this.timeout(120_000);
+    const job = renderChart({ deploymentMode: "job" }, release).hooks.postDeleteRbacCleanup[3] as Job;
+    assert.deepEqual(runScript(job), [
+      ...KEPT,
+      "delete rolebinding kata-deploy-dispatcher-rb -n kube-system --ignore-not-found --wait=false",
+      "delete role kata-deploy-dispatcher-role -n kube-system --ignore-not-found --wait=false",
+      "delete clusterrolebinding kata-deploy-dispatcher-noderb --ignore-not-found --wait=false",
+      "delete clusterrole kata-deploy-dispatcher-noderole --ignore-not-found --wait=false",
+      "delete serviceaccount kata-deploy-dispatcher-sa -n kube-system --ignore-not-found --wait=false",
+    ]);
   });
 });

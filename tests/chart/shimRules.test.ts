@@ -60,7 +60,7 @@ describe("components/chart/render: shim rules (property)", () => {
           const rcNames = r.resources
             .filter((o): o is RuntimeClass => o.kind === "RuntimeClass")
             .map((o) => o.metadata.name);
-          // §2.5 OLD overhead table, by hand: the shims that get a RuntimeClass when enabled.
+          // Chart 4.0.0's overhead table, by hand: the shims that get a RuntimeClass when enabled.
           const inTable = new Set([
             "clh",
             "clh-azure",
@@ -73,6 +73,8 @@ describe("components/chart/render: shim rules (property)", () => {
             "qemu-runtime-rs",
             "qemu-coco-dev",
             "qemu-coco-dev-runtime-rs",
+            "qemu-nvidia-cpu",
+            "qemu-nvidia-cpu-runtime-rs",
             "qemu-se",
             "qemu-se-runtime-rs",
             "qemu-snp",
@@ -113,7 +115,7 @@ describe("components/chart/render: sprig merge quirks reproduced", () => {
       },
       release,
     ).resources.find((o): o is RuntimeClass => o.kind === "RuntimeClass");
-    assert.deepEqual(rc?.overhead, { podFixed: { memory: "160Mi", cpu: "2" } });
+    assert.deepEqual(rc?.overhead, { podFixed: { memory: "320Mi", cpu: "2" } });
   });
 
   it("health.*.enabled: false does not switch a probe off (sprig merge fills empty values from the built-ins)", () => {

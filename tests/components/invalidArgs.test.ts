@@ -593,10 +593,10 @@ describe("components/checkArgs warnings (allowed, probably not meant)", () => {
       warningsOf({ values: { monitor: { enabled: true }, verification: { timeout: 60 } } }),
       [],
     );
-    const top = warningsOf({ values: { deploymentmode: "job", affinity: {} } });
+    const top = warningsOf({ values: { deploymentmode: "job", nodeBinaries: {} } });
     assert.deepEqual(
       top.map((x) => x.path),
-      ["values.deploymentmode", "values.affinity"],
+      ["values.deploymentmode", "values.nodeBinaries"],
     );
     assert.match(
       top[0].message,
@@ -613,7 +613,7 @@ describe("components/checkArgs warnings (allowed, probably not meant)", () => {
       warningsOf({ deploymentMode: "job", job: { ttlSecondsAfterFinished: 30 } })[0].message,
       /use 60 or more/,
     );
-    // Only amd64 is served by the one shim left on: the default (qemu) is off there; other arches have no shim.
+    // Only amd64 is served by the one shim left on: the default (qemu-runtime-rs) is off there; other arches have no shim.
     const off = warningsOf({ disableAllShims: true, shims: { "qemu-snp": { enabled: true } } });
     assert.deepEqual(
       off.map((x) => x.path),
@@ -621,7 +621,7 @@ describe("components/checkArgs warnings (allowed, probably not meant)", () => {
     );
     assert.match(
       off[0].message,
-      /"qemu" is not an enabled shim, so amd64 nodes get no default shim; choose one of: qemu-snp/,
+      /"qemu-runtime-rs" is not an enabled shim, so amd64 nodes get no default shim; choose one of: qemu-snp/,
     );
     const explicit = warningsOf({ defaultShim: { s390x: "fc" } });
     assert.deepEqual(

@@ -7,6 +7,7 @@ import { parse } from "yaml";
 import { runPlanCli } from "../../components/planCli";
 import { buildDispatcherBundle } from "../../dispatcher/bundle";
 import { planKataDeploy } from "../../index";
+import { planChartObjects } from "../../components/plan";
 import { tempDir } from "../tempDir";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -82,11 +83,13 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
       ],
       cleanup: ["--node-selector=katacontainers.io/kata-runtime"],
     });
-    // Same plan as the library function, plus the rollout's objects in job mode.
-    const { rollout, ...planOnly } = plan as Record<string, unknown>;
-    const { warnings, ...expected } = planKataDeploy(parse(fs.readFileSync(file, "utf8")), "kata");
+    // Same plan as the library function, plus the chart's objects and the rollout's objects in job mode.
+    const { rollout, chartObjects, ...planOnly } = plan as Record<string, unknown>;
+    const library = planKataDeploy(parse(fs.readFileSync(file, "utf8")), "kata");
+    const { warnings, ...expected } = library;
     assert.deepEqual(warnings, []);
     assert.deepEqual(planOnly, JSON.parse(JSON.stringify(expected)));
+    assert.deepEqual(chartObjects, JSON.parse(JSON.stringify(planChartObjects(library))));
     assert.equal(plan.args.dispatcherImplementation, "bundled");
     assert.deepEqual(plan.args.rollout, {
       timeoutSeconds: 3600,
@@ -127,7 +130,11 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
         sha256: createHash("sha256").update(text).digest("hex"),
       });
     }
-    assert.ok(stdout.length < 20_000, `the script text stays out of the plan (${stdout.length} chars)`);
+    // The script text stays out of the plan (the chart's objects, printed whole, make it long otherwise).
+    for (const text of Object.values(bundle.files)) {
+      const line = (text.split("\n").find((l) => l.trim().length > 40) ?? text).trim().slice(0, 80);
+      assert.equal(stdout.includes(line), false, `the script text stays out of the plan (${line})`);
+    }
     assert.equal(r.installDispatcherJob.metadata.name, "kata-deploy-install-dispatcher");
     assert.equal(r.installDispatcherJob.metadata.namespace, "kata");
     assert.equal(r.cleanupDispatcherJob.metadata.name, "kata-deploy-cleanup-dispatcher");
