@@ -224,7 +224,17 @@ export function jobRunState(view: JobRunView): JobRunState {
   }
   for (const s of view.selected ?? []) {
     if (seen.has(s.name)) continue;
-    if (!dispatcherDone) {
+    // A node the template cannot run on is skipped whatever else happened: the dispatcher never dispatches to it,
+    // so neither a timeout nor a dispatcher failure makes it a failure.
+    if (s.blockedBy) {
+      results.push({
+        node: s.name,
+        outcome: "skipped",
+        attempts: 0,
+        reason: "Tainted",
+        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
+      });
+    } else if (!dispatcherDone) {
       undecided++;
       results.push({
         node: s.name,
@@ -232,14 +242,6 @@ export function jobRunState(view: JobRunView): JobRunState {
         attempts: 0,
         reason: "Timeout",
         message: `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
-      });
-    } else if (s.blockedBy) {
-      results.push({
-        node: s.name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
       });
     } else if (dispatcherPhase === "succeeded") {
       results.push({

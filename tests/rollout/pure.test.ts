@@ -208,6 +208,24 @@ describe("rollout pure logic", () => {
       assert.equal(s.counts.failed, 2);
     });
 
+    it("on timeout, a node the template cannot run on stays skipped (Tainted), not failed: Timeout", () => {
+      const s = jobRunState({
+        ...base,
+        timedOut: true,
+        jobs: [{ job: job("a", "running") }],
+        dispatcher: dispatcherJob("running"),
+        selected: [{ name: "a" }, { name: "gpu", blockedBy: "dedicated=gpu:NoSchedule" }],
+      });
+      assert.deepEqual(
+        s.results.map((r) => [r.node, r.outcome, r.reason]),
+        [
+          ["a", "failed", "Timeout"],
+          ["gpu", "skipped", "Tainted"],
+        ],
+      );
+      assert.equal(s.counts.skipped, 1);
+    });
+
     it("a failed dispatcher fails the nodes it never reached, naming its own failure", () => {
       const d = dispatcherJob("failed");
       d.pods = [
