@@ -176,7 +176,13 @@ export function decidedJobResult(
 ): NodeResult | undefined {
   const node = jobNodeName(t.job) ?? "";
   const result = nodeResultFromJob(t.job, t.pods);
-  if (result && jobOutcome(t.job).terminal) return { ...result, node };
+  if (result && jobOutcome(t.job).terminal) {
+    // Pods gone before anyone read them (a short TTL): the dispatcher's record may still say what failed.
+    const recorded =
+      result.outcome === "failed" && !t.pods?.length ? recordedResult(node, result.job, view) : undefined;
+    const error = recorded?.outcome === "failed" ? view.nodeRecords?.get(node)?.error : undefined;
+    return { ...result, node, ...(error ? { message: error } : {}) };
+  }
   if (t.deleted) {
     if (result) return { ...result, node };
     const name = t.job.metadata?.name;
@@ -348,22 +354,7 @@ export function jobRunState(view: JobRunView): JobRunState {
     }
   }
   results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-  const counts = {
-    done: 0,
-    succeeded: 0,
-    failed: 0,
-    skipped: 0,
-    unknown: 0,
-    running: undecided,
-    total: results.length,
-  };
-  // Counts for progress reflect decided results only; the Timeout placeholders above are "running".
-  for (const r of results) {
-    if (r.reason === "Timeout" && !view.timedOut) continue;
-    counts.done++;
-    counts[r.outcome]++;
-  }
-  if (view.timedOut) counts.running = 0;
+  const counts = runCounts(results, undecided, view.timedOut);
   const done = view.timedOut || (dispatcherDone && undecided === 0);
   // A dispatcher exits non-zero whenever a node failed; that is no news beside the nodes' own reasons. It is reported
   // when it explains something: nodes it never reached, or a failure with no failed node.
@@ -528,21 +519,34 @@ export function dsRunState(view: DsRunView): DsRunState {
     });
   }
   results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  return {
+    results,
+    done: view.timedOut || (undecided === 0 && view.dsObserved),
+    counts: runCounts(results, undecided, view.timedOut),
+  };
+}
+
+/** Counts for progress: decided results only; the Timeout placeholders of a run still going count as running. */
+function runCounts(
+  results: readonly NodeResult[],
+  undecided: number,
+  timedOut: boolean,
+): JobRunState["counts"] {
   const counts = {
     done: 0,
     succeeded: 0,
     failed: 0,
     skipped: 0,
     unknown: 0,
-    running: view.timedOut ? 0 : undecided,
+    running: timedOut ? 0 : undecided,
     total: results.length,
   };
   for (const r of results) {
-    if (r.reason === "Timeout" && !view.timedOut) continue;
+    if (r.reason === "Timeout" && !timedOut) continue;
     counts.done++;
     counts[r.outcome]++;
   }
-  return { results, done: view.timedOut || (undecided === 0 && view.dsObserved), counts };
+  return counts;
 }
 
 export function summarize(results: readonly NodeResult[], durationSeconds: number): RolloutSummary {

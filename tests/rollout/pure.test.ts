@@ -290,6 +290,12 @@ describe("rollout pure logic", () => {
         ],
       );
       assert.match(s.results[1].message ?? "", /boom \(from the node's record/);
+      // A Failed Job whose pods are gone takes the failing container from the record.
+      const failedGone = jobRunState({
+        ...view([["a", record("failed", at(41))]]),
+        jobs: [{ job: job("a", "failed"), deleted: true }],
+      });
+      assert.equal(failedGone.results[0].message, "boom");
       // An earlier run's record (finished before this dispatcher Job was created) says nothing about this run.
       const old = jobRunState(view([["a", record("succeeded", at(-60))]]));
       assert.equal(old.results[0].outcome, "unknown");
