@@ -11,7 +11,13 @@ import {
 
 /** The Node fields the dispatcher reads. */
 export interface NodeLike {
-  metadata?: { name?: string; uid?: string; labels?: Record<string, string>; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+  };
   spec?: { taints?: Taint[]; unschedulable?: boolean };
 }
 

@@ -31,7 +31,15 @@ export class FanOut {
   private occupied = 0;
   private stopped = false;
   // Counters and the active-Job index are kept incrementally: on large fleets every watch event asks for them.
-  private readonly counts = { queued: 0, dispatching: 0, active: 0, succeeded: 0, failed: 0, skipped: 0 };
+  private readonly counts = {
+    queued: 0,
+    dispatching: 0,
+    active: 0,
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    unknown: 0,
+  };
   private readonly active = new Map<string, string>();
 
   /** `nodes` in dispatch order; parallelism is clamped to [1, number of nodes] like upstream. */
@@ -150,7 +158,7 @@ export class FanOut {
     const c = this.counts;
     return {
       total: this.states.size,
-      done: c.succeeded + c.failed + c.skipped,
+      done: c.succeeded + c.failed + c.skipped + c.unknown,
       succeeded: c.succeeded,
       failed: c.failed,
       skipped: c.skipped,

@@ -1,5 +1,6 @@
 // ONE list + watch of the owner's Jobs and a cache of what it saw (an informer): every Job of the run is tracked
-// through it, so tracking costs no request per Job. A broken watch or a 410 relists before watching again.
+// through it, so tracking costs no request per Job. A broken watch resumes from the last resourceVersion; a 410
+// (that version is gone from the server's history) relists before watching again.
 import {
   JOB_NODE_NAME_ANNOTATION,
   jobNodeName,
@@ -7,7 +8,7 @@ import {
   type JobLike,
 } from "../kube/jobStatus";
 import type { DispatcherKubeApi, KubeJob, WatchHandle } from "./kubeApi";
-import { sleep } from "./kubeApi";
+import { apiFailureOf, sleep } from "./kubeApi";
 import type { Logger } from "./log";
 import { describeError } from "./options";
 
@@ -168,11 +169,13 @@ export class JobInformer {
             this.ctx.onRefused(code);
             return;
           }
-          // client-node ends a watch that was quiet for 30 s with a TimeoutError: resume from the last
-          // resourceVersion. A broken stream or a 410 means events may be lost: relist first.
+          // A closed or broken stream resumes from the last resourceVersion seen: the server replays every event
+          // after it, so nothing is lost (kubernetes-api-facts.md §4). Only an ERROR event or a 410 (that version
+          // is no longer in the server's history) relists. client-node ends a watch quiet for 30 s with a
+          // TimeoutError, which is no news either.
           const quiet = (err as { name?: string } | undefined)?.name === "TimeoutError";
           restart(
-            needRelist || code === 410 || (Boolean(err) && !quiet),
+            needRelist || code === 410,
             err && code !== undefined ? `HTTP ${code}` : quiet ? undefined : err,
           );
         },
@@ -181,7 +184,7 @@ export class JobInformer {
         if (generation === this.watchGeneration && !this.stopped) this.watch = handle;
         else handle.stop();
       })
-      .catch((err) => restart(true, err));
+      .catch((err) => restart(!this.resourceVersion || apiFailureOf(err).code === 410, err));
   }
 
   stop(): void {

@@ -1,6 +1,14 @@
 // The dispatcher's Kubernetes calls, through @kubernetes/client-node, with one retry policy for all of them:
 // 429 honours Retry-After, 5xx and connection errors back off with jitter, each call has a timeout and a budget.
-import { BatchV1Api, CoreV1Api, KubeConfig, Observable, Watch, type V1Job } from "@kubernetes/client-node";
+import {
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  Observable,
+  Watch,
+  type CoreV1Event,
+  type V1Job,
+} from "@kubernetes/client-node";
 import type { JobLike, PodLike } from "../kube/jobStatus";
 import type { NodeLike } from "./admission";
 import type { JobManifest } from "./template";
@@ -33,6 +41,10 @@ export interface DispatcherKubeApi {
   deleteJob(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
   listJobs(namespace: string, options: ListOptions, signal?: AbortSignal): Promise<ListPage<KubeJob>>;
   listPods(namespace: string, options: ListOptions, signal?: AbortSignal): Promise<PodLike[]>;
+  /** JSON merge patch of a Node (the outcome record); optional: fakes and the poll bench need not record. */
+  patchNode?(name: string, patch: object, signal?: AbortSignal): Promise<void>;
+  /** Create a core/v1 Event (the outcome and stall reports); optional like patchNode. */
+  createEvent?(namespace: string, event: NodeEvent, signal?: AbortSignal): Promise<void>;
   /** Streams events until the server closes, the stream breaks or stop() is called; `done` is called once. */
   watchJobs(
     namespace: string,
@@ -43,6 +55,24 @@ export interface DispatcherKubeApi {
 }
 
 export type KubeJob = JobLike & JobManifest;
+
+/** A core/v1 Event about a Node, as k8s-job-dispatcher 0.3 reports outcomes and stalls. */
+export interface NodeEvent {
+  apiVersion: "v1";
+  kind: "Event";
+  metadata: { generateName: string; namespace: string };
+  involvedObject: { apiVersion: "v1"; kind: "Node"; name: string; uid?: string };
+  related?: { apiVersion: "batch/v1"; kind: "Job"; name: string; namespace: string; uid?: string };
+  reason: "JobSucceeded" | "JobFailed" | "JobPending";
+  message: string;
+  type: "Normal" | "Warning";
+  source: { component: string };
+  reportingComponent: string;
+  reportingInstance: string;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+}
 
 /** The Status object of an ERROR watch event (410 Expired and friends). */
 export interface WatchErrorStatus {
@@ -281,13 +311,14 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
   // client-node 2.0.1 builds a new connection pool (undici Agent) for every request once TLS options are set, so
   // nothing is kept alive: every call pays a new TCP (and TLS) handshake. Reuse the first pool for all calls.
   let sharedDispatcher: ReturnType<RequestContext["getDispatcher"]>;
-  const options = (signal?: AbortSignal): Options => ({
+  const options = (signal?: AbortSignal, contentType?: string): Options => ({
     middleware: [
       {
         pre: (ctx) => {
           sharedDispatcher ??= ctx.getDispatcher();
           if (sharedDispatcher) ctx.setDispatcher(sharedDispatcher);
           if (signal) ctx.setSignal(signal);
+          if (contentType) ctx.setHeaderParam("Content-Type", contentType);
           return new Observable(Promise.resolve(ctx));
         },
         post: (response) => new Observable(Promise.resolve(response)),
@@ -340,6 +371,18 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
         limit: o.limit,
       };
       return page<PodLike>(await core.listNamespacedPod(query, options(signal))).items;
+    },
+    async patchNode(name, patch, signal) {
+      await core.patchNode({ name, body: patch }, options(signal, "application/merge-patch+json"));
+    },
+    async createEvent(namespace, event, signal) {
+      // The typed client serializes Date fields; the API's JSON has RFC 3339 strings.
+      const body = {
+        ...event,
+        firstTimestamp: new Date(event.firstTimestamp),
+        lastTimestamp: new Date(event.lastTimestamp),
+      } as CoreV1Event;
+      await core.createNamespacedEvent({ namespace, body }, options(signal));
     },
     async watchJobs(namespace, o, onEvent, done) {
       const controller = await watcher.watch(

@@ -9,6 +9,8 @@ export interface ResultsCounts {
   succeeded: number;
   failed: number;
   skipped: number;
+  /** Nodes whose Job vanished before anyone saw how it ended (see NodeOutcome). */
+  unknown: number;
 }
 
 export interface ResultsDocument {
@@ -32,7 +34,14 @@ export interface ResultsDocument {
 
 /** The counts of a results document; `targeted` is every node a Job was meant for (all but the skipped). */
 export function countResults(nodes: NodeResult[]): ResultsCounts {
-  const counts: ResultsCounts = { total: nodes.length, targeted: 0, succeeded: 0, failed: 0, skipped: 0 };
+  const counts: ResultsCounts = {
+    total: nodes.length,
+    targeted: 0,
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    unknown: 0,
+  };
   for (const r of nodes) {
     counts[r.outcome]++;
     if (r.outcome !== "skipped") counts.targeted++;
@@ -73,7 +82,7 @@ export function summarize(doc: ResultsDocument): string {
     for (const p of doc.plan ?? []) lines.push(`  ${p.node} -> ${p.job}`);
   } else {
     lines.push(
-      `summary: ${c.succeeded} succeeded, ${c.failed} failed, ${c.skipped} skipped (of ${c.total} node(s); owner ${doc.owner}, namespace ${doc.namespace})`,
+      `summary: ${c.succeeded} succeeded, ${c.failed} failed, ${c.skipped} skipped${c.unknown ? `, ${c.unknown} unknown` : ""} (of ${c.total} node(s); owner ${doc.owner}, namespace ${doc.namespace})`,
     );
   }
   for (const r of doc.nodes.filter((n) => n.outcome !== "succeeded")) {

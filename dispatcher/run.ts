@@ -7,7 +7,11 @@ import {
   describeStuckPod,
   jobNodeName,
   jobOutcome,
+  nodeRecordPatch,
   nodeResultFromJob,
+  readNodeRecord,
+  resultFromNodeRecord,
+  TRACKING_LABEL_PREFIX,
   type JobLike,
   type NodeResult,
 } from "../kube/jobStatus";
@@ -32,6 +36,7 @@ import {
   withRetry,
   type DispatcherKubeApi,
   type KubeJob,
+  type NodeEvent,
   type RetryPolicy,
 } from "./kubeApi";
 import { describeProgress, RateLimited, silentLogger, streamLogger, type Logger } from "./log";
@@ -65,6 +70,10 @@ const STALE_DELETE_CONCURRENCY = 16;
 const RECREATE_ATTEMPTS = 30;
 const RECREATE_INTERVAL_MS = 2000;
 const STUCK_REPEAT_MS = 5 * 60_000;
+/** Events about Nodes go to this namespace (k8s-job-dispatcher 0.3 does the same; Nodes have none). */
+const NODE_EVENT_NAMESPACE = "default";
+/** A Node name may be 253 characters; generateName adds 5 and must stay within that. */
+const MAX_EVENT_NAME_PREFIX = 200;
 
 function isoNow(): string {
   return new Date().toISOString();
@@ -83,6 +92,8 @@ class Run {
   private readonly namespace: string;
   private readonly owner: string;
   private ownerRef?: OwnerReference;
+  /** The owner Job's creationTimestamp: node records older than it belong to earlier runs. */
+  private ownerCreatedAt?: string;
   private template: JobManifest = {};
   private tolerations: readonly Toleration[] = [];
   private selectors: LabelSelector[] = [];
@@ -101,6 +112,14 @@ class Run {
   private readonly stuck = new Map<string, { message: string; reportedAt: number }>();
   /** Pod reads started at FailureTarget, by Job UID: the failing container's description, if any. */
   private readonly failureReads = new Map<string, Promise<string | undefined>>();
+  /**
+   * Watch news of a node's Job that arrived before its create call returned (a Job with TTL 0 can finish and be
+   * removed that fast): the create's answer is older than this, so it must not hide how the Job ended.
+   */
+  private readonly newsWhileCreating = new Map<string, { job: JobLike; gone: boolean }>();
+  /** Durable records the API refused (403): "nodes" (patch) or "events" (create); not tried again this run. */
+  private readonly recordRefused = new Set<"nodes" | "events">();
+  private readonly recordProbe = new Map<"nodes" | "events", Promise<void>>();
   private createdAny = false;
   private fatal?: DispatcherError;
   private timedOut = false;
@@ -267,6 +286,7 @@ class Run {
     }
     const uid = job.metadata?.uid;
     if (!uid) throw new DispatcherError(`owner Job ${this.namespace}/${name} has no metadata.uid`, 2);
+    this.ownerCreatedAt = job.metadata?.creationTimestamp as string | undefined;
     this.ownerRef = {
       apiVersion: "batch/v1",
       kind: "Job",
@@ -302,7 +322,10 @@ class Run {
       this.trackedSince.set(name, Date.now());
       this.log.log("info", `node ${node}: adopted Job ${name} of this run`);
       if (outcome.terminal) this.finishFromJob(node, job);
-    } else if (!(ours && node && state?.kind === "dispatching" && name === jobName(this.owner, node))) {
+    } else if (ours && node && state?.kind === "dispatching" && name === jobName(this.owner, node)) {
+      this.newsWhileCreating.set(name, { job, gone: false });
+      if (outcome.phase === "failed" && !outcome.terminal) this.readFailureEarly(node, job);
+    } else {
       // Not a Job any node of ours is waiting for: it still holds a slot while active.
       this.fanout.setForeignActive(name, !outcome.terminal);
     }
@@ -328,20 +351,26 @@ class Run {
     if (last.metadata?.uid && this.deletedByUs.has(last.metadata.uid)) return;
     const node = jobNodeName(last);
     const state = node ? this.fanout.state(node) : undefined;
+    if (node && state?.kind === "dispatching" && name === jobName(this.owner, node)) {
+      this.newsWhileCreating.set(name, { job: last, gone: true });
+      return;
+    }
     if (!node || state?.kind !== "active" || state.job !== name) return;
     if (jobOutcome(last).phase !== "running") {
       this.finishFromJob(node, last);
       return;
     }
+    // Seen last while running: it was removed mid-run, or it finished and was removed while the watch had to relist
+    // (410). Either way nobody saw how it ended, which is not a failure anyone observed.
     this.finishNode(node, {
       node,
-      outcome: "failed",
+      outcome: "unknown",
       job: name,
       attempts: (last.status?.succeeded ?? 0) + (last.status?.failed ?? 0),
       startedAt: last.status?.startTime as string | undefined,
       finishedAt: isoNow(),
       reason: "JobDeleted",
-      message: `Job ${name} was deleted before it finished (by a user, its TTL or garbage collection); its outcome is unknown`,
+      message: `Job ${name} was deleted before it was seen to finish (by a user, its TTL or garbage collection); its outcome is unknown`,
     });
   }
 
@@ -357,7 +386,7 @@ class Run {
     if (state.kind === "active") this.trackedSince.delete(state.job);
     if (result.job) this.dropSettled(node, result.job);
     this.stuck.delete(node);
-    const level = result.outcome === "failed" ? "warn" : "info";
+    const level = result.outcome === "failed" || result.outcome === "unknown" ? "warn" : "info";
     const what =
       result.outcome === "succeeded"
         ? "succeeded"
@@ -389,7 +418,110 @@ class Run {
         // Prefer what the pods said at FailureTarget; read again only if that found nothing.
         const detail = (await early) ?? (await this.pods.failureDetail(job, node));
         if (detail) result.message = `${detail}${result.reason ? ` [${result.reason}]` : ""}`;
+        await this.recordOnNode(node, result);
       });
+    } else this.spawn(() => this.recordOnNode(node, result));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Durable records: the outcome outlives the Job (TTL, users, garbage collection) on the Node itself, as
+  // k8s-job-dispatcher 0.3 reports it. Best-effort: chart 4.0.0's dispatcher ClusterRole grants nodes list only, so
+  // recording needs `nodes: patch` (cluster-wide) and `events: create` in namespace default; a 403 is said once.
+
+  /** Label, annotations and an Event for a node whose Job ended; never throws. */
+  private async recordOnNode(node: string, result: NodeResult): Promise<void> {
+    if (result.outcome !== "succeeded" && result.outcome !== "failed") return;
+    const patch = nodeRecordPatch(result, this.namespace, TRACKING_LABEL_PREFIX);
+    const failed = result.outcome === "failed";
+    await Promise.all([
+      this.bestEffort("nodes", `record the outcome on node ${node}`, (s) =>
+        this.api.patchNode?.(node, patch, s),
+      ),
+      this.emitEvent(
+        node,
+        failed ? "JobFailed" : "JobSucceeded",
+        failed
+          ? `Job ${this.namespace}/${result.job} failed: ${result.message ?? result.reason ?? "no reason given"}`
+          : `Job ${this.namespace}/${result.job} succeeded`,
+        result.job,
+      ),
+    ]);
+  }
+
+  private emitEvent(node: string, reason: NodeEvent["reason"], message: string, job?: string): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const event: NodeEvent = {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { generateName: `${node.slice(0, MAX_EVENT_NAME_PREFIX)}.`, namespace: NODE_EVENT_NAMESPACE },
+      involvedObject: { apiVersion: "v1", kind: "Node", name: node, uid: this.selectedUids.get(node) },
+      ...(job
+        ? {
+            related: {
+              apiVersion: "batch/v1" as const,
+              kind: "Job" as const,
+              name: job,
+              namespace: this.namespace,
+              uid: this.jobs.get(job)?.metadata?.uid,
+            },
+          }
+        : {}),
+      reason,
+      message: message.slice(0, 1024),
+      type: reason === "JobSucceeded" ? "Normal" : "Warning",
+      source: { component: TRACKING_LABEL_PREFIX },
+      reportingComponent: TRACKING_LABEL_PREFIX,
+      reportingInstance: (this.deps.env ?? process.env).HOSTNAME ?? this.owner,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    return this.bestEffort("events", `report ${reason} for node ${node}`, (s) =>
+      this.api.createEvent?.(NODE_EVENT_NAMESPACE, event, s),
+    );
+  }
+
+  /** The first write of each kind goes alone: if it is refused, no other is sent (one 403, said once). */
+  private bestEffort(
+    kind: "nodes" | "events",
+    what: string,
+    fn: (signal: AbortSignal) => Promise<void> | undefined,
+  ): Promise<void> {
+    const probe = this.recordProbe.get(kind);
+    if (!probe) {
+      const first = this.tryRecord(kind, what, fn);
+      this.recordProbe.set(kind, first);
+      return first;
+    }
+    return probe.then(() => this.tryRecord(kind, what, fn));
+  }
+
+  private async tryRecord(
+    kind: "nodes" | "events",
+    what: string,
+    fn: (signal: AbortSignal) => Promise<void> | undefined,
+  ): Promise<void> {
+    if (this.recordRefused.has(kind) || this.killed) return;
+    try {
+      await this.call(what, async (s) => {
+        await fn(s);
+      });
+    } catch (err) {
+      if (this.killed) return;
+      if (apiFailureOf(err).code === 403) {
+        if (this.recordRefused.has(kind)) return;
+        this.recordRefused.add(kind);
+        const grant =
+          kind === "nodes"
+            ? "grant the dispatcher's ServiceAccount `patch` on nodes (a ClusterRole)"
+            : `grant the dispatcher's ServiceAccount \`create\` on events in namespace ${NODE_EVENT_NAMESPACE} (a Role)`;
+        this.log.log(
+          "warn",
+          `cannot ${what}: ${describeError(err)}; outcomes are not recorded as ${kind === "nodes" ? "node labels" : "Events"} this run (${grant})`,
+        );
+        return;
+      }
+      this.log.log("warn", `cannot ${what}: ${describeError(err)}`);
     }
   }
 
@@ -498,6 +630,23 @@ class Run {
       );
       return;
     }
+    // An earlier incarnation of this run (same owner Job) already ran the node's Job, and its TTL removed it: the
+    // record on the node says so, and the node must not get a second Job.
+    const recorded = this.ownerCreatedAt
+      ? resultFromNodeRecord(node, readNodeRecord(fresh, TRACKING_LABEL_PREFIX), {
+          namespace: this.namespace,
+          job: jobName(this.owner, node),
+          notBefore: this.ownerCreatedAt,
+        })
+      : undefined;
+    if (recorded) {
+      this.log.log(
+        "info",
+        `node ${node}: its Job of this run already ended, as recorded on the node; not run again`,
+      );
+      this.finishNode(node, recorded);
+      return;
+    }
     if (
       !this.o.nodes?.length &&
       this.selectors.length > 0 &&
@@ -537,8 +686,15 @@ class Run {
         );
         this.createdAny = true;
         this.tracked(node, name);
-        this.jobs.remember(created);
         this.log.log("info", `node ${node}: created Job ${name}`, { node, job: name });
+        const news = this.newsWhileCreating.get(name);
+        this.newsWhileCreating.delete(name);
+        if (news && news.job.metadata?.uid === created.metadata?.uid) {
+          if (news.gone) this.onJobGone(name, news.job);
+          else this.onJob(news.job as KubeJob);
+          return;
+        }
+        this.jobs.remember(created);
         const seen = this.jobs.get(name);
         if (seen && jobOutcome(seen).terminal) this.finishFromJob(node, seen);
         return;
@@ -659,6 +815,7 @@ class Run {
       if (!previous || now - previous.reportedAt >= STUCK_REPEAT_MS) {
         this.log.log("warn", `node ${node}: Job ${job} is stuck: ${why}`, { node, job, reason: "Stuck" });
         this.stuck.set(node, { message: why, reportedAt: now });
+        await this.emitEvent(node, "JobPending", `Job ${this.namespace}/${job} is not running: ${why}`, job);
       } else previous.message = why;
     }
   }
@@ -821,7 +978,7 @@ class Run {
     const counts = countResults(nodes);
     const exitCode: 0 | 1 | 2 = this.fatal
       ? this.fatal.exitCode
-      : counts.failed > 0 || this.timedOut || interrupted
+      : counts.failed > 0 || counts.unknown > 0 || this.timedOut || interrupted
         ? 1
         : 0;
     const doc: ResultsDocument = {
@@ -870,7 +1027,7 @@ export async function runDispatcher(
       timedOut: false,
       interrupted: false,
       nodes: [],
-      counts: { total: 0, targeted: 0, succeeded: 0, failed: 0, skipped: 0 },
+      counts: { total: 0, targeted: 0, succeeded: 0, failed: 0, skipped: 0, unknown: 0 },
     };
   }
   return run.run();

@@ -8,7 +8,11 @@ export const JOB_OWNER_LABEL = "kata-deploy-job-dispatcher/owner";
 export const JOB_NODE_LABEL = "kata-deploy-job-dispatcher/node";
 export const JOB_NODE_NAME_ANNOTATION = "kata-deploy-job-dispatcher/node-name";
 
-export type NodeOutcome = "succeeded" | "failed" | "skipped";
+/**
+ * `unknown`: the node's Job is gone (TTL, a user, garbage collection) and no durable record says how it ended. It is
+ * never reported as `failed`: nothing failed that anyone saw; the next run installs the node again.
+ */
+export type NodeOutcome = "succeeded" | "failed" | "skipped" | "unknown";
 
 /** The per-node result shared by the dispatcher's results file, the rollout's outputs and the bench. */
 export interface NodeResult {
@@ -38,6 +42,7 @@ export interface JobLike {
     uid?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    creationTimestamp?: string | Date;
     deletionTimestamp?: string | Date;
   };
   spec?: { template?: { spec?: { nodeName?: string } } };
@@ -209,8 +214,13 @@ const STUCK_WAITING_REASONS: readonly string[] = [
  */
 export function describeStuckPod(pods: readonly PodLike[]): string | undefined {
   for (const pod of [...pods].sort((a, b) => podTime(b) - podTime(a))) {
-    if (pod.metadata?.deletionTimestamp || pod.status?.phase !== "Pending") continue;
     const name = pod.metadata?.name ?? "?";
+    // A pod whose node stopped reporting makes no progress (even one being deleted: it cannot finish terminating).
+    const ready = pod.status?.conditions?.find((c) => c.type === "Ready");
+    if (ready?.status === "False" && ready.reason === "NodeNotReady" && pod.status?.phase !== "Succeeded") {
+      return `pod ${name} is on a node that is not ready (NodeNotReady)`;
+    }
+    if (pod.metadata?.deletionTimestamp || pod.status?.phase !== "Pending") continue;
     const scheduled = pod.status.conditions?.find((c) => c.type === "PodScheduled");
     if (scheduled && scheduled.status === "False") {
       const detail = firstLine(scheduled.message);
@@ -263,4 +273,102 @@ export function failureMessage(outcome: JobOutcome, pods?: readonly PodLike[]): 
   const fromPods = pods ? describePodFailure(pods) : undefined;
   if (fromPods) return `${fromPods}${tag}`;
   return `${outcome.message ?? "the Job failed"}${tag}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The durable record of a node's outcome, on the Node itself (k8s-job-dispatcher 0.3's reporting): it outlives the
+// Job, which its TTL, a user or garbage collection may remove before anyone read how it ended.
+
+/** `--tracking-label-prefix` default of kata-deploy's dispatchers (the owner label's prefix above). */
+export const TRACKING_LABEL_PREFIX = "kata-deploy-job-dispatcher";
+
+/** Label `<prefix>/result` and annotations `<prefix>/error`, `<prefix>/finished-at` as 0.3 writes them; `<prefix>/job`
+ * (the Job that produced the record, `<namespace>/<name>`) is this project's addition, so a reader can tell runs apart. */
+export function nodeRecordKeys(prefix: string = TRACKING_LABEL_PREFIX): {
+  result: string;
+  error: string;
+  finishedAt: string;
+  job: string;
+} {
+  return {
+    result: `${prefix}/result`,
+    error: `${prefix}/error`,
+    finishedAt: `${prefix}/finished-at`,
+    job: `${prefix}/job`,
+  };
+}
+
+export interface NodeRecord {
+  outcome: "succeeded" | "failed";
+  finishedAt?: string;
+  error?: string;
+  /** `<namespace>/<Job name>`; absent when another dispatcher (upstream 0.3) wrote the record. */
+  job?: string;
+}
+
+/** Annotation values are free text, but a record must stay a small part of the Node object. */
+const MAX_RECORD_ERROR = 1024;
+
+/** A merge patch that records `result` on its node (success clears an earlier error). */
+export function nodeRecordPatch(
+  result: NodeResult,
+  namespace: string,
+  prefix: string = TRACKING_LABEL_PREFIX,
+): { metadata: { labels: Record<string, string | null>; annotations: Record<string, string | null> } } {
+  const keys = nodeRecordKeys(prefix);
+  const failed = result.outcome === "failed";
+  const error = failed ? (result.message ?? result.reason ?? "failed") : undefined;
+  return {
+    metadata: {
+      labels: { [keys.result]: failed ? "failed" : "succeeded" },
+      annotations: {
+        [keys.error]: error === undefined ? null : error.slice(0, MAX_RECORD_ERROR),
+        [keys.finishedAt]: result.finishedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+        [keys.job]: result.job ? `${namespace}/${result.job}` : null,
+      },
+    },
+  };
+}
+
+/** The record a Node carries, if any. */
+export function readNodeRecord(
+  node: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } },
+  prefix: string = TRACKING_LABEL_PREFIX,
+): NodeRecord | undefined {
+  const keys = nodeRecordKeys(prefix);
+  const value = node.metadata?.labels?.[keys.result];
+  if (value !== "succeeded" && value !== "failed") return undefined;
+  const a = node.metadata?.annotations ?? {};
+  return { outcome: value, finishedAt: a[keys.finishedAt], error: a[keys.error], job: a[keys.job] };
+}
+
+/**
+ * The node's result from its record, when the record is this run's: written for this Job (when it names one) and
+ * not before the run began (`notBefore`, the dispatcher Job's creationTimestamp: both come from the API server's
+ * clock at second precision). Anything older is an earlier run's and says nothing about this one.
+ */
+export function resultFromNodeRecord(
+  node: string,
+  record: NodeRecord | undefined,
+  expected: { namespace: string; job: string; notBefore?: string | Date },
+): NodeResult | undefined {
+  const notBefore = iso(expected.notBefore);
+  if (!record || !notBefore) return undefined;
+  if (record.job !== undefined && record.job !== `${expected.namespace}/${expected.job}`) return undefined;
+  const finished = Date.parse(record.finishedAt ?? "");
+  const since = Date.parse(notBefore);
+  if (!Number.isFinite(finished) || !Number.isFinite(since) || finished < since) return undefined;
+  return {
+    node,
+    outcome: record.outcome,
+    job: expected.job,
+    attempts: 0,
+    finishedAt: record.finishedAt,
+    ...(record.outcome === "failed"
+      ? {
+          reason: "Failed",
+          message: `${record.error ?? "the Job failed"} (from the node's record; the Job is gone)`,
+        }
+      : {}),
+  };
 }

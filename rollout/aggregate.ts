@@ -1,14 +1,18 @@
 // Pure decisions of the waiter: which nodes a run covers, what each node's result is, when the run is over, and
 // how progress and failures read. No I/O here; rollout/waiter.ts feeds it what the watches saw. Built-ins only.
+import { jobName } from "../dispatcher/naming";
 import {
   type JobLike,
+  type NodeRecord,
   type NodeResult,
   type PodLike,
   describePodFailure,
   describeStuckPod,
+  jobAttempts,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
+  resultFromNodeRecord,
 } from "../kube/jobStatus";
 import {
   DAEMONSET_AUTOMATIC_TOLERATIONS,
@@ -77,6 +81,22 @@ export interface JobRunView {
   timeoutSeconds: number;
   now: number;
   stuckGraceSeconds: number;
+  /** Outcome records the dispatcher left on the nodes (read from the Node objects), by node name. */
+  nodeRecords?: ReadonlyMap<string, NodeRecord>;
+  /** Where the per-node Jobs live and whose they are: a node's record counts only for this run's Job. */
+  namespace?: string;
+  ownerValue?: string;
+  /** The watch of per-node Jobs had to relist (410): Jobs created and removed meanwhile were never seen. */
+  jobEventsLost?: boolean;
+  /** Since when (epoch ms) the dispatcher's own pod has looked stuck (unschedulable, image pull), and why. */
+  dispatcherStall?: { since: number; reason: string };
+}
+
+/** The dispatcher's pod has been stuck for the grace period: nothing of this run can progress. */
+export function dispatcherStalled(
+  view: Pick<JobRunView, "dispatcherStall" | "now" | "stuckGraceSeconds">,
+): boolean {
+  return !!view.dispatcherStall && view.now - view.dispatcherStall.since >= view.stuckGraceSeconds * 1000;
 }
 
 function isoSeconds(ms: number): string {
@@ -106,6 +126,18 @@ export function dispatcherPodFailure(pods: readonly PodLike[]): string | undefin
   return describePodFailure(pods);
 }
 
+/** What would unblock a pod that makes no progress, from how describeStuckPod / dsPodTrouble described it. */
+export function stallHint(reason: string): string {
+  if (/cannot be scheduled/.test(reason))
+    return "no node can run it: make a node schedulable (uncordon or add one), or widen its nodeSelector/tolerations";
+  if (/ImagePull|ErrImagePull|InvalidImageName|ErrImageNeverPull/.test(reason))
+    return "its image cannot be pulled: check the image reference and the registry's pull access (imagePullSecrets)";
+  if (/NodeNotReady|not ready/.test(reason))
+    return "its node stopped reporting: bring the node back (kubelet, network) or remove it, then run `pulumi up` again";
+  if (/crash-looping/.test(reason)) return "it fails and restarts: read its logs (kubectl logs --previous)";
+  return "read the pod's events (kubectl describe pod)";
+}
+
 /** A Job whose pod has been stuck longer than the grace period counts as failed (reason `Stuck`). */
 function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult | undefined {
   if (t.stuckSince === undefined || !t.stuckReason) return undefined;
@@ -117,26 +149,59 @@ function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult 
     attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
     startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
     reason: "Stuck",
-    message: `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s)`,
+    message: `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s); ${stallHint(t.stuckReason)}`,
   };
 }
 
-/** The node's result if it is decided now (terminal Job, deleted Job, stuck pod), else undefined. */
-export function decidedJobResult(t: TrackedJob, view: JobRunView): NodeResult | undefined {
+/** This run's record of the node (see resultFromNodeRecord), if the dispatcher left one. */
+function recordedResult(node: string, job: string | undefined, view: JobRunView): NodeResult | undefined {
+  const expected = job ?? (view.ownerValue ? jobName(view.ownerValue, node) : undefined);
+  if (!expected || view.namespace === undefined) return undefined;
+  return resultFromNodeRecord(node, view.nodeRecords?.get(node), {
+    namespace: view.namespace,
+    job: expected,
+    notBefore: view.dispatcher?.job.metadata?.creationTimestamp,
+  });
+}
+
+/**
+ * The node's result if it is decided now (terminal Job, deleted Job, stuck pod), else undefined. A Job that vanished
+ * before it was seen to finish (TTL 0, a user, garbage collection) is decided by the node's record; without one it
+ * stays open while the dispatcher may still write it, then it is `unknown`, never `failed`.
+ */
+export function decidedJobResult(
+  t: TrackedJob,
+  view: JobRunView,
+  dispatcherDone = true,
+): NodeResult | undefined {
   const node = jobNodeName(t.job) ?? "";
   const result = nodeResultFromJob(t.job, t.pods);
-  if (result && jobOutcome(t.job).terminal) return { ...result, node };
+  if (result && jobOutcome(t.job).terminal) {
+    // Pods gone before anyone read them (a short TTL): the dispatcher's record may still say what failed.
+    const recorded =
+      result.outcome === "failed" && !t.pods?.length ? recordedResult(node, result.job, view) : undefined;
+    const error = recorded?.outcome === "failed" ? view.nodeRecords?.get(node)?.error : undefined;
+    return { ...result, node, ...(error ? { message: error } : {}) };
+  }
   if (t.deleted) {
     if (result) return { ...result, node };
-    return {
+    const name = t.job.metadata?.name;
+    const base = {
       node,
-      outcome: "failed",
-      job: t.job.metadata?.name,
-      attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
+      job: name,
+      attempts: jobAttempts(t.job),
       startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-      finishedAt: isoSeconds(view.now),
+    };
+    const recorded = recordedResult(node, name, view);
+    if (recorded) return { ...recorded, ...base };
+    if (!dispatcherDone && !view.timedOut) return undefined;
+    return {
+      ...base,
+      outcome: "unknown",
       reason: "JobDeleted",
-      message: `Job ${t.job.metadata?.name} was deleted before it finished`,
+      message:
+        `Job ${name} was removed (its TTL, a user or garbage collection) before the rollout saw it finish, and ` +
+        "the node carries no record of this run's outcome (the dispatcher records it when it may patch nodes)",
     };
   }
   return stuckResult(t, node, view);
@@ -149,8 +214,7 @@ function jobsByNode(jobs: readonly TrackedJob[]): Map<string, TrackedJob> {
     const node = jobNodeName(t.job);
     if (!node) continue;
     const prev = byNode.get(node);
-    const created = (x: TrackedJob) =>
-      String(x.job.metadata && (x.job.metadata as { creationTimestamp?: string }).creationTimestamp);
+    const created = (x: TrackedJob) => String(x.job.metadata?.creationTimestamp);
     if (!prev || created(t) >= created(prev)) byNode.set(node, t);
   }
   return byNode;
@@ -160,7 +224,8 @@ export interface JobRunState {
   /** Every node's result (decided or not); meaningful once `done`. */
   results: NodeResult[];
   done: boolean;
-  dispatcherPhase: "absent" | "running" | "succeeded" | "failed";
+  /** `stalled`: its pod cannot start (see dispatcherStalled); the run ends as if it had failed. */
+  dispatcherPhase: "absent" | "running" | "succeeded" | "failed" | "stalled";
   /** Why the dispatcher itself failed, if it did. */
   dispatcherFailure?: string;
   counts: {
@@ -168,6 +233,7 @@ export interface JobRunState {
     succeeded: number;
     failed: number;
     skipped: number;
+    unknown: number;
     running: number;
     total: number;
   };
@@ -189,8 +255,16 @@ export function jobRunState(view: JobRunView): JobRunState {
         ? dOutcome.phase === "succeeded"
           ? "succeeded"
           : "failed"
-        : "running";
+        : dispatcherStalled(view)
+          ? "stalled"
+          : "running";
   let dispatcherFailure: string | undefined;
+  if (dispatcherPhase === "stalled" && view.dispatcherStall) {
+    const { since, reason } = view.dispatcherStall;
+    dispatcherFailure =
+      `dispatcher Job ${view.dispatcher?.job.metadata?.name ?? ""} cannot run: ${reason} ` +
+      `(for ${Math.round((view.now - since) / 1000)}s); ${stallHint(reason)}`;
+  }
   if (dispatcherPhase === "failed" && view.dispatcher) {
     const name = view.dispatcher.job.metadata?.name;
     const why = view.dispatcher.pods ? dispatcherPodFailure(view.dispatcher.pods) : undefined;
@@ -199,13 +273,14 @@ export function jobRunState(view: JobRunView): JobRunState {
       : `dispatcher Job ${name} failed: ${why ?? dOutcome?.message ?? dOutcome?.reason ?? "no reason given"}` +
         (dOutcome?.reason ? ` [${dOutcome.reason}]` : "");
   }
-  const dispatcherDone = dispatcherPhase === "succeeded" || dispatcherPhase === "failed";
+  const dispatcherDone =
+    dispatcherPhase === "succeeded" || dispatcherPhase === "failed" || dispatcherPhase === "stalled";
   const results: NodeResult[] = [];
   let undecided = 0;
   const seen = new Set<string>();
   for (const [node, t] of byNode) {
     seen.add(node);
-    const decided = decidedJobResult(t, view);
+    const decided = decidedJobResult(t, view, dispatcherDone);
     if (decided) {
       results.push(decided);
       continue;
@@ -224,7 +299,23 @@ export function jobRunState(view: JobRunView): JobRunState {
   }
   for (const s of view.selected ?? []) {
     if (seen.has(s.name)) continue;
-    if (!dispatcherDone) {
+    // A Job created and removed while the watch was away is known from the node's record.
+    const recorded = recordedResult(s.name, undefined, view);
+    if (recorded) {
+      results.push(recorded);
+      continue;
+    }
+    // A node the template cannot run on is skipped whatever else happened: the dispatcher never dispatches to it,
+    // so neither a timeout nor a dispatcher failure makes it a failure.
+    if (s.blockedBy) {
+      results.push({
+        node: s.name,
+        outcome: "skipped",
+        attempts: 0,
+        reason: "Tainted",
+        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
+      });
+    } else if (!dispatcherDone) {
       undecided++;
       results.push({
         node: s.name,
@@ -233,13 +324,15 @@ export function jobRunState(view: JobRunView): JobRunState {
         reason: "Timeout",
         message: `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
       });
-    } else if (s.blockedBy) {
+    } else if (view.jobEventsLost) {
       results.push({
         node: s.name,
-        outcome: "skipped",
+        outcome: "unknown",
         attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
+        reason: "NotObserved",
+        message:
+          "no Job was seen for this node: the watch of Jobs expired (410) and had to relist, so a Job may have been " +
+          "created and removed meanwhile; the node carries no record of this run's outcome",
       });
     } else if (dispatcherPhase === "succeeded") {
       results.push({
@@ -261,14 +354,7 @@ export function jobRunState(view: JobRunView): JobRunState {
     }
   }
   results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-  const counts = { done: 0, succeeded: 0, failed: 0, skipped: 0, running: undecided, total: results.length };
-  // Counts for progress reflect decided results only; the Timeout placeholders above are "running".
-  for (const r of results) {
-    if (r.reason === "Timeout" && !view.timedOut) continue;
-    counts.done++;
-    counts[r.outcome]++;
-  }
-  if (view.timedOut) counts.running = 0;
+  const counts = runCounts(results, undecided, view.timedOut);
   const done = view.timedOut || (dispatcherDone && undecided === 0);
   // A dispatcher exits non-zero whenever a node failed; that is no news beside the nodes' own reasons. It is reported
   // when it explains something: nodes it never reached, or a failure with no failed node.
@@ -398,7 +484,13 @@ export function dsRunState(view: DsRunView): DsRunState {
       });
       continue;
     }
-    const trouble = pod ? dsPodTrouble(pod) : undefined;
+    // Between the restarts of a crash loop the pod runs for a while: restarts without Ready are trouble too.
+    const trouble = pod
+      ? (dsPodTrouble(pod) ??
+        (restarts(pod) > 0
+          ? `pod ${pod.metadata?.name} restarted ${restarts(pod)} time(s) without becoming Ready (crash-looping)`
+          : undefined))
+      : undefined;
     const since = view.stuckSince.get(name);
     if (trouble && since !== undefined && view.now - since >= view.stuckGraceSeconds * 1000) {
       results.push({
@@ -409,7 +501,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         startedAt,
         finishedAt: isoSeconds(view.now),
         reason: "Stuck",
-        message: `${trouble} (for ${Math.round((view.now - since) / 1000)}s)`,
+        message: `${trouble} (for ${Math.round((view.now - since) / 1000)}s); ${stallHint(trouble)}`,
       });
       continue;
     }
@@ -427,25 +519,42 @@ export function dsRunState(view: DsRunView): DsRunState {
     });
   }
   results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  return {
+    results,
+    done: view.timedOut || (undecided === 0 && view.dsObserved),
+    counts: runCounts(results, undecided, view.timedOut),
+  };
+}
+
+/** Counts for progress: decided results only; the Timeout placeholders of a run still going count as running. */
+function runCounts(
+  results: readonly NodeResult[],
+  undecided: number,
+  timedOut: boolean,
+): JobRunState["counts"] {
   const counts = {
     done: 0,
     succeeded: 0,
     failed: 0,
     skipped: 0,
-    running: view.timedOut ? 0 : undecided,
+    unknown: 0,
+    running: timedOut ? 0 : undecided,
     total: results.length,
   };
   for (const r of results) {
-    if (r.reason === "Timeout" && !view.timedOut) continue;
+    if (r.reason === "Timeout" && !timedOut) continue;
     counts.done++;
     counts[r.outcome]++;
   }
-  return { results, done: view.timedOut || (undecided === 0 && view.dsObserved), counts };
+  return counts;
 }
 
 export function summarize(results: readonly NodeResult[], durationSeconds: number): RolloutSummary {
   const s: RolloutSummary = { total: results.length, succeeded: 0, failed: 0, skipped: 0, durationSeconds };
-  for (const r of results) s[r.outcome]++;
+  for (const r of results) {
+    if (r.outcome === "unknown") s.unknown = (s.unknown ?? 0) + 1;
+    else s[r.outcome]++;
+  }
   return s;
 }
 
@@ -469,13 +578,14 @@ export function formatDuration(seconds: number): string {
 /** `install: 312/5000 nodes done, 3 failed, 40 running, 1m05s` */
 export function progressLine(
   label: string,
-  counts: JobRunState["counts"],
+  counts: Omit<JobRunState["counts"], "unknown"> & { unknown?: number },
   elapsedSeconds: number,
   extra?: string,
 ): string {
   return (
     `${label}: ${counts.done}/${counts.total} nodes done, ${counts.failed} failed` +
     (counts.skipped ? `, ${counts.skipped} skipped` : "") +
+    (counts.unknown ? `, ${counts.unknown} unknown` : "") +
     `, ${counts.running} running, ${formatDuration(elapsedSeconds)}` +
     (extra ? ` (${extra})` : "")
   );
@@ -488,19 +598,30 @@ export function finalMessage(
   results: readonly NodeResult[],
   opts: { timedOut?: boolean; dispatcherFailure?: string; limit?: number } = {},
 ): string {
-  const counts = `${summary.succeeded}/${summary.total} nodes succeeded, ${summary.failed} failed, ${summary.skipped} skipped in ${formatDuration(summary.durationSeconds)}`;
+  const unknown = results.filter((r) => r.outcome === "unknown");
+  const counts =
+    `${summary.succeeded}/${summary.total} nodes succeeded, ${summary.failed} failed, ${summary.skipped} skipped` +
+    `${unknown.length ? `, ${unknown.length} unknown` : ""} in ${formatDuration(summary.durationSeconds)}`;
   const failed = results.filter((r) => r.outcome === "failed");
-  if (!failed.length && !opts.dispatcherFailure && !opts.timedOut) return `${label}: ${counts}`;
+  if (!failed.length && !unknown.length && !opts.dispatcherFailure && !opts.timedOut)
+    return `${label}: ${counts}`;
   const limit = opts.limit ?? 10;
   const listed = failed
     .slice(0, limit)
     .map((r) => `${r.node} (${r.reason ?? "Failed"}${r.message ? `: ${r.message}` : ""})`)
     .join("; ");
   const more = failed.length > limit ? `; and ${failed.length - limit} more (see nodeResults)` : "";
+  const verdict = failed.length || opts.dispatcherFailure || opts.timedOut ? "failed" : "incomplete";
   const parts = [
-    `${label} failed: ${counts}${opts.timedOut ? " (the rollout timeout passed)" : ""}`,
+    `${label} ${verdict}: ${counts}${opts.timedOut ? " (the rollout timeout passed)" : ""}`,
     opts.dispatcherFailure,
     failed.length ? `failed nodes: ${listed}${more}` : undefined,
+    unknown.length
+      ? `outcome unknown (the next run installs them again): ${unknown
+          .slice(0, limit)
+          .map((r) => `${r.node} (${r.reason ?? "Unknown"}${r.message ? `: ${r.message}` : ""})`)
+          .join("; ")}${unknown.length > limit ? `; and ${unknown.length - limit} more` : ""}`
+      : undefined,
   ];
   return parts.filter(Boolean).join(". ");
 }

@@ -4,7 +4,8 @@
 import type { NodeOutcome, NodeResult } from "../kube/jobStatus";
 import { jobName } from "../dispatcher/naming";
 
-const OUTCOMES: NodeOutcome[] = ["succeeded", "failed", "skipped"];
+// Appended only: the index is what the state stores.
+const OUTCOMES: NodeOutcome[] = ["succeeded", "failed", "skipped", "unknown"];
 
 /** Kubernetes timestamps are whole seconds (`2026-11-25T14:00:00Z`); other precisions are kept as text. */
 function toSeconds(t: string | undefined): number | string | undefined {

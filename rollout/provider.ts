@@ -295,7 +295,8 @@ async function install(
     dispatcherFailure: run.dispatcherFailure,
   });
   log(message);
-  if (outs.summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
+  // Unknown outcomes fail the `up` too (nothing confirms Kata there); the next `up` heals those nodes.
+  if (outs.summary.failed > 0 || (outs.summary.unknown ?? 0) > 0 || run.dispatcherFailure || run.timedOut) {
     throw new RolloutFailedError(message, rolloutId(inputs), outs as unknown as Record<string, unknown>);
   }
   return outs;
@@ -515,7 +516,7 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
         dispatcherFailure: run.dispatcherFailure,
       });
       log(message);
-      if (summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
+      if (summary.failed > 0 || (summary.unknown ?? 0) > 0 || run.dispatcherFailure || run.timedOut) {
         throw new Error(
           `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
             `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,

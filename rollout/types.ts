@@ -86,6 +86,8 @@ export interface RolloutSummary {
   succeeded: number;
   failed: number;
   skipped: number;
+  /** Nodes whose outcome nobody could know (their Job vanished unrecorded); present only when there are some. */
+  unknown?: number;
   durationSeconds: number;
 }
 

@@ -1,7 +1,7 @@
 // The waiter's I/O: list+watch caches of Jobs, pods, nodes and the DaemonSet, and the loops that drive a hook run to
 // its end (rollout/aggregate.ts decides). Every loop is bounded by the run's deadline. Node built-ins only.
-import type { JobLike, PodLike } from "../kube/jobStatus";
-import { describeStuckPod, jobOutcome } from "../kube/jobStatus";
+import type { JobLike, NodeRecord, PodLike } from "../kube/jobStatus";
+import { describeStuckPod, jobOutcome, readNodeRecord } from "../kube/jobStatus";
 import {
   type DsPodLike,
   type JobRunState,
@@ -9,6 +9,7 @@ import {
   type SelectedNode,
   type TrackedJob,
   dsPodTrouble,
+  dispatcherStalled,
   dsRunState,
   jobRunState,
   podsByNode,
@@ -60,15 +61,26 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 type Obj = { metadata?: { name?: string; resourceVersion?: string; uid?: string } };
 
+/** The version a watch may no longer resume from (410 Gone/Expired, as a response or an ERROR event). */
+function isGone(err: unknown): boolean {
+  return (
+    err instanceof KubeApiError && (err.code === 410 || err.reason === "Expired" || err.reason === "Gone")
+  );
+}
+
 /**
- * A level-triggered cache of one collection: LIST, then WATCH from the list's resourceVersion; a closed stream is
- * re-watched from the last version seen, a 410 (or any watch error) relists. Objects that disappear are kept with
- * `deleted` set, so a Job removed by its TTL still tells how it ended.
+ * A level-triggered cache of one collection: LIST, then WATCH from the list's resourceVersion. A closed or broken
+ * stream (real API servers close watches routinely) resumes from the last version seen, so the server replays every
+ * event in between; only a 410 — that version is gone from its history — relists, and then events may have been
+ * lost (`eventsLost`). Objects that disappear are kept with `deleted` set, so a Job removed by its TTL still tells
+ * how it ended.
  */
 export class Reflector<T extends Obj> {
   readonly items: Map<string, T>;
   readonly deleted: Map<string, T>;
   synced: boolean;
+  /** A relist after the first one happened: objects created and removed in the gap were never seen. */
+  eventsLost: boolean;
   lastError?: unknown;
   /** Increments on every change; callers compare to know whether to recompute. */
   version: number;
@@ -82,6 +94,7 @@ export class Reflector<T extends Obj> {
     this.items = new Map();
     this.deleted = new Map();
     this.synced = false;
+    this.eventsLost = false;
     this.version = 0;
   }
 
@@ -121,18 +134,26 @@ export class Reflector<T extends Obj> {
     let failures = 0;
     while (!signal.aborted && Date.now() < deadline) {
       try {
-        if (!rv) rv = await this.relist();
+        if (!rv) {
+          if (this.synced) this.eventsLost = true;
+          rv = await this.relist();
+        }
         const remaining = Math.max(1, Math.floor((deadline - Date.now()) / 1000));
         rv = await this.client.watch<T>(
           this.path,
           { ...this.query, resourceVersion: rv, timeoutSeconds: Math.min(300, remaining) },
-          (event) => (event.type === "DELETED" ? this.remove(event.object) : this.upsert(event.object)),
+          (event) => {
+            // Kept as each event arrives: a stream that breaks mid-way resumes right after the last event handled.
+            rv = event.object?.metadata?.resourceVersion ?? rv;
+            if (event.type === "DELETED") this.remove(event.object);
+            else this.upsert(event.object);
+          },
           signal,
         );
         failures = 0;
       } catch (err) {
         this.lastError = err;
-        rv = "";
+        if (isGone(err)) rv = "";
         failures++;
         if (err instanceof KubeApiError && (err.code === 401 || err.code === 403) && !this.synced) throw err;
         await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 5)), signal);
@@ -298,8 +319,11 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   const stuck = new Map<string, { since: number; reason: string }>();
   let podsReadable = true;
   let selected: SelectedNode[] | undefined;
+  let nodeRecords: Map<string, NodeRecord> | undefined;
   let lastProgress = 0;
-  let lastStuckScan = Date.now();
+  let lastStuckScan = 0;
+  const stuckScanEveryMs = Math.min(15_000, Math.max(250, (o.stuckGraceSeconds * 1000) / 4));
+  let dispatcherStall: { since: number; reason: string } | undefined;
   let state: JobRunState | undefined;
   let dispatcherTracked: TrackedJob | undefined;
   let loopError: unknown;
@@ -324,8 +348,9 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
           }),
         );
       }
-      // A periodic scan of Pending pods of this owner finds Jobs whose pod cannot start (one LIST per 15 s).
-      if (podsReadable && now - lastStuckScan >= 15_000) {
+      // A periodic scan of the pods of this owner and of the dispatcher finds pods that cannot start or whose node
+      // stopped reporting: at most one pair of LISTs per 15 s, often enough to name a stall within the grace period.
+      if (podsReadable && now - lastStuckScan >= stuckScanEveryMs) {
         lastStuckScan = now;
         try {
           const pending = (
@@ -343,6 +368,11 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
             if (why) stuck.set(job, { since: stuck.get(job)?.since ?? now, reason: why });
             else stuck.delete(job);
           }
+          const own = await client.list<PodLike>(podsPath(ns), {
+            labelSelector: `${JOB_NAME_LABEL}=${name}`,
+          });
+          const why = describeStuckPod(own.items);
+          dispatcherStall = why ? { since: dispatcherStall?.since ?? now, reason: why } : undefined;
         } catch (err) {
           if (isForbidden(err)) podsReadable = false;
         }
@@ -359,11 +389,15 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         dispatcherTracked.pods = pods.get(name);
       }
       const dispatcherDone =
-        !!dispatcherTracked && (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted);
-      // The selection is read once the dispatcher has listed nodes, so nodes it left out can be named.
+        (!!dispatcherTracked &&
+          (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted)) ||
+        dispatcherStalled({ dispatcherStall, now, stuckGraceSeconds: o.stuckGraceSeconds });
+      // The selection is read once the dispatcher has listed nodes, so nodes it left out can be named; the same
+      // Node objects carry the outcomes the dispatcher recorded (it records them before it exits).
       if ((dispatcherDone || timedOut) && selected === undefined) {
         const lists = await listSelection(client, stage).catch(() => undefined);
         selected = lists ? selectNodes(lists, stage.selection, stage.tolerations) : [];
+        nodeRecords = recordsOf(lists ?? []);
       }
       state = jobRunState({
         jobs: tracked,
@@ -373,6 +407,11 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         timeoutSeconds: o.timeoutSeconds,
         now,
         stuckGraceSeconds: o.stuckGraceSeconds,
+        nodeRecords,
+        namespace: ns,
+        ownerValue: stage.ownerValue,
+        jobEventsLost: jobs.eventsLost,
+        dispatcherStall,
       });
       if (now - lastProgress >= (o.progressEveryMs ?? 10_000)) {
         lastProgress = now;
@@ -391,6 +430,13 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   } finally {
     abort.abort();
     await Promise.allSettled(loops);
+  }
+  if (state.dispatcherPhase === "stalled") {
+    // A dispatcher that starts later would install outside any `pulumi up`, with nobody reporting: remove it.
+    await client
+      .delete(jobsPath(ns, name), "Background", `delete stalled dispatcher Job ${name}`)
+      .catch(() => false);
+    log(`${o.label}: removed dispatcher Job ${ns}/${name}, which could not start`);
   }
   return {
     results: state.results,
@@ -442,7 +488,10 @@ export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunRe
           !!dsObj && (meta?.generation === undefined || (status?.observedGeneration ?? 0) >= meta.generation);
         const current = podsByNode([...pods.items.values()]);
         for (const [node, pod] of current) {
-          if (dsPodTrouble(pod)) stuckSince.set(node, stuckSince.get(node) ?? now);
+          // A crash loop runs between its back-offs: the clock keeps going while the pod restarts without ever
+          // becoming Ready, so it does not restart with each restart.
+          if (dsPodTrouble(pod) || (restartCount(pod) > 0 && !podIsReady(pod)))
+            stuckSince.set(node, stuckSince.get(node) ?? now);
           else stuckSince.delete(node);
         }
         state = dsRunState({
@@ -488,6 +537,27 @@ export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunRe
     startedAt,
     finishedAt: Date.now(),
   };
+}
+
+function restartCount(pod: DsPodLike): number {
+  return [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].reduce(
+    (sum, c) => sum + (c.restartCount ?? 0),
+    0,
+  );
+}
+
+function podIsReady(pod: DsPodLike): boolean {
+  return !!pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+}
+
+/** The outcome records on the listed nodes, by node name. */
+function recordsOf(lists: readonly (readonly NodeLike[])[]): Map<string, NodeRecord> {
+  const out = new Map<string, NodeRecord>();
+  for (const n of lists.flat()) {
+    const record = readNodeRecord(n);
+    if (record && n.metadata?.name) out.set(n.metadata.name, record);
+  }
+  return out;
 }
 
 /** Nodes as the API server selects them: one LIST per label selector (their union is the selection), or all nodes. */

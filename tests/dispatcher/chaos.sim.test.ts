@@ -152,10 +152,15 @@ describe("dispatcher chaos and RBAC against the simulator", function () {
       const denied = sim.audit
         .requests()
         .filter((r) => r.user.includes(names.dispatcherServiceAccount) && r.code === 403);
+      const record = (r: (typeof denied)[number]) =>
+        (r.resource === "nodes" && r.verb === "patch") || (r.resource === "events" && r.verb === "create");
+      // Pods are optional; so are the outcome records (node patch, Events in default): each is tried once, then
+      // left alone for the run.
       assert.ok(
-        denied.every((r) => r.resource === "pods"),
-        `denied: ${JSON.stringify(denied.slice(0, 3))}`,
+        denied.every((r) => r.resource === "pods" || record(r)),
+        `denied: ${JSON.stringify(denied.filter((r) => r.resource !== "pods").slice(0, 3))}`,
       );
+      assert.ok(denied.filter(record).length <= 2, "each kind of record is tried once");
       assert.equal(
         sim.audit.requests({ verb: "get", resource: "nodes" }).length,
         0,

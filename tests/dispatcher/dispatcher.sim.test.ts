@@ -86,7 +86,14 @@ describe("dispatcher against the simulator", function () {
         ...quiet,
       });
       assert.equal(doc.exitCode, 0, doc.error);
-      assert.deepEqual(doc.counts, { total: 960, targeted: 940, succeeded: 940, failed: 0, skipped: 20 });
+      assert.deepEqual(doc.counts, {
+        total: 960,
+        targeted: 940,
+        succeeded: 940,
+        failed: 0,
+        skipped: 20,
+        unknown: 0,
+      });
       assertCoveredExactlyOnce(sim, expected);
       assertResultsMatchTruth(sim, doc);
       const peak = sim.audit.peakActiveJobsByOwner()[PREFIX];
@@ -312,7 +319,7 @@ describe("dispatcher against the simulator", function () {
     });
   });
 
-  it("fails a node whose Job is deleted under it", async () => {
+  it("reports a node whose Job is deleted under it as unknown (never failed), and exits 1", async () => {
     const fleet = [worker("d-0", { kind: "hang" }), worker("d-1"), worker("d-2")];
     await withSim({ fleet: { nodes: fleet } }, async (sim) => {
       createOwnerJob(sim);
@@ -326,8 +333,10 @@ describe("dispatcher against the simulator", function () {
       const doc = await run;
       assert.equal(doc.exitCode, 1);
       const d0 = doc.nodes.find((n) => n.node === "d-0");
+      assert.equal(d0?.outcome, "unknown");
       assert.equal(d0?.reason, "JobDeleted");
-      assert.match(d0?.message ?? "", /was deleted before it finished/);
+      assert.match(d0?.message ?? "", /was deleted before it was seen to finish/);
+      assert.equal(doc.counts.unknown, 1);
       assert.equal(doc.counts.succeeded, 2);
     });
   });

@@ -358,6 +358,13 @@ describe("dispatcher results file", () => {
       { node: "b", outcome: "failed", attempts: 2 },
       { node: "c", outcome: "skipped", attempts: 0 },
     ];
-    assert.deepEqual(countResults(nodes), { total: 3, targeted: 2, succeeded: 1, failed: 1, skipped: 1 });
+    assert.deepEqual(countResults(nodes), {
+      total: 3,
+      targeted: 2,
+      succeeded: 1,
+      failed: 1,
+      skipped: 1,
+      unknown: 0,
+    });
   });
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { jobName } from "../../dispatcher/naming";
-import type { JobLike, NodeResult, PodLike } from "../../kube/jobStatus";
+import {
+  describeStuckPod,
+  nodeRecordKeys,
+  readNodeRecord,
+  type JobLike,
+  type NodeResult,
+  type PodLike,
+} from "../../kube/jobStatus";
 import {
   type NodeLike,
   type TrackedJob,
@@ -208,6 +215,24 @@ describe("rollout pure logic", () => {
       assert.equal(s.counts.failed, 2);
     });
 
+    it("on timeout, a node the template cannot run on stays skipped (Tainted), not failed: Timeout", () => {
+      const s = jobRunState({
+        ...base,
+        timedOut: true,
+        jobs: [{ job: job("a", "running") }],
+        dispatcher: dispatcherJob("running"),
+        selected: [{ name: "a" }, { name: "gpu", blockedBy: "dedicated=gpu:NoSchedule" }],
+      });
+      assert.deepEqual(
+        s.results.map((r) => [r.node, r.outcome, r.reason]),
+        [
+          ["a", "failed", "Timeout"],
+          ["gpu", "skipped", "Tainted"],
+        ],
+      );
+      assert.equal(s.counts.skipped, 1);
+    });
+
     it("a failed dispatcher fails the nodes it never reached, naming its own failure", () => {
       const d = dispatcherJob("failed");
       d.pods = [
@@ -228,6 +253,64 @@ describe("rollout pure logic", () => {
       assert.equal(s.done, true);
       assert.match(s.dispatcherFailure ?? "", /container dispatcher exited 1: jobs.batch is forbidden/);
       assert.equal(s.results[0].reason, "NotDispatched");
+    });
+
+    it("a Job removed before it was seen to finish: the node's record of this run decides; without one, unknown — never failed", () => {
+      const keys = nodeRecordKeys();
+      const dispatcher: TrackedJob = {
+        job: { ...dispatcherJob("complete").job, metadata: { name: "d", creationTimestamp: at(0) } },
+      };
+      const record = (outcome: string, finishedAt: string, job = jobName(OWNER, "a")) => ({
+        metadata: {
+          labels: { [keys.result]: outcome },
+          annotations: { [keys.finishedAt]: finishedAt, [keys.job]: `ns/${job}`, [keys.error]: "boom" },
+        },
+      });
+      const view = (records: [string, ReturnType<typeof record>][]) => ({
+        ...base,
+        jobs: [{ job: job("a", "running"), deleted: true }],
+        dispatcher,
+        selected: [{ name: "a" }, { name: "b" }],
+        namespace: "ns",
+        ownerValue: OWNER,
+        nodeRecords: new Map(records.map(([n, r]) => [n, readNodeRecord(r)!])),
+      });
+      // This run's records: a success stays a success, and a Job never seen at all (b) is known too.
+      const s = jobRunState(
+        view([
+          ["a", record("succeeded", at(31))],
+          ["b", record("failed", at(40), jobName(OWNER, "b"))],
+        ]),
+      );
+      assert.deepEqual(
+        s.results.map((r) => [r.node, r.outcome]),
+        [
+          ["a", "succeeded"],
+          ["b", "failed"],
+        ],
+      );
+      assert.match(s.results[1].message ?? "", /boom \(from the node's record/);
+      // A Failed Job whose pods are gone takes the failing container from the record.
+      const failedGone = jobRunState({
+        ...view([["a", record("failed", at(41))]]),
+        jobs: [{ job: job("a", "failed"), deleted: true }],
+      });
+      assert.equal(failedGone.results[0].message, "boom");
+      // An earlier run's record (finished before this dispatcher Job was created) says nothing about this run.
+      const old = jobRunState(view([["a", record("succeeded", at(-60))]]));
+      assert.equal(old.results[0].outcome, "unknown");
+      assert.equal(old.results[0].reason, "JobDeleted");
+      // Another Job's record neither.
+      const other = jobRunState(view([["a", record("succeeded", at(31), "someone-else")]]));
+      assert.equal(other.results[0].outcome, "unknown");
+      // While the dispatcher runs, the record may still come: the node stays open.
+      const running = jobRunState({ ...view([]), dispatcher: undefined });
+      assert.equal(running.done, false);
+      assert.equal(summarize(old.results, 1).unknown, 1);
+      assert.match(
+        finalMessage("install", summarize(old.results, 1), old.results),
+        /install incomplete: .*1 unknown/,
+      );
     });
 
     it("fails a Job whose pod has been stuck longer than the grace period", () => {
@@ -350,11 +433,84 @@ describe("rollout pure logic", () => {
     });
   });
 
+  describe("stalls", () => {
+    it("a crash loop between its restarts (running, not Ready, restarted) is still stuck, so its clock runs on", () => {
+      const looping = {
+        metadata: { name: "kata-n1", creationTimestamp: at(0) },
+        spec: { nodeName: "n1" },
+        status: {
+          phase: "Running",
+          conditions: [{ type: "Ready", status: "False" }],
+          containerStatuses: [{ name: "kube-kata", restartCount: 4, state: { running: {} } }],
+        },
+      };
+      const s = dsRunState({
+        nodes: [{ metadata: { name: "n1" } }],
+        pods: [looping],
+        dsObserved: true,
+        dsName: "kata-deploy",
+        timedOut: false,
+        timeoutSeconds: 600,
+        now: base.now,
+        startedAt: base.now - 400_000,
+        stuckSince: new Map([["n1", base.now - 301_000]]),
+        stuckGraceSeconds: 300,
+      });
+      assert.equal(s.done, true);
+      assert.equal(s.results[0].reason, "Stuck");
+      assert.match(
+        s.results[0].message ?? "",
+        /restarted 4 time\(s\) without becoming Ready .*kubectl logs --previous/,
+      );
+    });
+
+    it("names a pod whose node went NotReady, and a dispatcher that cannot start, with what would fix it", () => {
+      assert.match(
+        describeStuckPod([
+          {
+            metadata: { name: "p" },
+            status: {
+              phase: "Running",
+              conditions: [{ type: "Ready", status: "False", reason: "NodeNotReady" }],
+            },
+          },
+        ]) ?? "",
+        /pod p is on a node that is not ready/,
+      );
+      const s = jobRunState({
+        ...base,
+        jobs: [],
+        dispatcher: dispatcherJob("running"),
+        dispatcherStall: {
+          since: base.now - 300_000,
+          reason: "pod d-1 cannot be scheduled (Unschedulable): 0/0 nodes",
+        },
+        selected: [{ name: "a" }],
+      });
+      assert.equal(s.done, true);
+      assert.equal(s.dispatcherPhase, "stalled");
+      assert.match(
+        s.dispatcherFailure ?? "",
+        /cannot run: pod d-1 cannot be scheduled .* make a node schedulable/,
+      );
+      assert.equal(s.results[0].reason, "NotDispatched");
+      assert.equal(
+        jobRunState({
+          ...base,
+          jobs: [],
+          dispatcher: dispatcherJob("running"),
+          dispatcherStall: { since: base.now - 1000, reason: "x" },
+        }).done,
+        false,
+      );
+    });
+  });
+
   describe("compact encoding", () => {
     const result = fc.record(
       {
         node: fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,40}$/),
-        outcome: fc.constantFrom<NodeResult["outcome"]>("succeeded", "failed", "skipped"),
+        outcome: fc.constantFrom<NodeResult["outcome"]>("succeeded", "failed", "skipped", "unknown"),
         attempts: fc.nat(10),
         job: fc.option(fc.string(), { nil: undefined }),
         startedAt: fc.option(fc.integer({ min: 0, max: 10_000 }).map(at), { nil: undefined }),

@@ -146,10 +146,14 @@ describe("rollout provider on the simulator", function () {
       assert.equal(runs[0].exitCode, 1, "some nodes failed, so the dispatcher exits 1");
       const asDispatcher = r.sim.audit.requests({ user: DISPATCHER_SA });
       assert.ok(asDispatcher.some((q) => q.verb === "create" && q.resource === "jobs" && q.code === 201));
+      // The outcome records (node patch, Events) are optional and beyond chart 4.0.0's role: tried once each.
+      const denied = asDispatcher.filter((q) => q.code === 403);
       assert.deepEqual(
-        asDispatcher.filter((q) => q.code === 403 && (q.resource === "jobs" || q.resource === "nodes")),
+        denied.filter((q) => q.resource === "jobs" || (q.resource === "nodes" && q.verb !== "patch")),
         [],
       );
+      assert.ok(denied.filter((q) => q.resource === "nodes").length <= 1);
+      assert.ok(denied.filter((q) => q.resource === "events").length <= 1);
     });
 
     it("keeps the state compact: under 200 bytes per node for the whole recorded outputs", () => {
@@ -416,8 +420,14 @@ describe("rollout provider on the simulator", function () {
       assert.match(failure.message, /the rollout timeout passed/);
       assert.match(failure.message, /hangs \(Timeout: Job kata-deploy-install-hangs had not finished/);
       const results = byNode(decodeResults(failure.properties.results));
-      assert.equal(results.get("ok-1")?.outcome, "succeeded");
-      assert.equal(results.get("ok-2")?.outcome, "succeeded");
+      // The finished ones as the audit has them (on a loaded machine one may still run when the 6 s pass).
+      const truth = simJobOutcomes(r.sim, INSTALL_OWNER);
+      for (const node of ["ok-1", "ok-2"])
+        assert.equal(
+          results.get(node)?.outcome,
+          truth.get(node)?.outcome === "succeeded" ? "succeeded" : "failed",
+        );
+      assert.ok(["ok-1", "ok-2"].some((n) => results.get(n)?.outcome === "succeeded"));
       assert.equal(results.get("hangs")?.outcome, "failed");
       assert.equal(
         simJobOutcomes(r.sim, INSTALL_OWNER).get("hangs")?.outcome,
