@@ -14,6 +14,7 @@ import { canonicalJson } from "./runKey";
 import type { DispatcherStage, KubeObject, NodeResult, RolloutInputs, RolloutOutputs } from "./types";
 import {
   OWNER_LABEL,
+  RUN_KEY_ANNOTATION,
   daemonSetsPath,
   deleteAndWaitGone,
   jobsPath,
@@ -99,12 +100,16 @@ export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): Ku
   return copy;
 }
 
-function annotated(job: KubeObject, runId: string): KubeObject {
+function annotated(job: KubeObject, runId: string, runKey: string): KubeObject {
   return {
     ...job,
     metadata: {
       ...job.metadata,
-      annotations: { ...(job.metadata?.annotations ?? {}), [RUN_ID_ANNOTATION]: runId },
+      annotations: {
+        ...(job.metadata?.annotations ?? {}),
+        [RUN_ID_ANNOTATION]: runId,
+        [RUN_KEY_ANNOTATION]: runKey,
+      },
     },
   };
 }
@@ -201,6 +206,7 @@ async function runInstall(
   heal: HealPlan | undefined,
   runId: string,
   log: Logger,
+  signal: AbortSignal | undefined,
 ): Promise<RunOutcome> {
   const client = new KubeClient(inputs.connection);
   const deadline = Date.now() + inputs.timeoutSeconds * 1000;
@@ -223,6 +229,7 @@ async function runInstall(
         stuckGraceSeconds: stuckGrace(inputs),
         log,
         label: label(inputs, "install (daemonset)"),
+        signal,
       });
       return { results: run.results, run };
     }
@@ -249,12 +256,14 @@ async function runInstall(
       client,
       namespace: inputs.namespace,
       stage: runStage,
-      job: annotated(job, runId),
+      job: annotated(job, runId, inputs.runKey),
+      runKey: inputs.runKey,
       deadline,
       timeoutSeconds: inputs.timeoutSeconds,
       stuckGraceSeconds: stuckGrace(inputs),
       log,
       label: label(inputs, "install"),
+      signal,
     });
     const results = merged
       ? [...merged, ...run.results].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
@@ -285,10 +294,11 @@ async function install(
   inputs: RolloutInputs,
   olds: RolloutOutputs | undefined,
   heal: HealPlan | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<RolloutOutputs> {
   const log = stderrLogger("kata-rollout");
   const runId = newRunId(inputs.runKey, olds?.runId);
-  const { results, run } = await runInstall(inputs, olds, heal, runId, log);
+  const { results, run } = await runInstall(inputs, olds, heal, runId, log, signal);
   const outs = outputsFor(inputs, results, run, runId);
   const message = finalMessage(label(inputs, "install"), outs.summary, results, {
     timedOut: run.timedOut,
@@ -346,193 +356,208 @@ function listNames(names: readonly string[], limit = 10): string {
     : names.join(", ");
 }
 
-export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOutputs> = {
-  async check(_olds: RolloutInputs, news: RolloutInputs) {
-    const failures: { property: string; reason: string }[] = [];
-    for (const e of connectionSpecErrors(news.connection))
-      failures.push({ property: "connection", reason: e });
-    if (!news.namespace) failures.push({ property: "namespace", reason: "expected the release namespace" });
-    if (news.mode !== "job" && news.mode !== "daemonset") {
-      failures.push({
-        property: "mode",
-        reason: `expected "job" or "daemonset", got ${JSON.stringify(news.mode)}`,
-      });
-    }
-    if (news.mode === "job" && !news.install?.job?.metadata?.name) {
-      failures.push({
-        property: "install.job",
-        reason: "job mode needs the rendered install dispatcher Job",
-      });
-    }
-    if (news.mode === "job" && news.cleanupOnDestroy && !news.cleanup?.job?.metadata?.name) {
-      failures.push({
-        property: "cleanup.job",
-        reason: "cleanupOnDestroy needs the rendered cleanup dispatcher Job",
-      });
-    }
-    if (news.mode === "daemonset" && !news.daemonSet?.name) {
-      failures.push({ property: "daemonSet", reason: "daemonset mode needs the DaemonSet to wait for" });
-    }
-    if (!(Number.isFinite(news.timeoutSeconds) && news.timeoutSeconds > 0)) {
-      failures.push({ property: "timeoutSeconds", reason: "expected a positive number of seconds" });
-    }
-    // In a preview, inputs computed from other resources are unknown: judge only what is known.
-    const record = news as unknown as Record<string, unknown>;
-    const known = failures.filter(
-      (f) => !containsUnknown(record[f.property.split(".")[0]]) && !containsUnknown(record.mode),
-    );
-    return { inputs: news, failures: known };
-  },
-
-  async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
-    // Unknown inputs (preview) may hide a new run key: show the update.
-    if (containsUnknown(news)) return { changes: true };
-    if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
-    if (settingsChanged(olds, news)) return { changes: true };
-    if (news.healDrift && news.mode === "job") {
-      const log = stderrLogger("kata-rollout");
-      const missing = await drift(news, decodeResults(olds.results), log);
-      if (missing && missing.length) {
-        log(
-          `${label(news, "install")}: ${missing.length} selected node(s) have no successful install (${listNames(missing)}); an update will install them`,
-        );
-        return { changes: true };
+/**
+ * The rollout's CRUD, shared by both hosts: the dynamic resource (TypeScript library users, `rolloutProvider`) and
+ * the package's own plugin (plugin/), which passes its Cancel as `signal`: waits stop at once, what runs in the
+ * cluster keeps running, and the next create/update of the same run key adopts the running dispatcher Job.
+ */
+export function rolloutOperations(
+  signal?: AbortSignal,
+): dynamic.ResourceProvider<RolloutInputs, RolloutOutputs> {
+  return {
+    async check(_olds: RolloutInputs, news: RolloutInputs) {
+      const failures: { property: string; reason: string }[] = [];
+      for (const e of connectionSpecErrors(news.connection))
+        failures.push({ property: "connection", reason: e });
+      if (!news.namespace) failures.push({ property: "namespace", reason: "expected the release namespace" });
+      if (news.mode !== "job" && news.mode !== "daemonset") {
+        failures.push({
+          property: "mode",
+          reason: `expected "job" or "daemonset", got ${JSON.stringify(news.mode)}`,
+        });
       }
-    }
-    return { changes: false };
-  },
-
-  async create(inputs: RolloutInputs) {
-    const outs = await install(inputs, undefined, undefined);
-    return { id: rolloutId(inputs), outs };
-  },
-
-  async update(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
-    const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
-    if (rerun) return { outs: await install(news, olds, undefined) };
-    const recorded = decodeResults(olds.results);
-    if (news.healDrift && news.mode === "job") {
-      const log = stderrLogger("kata-rollout");
-      const missing = await drift(news, recorded, log);
-      if (missing && missing.length) return { outs: await install(news, olds, { nodes: missing, recorded }) };
-    }
-    // Settings only: keep the recorded run.
-    return {
-      outs: {
-        ...news,
-        results: olds.results,
-        summary: olds.summary,
-        runId: olds.runId,
-        lastRunKey: olds.lastRunKey,
-      },
-    };
-  },
-
-  async read(id: string, props?: RolloutOutputs) {
-    if (!props) return { id };
-    const log = stderrLogger("kata-rollout");
-    const recorded = decodeResults(props.results);
-    if (props.mode !== "job" || !props.install) return { id, props };
-    const client = new KubeClient(props.connection, { maxAttempts: 2 });
-    try {
-      const owner = props.install.ownerValue;
-      const live = await client.list<JobLike>(jobsPath(props.namespace), {
-        labelSelector: `${OWNER_LABEL}=${owner}`,
-      });
-      const byNode = new Map<string, JobLike>();
-      for (const j of live.items) {
-        const node = jobNodeName(j);
-        if (node) byNode.set(node, j);
+      if (news.mode === "job" && !news.install?.job?.metadata?.name) {
+        failures.push({
+          property: "install.job",
+          reason: "job mode needs the rendered install dispatcher Job",
+        });
       }
-      let refreshed = 0;
-      const results: NodeResult[] = [];
-      for (const r of recorded) {
-        const job = byNode.get(r.node);
-        // Jobs already garbage-collected (TTL) keep their recorded result; live, finished ones are re-read.
-        if (!job || job.metadata?.name !== r.job || !jobOutcome(job).terminal) {
-          results.push(r);
-          continue;
-        }
-        const pods =
-          jobOutcome(job).phase === "failed"
-            ? await podsOfJob(client, props.namespace, r.job ?? "")
-            : undefined;
-        const fresh = nodeResultFromJob(job, pods);
-        if (fresh) {
-          refreshed++;
-          results.push({ ...fresh, node: r.node });
-        } else results.push(r);
+      if (news.mode === "job" && news.cleanupOnDestroy && !news.cleanup?.job?.metadata?.name) {
+        failures.push({
+          property: "cleanup.job",
+          reason: "cleanupOnDestroy needs the rendered cleanup dispatcher Job",
+        });
       }
-      log(
-        `refresh: ${refreshed} node result(s) re-read from live Jobs, ${recorded.length - refreshed} kept from the state`,
+      if (news.mode === "daemonset" && !news.daemonSet?.name) {
+        failures.push({ property: "daemonSet", reason: "daemonset mode needs the DaemonSet to wait for" });
+      }
+      if (!(Number.isFinite(news.timeoutSeconds) && news.timeoutSeconds > 0)) {
+        failures.push({ property: "timeoutSeconds", reason: "expected a positive number of seconds" });
+      }
+      // In a preview, inputs computed from other resources are unknown: judge only what is known.
+      const record = news as unknown as Record<string, unknown>;
+      const known = failures.filter(
+        (f) => !containsUnknown(record[f.property.split(".")[0]]) && !containsUnknown(record.mode),
       );
+      return { inputs: news, failures: known };
+    },
+
+    async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+      // Unknown inputs (preview) may hide a new run key: show the update.
+      if (containsUnknown(news)) return { changes: true };
+      if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
+      if (settingsChanged(olds, news)) return { changes: true };
+      if (news.healDrift && news.mode === "job") {
+        const log = stderrLogger("kata-rollout");
+        const missing = await drift(news, decodeResults(olds.results), log);
+        if (missing && missing.length) {
+          log(
+            `${label(news, "install")}: ${missing.length} selected node(s) have no successful install (${listNames(missing)}); an update will install them`,
+          );
+          return { changes: true };
+        }
+      }
+      return { changes: false };
+    },
+
+    async create(inputs: RolloutInputs) {
+      const outs = await install(inputs, undefined, undefined, signal);
+      return { id: rolloutId(inputs), outs };
+    },
+
+    async update(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+      const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
+      if (rerun) return { outs: await install(news, olds, undefined, signal) };
+      const recorded = decodeResults(olds.results);
+      if (news.healDrift && news.mode === "job") {
+        const log = stderrLogger("kata-rollout");
+        const missing = await drift(news, recorded, log);
+        if (missing && missing.length)
+          return { outs: await install(news, olds, { nodes: missing, recorded }, signal) };
+      }
+      // Settings only: keep the recorded run.
       return {
-        id,
-        props: {
-          ...props,
-          results: encodeResults(results, owner),
-          summary: summarize(results, props.summary?.durationSeconds ?? 0),
+        outs: {
+          ...news,
+          results: olds.results,
+          summary: olds.summary,
+          runId: olds.runId,
+          lastRunKey: olds.lastRunKey,
         },
       };
-    } catch (err) {
-      log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
-      return { id, props };
-    } finally {
-      client.close();
-    }
-  },
+    },
 
-  async delete(_id: string, props: RolloutOutputs) {
-    const log = stderrLogger("kata-rollout");
-    if (props.mode !== "job") return;
-    if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
-      log(
-        `${label(props, "cleanup")}: skipped (cleanupOnDestroy is off or KATA_DEPLOY_SKIP_CLEANUP=1); nodes keep Kata`,
-      );
-      return;
-    }
-    const stage = props.cleanup as DispatcherStage;
-    const client = new KubeClient(props.connection);
-    const deadline = Date.now() + props.timeoutSeconds * 1000;
-    try {
-      // No install may still be running while nodes are cleaned.
-      await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
-      const runId = newRunId(props.runKey, props.runId);
-      const run = await runDispatcherStage({
-        client,
-        namespace: props.namespace,
-        stage,
-        job: annotated(stage.job, runId),
-        deadline,
-        timeoutSeconds: props.timeoutSeconds,
-        stuckGraceSeconds: stuckGrace(props),
-        log,
-        label: label(props, "cleanup"),
-      });
-      const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
-      const message = finalMessage(label(props, "cleanup"), summary, run.results, {
-        timedOut: run.timedOut,
-        dispatcherFailure: run.dispatcherFailure,
-      });
-      log(message);
-      if (summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
-        throw new Error(
-          `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
-            `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,
+    async read(id: string, props?: RolloutOutputs) {
+      if (!props) return { id };
+      const log = stderrLogger("kata-rollout");
+      const recorded = decodeResults(props.results);
+      if (props.mode !== "job" || !props.install) return { id, props };
+      const client = new KubeClient(props.connection, { maxAttempts: 2 });
+      try {
+        const owner = props.install.ownerValue;
+        const live = await client.list<JobLike>(jobsPath(props.namespace), {
+          labelSelector: `${OWNER_LABEL}=${owner}`,
+        });
+        const byNode = new Map<string, JobLike>();
+        for (const j of live.items) {
+          const node = jobNodeName(j);
+          if (node) byNode.set(node, j);
+        }
+        let refreshed = 0;
+        const results: NodeResult[] = [];
+        for (const r of recorded) {
+          const job = byNode.get(r.node);
+          // Jobs already garbage-collected (TTL) keep their recorded result; live, finished ones are re-read.
+          if (!job || job.metadata?.name !== r.job || !jobOutcome(job).terminal) {
+            results.push(r);
+            continue;
+          }
+          const pods =
+            jobOutcome(job).phase === "failed"
+              ? await podsOfJob(client, props.namespace, r.job ?? "")
+              : undefined;
+          const fresh = nodeResultFromJob(job, pods);
+          if (fresh) {
+            refreshed++;
+            results.push({ ...fresh, node: r.node });
+          } else results.push(r);
+        }
+        log(
+          `refresh: ${refreshed} node result(s) re-read from live Jobs, ${recorded.length - refreshed} kept from the state`,
         );
+        return {
+          id,
+          props: {
+            ...props,
+            results: encodeResults(results, owner),
+            summary: summarize(results, props.summary?.durationSeconds ?? 0),
+          },
+        };
+      } catch (err) {
+        log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
+        return { id, props };
+      } finally {
+        client.close();
       }
-      // hook-succeeded: the cleanup dispatcher Job (and the per-node Jobs it owns) are removed after success.
-      await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
-      await deleteAndWaitGone(
-        client,
-        jobsPath(props.namespace),
-        { labelSelector: `${OWNER_LABEL}=${stage.ownerValue}` },
-        deadline,
-        "per-node cleanup Jobs",
-        "Background",
-      );
-    } finally {
-      client.close();
-    }
-  },
-};
+    },
+
+    async delete(_id: string, props: RolloutOutputs) {
+      const log = stderrLogger("kata-rollout");
+      if (props.mode !== "job") return;
+      if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
+        log(
+          `${label(props, "cleanup")}: skipped (cleanupOnDestroy is off or KATA_DEPLOY_SKIP_CLEANUP=1); nodes keep Kata`,
+        );
+        return;
+      }
+      const stage = props.cleanup as DispatcherStage;
+      const client = new KubeClient(props.connection);
+      const deadline = Date.now() + props.timeoutSeconds * 1000;
+      try {
+        // No install may still be running while nodes are cleaned.
+        await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
+        const runId = newRunId(props.runKey, props.runId);
+        const run = await runDispatcherStage({
+          client,
+          namespace: props.namespace,
+          stage,
+          job: annotated(stage.job, runId, props.runKey),
+          runKey: props.runKey,
+          deadline,
+          timeoutSeconds: props.timeoutSeconds,
+          stuckGraceSeconds: stuckGrace(props),
+          log,
+          label: label(props, "cleanup"),
+          signal,
+        });
+        const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
+        const message = finalMessage(label(props, "cleanup"), summary, run.results, {
+          timedOut: run.timedOut,
+          dispatcherFailure: run.dispatcherFailure,
+        });
+        log(message);
+        if (summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
+          throw new Error(
+            `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
+              `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,
+          );
+        }
+        // hook-succeeded: the cleanup dispatcher Job (and the per-node Jobs it owns) are removed after success.
+        await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
+        await deleteAndWaitGone(
+          client,
+          jobsPath(props.namespace),
+          { labelSelector: `${OWNER_LABEL}=${stage.ownerValue}` },
+          deadline,
+          "per-node cleanup Jobs",
+          "Background",
+        );
+      } finally {
+        client.close();
+      }
+    },
+  };
+}
+
+/** The dynamic resource's provider (serialized into the state; no Cancel reaches it through the Node host). */
+export const rolloutProvider = rolloutOperations();
