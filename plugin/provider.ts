@@ -1,13 +1,13 @@
 // The package's provider plugin: `construct` for the KataDeploy component (the TypeScript analyzer's schema and
 // @pulumi/pulumi's ComponentProvider, as a source-based component package does) plus check/diff/create/update/read/
 // delete/cancel for the rollout as the custom resource `kata-deploy:index:Rollout`, with the same CRUD the dynamic
-// resource runs (rollout/provider.ts `rolloutOperations`). One Node.js process serves both.
+// resource runs (rollout/provider.ts `rolloutProvider`). One Node.js process serves both.
 import type { Provider } from "@pulumi/pulumi/provider";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental/provider";
 import type { ComponentResourceOptions, Inputs } from "@pulumi/pulumi";
 import { KataDeploy } from "../components";
 import { PACKAGE_ROLLOUT_TYPE } from "../rollout";
-import { rolloutOperations } from "../rollout/provider";
+import { rolloutProvider } from "../rollout/provider";
 import type { RolloutInputs, RolloutOutputs } from "../rollout/types";
 import { toWire, unwrapSecrets } from "./wire";
 
@@ -121,12 +121,12 @@ export class KataDeployProvider implements Provider {
     return this.components.construct(name, type, inputs, options);
   }
 
-  /** The rollout's CRUD for one operation, stopped by this provider's Cancel. */
-  private operations(urn: string) {
+  /** The rollout's CRUD, after checking the URN's type. */
+  private operations(urn: string): typeof rolloutProvider {
     const type = typeOfUrn(urn);
     if (type !== PACKAGE_ROLLOUT_TYPE)
       throw new Error(`unknown resource type ${type}: this provider manages ${PACKAGE_ROLLOUT_TYPE} only`);
-    return rolloutOperations(this.cancelled.signal) as Required<ReturnType<typeof rolloutOperations>>;
+    return rolloutProvider;
   }
 
   async check(urn: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
@@ -153,7 +153,10 @@ export class KataDeployProvider implements Provider {
   async create(urn: string, inputs: Record<string, unknown>) {
     const ops = this.operations(urn);
     try {
-      const { id, outs } = await ops.create(unwrapSecrets(inputs).plain as unknown as RolloutInputs);
+      const { id, outs } = await ops.create(
+        unwrapSecrets(inputs).plain as unknown as RolloutInputs,
+        this.cancelled.signal,
+      );
       return { id, outs: toWire(outs ?? {}, ["connection"]) };
     } catch (err) {
       throw initFailedOnWire(err);
@@ -167,6 +170,7 @@ export class KataDeployProvider implements Provider {
         id,
         unwrapSecrets(olds).plain as unknown as RolloutOutputs,
         unwrapSecrets(news).plain as unknown as RolloutInputs,
+        this.cancelled.signal,
       );
       return { outs: toWire(outs ?? {}, ["connection"]) };
     } catch (err) {
@@ -175,19 +179,17 @@ export class KataDeployProvider implements Provider {
   }
 
   async read(id: string, urn: string, props: Record<string, unknown>) {
-    const result = await this.operations(urn).read(
-      id,
-      unwrapSecrets(props).plain as unknown as RolloutOutputs,
-    );
-    return {
-      id: result.id ?? id,
-      props: toWire(result.props ?? {}, ["connection"]),
-      inputs: result.inputs ? toWire(result.inputs, ["connection"]) : undefined,
-    };
+    const recorded = unwrapSecrets(props).plain as unknown as RolloutOutputs;
+    const result = await this.operations(urn).read(id, recorded);
+    return { id: result.id ?? id, props: toWire(result.props ?? recorded, ["connection"]) };
   }
 
   async delete(id: string, urn: string, props: Record<string, unknown>) {
-    await this.operations(urn).delete(id, unwrapSecrets(props).plain as unknown as RolloutOutputs);
+    await this.operations(urn).delete(
+      id,
+      unwrapSecrets(props).plain as unknown as RolloutOutputs,
+      this.cancelled.signal,
+    );
   }
 
   /**

@@ -357,207 +357,200 @@ function listNames(names: readonly string[], limit = 10): string {
 }
 
 /**
- * The rollout's CRUD, shared by both hosts: the dynamic resource (TypeScript library users, `rolloutProvider`) and
- * the package's own plugin (plugin/), which passes its Cancel as `signal`: waits stop at once, what runs in the
- * cluster keeps running, and the next create/update of the same run key adopts the running dispatcher Job.
+ * The rollout's CRUD, shared by both hosts: the dynamic resource (TypeScript library users; the Node.js host calls
+ * without `signal`) and the package's own plugin (plugin/), which passes its Cancel as `signal`: waits stop at once,
+ * what runs in the cluster keeps running, and the next create/update of the same run key adopts it.
  */
-export function rolloutOperations(
-  signal?: AbortSignal,
-): dynamic.ResourceProvider<RolloutInputs, RolloutOutputs> {
-  return {
-    async check(_olds: RolloutInputs, news: RolloutInputs) {
-      const failures: { property: string; reason: string }[] = [];
-      for (const e of connectionSpecErrors(news.connection))
-        failures.push({ property: "connection", reason: e });
-      if (!news.namespace) failures.push({ property: "namespace", reason: "expected the release namespace" });
-      if (news.mode !== "job" && news.mode !== "daemonset") {
-        failures.push({
-          property: "mode",
-          reason: `expected "job" or "daemonset", got ${JSON.stringify(news.mode)}`,
-        });
-      }
-      if (news.mode === "job" && !news.install?.job?.metadata?.name) {
-        failures.push({
-          property: "install.job",
-          reason: "job mode needs the rendered install dispatcher Job",
-        });
-      }
-      if (news.mode === "job" && news.cleanupOnDestroy && !news.cleanup?.job?.metadata?.name) {
-        failures.push({
-          property: "cleanup.job",
-          reason: "cleanupOnDestroy needs the rendered cleanup dispatcher Job",
-        });
-      }
-      if (news.mode === "daemonset" && !news.daemonSet?.name) {
-        failures.push({ property: "daemonSet", reason: "daemonset mode needs the DaemonSet to wait for" });
-      }
-      if (!(Number.isFinite(news.timeoutSeconds) && news.timeoutSeconds > 0)) {
-        failures.push({ property: "timeoutSeconds", reason: "expected a positive number of seconds" });
-      }
-      // In a preview, inputs computed from other resources are unknown: judge only what is known.
-      const record = news as unknown as Record<string, unknown>;
-      const known = failures.filter(
-        (f) => !containsUnknown(record[f.property.split(".")[0]]) && !containsUnknown(record.mode),
-      );
-      return { inputs: news, failures: known };
-    },
+export const rolloutProvider = {
+  async check(_olds: RolloutInputs, news: RolloutInputs) {
+    const failures: { property: string; reason: string }[] = [];
+    for (const e of connectionSpecErrors(news.connection))
+      failures.push({ property: "connection", reason: e });
+    if (!news.namespace) failures.push({ property: "namespace", reason: "expected the release namespace" });
+    if (news.mode !== "job" && news.mode !== "daemonset") {
+      failures.push({
+        property: "mode",
+        reason: `expected "job" or "daemonset", got ${JSON.stringify(news.mode)}`,
+      });
+    }
+    if (news.mode === "job" && !news.install?.job?.metadata?.name) {
+      failures.push({
+        property: "install.job",
+        reason: "job mode needs the rendered install dispatcher Job",
+      });
+    }
+    if (news.mode === "job" && news.cleanupOnDestroy && !news.cleanup?.job?.metadata?.name) {
+      failures.push({
+        property: "cleanup.job",
+        reason: "cleanupOnDestroy needs the rendered cleanup dispatcher Job",
+      });
+    }
+    if (news.mode === "daemonset" && !news.daemonSet?.name) {
+      failures.push({ property: "daemonSet", reason: "daemonset mode needs the DaemonSet to wait for" });
+    }
+    if (!(Number.isFinite(news.timeoutSeconds) && news.timeoutSeconds > 0)) {
+      failures.push({ property: "timeoutSeconds", reason: "expected a positive number of seconds" });
+    }
+    // In a preview, inputs computed from other resources are unknown: judge only what is known.
+    const record = news as unknown as Record<string, unknown>;
+    const known = failures.filter(
+      (f) => !containsUnknown(record[f.property.split(".")[0]]) && !containsUnknown(record.mode),
+    );
+    return { inputs: news, failures: known };
+  },
 
-    async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
-      // Unknown inputs (preview) may hide a new run key: show the update.
-      if (containsUnknown(news)) return { changes: true };
-      if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
-      if (settingsChanged(olds, news)) return { changes: true };
-      if (news.healDrift && news.mode === "job") {
-        const log = stderrLogger("kata-rollout");
-        const missing = await drift(news, decodeResults(olds.results), log);
-        if (missing && missing.length) {
-          log(
-            `${label(news, "install")}: ${missing.length} selected node(s) have no successful install (${listNames(missing)}); an update will install them`,
-          );
-          return { changes: true };
+  async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+    // Unknown inputs (preview) may hide a new run key: show the update.
+    if (containsUnknown(news)) return { changes: true };
+    if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
+    if (settingsChanged(olds, news)) return { changes: true };
+    if (news.healDrift && news.mode === "job") {
+      const log = stderrLogger("kata-rollout");
+      const missing = await drift(news, decodeResults(olds.results), log);
+      if (missing && missing.length) {
+        log(
+          `${label(news, "install")}: ${missing.length} selected node(s) have no successful install (${listNames(missing)}); an update will install them`,
+        );
+        return { changes: true };
+      }
+    }
+    return { changes: false };
+  },
+
+  async create(inputs: RolloutInputs, signal?: AbortSignal) {
+    const outs = await install(inputs, undefined, undefined, signal);
+    return { id: rolloutId(inputs), outs };
+  },
+
+  async update(_id: string, olds: RolloutOutputs, news: RolloutInputs, signal?: AbortSignal) {
+    const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
+    if (rerun) return { outs: await install(news, olds, undefined, signal) };
+    const recorded = decodeResults(olds.results);
+    if (news.healDrift && news.mode === "job") {
+      const log = stderrLogger("kata-rollout");
+      const missing = await drift(news, recorded, log);
+      if (missing && missing.length)
+        return { outs: await install(news, olds, { nodes: missing, recorded }, signal) };
+    }
+    // Settings only: keep the recorded run.
+    return {
+      outs: {
+        ...news,
+        results: olds.results,
+        summary: olds.summary,
+        runId: olds.runId,
+        lastRunKey: olds.lastRunKey,
+      },
+    };
+  },
+
+  async read(id: string, props?: RolloutOutputs) {
+    if (!props) return { id };
+    const log = stderrLogger("kata-rollout");
+    const recorded = decodeResults(props.results);
+    if (props.mode !== "job" || !props.install) return { id, props };
+    const client = new KubeClient(props.connection, { maxAttempts: 2 });
+    try {
+      const owner = props.install.ownerValue;
+      const live = await client.list<JobLike>(jobsPath(props.namespace), {
+        labelSelector: `${OWNER_LABEL}=${owner}`,
+      });
+      const byNode = new Map<string, JobLike>();
+      for (const j of live.items) {
+        const node = jobNodeName(j);
+        if (node) byNode.set(node, j);
+      }
+      let refreshed = 0;
+      const results: NodeResult[] = [];
+      for (const r of recorded) {
+        const job = byNode.get(r.node);
+        // Jobs already garbage-collected (TTL) keep their recorded result; live, finished ones are re-read.
+        if (!job || job.metadata?.name !== r.job || !jobOutcome(job).terminal) {
+          results.push(r);
+          continue;
         }
+        const pods =
+          jobOutcome(job).phase === "failed"
+            ? await podsOfJob(client, props.namespace, r.job ?? "")
+            : undefined;
+        const fresh = nodeResultFromJob(job, pods);
+        if (fresh) {
+          refreshed++;
+          results.push({ ...fresh, node: r.node });
+        } else results.push(r);
       }
-      return { changes: false };
-    },
-
-    async create(inputs: RolloutInputs) {
-      const outs = await install(inputs, undefined, undefined, signal);
-      return { id: rolloutId(inputs), outs };
-    },
-
-    async update(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
-      const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
-      if (rerun) return { outs: await install(news, olds, undefined, signal) };
-      const recorded = decodeResults(olds.results);
-      if (news.healDrift && news.mode === "job") {
-        const log = stderrLogger("kata-rollout");
-        const missing = await drift(news, recorded, log);
-        if (missing && missing.length)
-          return { outs: await install(news, olds, { nodes: missing, recorded }, signal) };
-      }
-      // Settings only: keep the recorded run.
+      log(
+        `refresh: ${refreshed} node result(s) re-read from live Jobs, ${recorded.length - refreshed} kept from the state`,
+      );
       return {
-        outs: {
-          ...news,
-          results: olds.results,
-          summary: olds.summary,
-          runId: olds.runId,
-          lastRunKey: olds.lastRunKey,
+        id,
+        props: {
+          ...props,
+          results: encodeResults(results, owner),
+          summary: summarize(results, props.summary?.durationSeconds ?? 0),
         },
       };
-    },
+    } catch (err) {
+      log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
+      return { id, props };
+    } finally {
+      client.close();
+    }
+  },
 
-    async read(id: string, props?: RolloutOutputs) {
-      if (!props) return { id };
-      const log = stderrLogger("kata-rollout");
-      const recorded = decodeResults(props.results);
-      if (props.mode !== "job" || !props.install) return { id, props };
-      const client = new KubeClient(props.connection, { maxAttempts: 2 });
-      try {
-        const owner = props.install.ownerValue;
-        const live = await client.list<JobLike>(jobsPath(props.namespace), {
-          labelSelector: `${OWNER_LABEL}=${owner}`,
-        });
-        const byNode = new Map<string, JobLike>();
-        for (const j of live.items) {
-          const node = jobNodeName(j);
-          if (node) byNode.set(node, j);
-        }
-        let refreshed = 0;
-        const results: NodeResult[] = [];
-        for (const r of recorded) {
-          const job = byNode.get(r.node);
-          // Jobs already garbage-collected (TTL) keep their recorded result; live, finished ones are re-read.
-          if (!job || job.metadata?.name !== r.job || !jobOutcome(job).terminal) {
-            results.push(r);
-            continue;
-          }
-          const pods =
-            jobOutcome(job).phase === "failed"
-              ? await podsOfJob(client, props.namespace, r.job ?? "")
-              : undefined;
-          const fresh = nodeResultFromJob(job, pods);
-          if (fresh) {
-            refreshed++;
-            results.push({ ...fresh, node: r.node });
-          } else results.push(r);
-        }
-        log(
-          `refresh: ${refreshed} node result(s) re-read from live Jobs, ${recorded.length - refreshed} kept from the state`,
+  async delete(_id: string, props: RolloutOutputs, signal?: AbortSignal) {
+    const log = stderrLogger("kata-rollout");
+    if (props.mode !== "job") return;
+    if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
+      log(
+        `${label(props, "cleanup")}: skipped (cleanupOnDestroy is off or KATA_DEPLOY_SKIP_CLEANUP=1); nodes keep Kata`,
+      );
+      return;
+    }
+    const stage = props.cleanup as DispatcherStage;
+    const client = new KubeClient(props.connection);
+    const deadline = Date.now() + props.timeoutSeconds * 1000;
+    try {
+      // No install may still be running while nodes are cleaned.
+      await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
+      const runId = newRunId(props.runKey, props.runId);
+      const run = await runDispatcherStage({
+        client,
+        namespace: props.namespace,
+        stage,
+        job: annotated(stage.job, runId, props.runKey),
+        runKey: props.runKey,
+        deadline,
+        timeoutSeconds: props.timeoutSeconds,
+        stuckGraceSeconds: stuckGrace(props),
+        log,
+        label: label(props, "cleanup"),
+        signal,
+      });
+      const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
+      const message = finalMessage(label(props, "cleanup"), summary, run.results, {
+        timedOut: run.timedOut,
+        dispatcherFailure: run.dispatcherFailure,
+      });
+      log(message);
+      if (summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
+        throw new Error(
+          `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
+            `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,
         );
-        return {
-          id,
-          props: {
-            ...props,
-            results: encodeResults(results, owner),
-            summary: summarize(results, props.summary?.durationSeconds ?? 0),
-          },
-        };
-      } catch (err) {
-        log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
-        return { id, props };
-      } finally {
-        client.close();
       }
-    },
-
-    async delete(_id: string, props: RolloutOutputs) {
-      const log = stderrLogger("kata-rollout");
-      if (props.mode !== "job") return;
-      if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
-        log(
-          `${label(props, "cleanup")}: skipped (cleanupOnDestroy is off or KATA_DEPLOY_SKIP_CLEANUP=1); nodes keep Kata`,
-        );
-        return;
-      }
-      const stage = props.cleanup as DispatcherStage;
-      const client = new KubeClient(props.connection);
-      const deadline = Date.now() + props.timeoutSeconds * 1000;
-      try {
-        // No install may still be running while nodes are cleaned.
-        await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
-        const runId = newRunId(props.runKey, props.runId);
-        const run = await runDispatcherStage({
-          client,
-          namespace: props.namespace,
-          stage,
-          job: annotated(stage.job, runId, props.runKey),
-          runKey: props.runKey,
-          deadline,
-          timeoutSeconds: props.timeoutSeconds,
-          stuckGraceSeconds: stuckGrace(props),
-          log,
-          label: label(props, "cleanup"),
-          signal,
-        });
-        const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
-        const message = finalMessage(label(props, "cleanup"), summary, run.results, {
-          timedOut: run.timedOut,
-          dispatcherFailure: run.dispatcherFailure,
-        });
-        log(message);
-        if (summary.failed > 0 || run.dispatcherFailure || run.timedOut) {
-          throw new Error(
-            `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
-              `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,
-          );
-        }
-        // hook-succeeded: the cleanup dispatcher Job (and the per-node Jobs it owns) are removed after success.
-        await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
-        await deleteAndWaitGone(
-          client,
-          jobsPath(props.namespace),
-          { labelSelector: `${OWNER_LABEL}=${stage.ownerValue}` },
-          deadline,
-          "per-node cleanup Jobs",
-          "Background",
-        );
-      } finally {
-        client.close();
-      }
-    },
-  };
-}
-
-/** The dynamic resource's provider (serialized into the state; no Cancel reaches it through the Node host). */
-export const rolloutProvider = rolloutOperations();
+      // hook-succeeded: the cleanup dispatcher Job (and the per-node Jobs it owns) are removed after success.
+      await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
+      await deleteAndWaitGone(
+        client,
+        jobsPath(props.namespace),
+        { labelSelector: `${OWNER_LABEL}=${stage.ownerValue}` },
+        deadline,
+        "per-node cleanup Jobs",
+        "Background",
+      );
+    } finally {
+      client.close();
+    }
+  },
+} satisfies dynamic.ResourceProvider<RolloutInputs, RolloutOutputs>;
