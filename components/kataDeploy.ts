@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
-import { KataRollout, buildRolloutInputs, resolveConnection, type RolloutInputs } from "../rollout";
+import { buildRolloutInputs, newRollout, resolveConnection, type RolloutInputs } from "../rollout";
 import {
   DeploymentMode,
   DispatcherImplementation,
@@ -291,7 +291,8 @@ export class KataDeploy extends pulumi.ComponentResource {
       );
     // Created after the chart and the extras (post-install), deleted before them (pre-delete: the cleanup runs
     // while the job-templates ConfigMap and the dispatcher RBAC still exist).
-    const rollout = new KataRollout(`${name}-rollout`, rolloutInputs, {
+    // KataRollout (dynamic) in a TypeScript program; PackageRollout when the package's plugin constructs this.
+    const rollout = newRollout(`${name}-rollout`, rolloutInputs, {
       parent: this,
       dependsOn: [chart, ...extras],
     });

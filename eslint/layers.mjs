@@ -13,7 +13,7 @@ export const LAYERS = [
   { name: "sim", rank: 2, roots: ["sim"] },
   { name: "rollout", rank: 3, roots: ["rollout"] },
   { name: "components", rank: 4, roots: ["components"] },
-  { name: "entry", rank: 5, roots: ["main", "bench", "program.ts", "index.ts"] },
+  { name: "entry", rank: 5, roots: ["main", "bench", "plugin", "program.ts", "index.ts"] },
 ];
 
 const repoRoot = path.resolve(import.meta.dirname, "..");

@@ -262,7 +262,7 @@ async function main(): Promise<number> {
         : await observeDaemonPods(kc, release.namespace, inputs.daemonSet?.podSelector ?? {}, total);
     const stopProgress = showProgress(observer, Boolean(o.json));
 
-    // The rollout resource's create, exactly as the Pulumi engine calls it on `pulumi up`.
+    // The rollout resource's create, called in-process (tests/provider runs it through Pulumi's provider hosts).
     let outs: RolloutOutputs;
     let failure: string | undefined;
     try {

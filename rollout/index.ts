@@ -1,5 +1,7 @@
-// KataRollout: the dynamic resource that runs chart 4.0.0's hooks (helm.v4.Chart drops them) and reports per-node
-// results. The provider (rollout/provider.ts) is serialized into the state; this wrapper runs at program time only.
+// The rollout resource that runs chart 4.0.0's hooks (helm.v4.Chart drops them) and reports per-node results, in two
+// hosts with one CRUD (rollout/provider.ts): KataRollout, a dynamic resource whose provider is serialized into the
+// state (TypeScript library users), and PackageRollout, a custom resource of this package's own plugin (plugin/).
+// These wrappers run at program time only.
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeResult } from "../kube/jobStatus";
 import { kataNodes } from "./aggregate";
@@ -43,7 +45,32 @@ export function rolloutResourceOptions(
   };
 }
 
-export class KataRollout extends pulumi.dynamic.Resource {
+/** The resource's properties: every input (connection secret) and the outputs the provider fills in. */
+function rolloutProps(inputs: pulumi.Input<RolloutInputs>): Record<string, pulumi.Input<unknown>> {
+  const all = pulumi.output(inputs);
+  const props: Record<string, pulumi.Input<unknown>> = {
+    results: undefined,
+    summary: undefined,
+    runId: undefined,
+    lastRunKey: undefined,
+  };
+  for (const key of INPUT_KEYS) props[key] = all.apply((i) => (i as unknown as Record<string, unknown>)[key]);
+  // The connection carries credentials: secret as an input, and its copy among the outputs is marked secret too.
+  props.connection = pulumi.secret(all.apply((i) => i.connection));
+  return props;
+}
+
+/** The outputs both rollout resources expose. */
+export interface RolloutResource extends pulumi.CustomResource {
+  readonly results: pulumi.Output<string>;
+  readonly summary: pulumi.Output<RolloutSummary>;
+  readonly runId: pulumi.Output<string>;
+  readonly nodeResults: pulumi.Output<NodeResult[]>;
+  readonly kataNodes: pulumi.Output<string[]>;
+}
+
+/** The TypeScript library's rollout: a dynamic resource whose provider (rollout/provider.ts) lives in the state. */
+export class KataRollout extends pulumi.dynamic.Resource implements RolloutResource {
   /** Compact encoding of the per-node results as stored in the state (see `nodeResults`). */
   declare readonly results: pulumi.Output<string>;
   declare readonly summary: pulumi.Output<RolloutSummary>;
@@ -54,19 +81,63 @@ export class KataRollout extends pulumi.dynamic.Resource {
   readonly kataNodes: pulumi.Output<string[]>;
 
   constructor(name: string, inputs: pulumi.Input<RolloutInputs>, opts: pulumi.CustomResourceOptions = {}) {
-    const all = pulumi.output(inputs);
-    const props: Record<string, pulumi.Input<unknown>> = {
-      results: undefined,
-      summary: undefined,
-      runId: undefined,
-      lastRunKey: undefined,
-    };
-    for (const key of INPUT_KEYS)
-      props[key] = all.apply((i) => (i as unknown as Record<string, unknown>)[key]);
-    // The connection carries credentials: secret as an input, and its copy among the outputs is marked secret too.
-    props.connection = pulumi.secret(all.apply((i) => i.connection));
-    super(rolloutProvider, name, props, rolloutResourceOptions(opts), ROLLOUT_MODULE, ROLLOUT_TYPE);
+    super(
+      rolloutProvider,
+      name,
+      rolloutProps(inputs),
+      rolloutResourceOptions(opts),
+      ROLLOUT_MODULE,
+      ROLLOUT_TYPE,
+    );
     this.nodeResults = this.results.apply((r) => decodeResults(r));
     this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
   }
+}
+
+/** Type token of the rollout as a custom resource of this package's own provider plugin (plugin/). */
+export const PACKAGE_ROLLOUT_TYPE = "kata-deploy:index:Rollout";
+
+/**
+ * The rollout as a resource of this package's provider plugin: the same CRUD (rollout/provider.ts) runs in the
+ * plugin process, so a Python, Go, YAML or .NET consumer needs no node_modules of its own.
+ */
+export class PackageRollout extends pulumi.CustomResource implements RolloutResource {
+  declare readonly results: pulumi.Output<string>;
+  declare readonly summary: pulumi.Output<RolloutSummary>;
+  declare readonly runId: pulumi.Output<string>;
+  readonly nodeResults: pulumi.Output<NodeResult[]>;
+  readonly kataNodes: pulumi.Output<string[]>;
+
+  constructor(
+    name: string,
+    inputs: pulumi.Input<RolloutInputs>,
+    opts: pulumi.CustomResourceOptions & { packageVersion: string },
+  ) {
+    const { packageVersion, ...rest } = opts;
+    super(PACKAGE_ROLLOUT_TYPE, name, rolloutProps(inputs), {
+      ...rolloutResourceOptions(rest),
+      version: rest.version ?? packageVersion,
+    });
+    this.nodeResults = this.results.apply((r) => decodeResults(r));
+    this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
+  }
+}
+
+/** Which host runs the rollout's CRUD for components constructed in this process. */
+let packageHost: { version: string } | undefined;
+
+/** Called by the package's plugin at start: components it constructs register PackageRollout. */
+export function useRolloutOfPackage(version: string): void {
+  packageHost = { version };
+}
+
+/** The rollout resource for this process: PackageRollout inside the package's plugin, else KataRollout. */
+export function newRollout(
+  name: string,
+  inputs: pulumi.Input<RolloutInputs>,
+  opts: pulumi.CustomResourceOptions,
+): RolloutResource {
+  return packageHost
+    ? new PackageRollout(name, inputs, { ...opts, packageVersion: packageHost.version })
+    : new KataRollout(name, inputs, opts);
 }

@@ -14,6 +14,7 @@ import { canonicalJson } from "./runKey";
 import type { DispatcherStage, KubeObject, NodeResult, RolloutInputs, RolloutOutputs } from "./types";
 import {
   OWNER_LABEL,
+  RUN_KEY_ANNOTATION,
   daemonSetsPath,
   deleteAndWaitGone,
   jobsPath,
@@ -99,12 +100,16 @@ export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): Ku
   return copy;
 }
 
-function annotated(job: KubeObject, runId: string): KubeObject {
+function annotated(job: KubeObject, runId: string, runKey: string): KubeObject {
   return {
     ...job,
     metadata: {
       ...job.metadata,
-      annotations: { ...(job.metadata?.annotations ?? {}), [RUN_ID_ANNOTATION]: runId },
+      annotations: {
+        ...(job.metadata?.annotations ?? {}),
+        [RUN_ID_ANNOTATION]: runId,
+        [RUN_KEY_ANNOTATION]: runKey,
+      },
     },
   };
 }
@@ -201,6 +206,7 @@ async function runInstall(
   heal: HealPlan | undefined,
   runId: string,
   log: Logger,
+  signal: AbortSignal | undefined,
 ): Promise<RunOutcome> {
   const client = new KubeClient(inputs.connection);
   const deadline = Date.now() + inputs.timeoutSeconds * 1000;
@@ -223,6 +229,7 @@ async function runInstall(
         stuckGraceSeconds: stuckGrace(inputs),
         log,
         label: label(inputs, "install (daemonset)"),
+        signal,
       });
       return { results: run.results, run };
     }
@@ -249,12 +256,14 @@ async function runInstall(
       client,
       namespace: inputs.namespace,
       stage: runStage,
-      job: annotated(job, runId),
+      job: annotated(job, runId, inputs.runKey),
+      runKey: inputs.runKey,
       deadline,
       timeoutSeconds: inputs.timeoutSeconds,
       stuckGraceSeconds: stuckGrace(inputs),
       log,
       label: label(inputs, "install"),
+      signal,
     });
     const results = merged
       ? [...merged, ...run.results].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
@@ -285,10 +294,11 @@ async function install(
   inputs: RolloutInputs,
   olds: RolloutOutputs | undefined,
   heal: HealPlan | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<RolloutOutputs> {
   const log = stderrLogger("kata-rollout");
   const runId = newRunId(inputs.runKey, olds?.runId);
-  const { results, run } = await runInstall(inputs, olds, heal, runId, log);
+  const { results, run } = await runInstall(inputs, olds, heal, runId, log, signal);
   const outs = outputsFor(inputs, results, run, runId);
   const message = finalMessage(label(inputs, "install"), outs.summary, results, {
     timedOut: run.timedOut,
@@ -347,7 +357,12 @@ function listNames(names: readonly string[], limit = 10): string {
     : names.join(", ");
 }
 
-export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOutputs> = {
+/**
+ * The rollout's CRUD, shared by both hosts: the dynamic resource (TypeScript library users; the Node.js host calls
+ * without `signal`) and the package's own plugin (plugin/), which passes its Cancel as `signal`: waits stop at once,
+ * what runs in the cluster keeps running, and the next create/update of the same run key adopts it.
+ */
+export const rolloutProvider = {
   async check(_olds: RolloutInputs, news: RolloutInputs) {
     const failures: { property: string; reason: string }[] = [];
     for (const e of connectionSpecErrors(news.connection))
@@ -403,19 +418,20 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
     return { changes: false };
   },
 
-  async create(inputs: RolloutInputs) {
-    const outs = await install(inputs, undefined, undefined);
+  async create(inputs: RolloutInputs, signal?: AbortSignal) {
+    const outs = await install(inputs, undefined, undefined, signal);
     return { id: rolloutId(inputs), outs };
   },
 
-  async update(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+  async update(_id: string, olds: RolloutOutputs, news: RolloutInputs, signal?: AbortSignal) {
     const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
-    if (rerun) return { outs: await install(news, olds, undefined) };
+    if (rerun) return { outs: await install(news, olds, undefined, signal) };
     const recorded = decodeResults(olds.results);
     if (news.healDrift && news.mode === "job") {
       const log = stderrLogger("kata-rollout");
       const missing = await drift(news, recorded, log);
-      if (missing && missing.length) return { outs: await install(news, olds, { nodes: missing, recorded }) };
+      if (missing && missing.length)
+        return { outs: await install(news, olds, { nodes: missing, recorded }, signal) };
     }
     // Settings only: keep the recorded run.
     return {
@@ -483,7 +499,7 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
     }
   },
 
-  async delete(_id: string, props: RolloutOutputs) {
+  async delete(_id: string, props: RolloutOutputs, signal?: AbortSignal) {
     const log = stderrLogger("kata-rollout");
     if (props.mode !== "job") return;
     if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
@@ -503,12 +519,14 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
         client,
         namespace: props.namespace,
         stage,
-        job: annotated(stage.job, runId),
+        job: annotated(stage.job, runId, props.runKey),
+        runKey: props.runKey,
         deadline,
         timeoutSeconds: props.timeoutSeconds,
         stuckGraceSeconds: stuckGrace(props),
         log,
         label: label(props, "cleanup"),
+        signal,
       });
       const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
       const message = finalMessage(label(props, "cleanup"), summary, run.results, {
@@ -536,4 +554,4 @@ export const rolloutProvider: dynamic.ResourceProvider<RolloutInputs, RolloutOut
       client.close();
     }
   },
-};
+} satisfies dynamic.ResourceProvider<RolloutInputs, RolloutOutputs>;

@@ -21,6 +21,8 @@ import type { DaemonSetTarget, DispatcherStage, KubeObject, NodeResult } from ".
 
 import { JOB_OWNER_LABEL as OWNER_LABEL } from "../kube/jobStatus";
 export { OWNER_LABEL };
+/** Annotation on a dispatcher Job: the run key it was created for (a cancelled run's Job is adopted by the next). */
+export const RUN_KEY_ANNOTATION = "kata-deploy.pulumi.com/run-key";
 export const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
 
 export function jobsPath(ns: string, name?: string): string {
@@ -259,12 +261,40 @@ interface WaitOptions {
   label: string;
   /** Milliseconds between progress lines (at most). */
   progressEveryMs?: number;
+  /** Aborted by the provider's Cancel: the wait stops at once with RolloutCancelledError; the cluster is left as is. */
+  signal?: AbortSignal;
+}
+
+/** A wait stopped by Cancel. What runs in the cluster keeps running; the next create/update adopts it. */
+export class RolloutCancelledError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RolloutCancelledError";
+  }
+}
+
+/** Stops `controller` when the caller's `signal` aborts; returns the listener's removal. */
+function linkAbort(signal: AbortSignal | undefined, controller: AbortController): () => void {
+  if (!signal) return () => {};
+  const stop = () => controller.abort();
+  if (signal.aborted) stop();
+  signal.addEventListener("abort", stop);
+  return () => signal.removeEventListener("abort", stop);
 }
 
 export interface StageRunOptions extends WaitOptions {
   stage: DispatcherStage;
   /** The dispatcher Job to create (the stage's Job, possibly with a narrowed node selection). */
   job: KubeObject;
+  /** This run's key: a running dispatcher Job annotated with the same key is adopted, not replaced. */
+  runKey?: string;
+}
+
+/** A dispatcher Job that a new run of `runKey` follows instead of replacing: same key, still running. */
+export function adoptable(job: KubeObject | undefined, runKey: string | undefined): boolean {
+  if (!job || !runKey || job.metadata?.deletionTimestamp) return false;
+  if (job.metadata?.annotations?.[RUN_KEY_ANNOTATION] !== runKey) return false;
+  return !jobOutcome(job as JobLike).terminal;
 }
 
 /**
@@ -277,34 +307,48 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   const startedAt = Date.now();
   const name = o.job.metadata?.name ?? "";
   const ownerSelector = `${OWNER_LABEL}=${stage.ownerValue}`;
-  // before-hook-creation: the old hook Job goes first; its per-node Jobs too, so no old result is mistaken for new.
-  const removedDispatcher = await deleteAndWaitGone(
-    client,
-    jobsPath(ns),
-    { name },
-    o.deadline,
-    `earlier dispatcher Job`,
-    "Background",
-  );
-  const removedJobs = await deleteAndWaitGone(
-    client,
-    jobsPath(ns),
-    { labelSelector: ownerSelector },
-    o.deadline,
-    `earlier per-node Jobs (${ownerSelector})`,
-    "Foreground",
-  );
-  if (removedDispatcher || removedJobs) {
+  let dispatcherUid: string | undefined;
+  const running = await client.getOptional<KubeObject>(jobsPath(ns, name));
+  if (adoptable(running, o.runKey)) {
+    // A run of the same key was cancelled while its dispatcher went on: follow it and the Jobs it made, so no
+    // node gets a second Job.
+    dispatcherUid = running?.metadata?.uid;
     log(
-      `${o.label}: removed the previous dispatcher Job and ${removedJobs} per-node Job(s) of ${stage.ownerValue}`,
+      `${o.label}: adopting the running dispatcher Job ${ns}/${name} of the same run key; following ${ownerSelector}`,
+    );
+  } else {
+    // before-hook-creation: the old hook Job goes first; its per-node Jobs too, so no old result is mistaken for new.
+    const removedDispatcher = await deleteAndWaitGone(
+      client,
+      jobsPath(ns),
+      { name },
+      o.deadline,
+      `earlier dispatcher Job`,
+      "Background",
+    );
+    const removedJobs = await deleteAndWaitGone(
+      client,
+      jobsPath(ns),
+      { labelSelector: ownerSelector },
+      o.deadline,
+      `earlier per-node Jobs (${ownerSelector})`,
+      "Foreground",
+    );
+    if (removedDispatcher || removedJobs) {
+      log(
+        `${o.label}: removed the previous dispatcher Job and ${removedJobs} per-node Job(s) of ${stage.ownerValue}`,
+      );
+    }
+    const manifest = { ...o.job, metadata: { ...o.job.metadata, namespace: ns } };
+    const created = await client.create<KubeObject>(jobsPath(ns), manifest, `create dispatcher Job ${name}`);
+    dispatcherUid = created.metadata?.uid;
+    log(
+      `${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`,
     );
   }
-  const manifest = { ...o.job, metadata: { ...o.job.metadata, namespace: ns } };
-  const created = await client.create<KubeObject>(jobsPath(ns), manifest, `create dispatcher Job ${name}`);
-  const dispatcherUid = created.metadata?.uid;
-  log(`${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`);
 
   const abort = new AbortController();
+  const unlink = linkAbort(o.signal, abort);
   const jobs = new Reflector<JobLike & Obj>(client, jobsPath(ns), { labelSelector: ownerSelector });
   const dispatcher = new Reflector<JobLike & Obj>(client, jobsPath(ns), {
     fieldSelector: `metadata.name=${name}`,
@@ -331,6 +375,15 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   try {
     for (;;) {
       if (loopError) throw loopError;
+      if (o.signal?.aborted) {
+        const c = state?.counts;
+        throw new RolloutCancelledError(
+          `${o.label}: cancelled after ${Math.round((Date.now() - startedAt) / 1000)}s` +
+            (c ? ` with ${c.done}/${c.total} nodes done and ${c.running} running` : "") +
+            `; dispatcher Job ${ns}/${name} and its per-node Jobs keep running in the cluster, and the next ` +
+            "`pulumi up` follows them instead of starting over",
+        );
+      }
       const now = Date.now();
       const timedOut = now >= o.deadline;
       // Pods of failed Jobs are read as soon as the failure shows, before a TTL can take them.
@@ -428,6 +481,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
       await sleep(250, abort.signal);
     }
   } finally {
+    unlink();
     abort.abort();
     await Promise.allSettled(loops);
   }
@@ -460,6 +514,7 @@ export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunRe
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
   const abort = new AbortController();
+  const unlink = linkAbort(o.signal, abort);
   const nodes = new Reflector<NodeLike & Obj>(client, NODES_PATH, {});
   const pods = new Reflector<DsPodLike & Obj>(client, podsPath(ns), { labelSelector: selector });
   const ds = new Reflector<KubeObject & Obj>(client, daemonSetsPath(ns), {
@@ -478,6 +533,11 @@ export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunRe
   try {
     for (;;) {
       if (loopError) throw loopError;
+      if (o.signal?.aborted) {
+        throw new RolloutCancelledError(
+          `${o.label}: cancelled after ${Math.round((Date.now() - startedAt) / 1000)}s; the DaemonSet keeps rolling out and the next \`pulumi up\` waits for it again`,
+        );
+      }
       const now = Date.now();
       const timedOut = now >= o.deadline;
       if (nodes.synced && pods.synced && ds.synced) {
@@ -528,6 +588,7 @@ export async function waitDaemonSet(o: DaemonSetWaitOptions): Promise<StageRunRe
       await sleep(250, abort.signal);
     }
   } finally {
+    unlink();
     abort.abort();
     await Promise.allSettled(loops);
   }
