@@ -1,6 +1,7 @@
 // The HTTP front of kube-sim: Kubernetes REST paths, bearer-token authentication, RBAC, fault
 // injection, list/watch streaming, Status errors, and the audit/introspection endpoints under /_sim/.
-import * as http from "node:http";
+import type * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { AuditLog } from "./audit";
 import { authorize, forbiddenMessage, UserInfo } from "./authz";
@@ -32,6 +33,8 @@ export interface ServerDeps {
   authz: boolean;
   now(): number;
   bookmarkIntervalMs: number;
+  /** Serving certificate and key (PEM). */
+  tls: { cert: string; key: string };
   /** Pod logs (stdout+stderr of really executed pods). */
   podLog(namespace: string, name: string): string | undefined;
   /** Extra GET handlers under /_sim/ (path without the prefix) returning JSON. */
@@ -157,11 +160,11 @@ function patchTypeOf(contentType: string | undefined): PatchType {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ApiServer {
-  private server: http.Server;
+  private server: https.Server;
   private readonly openWatches = new Set<() => void>();
 
   constructor(private readonly deps: ServerDeps) {
-    this.server = http.createServer({ keepAlive: true }, (req, res) => {
+    this.server = https.createServer({ keepAlive: true, ...deps.tls }, (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) sendStatus(res, internalError((e as Error).message).status);
         else res.destroy();

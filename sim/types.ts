@@ -334,9 +334,13 @@ export interface DirectListOptions {
 }
 
 export interface Simulator {
-  /** http://127.0.0.1:<port> */
+  /** https://127.0.0.1:<port> (a certificate signed by `caPem`). */
   readonly url: string;
   readonly port: number;
+  /** PEM of the CA generated at start that signs the serving certificate (kubeconfigs carry it). */
+  readonly caPem: string;
+  /** File holding `caPem` (for `curl --cacert`, `NODE_EXTRA_CA_CERTS`, ...). */
+  readonly caPath: string;
   /** kubeconfig for the admin token. */
   readonly kubeconfigPath: string;
   readonly adminToken: string;

@@ -12,7 +12,7 @@ interface Vectors {
   field_selectors: { parse: { selector: string; valid: boolean }[] };
 }
 const vectors: Vectors = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, "../../../shared/vectors/label-selectors.json"), "utf8"),
+  fs.readFileSync(path.resolve(__dirname, "../vectors/label-selectors.json"), "utf8"),
 );
 
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);

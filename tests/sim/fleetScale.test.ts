@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as https from "node:https";
 import * as path from "node:path";
 import { dns1123SubdomainErrors, labelValueErrors } from "../../kube/validation";
 import { FleetFileError, parseFleetFile, startSimulator } from "../../sim";
@@ -184,7 +185,7 @@ describe("kube-sim standalone CLI", function () {
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     const deadline = Date.now() + 20_000;
-    while (!out.includes("\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!/^audit: .*\n/m.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const first = out.split("\n")[0];
     assert.match(first, /^kubeconfig: \//);
     const kubeconfig = first.slice("kubeconfig: ".length);
@@ -192,8 +193,18 @@ describe("kube-sim standalone CLI", function () {
     const nodes = await clients.core.listNode();
     assert.equal(nodes.items.length, 5);
     const server = clients.kc.getCurrentCluster()!.server;
-    const counts = await fetch(`${server}/_sim/audit/request-counts`).then(
-      (r) => r.json() as Promise<Record<string, number>>,
+    assert.match(server, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const caPath = /^ca: (.+)$/m.exec(out)?.[1];
+    assert.ok(caPath, `the CLI names its CA file: ${out}`);
+    // The audit endpoints need no token, but the CA the CLI printed.
+    const counts = await new Promise<Record<string, number>>((resolve, reject) =>
+      https
+        .get(`${server}/_sim/audit/request-counts`, { ca: fs.readFileSync(caPath, "utf8") }, (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () => resolve(JSON.parse(text) as Record<string, number>));
+        })
+        .on("error", reject),
     );
     assert.equal(counts["list nodes"], 1);
     child.kill("SIGTERM");
