@@ -62,6 +62,7 @@ export interface RunningSimulator extends Simulator {
 interface KubeconfigTarget {
   server: string;
   caPem: string;
+  plainHttp: boolean;
 }
 
 function writeKubeconfig(
@@ -77,10 +78,12 @@ function writeKubeconfig(
     clusters: [
       {
         name: "kube-sim",
-        cluster: {
-          server: target.server,
-          "certificate-authority-data": Buffer.from(target.caPem).toString("base64"),
-        },
+        cluster: target.plainHttp
+          ? { server: target.server, "insecure-skip-tls-verify": true }
+          : {
+              server: target.server,
+              "certificate-authority-data": Buffer.from(target.caPem).toString("base64"),
+            },
       },
     ],
     users: [{ name: user, user: { token } }],
@@ -210,8 +213,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     authz: options.authz === true,
     now: () => clock.now(),
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
-    tls: { cert: pki.certPem, key: pki.keyPem },
+    tls: options.plainHttp ? undefined : { cert: pki.certPem, key: pki.keyPem },
     authenticate: (token) => (token ? tokens.get(token) : undefined),
+    userNamed: (name) => [...tokens.values()].find((u) => u.name === name),
+    tokenFor,
     podLog: (ns, name) => executor?.log(ns, name),
     simEndpoints: {
       healthz: () => ({ ok: true, resourceVersion: store.currentResourceVersion(), now: clock.now() }),
@@ -232,8 +237,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     },
   });
   port = await server.listen(options.port ?? 0);
-  const url = `https://127.0.0.1:${port}`;
-  const target: KubeconfigTarget = { server: url, caPem: pki.caPem };
+  const plainHttp = options.plainHttp === true;
+  const url = `${plainHttp ? "http" : "https"}://127.0.0.1:${port}`;
+  const target: KubeconfigTarget = { server: url, caPem: pki.caPem, plainHttp };
   const kubeconfigPath = path.join(workDir, "kubeconfig-admin.yaml");
   writeKubeconfig(kubeconfigPath, target, "admin", adminToken, "default");
   const kubeconfigFor = (namespace: string, name: string): string => {

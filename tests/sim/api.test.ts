@@ -187,7 +187,7 @@ describe("kube-sim REST conformance", function () {
     );
     const unsupported = await raw(c.sim, "PATCH", "/api/v1/namespaces/default/configmaps/p", {
       body: "{}",
-      contentType: "application/apply-patch+yaml",
+      contentType: "application/apply-patch+cbor",
     });
     assert.equal(unsupported.status, 415);
   });

@@ -2,7 +2,7 @@
 // and a raw HTTP helper for what client-node does not expose (watch streams, headers).
 import * as k8s from "@kubernetes/client-node";
 import assert from "node:assert/strict";
-import type * as http from "node:http";
+import * as http from "node:http";
 import * as https from "node:https";
 import { RunningSimulator, startSimulator, SimulatorOptions } from "../../sim";
 
@@ -90,7 +90,7 @@ export function raw(
       headers["Content-Type"] = opts.contentType ?? "application/json";
       headers["Content-Length"] = String(Buffer.byteLength(payload));
     }
-    const req = https.request(
+    const req = (sim.url.startsWith("https:") ? https : http).request(
       `${sim.url}${path}`,
       { method, headers, agent: false, ca: sim.caPem },
       (res) => {
@@ -132,7 +132,7 @@ export function rawWatch(
   const events: WatchEvent[] = [];
   let req: http.ClientRequest | undefined;
   const ended = new Promise<void>((resolve) => {
-    req = https.get(
+    req = (sim.url.startsWith("https:") ? https : http).get(
       `${sim.url}${path}`,
       { headers: { Authorization: `Bearer ${sim.adminToken}` }, agent: false, ca: sim.caPem },
       (res) => {
