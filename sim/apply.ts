@@ -24,7 +24,7 @@ export interface ManagedFieldsEntry {
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Keys of list-maps by field name (a `ports` list under a container is keyed by containerPort). */
-function listKeys(field: string, parentField: string | undefined): string[] | "set" | undefined {
+export function listKeys(field: string, parentField: string | undefined): string[] | "set" | undefined {
   switch (field) {
     case "containers":
     case "initContainers":

@@ -172,8 +172,8 @@ function verbOf(method: string, route: Route, query: URLSearchParams): Verb | un
 function patchTypeOf(contentType: string | undefined): PatchType {
   const ct = (contentType ?? "").split(";")[0].trim().toLowerCase();
   if (ct === "application/json-patch+json") return "json";
-  if (ct === "application/merge-patch+json" || ct === "application/strategic-merge-patch+json")
-    return "merge";
+  if (ct === "application/merge-patch+json") return "merge";
+  if (ct === "application/strategic-merge-patch+json") return "strategic";
   throw unsupportedMediaType(ct || "(none)");
 }
 

@@ -23,6 +23,7 @@ import {
 import { trackUpdate } from "./apply";
 import { cloneJson, equalJson } from "./json";
 import { applyJsonPatch, applyMergePatch, JsonPatchError } from "./patch";
+import { applyStrategicMergePatch } from "./strategicMerge";
 import {
   apiVersionOf,
   qualifiedResource,
@@ -89,7 +90,7 @@ export interface DeleteOptions {
   gracePeriodSeconds?: number;
 }
 
-export type PatchType = "merge" | "json";
+export type PatchType = "merge" | "json" | "strategic";
 
 export interface StoreOptions {
   watchHistory: number;
@@ -548,7 +549,11 @@ export class Store {
     let patched: KubeObject;
     try {
       patched = (
-        type === "json" ? applyJsonPatch(current, body) : applyMergePatch(current, body)
+        type === "json"
+          ? applyJsonPatch(current, body)
+          : type === "strategic"
+            ? applyStrategicMergePatch(current, body)
+            : applyMergePatch(current, body)
       ) as KubeObject;
     } catch (e) {
       if (e instanceof JsonPatchError) {

@@ -199,6 +199,22 @@ for (const flavour of FLAVOURS) {
           .slice(seen)
           .map((r) => r.code);
         assert.deepEqual(codes, [200, 200, 200]);
+        // A strategic merge patch merges the container by name: its image stays, its env is merged.
+        await k(
+          "patch",
+          "daemonset",
+          "agent",
+          "-p",
+          '{"spec":{"template":{"spec":{"containers":[{"name":"agent","env":[{"name":"MODE","value":"fast"}]}]}}}}',
+        );
+        const containers = (
+          sim.get("daemonsets", "default", "agent")?.spec?.template as {
+            spec: { containers: { name: string; image: string; env?: unknown[] }[] };
+          }
+        ).spec.containers;
+        assert.deepEqual(containers, [
+          { name: "agent", image: "agent:1", env: [{ name: "MODE", value: "fast" }] },
+        ]);
       });
 
       it("deletes nothing with --dry-run=server, then deletes for real", async () => {
