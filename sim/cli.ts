@@ -72,7 +72,9 @@ async function main(argv: string[]): Promise<void> {
     execute: executeImage.length > 0 ? { nodeImages: executeImage } : undefined,
   });
   process.stdout.write(`kubeconfig: ${sim.kubeconfigPath}\n`);
-  process.stdout.write(`server: ${sim.url}\naudit: ${sim.url}/_sim/audit/request-counts\n`);
+  process.stdout.write(
+    `server: ${sim.url}\nca: ${sim.caPath}\naudit: curl --cacert ${sim.caPath} ${sim.url}/_sim/audit/request-counts\n`,
+  );
   const stop = (signal: string): void => {
     process.stderr.write(`kube-sim: ${signal}, closing\n`);
     sim.close().then(

@@ -20,6 +20,7 @@ import { buildFleet } from "./fleet";
 import { RESOURCES } from "./resources";
 import { applyJsonPatch, applyMergePatch } from "./patch";
 import { ApiServer } from "./server";
+import { generatePki } from "./tls";
 import { parseSelectors, Store } from "./store";
 import { selectableFields } from "./resources";
 import type {
@@ -58,12 +59,33 @@ export interface RunningSimulator extends Simulator {
   attemptsOn(node: string): number;
 }
 
-function writeKubeconfig(file: string, server: string, user: string, token: string, namespace: string): void {
+interface KubeconfigTarget {
+  server: string;
+  caPem: string;
+  plainHttp: boolean;
+}
+
+function writeKubeconfig(
+  file: string,
+  target: KubeconfigTarget,
+  user: string,
+  token: string,
+  namespace: string,
+): void {
   const config = {
     apiVersion: "v1",
     kind: "Config",
-    // client-node 2.x refuses plain http unless skip-TLS-verify is set (there is no TLS to verify).
-    clusters: [{ name: "kube-sim", cluster: { server, "insecure-skip-tls-verify": true } }],
+    clusters: [
+      {
+        name: "kube-sim",
+        cluster: target.plainHttp
+          ? { server: target.server, "insecure-skip-tls-verify": true }
+          : {
+              server: target.server,
+              "certificate-authority-data": Buffer.from(target.caPem).toString("base64"),
+            },
+      },
+    ],
     users: [{ name: user, user: { token } }],
     contexts: [{ name: "kube-sim", context: { cluster: "kube-sim", user, namespace } }],
     "current-context": "kube-sim",
@@ -180,6 +202,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   });
 
   // Server
+  const pki = await generatePki(Date.now());
+  const caPath = path.join(workDir, "ca.crt");
+  fs.writeFileSync(caPath, pki.caPem);
   let port = 0;
   const server = new ApiServer({
     store,
@@ -188,7 +213,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     authz: options.authz === true,
     now: () => clock.now(),
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
+    tls: options.plainHttp ? undefined : { cert: pki.certPem, key: pki.keyPem },
     authenticate: (token) => (token ? tokens.get(token) : undefined),
+    userNamed: (name) => [...tokens.values()].find((u) => u.name === name),
+    tokenFor,
     podLog: (ns, name) => executor?.log(ns, name),
     simEndpoints: {
       healthz: () => ({ ok: true, resourceVersion: store.currentResourceVersion(), now: clock.now() }),
@@ -209,15 +237,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     },
   });
   port = await server.listen(options.port ?? 0);
-  const url = `http://127.0.0.1:${port}`;
+  const plainHttp = options.plainHttp === true;
+  const url = `${plainHttp ? "http" : "https"}://127.0.0.1:${port}`;
+  const target: KubeconfigTarget = { server: url, caPem: pki.caPem, plainHttp };
   const kubeconfigPath = path.join(workDir, "kubeconfig-admin.yaml");
-  writeKubeconfig(kubeconfigPath, url, "admin", adminToken, "default");
+  writeKubeconfig(kubeconfigPath, target, "admin", adminToken, "default");
   const kubeconfigFor = (namespace: string, name: string): string => {
     const file = path.join(workDir, `kubeconfig-${namespace}-${name}.yaml`);
     if (!fs.existsSync(file))
       writeKubeconfig(
         file,
-        url,
+        target,
         `system:serviceaccount:${namespace}:${name}`,
         tokenFor(namespace, name),
         namespace,
@@ -233,6 +263,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const sim: RunningSimulator = {
     url,
     port,
+    caPem: pki.caPem,
+    caPath,
     kubeconfigPath,
     adminToken,
     tokenFor,

@@ -18,6 +18,9 @@ export interface ResourceInfo {
   extraFields: Readonly<Record<string, (o: KubeObject) => string>>;
   /** Which name rule applies (namespaces are DNS labels; RBAC objects are path segments). */
   nameRule: "dns1123Subdomain" | "dns1123Label" | "pathSegment";
+  /** Discovery: the short names and categories kube-apiserver advertises (`kubectl get ns`, `get all`). */
+  shortNames?: readonly string[];
+  categories?: readonly string[];
 }
 
 const str = (v: unknown): string => (v === undefined || v === null ? "" : String(v));
@@ -41,6 +44,7 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "Namespace",
     namespaced: false,
+    shortNames: ["ns"],
     hasStatus: true,
     nameRule: "dns1123Label",
     extraFields: { "status.phase": (o) => str(status(o).phase) },
@@ -52,6 +56,7 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "Node",
     namespaced: false,
+    shortNames: ["no"],
     hasStatus: true,
     nameRule: "dns1123Subdomain",
     extraFields: { "spec.unschedulable": (o) => (spec(o).unschedulable === true ? "true" : "false") },
@@ -63,6 +68,7 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "ConfigMap",
     namespaced: true,
+    shortNames: ["cm"],
     nameRule: "dns1123Subdomain",
   },
   serviceaccounts: {
@@ -72,6 +78,7 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "ServiceAccount",
     namespaced: true,
+    shortNames: ["sa"],
     nameRule: "dns1123Subdomain",
   },
   pods: {
@@ -81,6 +88,8 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "Pod",
     namespaced: true,
+    shortNames: ["po"],
+    categories: ["all"],
     hasStatus: true,
     hasGeneration: true,
     nameRule: "dns1123Subdomain",
@@ -102,6 +111,7 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "Event",
     namespaced: true,
+    shortNames: ["ev"],
     nameRule: "dns1123Subdomain",
     extraFields: {
       "involvedObject.kind": (o) => str(involved(o).kind),
@@ -124,6 +134,7 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "Job",
     namespaced: true,
+    categories: ["all"],
     hasStatus: true,
     hasGeneration: true,
     defaultPropagation: "Orphan",
@@ -137,6 +148,8 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     version: "v1",
     kind: "DaemonSet",
     namespaced: true,
+    shortNames: ["ds"],
+    categories: ["all"],
     hasStatus: true,
     hasGeneration: true,
     nameRule: "dns1123Subdomain",
@@ -176,6 +189,55 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     kind: "ClusterRoleBinding",
     namespaced: false,
     nameRule: "pathSegment",
+  },
+  secrets: {
+    ...base,
+    name: "secrets",
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    namespaced: true,
+    nameRule: "dns1123Subdomain",
+    extraFields: { type: (o) => str(o.type) },
+  },
+  services: {
+    ...base,
+    name: "services",
+    group: "",
+    version: "v1",
+    kind: "Service",
+    namespaced: true,
+    hasStatus: true,
+    nameRule: "dns1123Label",
+    shortNames: ["svc"],
+    categories: ["all"],
+  },
+  runtimeclasses: {
+    ...base,
+    name: "runtimeclasses",
+    group: "node.k8s.io",
+    version: "v1",
+    kind: "RuntimeClass",
+    namespaced: false,
+    nameRule: "dns1123Subdomain",
+  },
+  controllerrevisions: {
+    ...base,
+    name: "controllerrevisions",
+    group: "apps",
+    version: "v1",
+    kind: "ControllerRevision",
+    namespaced: true,
+    nameRule: "dns1123Subdomain",
+  },
+  leases: {
+    ...base,
+    name: "leases",
+    group: "coordination.k8s.io",
+    version: "v1",
+    kind: "Lease",
+    namespaced: true,
+    nameRule: "dns1123Subdomain",
   },
 };
 

@@ -1,6 +1,7 @@
 // The HTTP front of kube-sim: Kubernetes REST paths, bearer-token authentication, RBAC, fault
 // injection, list/watch streaming, Status errors, and the audit/introspection endpoints under /_sim/.
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { AuditLog } from "./audit";
 import { authorize, forbiddenMessage, UserInfo } from "./authz";
@@ -21,7 +22,13 @@ import {
 } from "./errors";
 import type { FaultInjector } from "./faults";
 import { apiVersionOf, findResource, RESOURCES, ResourceInfo } from "./resources";
-import type { DeleteOptions, PatchType, Store } from "./store";
+import type { DeleteOptions, PatchType, Store, WriteContext } from "./store";
+import { applyConfiguration } from "./apply";
+import { parse as parseYaml } from "yaml";
+import { IncludeObject, toTable, wantsTable } from "./table";
+import { answerReview, findVirtual, VIRTUAL_RESOURCES } from "./reviews";
+import { decodeProtobufObject, PROTOBUF } from "./protobuf";
+import { openApiV3 } from "./openapi";
 import type { KubeObject, PropagationPolicy, ResourceName, Verb } from "./types";
 
 export interface ServerDeps {
@@ -32,6 +39,12 @@ export interface ServerDeps {
   authz: boolean;
   now(): number;
   bookmarkIntervalMs: number;
+  /** A known user by name (SubjectAccessReview of a ServiceAccount or the admin). */
+  userNamed(name: string): UserInfo | undefined;
+  /** A bearer token for a ServiceAccount (TokenRequest). */
+  tokenFor(namespace: string, serviceAccount: string): string;
+  /** Serving certificate and key (PEM); undefined: plain http (SimulatorOptions.plainHttp). */
+  tls: { cert: string; key: string } | undefined;
   /** Pod logs (stdout+stderr of really executed pods). */
   podLog(namespace: string, name: string): string | undefined;
   /** Extra GET handlers under /_sim/ (path without the prefix) returning JSON. */
@@ -93,11 +106,11 @@ function truthy(v: string | null): boolean {
   return v !== null && v !== "0" && v !== "false";
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }
@@ -108,6 +121,15 @@ function parseJson(text: string): unknown {
   } catch (e) {
     throw badRequest(`the body of the request could not be decoded: ${(e as Error).message}`);
   }
+}
+
+/** The request body as an object: JSON, or protobuf for the kinds sim/protobuf.ts knows; undefined if empty. */
+async function readObject(req: http.IncomingMessage): Promise<unknown> {
+  const bytes = await readBody(req);
+  if (bytes.length === 0) return undefined;
+  const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+  if (type === PROTOBUF) return decodeProtobufObject(bytes);
+  return parseJson(bytes.toString("utf8"));
 }
 
 function sendJson(
@@ -134,13 +156,14 @@ function verbOf(method: string, route: Route, query: URLSearchParams): Verb | un
       if (truthy(query.get("watch")) || (query.has("watch") && query.get("watch") === "")) return "watch";
       return route.name ? "get" : "list";
     case "POST":
-      return route.name ? undefined : "create";
+      // POST on a named object only creates its action subresources (pods/eviction, serviceaccounts/token).
+      return route.name && !route.subresource ? undefined : "create";
     case "PUT":
       return route.name ? "update" : undefined;
     case "PATCH":
       return route.name ? "patch" : undefined;
     case "DELETE":
-      return route.name ? "delete" : undefined;
+      return route.name ? "delete" : "deletecollection";
     default:
       return undefined;
   }
@@ -149,8 +172,8 @@ function verbOf(method: string, route: Route, query: URLSearchParams): Verb | un
 function patchTypeOf(contentType: string | undefined): PatchType {
   const ct = (contentType ?? "").split(";")[0].trim().toLowerCase();
   if (ct === "application/json-patch+json") return "json";
-  if (ct === "application/merge-patch+json" || ct === "application/strategic-merge-patch+json")
-    return "merge";
+  if (ct === "application/merge-patch+json") return "merge";
+  if (ct === "application/strategic-merge-patch+json") return "strategic";
   throw unsupportedMediaType(ct || "(none)");
 }
 
@@ -161,12 +184,15 @@ export class ApiServer {
   private readonly openWatches = new Set<() => void>();
 
   constructor(private readonly deps: ServerDeps) {
-    this.server = http.createServer({ keepAlive: true }, (req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) sendStatus(res, internalError((e as Error).message).status);
         else res.destroy();
       });
-    });
+    };
+    this.server = deps.tls
+      ? https.createServer({ keepAlive: true, ...deps.tls }, handler)
+      : http.createServer({ keepAlive: true }, handler);
     // client-node 2.x opens a new connection per request and never reuses it; a short idle timeout keeps
     // those abandoned sockets (and file descriptors) from piling up in long runs.
     this.server.keepAliveTimeout = 2_000;
@@ -185,6 +211,29 @@ export class ApiServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /**
+   * `Impersonate-User`/`Impersonate-Group` (kubectl --as/--as-group): honoured for the admin (system:masters may
+   * impersonate anyone); other users are refused with 403 (no impersonate rules are evaluated here).
+   */
+  private impersonated(user: UserInfo | undefined, headers: http.IncomingHttpHeaders): UserInfo | undefined {
+    const name = headers["impersonate-user"];
+    if (!user || typeof name !== "string" || !user.admin) return user;
+    const groupHeader = headers["impersonate-group"];
+    const groups = groupHeader === undefined ? [] : Array.isArray(groupHeader) ? groupHeader : [groupHeader];
+    const known = this.deps.userNamed(name);
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
+    const base: UserInfo = known ?? {
+      name,
+      groups: sa
+        ? ["system:serviceaccounts", `system:serviceaccounts:${sa[1]}`, "system:authenticated"]
+        : ["system:authenticated"],
+      admin: false,
+      serviceAccount: sa ? { namespace: sa[1], name: sa[2] } : undefined,
+    };
+    const all = [...new Set([...base.groups, ...groups])];
+    return { ...base, groups: all, admin: base.admin || all.includes("system:masters") };
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
     const arrived = this.deps.now();
@@ -193,7 +242,8 @@ export class ApiServer {
     const method = req.method ?? "GET";
     const auth = req.headers.authorization;
     const token = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : undefined;
-    const user = this.deps.authenticate(token);
+    const authenticated = this.deps.authenticate(token);
+    const user = this.impersonated(authenticated, req.headers);
     const route = parseRoute(url.pathname);
     let verb: string = method.toLowerCase();
     let code = 200;
@@ -215,11 +265,17 @@ export class ApiServer {
     try {
       if (url.pathname.startsWith("/_sim/")) {
         const handler = this.deps.simEndpoints[url.pathname.slice("/_sim/".length)];
-        if (!handler) throw notFound(RESOURCES.nodes, url.pathname);
+        if (!handler) throw pathNotFound();
         sendJson(res, 200, JSON.stringify(handler(query)));
         return;
       }
       if (!user) throw unauthorized();
+      const asUser = req.headers["impersonate-user"];
+      if (typeof asUser === "string" && !authenticated?.admin) {
+        throw forbidden(
+          `users "${asUser}" is forbidden: User "${user.name}" cannot impersonate resource "users" in API group "" at the cluster scope`,
+        );
+      }
       if (url.pathname === "/version") {
         sendJson(
           res,
@@ -234,18 +290,62 @@ export class ApiServer {
         record(200);
         return;
       }
-      if (route === "discovery") {
-        sendJson(res, 200, JSON.stringify(discovery(url.pathname)));
+      if (url.pathname === "/openapi/v3" || url.pathname.startsWith("/openapi/v3/")) {
+        const doc = openApiV3(url.pathname);
+        if (!doc) throw pathNotFound();
+        sendJson(res, 200, doc);
         record(200);
         return;
       }
-      if (!route) throw notFound(RESOURCES.nodes, url.pathname);
+      const virtual = findVirtual(url.pathname);
+      if (virtual) {
+        if (method !== "POST")
+          throw methodNotAllowed("the server does not allow this method on the requested resource");
+        verb = "create";
+        const body = ((await readObject(req)) ?? {}) as Record<string, unknown>;
+        if (virtual.name === "subjectaccessreviews" && this.deps.authz && !user.admin) {
+          const areq = { verb, group: virtual.group, resource: virtual.name };
+          if (!authorize(this.deps.store, user, areq)) throw forbidden(forbiddenMessage(user, areq));
+        }
+        const answer = answerReview(virtual, body, user, {
+          store: this.deps.store,
+          authz: this.deps.authz,
+          userNamed: this.deps.userNamed,
+        });
+        sendJson(res, 201, JSON.stringify(answer));
+        record(201);
+        return;
+      }
+      if (route === "discovery") {
+        const doc = discovery(url.pathname);
+        if (!doc) throw pathNotFound();
+        sendJson(res, 200, JSON.stringify(doc));
+        record(200);
+        return;
+      }
+      if (!route) {
+        if (!/^\/apis?(\/|$)/.test(url.pathname)) {
+          // Outside the API (kube-apiserver's NotFoundHandler): a plain-text 404.
+          res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
+          res.end("404 page not found\n");
+          record(404);
+          return;
+        }
+        throw pathNotFound();
+      }
       const v = verbOf(method, route, query);
       if (!v) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
       verb = v;
-      if (route.subresource && !["status", "log"].includes(route.subresource)) {
+      const action = ACTION_SUBRESOURCES[route.info.name];
+      if (
+        route.subresource &&
+        !["status", "log"].includes(route.subresource) &&
+        !(action === route.subresource && verb === "create")
+      ) {
         throw notFound(route.info, `${route.name}/${route.subresource}`);
       }
+      if (verb === "create" && route.name && route.subresource !== action)
+        throw methodNotAllowed(`the server does not allow this method on the requested resource`);
       if (route.subresource === "log" && (route.info.name !== "pods" || verb !== "get")) {
         throw notFound(route.info, `${route.name}/log`);
       }
@@ -329,6 +429,12 @@ export class ApiServer {
     const { store } = this.deps;
     const resource = route.info.name;
     const ns = route.namespace;
+    const write: WriteContext = {
+      dryRun: dryRunOf(query),
+      manager: fieldManagerOf(query, req.headers["user-agent"]),
+      subresource: route.subresource === "status" ? "status" : undefined,
+    };
+    fieldValidationOf(query);
     switch (verb) {
       case "get": {
         if (route.subresource === "log") {
@@ -339,7 +445,10 @@ export class ApiServer {
           return 200;
         }
         const o = store.get(resource, ns, route.name as string);
-        sendJson(res, 200, jsonOf(o));
+        if (wantsTable(req.headers.accept)) {
+          const table = toTable(route.info, [o], this.deps.now(), {}, includeObjectOf(query));
+          sendJson(res, 200, JSON.stringify(table));
+        } else sendJson(res, 200, jsonOf(o));
         return 200;
       }
       case "list": {
@@ -361,6 +470,11 @@ export class ApiServer {
         const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
         if (result.continueToken) meta.continue = result.continueToken;
         if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
+        if (wantsTable(req.headers.accept)) {
+          const table = toTable(route.info, result.items, this.deps.now(), meta, includeObjectOf(query));
+          sendJson(res, 200, JSON.stringify(table));
+          return 200;
+        }
         const body =
           `{"kind":"${route.info.kind}List","apiVersion":"${apiVersionOf(route.info)}","metadata":${JSON.stringify(meta)},"items":[` +
           // Not cached: a list of a big table would otherwise pin a JSON copy of every object.
@@ -370,64 +484,72 @@ export class ApiServer {
         return 200;
       }
       case "create": {
-        const body = parseJson(await readBody(req)) as KubeObject;
-        const created = store.create(resource, body, ns);
+        if (route.subresource) return this.serveAction(req, res, route, write);
+        const body = ((await readObject(req)) ?? {}) as KubeObject;
+        const created = store.withRequest(write, () => store.create(resource, body, ns));
         sendJson(res, 201, jsonOf(created));
         return 201;
       }
       case "update": {
-        const body = parseJson(await readBody(req)) as KubeObject;
-        const updated = store.update(
-          resource,
-          body,
-          ns,
-          route.name as string,
-          route.subresource === "status" ? "status" : undefined,
+        const body = ((await readObject(req)) ?? {}) as KubeObject;
+        const updated = store.withRequest(write, () =>
+          store.update(resource, body, ns, route.name as string, write.subresource),
         );
         sendJson(res, 200, jsonOf(updated));
         return 200;
       }
       case "patch": {
-        const type = patchTypeOf(req.headers["content-type"]);
-        const body = parseJson(await readBody(req));
-        const patched = store.patch(
-          resource,
-          ns,
-          route.name as string,
-          body,
-          type,
-          route.subresource === "status" ? "status" : undefined,
+        const contentType = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+        const text = (await readBody(req)).toString("utf8");
+        if (contentType === "application/apply-patch+yaml") {
+          const { object, created } = this.serveApply(route, query, text, write);
+          sendJson(res, created ? 201 : 200, jsonOf(object));
+          return created ? 201 : 200;
+        }
+        const type = patchTypeOf(contentType);
+        const body = parseJson(text);
+        const patched = store.withRequest(write, () =>
+          store.patch(resource, ns, route.name as string, body, type, write.subresource),
         );
         sendJson(res, 200, jsonOf(patched));
         return 200;
       }
-      case "delete": {
-        const text = await readBody(req);
-        const opts = (text.trim() ? parseJson(text) : {}) as {
-          propagationPolicy?: string;
-          orphanDependents?: boolean;
-          preconditions?: { uid?: string; resourceVersion?: string };
-          gracePeriodSeconds?: number;
-        };
-        const policyText = query.get("propagationPolicy") ?? opts.propagationPolicy;
-        let propagationPolicy: PropagationPolicy | undefined;
-        if (policyText) {
-          if (!["Foreground", "Background", "Orphan"].includes(policyText)) {
-            throw badRequest(
-              `propagationPolicy: Unsupported value: "${policyText}": supported values: "Foreground", "Background", "Orphan"`,
-            );
-          }
-          propagationPolicy = policyText as PropagationPolicy;
-        } else {
-          const orphan = query.get("orphanDependents") ?? opts.orphanDependents;
-          if (orphan !== undefined && orphan !== null)
-            propagationPolicy = String(orphan) === "true" ? "Orphan" : "Background";
+      case "deletecollection": {
+        const body = await readObject(req);
+        const options = deleteOptionsOf(query, body);
+        write.dryRun ||= bodyDryRun(body);
+        validateListOptions(query);
+        const result = store.list(resource, {
+          namespace: ns,
+          labelSelector: query.get("labelSelector") ?? undefined,
+          fieldSelector: query.get("fieldSelector") ?? undefined,
+        });
+        const deleted: KubeObject[] = [];
+        for (const o of result.items) {
+          const r = store.withRequest(write, () =>
+            store.delete(resource, o.metadata.namespace, o.metadata.name ?? "", options),
+          );
+          deleted.push(r.object ?? o);
         }
-        const graceText = query.get("gracePeriodSeconds") ?? opts.gracePeriodSeconds;
-        const deleteOptions: DeleteOptions = { propagationPolicy, preconditions: opts.preconditions };
-        if (graceText !== undefined && graceText !== null)
-          deleteOptions.gracePeriodSeconds = Number(graceText);
-        const result = store.delete(resource, ns, route.name as string, deleteOptions);
+        sendJson(
+          res,
+          200,
+          JSON.stringify({
+            kind: `${route.info.kind}List`,
+            apiVersion: apiVersionOf(route.info),
+            metadata: { resourceVersion: String(store.currentResourceVersion()) },
+            items: deleted,
+          }),
+        );
+        return 200;
+      }
+      case "delete": {
+        const body = await readObject(req);
+        const deleteOptions = deleteOptionsOf(query, body);
+        write.dryRun ||= bodyDryRun(body);
+        const result = store.withRequest(write, () =>
+          store.delete(resource, ns, route.name as string, deleteOptions),
+        );
         if (result.object) sendJson(res, 200, JSON.stringify(result.object));
         else sendJson(res, 200, JSON.stringify(result.status));
         return 200;
@@ -435,6 +557,122 @@ export class ApiServer {
       default:
         throw methodNotAllowed("unsupported verb");
     }
+  }
+
+  /** Server-side apply: creates the object or merges the manager's configuration into it (sim/apply.ts). */
+  private serveApply(
+    route: Route,
+    query: URLSearchParams,
+    text: string,
+    write: WriteContext,
+  ): { object: KubeObject; created: boolean } {
+    const { store } = this.deps;
+    const manager = query.get("fieldManager");
+    if (!manager)
+      throw badRequest(
+        "PATCH /apply requires fieldManager: fieldManager: Required value: is required for apply patch",
+      );
+    let config: KubeObject;
+    try {
+      config = parseYaml(text) as KubeObject;
+    } catch (e) {
+      throw badRequest(`error decoding YAML: ${(e as Error).message}`);
+    }
+    if (!config || typeof config !== "object" || Array.isArray(config))
+      throw badRequest("the apply configuration must be an object");
+    config.metadata = config.metadata ?? {};
+    const name = route.name as string;
+    if (config.metadata.name !== undefined && config.metadata.name !== name)
+      throw badRequest(
+        `the name of the object (${String(config.metadata.name)}) does not match the name on the URL (${name})`,
+      );
+    if (config.apiVersion !== apiVersionOf(route.info) || config.kind !== route.info.kind) {
+      throw badRequest(
+        `the apiVersion/kind of the applied object (${String(config.apiVersion)}/${String(config.kind)}) does not match the URL (${apiVersionOf(route.info)}/${route.info.kind})`,
+      );
+    }
+    const live = store.peek(route.info.name, route.namespace, name);
+    const merged = applyConfiguration(live, config, {
+      manager,
+      force: truthy(query.get("force")),
+      time: new Date(this.deps.now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      kindName: route.info.name,
+      subresource: write.subresource,
+    });
+    merged.metadata.name = name;
+    // The field sets are already computed: the store must not track this write as an update.
+    const context: WriteContext = { ...write, manager: undefined };
+    if (!live) {
+      if (write.subresource) throw notFound(route.info, name);
+      return {
+        object: store.withRequest(context, () => store.create(route.info.name, merged, route.namespace)),
+        created: true,
+      };
+    }
+    merged.metadata.resourceVersion = live.metadata.resourceVersion;
+    const object = store.withRequest(context, () =>
+      store.update(route.info.name, merged, route.namespace, name, write.subresource),
+    );
+    return { object, created: false };
+  }
+
+  /** POST pods/<name>/eviction (deletes the pod; no PodDisruptionBudgets here) and serviceaccounts/<name>/token. */
+  private async serveAction(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Route,
+    write: WriteContext,
+  ): Promise<number> {
+    const { store } = this.deps;
+    const name = route.name as string;
+    const body = ((await readObject(req)) ?? {}) as Record<string, unknown>;
+    if (route.subresource === "eviction") {
+      const meta = (body.metadata ?? {}) as { name?: string };
+      if (meta.name !== undefined && meta.name !== name)
+        throw badRequest(`name in URL does not match name in Eviction object`);
+      const options = (body.deleteOptions ?? {}) as DeleteOptions;
+      write.dryRun ||= bodyDryRun(body.deleteOptions);
+      store.withRequest(write, () => store.delete("pods", route.namespace, name, options));
+      sendJson(
+        res,
+        201,
+        JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 }),
+      );
+      return 201;
+    }
+    const sa = store.get("serviceaccounts", route.namespace, name);
+    const spec = (body.spec ?? {}) as { audiences?: string[]; expirationSeconds?: number };
+    const expirationSeconds = spec.expirationSeconds ?? 3600;
+    if (expirationSeconds < 600)
+      throw badRequest(
+        "spec.expirationSeconds: Invalid value: may not specify a duration less than 10 minutes",
+      );
+    const now = this.deps.now();
+    sendJson(
+      res,
+      201,
+      JSON.stringify({
+        kind: "TokenRequest",
+        apiVersion: "authentication.k8s.io/v1",
+        metadata: {
+          name,
+          namespace: route.namespace,
+          creationTimestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        },
+        spec: {
+          audiences: spec.audiences ?? ["https://kubernetes.default.svc.cluster.local"],
+          expirationSeconds,
+          boundObjectRef: null,
+        },
+        status: {
+          token: this.deps.tokenFor(route.namespace ?? "", sa.metadata.name ?? name),
+          expirationTimestamp: new Date(now + expirationSeconds * 1000)
+            .toISOString()
+            .replace(/\.\d{3}Z$/, "Z"),
+        },
+      }),
+    );
+    return 201;
   }
 
   private serveWatch(
@@ -560,6 +798,72 @@ export class ApiServer {
   }
 }
 
+/** `dryRun: ["All"]` in a DeleteOptions body (kubectl delete --dry-run=server sends it there). */
+function bodyDryRun(body: unknown): boolean {
+  const values = (body as { dryRun?: unknown } | undefined)?.dryRun;
+  if (values === undefined || values === null) return false;
+  if (!Array.isArray(values) || values.some((v) => v !== "All"))
+    throw badRequest(`dryRun: Unsupported value: ${JSON.stringify(values)}: supported values: "All"`);
+  return values.length > 0;
+}
+
+/** `dryRun=All` (the only value kube-apiserver accepts). */
+function dryRunOf(query: URLSearchParams): boolean {
+  const values = query.getAll("dryRun");
+  for (const v of values) {
+    if (v !== "All") throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`);
+  }
+  return values.length > 0;
+}
+
+/** The request's field manager: `fieldManager`, else the User-Agent up to its first "/" (as kube-apiserver). */
+function fieldManagerOf(query: URLSearchParams, userAgent: string | undefined): string {
+  const given = query.get("fieldManager");
+  if (given !== null) {
+    if (given.length > 128) throw badRequest("fieldManager: Too long: may not be more than 128 bytes");
+    return given;
+  }
+  return (userAgent ?? "unknown").split("/")[0].slice(0, 128) || "unknown";
+}
+
+/** Accepts `fieldValidation` values; unknown-field detection itself is not simulated (sim/README.md). */
+function fieldValidationOf(query: URLSearchParams): void {
+  const v = query.get("fieldValidation");
+  if (v !== null && !["Strict", "Warn", "Ignore", ""].includes(v)) {
+    throw badRequest(
+      `fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"`,
+    );
+  }
+}
+
+/** DeleteOptions from the query and/or the body (both are accepted, as by kube-apiserver). */
+function deleteOptionsOf(query: URLSearchParams, body: unknown): DeleteOptions {
+  const opts = (body ?? {}) as {
+    propagationPolicy?: string;
+    orphanDependents?: boolean;
+    preconditions?: { uid?: string; resourceVersion?: string };
+    gracePeriodSeconds?: number;
+  };
+  const policyText = query.get("propagationPolicy") ?? opts.propagationPolicy;
+  let propagationPolicy: PropagationPolicy | undefined;
+  if (policyText) {
+    if (!["Foreground", "Background", "Orphan"].includes(policyText)) {
+      throw badRequest(
+        `propagationPolicy: Unsupported value: "${policyText}": supported values: "Foreground", "Background", "Orphan"`,
+      );
+    }
+    propagationPolicy = policyText as PropagationPolicy;
+  } else {
+    const orphan = query.get("orphanDependents") ?? opts.orphanDependents;
+    if (orphan !== undefined && orphan !== null)
+      propagationPolicy = String(orphan) === "true" ? "Orphan" : "Background";
+  }
+  const graceText = query.get("gracePeriodSeconds") ?? opts.gracePeriodSeconds;
+  const deleteOptions: DeleteOptions = { propagationPolicy, preconditions: opts.preconditions };
+  if (graceText !== undefined && graceText !== null) deleteOptions.gracePeriodSeconds = Number(graceText);
+  return deleteOptions;
+}
+
 /** Query-option validation of kube-apiserver (facts §3): failures are 422 Invalid on ListOptions. */
 function validateListOptions(query: URLSearchParams): void {
   const problems: string[] = [];
@@ -603,56 +907,103 @@ function validateListOptions(query: URLSearchParams): void {
   });
 }
 
+/** 404 for a path the API does not serve (kube-apiserver's answer for an unknown resource or group). */
+function pathNotFound(): ApiError {
+  return new ApiError({
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: "the server could not find the requested resource",
+    reason: "NotFound",
+    details: {},
+    code: 404,
+  });
+}
+
+function includeObjectOf(query: URLSearchParams): IncludeObject {
+  const v = query.get("includeObject");
+  if (v === null || v === "") return "Metadata";
+  if (v === "None" || v === "Metadata" || v === "Object") return v;
+  throw badRequest(
+    `includeObject: Unsupported value: "${v}": supported values: "None", "Metadata", "Object"`,
+  );
+}
+
+/** POST-only subresources that act on an object (kubectl drain's eviction, `kubectl create token`). */
+const ACTION_SUBRESOURCES: Partial<Record<string, string>> = { pods: "eviction", serviceaccounts: "token" };
+
+const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+/** Subresources each kind serves besides /status, with their verbs (discovery lists them). */
+const SUBRESOURCES: Partial<Record<string, { name: string; kind: string; verbs: string[] }[]>> = {
+  pods: [
+    { name: "log", kind: "Pod", verbs: ["get"] },
+    { name: "eviction", kind: "Eviction", verbs: ["create"] },
+  ],
+  serviceaccounts: [{ name: "token", kind: "TokenRequest", verbs: ["create"] }],
+};
+
+/** Legacy discovery documents (/api, /apis, /api/v1, /apis/<g>, /apis/<g>/<v>); undefined: not served. */
 function discovery(pathname: string): unknown {
   const p = pathname.replace(/\/$/, "");
+  const served = [
+    ...Object.values(RESOURCES).map((r) => ({ ...r, verbs: ALL_VERBS })),
+    ...VIRTUAL_RESOURCES.map((v) => ({ ...v, namespaced: false, hasStatus: false, verbs: ["create"] })),
+  ];
+  const groupVersions = [...new Set(served.map((r) => (r.group ? `${r.group}/${r.version}` : r.version)))];
+  const groupOf = (gv: string) => {
+    const [name, version] = gv.split("/");
+    return {
+      name,
+      versions: [{ groupVersion: gv, version }],
+      preferredVersion: { groupVersion: gv, version },
+    };
+  };
   if (p === "/api") return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] };
   if (p === "/apis") {
-    const groups = [
-      ...new Set(
-        Object.values(RESOURCES)
-          .filter((r) => r.group)
-          .map((r) => `${r.group}/${r.version}`),
-      ),
-    ];
     return {
       kind: "APIGroupList",
       apiVersion: "v1",
-      groups: groups.map((gv) => {
-        const [name, version] = gv.split("/");
-        return {
-          name,
-          versions: [{ groupVersion: gv, version }],
-          preferredVersion: { groupVersion: gv, version },
-        };
-      }),
+      groups: groupVersions.filter((gv) => gv.includes("/")).map(groupOf),
     };
   }
+  const segs = p.split("/").filter(Boolean);
+  if (segs[0] === "apis" && segs.length === 2) {
+    const gv = groupVersions.find((x) => x.split("/")[0] === segs[1] && x.includes("/"));
+    return gv ? { kind: "APIGroup", apiVersion: "v1", ...groupOf(gv) } : undefined;
+  }
   const gv = p.startsWith("/api/") ? p.slice(5) : p.slice(6);
-  const resources = Object.values(RESOURCES).filter((r) => apiVersionOf(r) === gv);
+  const resources = served.filter((r) => (r.group ? `${r.group}/${r.version}` : r.version) === gv);
+  if (resources.length === 0) return undefined;
   return {
     kind: "APIResourceList",
     apiVersion: "v1",
     groupVersion: gv,
     resources: resources.flatMap((r) => {
-      const main = {
+      const main: Record<string, unknown> = {
         name: r.name,
         singularName: r.kind.toLowerCase(),
         namespaced: r.namespaced,
         kind: r.kind,
-        verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
+        verbs: r.verbs,
       };
-      return r.hasStatus
-        ? [
-            main,
-            {
-              name: `${r.name}/status`,
-              singularName: "",
-              namespaced: r.namespaced,
-              kind: r.kind,
-              verbs: ["get", "patch", "update"],
-            },
-          ]
-        : [main];
+      if ("shortNames" in r && r.shortNames) main.shortNames = r.shortNames;
+      if ("categories" in r && r.categories) main.categories = r.categories;
+      const subs = [
+        ...(r.hasStatus ? [{ name: "status", kind: r.kind, verbs: ["get", "patch", "update"] }] : []),
+        ...(SUBRESOURCES[r.name] ?? []),
+      ];
+      return [
+        main,
+        ...subs.map((s) => ({
+          name: `${r.name}/${s.name}`,
+          singularName: "",
+          namespaced: r.namespaced,
+          kind: s.kind,
+          verbs: s.verbs,
+        })),
+      ];
     }),
   };
 }

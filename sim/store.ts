@@ -20,8 +20,10 @@ import {
   StatusObject,
   successStatus,
 } from "./errors";
+import { trackUpdate } from "./apply";
 import { cloneJson, equalJson } from "./json";
 import { applyJsonPatch, applyMergePatch, JsonPatchError } from "./patch";
+import { applyStrategicMergePatch } from "./strategicMerge";
 import {
   apiVersionOf,
   qualifiedResource,
@@ -73,13 +75,22 @@ export interface WatchSink {
   event(type: EventType, object: KubeObject): void;
 }
 
+export interface WriteContext {
+  dryRun?: boolean;
+  /** Field manager of the request (none: managedFields untouched, as for apply, which computes them). */
+  manager?: string;
+  subresource?: "status";
+  /** Internal: the answer of a dry run is settled; later commits of the request are dropped. */
+  swallow?: boolean;
+}
+
 export interface DeleteOptions {
   propagationPolicy?: PropagationPolicy;
   preconditions?: { uid?: string; resourceVersion?: string };
   gracePeriodSeconds?: number;
 }
 
-export type PatchType = "merge" | "json";
+export type PatchType = "merge" | "json" | "strategic";
 
 export interface StoreOptions {
   watchHistory: number;
@@ -278,6 +289,23 @@ export class Store {
     return ++this.rv;
   }
 
+  /** The API request being served (set by the HTTP front around one write); undefined for controllers. */
+  private request: WriteContext | undefined;
+
+  /**
+   * Runs one API write in its request's context: `dryRun` answers as if without storing anything or emitting
+   * an event; `manager` records field ownership in metadata.managedFields (sim/apply.ts).
+   */
+  withRequest<T>(context: WriteContext, write: () => T): T {
+    const outer = this.request;
+    this.request = context;
+    try {
+      return write();
+    } finally {
+      this.request = outer;
+    }
+  }
+
   private commit(
     t: Table,
     key: string,
@@ -285,6 +313,29 @@ export class Store {
     next: KubeObject,
     previous: KubeObject | undefined,
   ): KubeObject {
+    const request = this.request;
+    // A request that rewrites managedFields itself (kubectl's client-side → server-side apply migration) is
+    // taken as given; any other write is tracked for its manager.
+    const rewritesManagedFields =
+      next.metadata.managedFields !== undefined &&
+      !sameJson(next.metadata.managedFields, previous?.metadata.managedFields);
+    if (request?.manager && type !== "DELETED" && !rewritesManagedFields) {
+      next.metadata.managedFields = trackUpdate(
+        previous,
+        next,
+        request.manager,
+        this.clock.iso(),
+        request.subresource,
+      );
+    }
+    if (request?.dryRun) {
+      // Only the first write of a request is answered; what would follow (cascades) is not simulated.
+      this.request = { ...request, manager: undefined, swallow: true };
+      if (request.swallow) return next;
+      if (previous) next.metadata.resourceVersion = previous.metadata.resourceVersion;
+      else delete next.metadata.resourceVersion;
+      return next;
+    }
     const rv = this.nextRv();
     next.metadata.resourceVersion = String(rv);
     if (type === "DELETED") {
@@ -442,6 +493,7 @@ export class Store {
       if (info.hasStatus) next.status = clone(current.status);
       next.apiVersion = apiVersionOf(info);
       next.kind = info.kind;
+      applySpecDefaults(info, next);
       const errors = [
         ...validateMetadata(info, next),
         ...validateSpec(info, next),
@@ -456,6 +508,22 @@ export class Store {
   }
 
   private writeUpdate(t: Table, key: string, next: KubeObject, current: KubeObject): KubeObject {
+    // A write that changes nothing is not a write (kube-apiserver keeps the resourceVersion and field times).
+    // A body without managedFields keeps the stored ones; their times alone are no change.
+    if (next.metadata.managedFields === undefined && current.metadata.managedFields !== undefined)
+      next.metadata.managedFields = current.metadata.managedFields;
+    const strip = (o: KubeObject): KubeObject => ({
+      ...o,
+      metadata: {
+        ...o.metadata,
+        resourceVersion: undefined,
+        managedFields: (o.metadata.managedFields as { time?: string }[] | undefined)?.map((m) => ({
+          ...m,
+          time: undefined,
+        })),
+      },
+    });
+    if (sameJson(strip(next), strip(current))) return current;
     if (
       next.metadata.deletionTimestamp &&
       (next.metadata.finalizers ?? []).length === 0 &&
@@ -481,7 +549,11 @@ export class Store {
     let patched: KubeObject;
     try {
       patched = (
-        type === "json" ? applyJsonPatch(current, body) : applyMergePatch(current, body)
+        type === "json"
+          ? applyJsonPatch(current, body)
+          : type === "strategic"
+            ? applyStrategicMergePatch(current, body)
+            : applyMergePatch(current, body)
       ) as KubeObject;
     } catch (e) {
       if (e instanceof JsonPatchError) {
@@ -964,7 +1036,29 @@ export function decodeContinue(token: string): { rv: number; start: string } {
 
 type Rec = Record<string, unknown>;
 
+/** Defaults of the fields a client may leave out on create *and* on update (a `kubectl replace` keeps them). */
+function applySpecDefaults(info: ResourceInfo, obj: KubeObject): void {
+  switch (info.name) {
+    case "daemonsets":
+      obj.spec = {
+        revisionHistoryLimit: 10,
+        updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
+        ...(obj.spec ?? {}),
+      };
+      break;
+    case "secrets":
+      if (!obj.type) obj.type = "Opaque";
+      break;
+    case "services":
+      obj.spec = { type: "ClusterIP", sessionAffinity: "None", ...(obj.spec ?? {}) };
+      break;
+    default:
+      break;
+  }
+}
+
 function applyCreateDefaults(info: ResourceInfo, obj: KubeObject): void {
+  applySpecDefaults(info, obj);
   switch (info.name) {
     case "namespaces":
       obj.spec = { finalizers: ["kubernetes"], ...(obj.spec ?? {}) };
@@ -977,11 +1071,7 @@ function applyCreateDefaults(info: ResourceInfo, obj: KubeObject): void {
       defaultPod(obj);
       break;
     case "daemonsets":
-      obj.spec = {
-        revisionHistoryLimit: 10,
-        updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
-        ...(obj.spec ?? {}),
-      };
+      applySpecDefaults(info, obj);
       obj.status = {
         currentNumberScheduled: 0,
         numberMisscheduled: 0,

@@ -50,9 +50,14 @@ export type ResourceName =
   | "roles"
   | "clusterroles"
   | "rolebindings"
-  | "clusterrolebindings";
+  | "clusterrolebindings"
+  | "secrets"
+  | "services"
+  | "runtimeclasses"
+  | "controllerrevisions"
+  | "leases";
 
-export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete";
+export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete" | "deletecollection";
 
 export type PropagationPolicy = "Foreground" | "Background" | "Orphan";
 
@@ -324,6 +329,13 @@ export interface SimulatorOptions extends FleetOptions {
   workDir?: string;
   /** Simulated ms a pod spends Pending (ContainerCreating) before it runs. Default 1000. */
   podStartDelayMs?: number;
+  /**
+   * Serve plain http instead of HTTPS (default false). Only for in-process tests whose subject is not the
+   * transport and whose client opens a connection per request (client-node 2.x), where a TLS handshake per
+   * request would dominate: thousands of paged lists. Kubeconfigs then say `insecure-skip-tls-verify`
+   * (client-node refuses plain http otherwise) and Go clients (kubectl, Helm) will not send their token.
+   */
+  plainHttp?: boolean;
 }
 
 /** Options of the direct (no HTTP) list helper. */
@@ -334,9 +346,13 @@ export interface DirectListOptions {
 }
 
 export interface Simulator {
-  /** http://127.0.0.1:<port> */
+  /** https://127.0.0.1:<port> (a certificate signed by `caPem`). */
   readonly url: string;
   readonly port: number;
+  /** PEM of the CA generated at start that signs the serving certificate (kubeconfigs carry it). */
+  readonly caPem: string;
+  /** File holding `caPem` (for `curl --cacert`, `NODE_EXTRA_CA_CERTS`, ...). */
+  readonly caPath: string;
   /** kubeconfig for the admin token. */
   readonly kubeconfigPath: string;
   readonly adminToken: string;

@@ -2,6 +2,11 @@
 // required node affinity, NoSchedule+NoExecute taints against the template's tolerations plus the
 // automatic daemon tolerations), bound through a `matchFields metadata.name In [node]` affinity; failed
 // pods are replaced; status counts per node readiness (desired/current/ready/available/misscheduled).
+// Template revisions as the upstream controller keeps them: a ControllerRevision `<ds>-<hash>` per template,
+// pods labelled `controller-revision-hash`/`pod-template-generation`, `updatedNumberScheduled` counting only
+// pods of the current hash, and RollingUpdate replacing old pods at most `maxUnavailable` at a time
+// (OnDelete: only pods deleted by someone else are replaced).
+import { createHash } from "node:crypto";
 import {
   DAEMONSET_AUTOMATIC_TOLERATIONS,
   firstUntoleratedTaint,
@@ -173,11 +178,15 @@ export class DaemonSetController {
       if (!list) podsByNode.set(node, (list = []));
       list.push(pod);
     }
+    const hash = this.currentRevision(ds, template);
+    const isUpdated = (p: KubeObject): boolean => p.metadata.labels?.["controller-revision-hash"] === hash;
     let desired = 0;
     let current = 0;
     let ready = 0;
     let misscheduled = 0;
     let updated = 0;
+    /** Nodes whose running daemon pod is of an old template, with that pod's readiness. */
+    const outdated: { pod: KubeObject; ready: boolean }[] = [];
     for (const node of this.store.all("nodes")) {
       const nodeName = node.metadata.name ?? "";
       const { shouldRun, shouldContinue } = daemonPlacement(node, podSpec);
@@ -195,13 +204,16 @@ export class DaemonSetController {
         if (!shouldRun) misscheduled++;
         else {
           current++;
-          updated++;
-          if (live.some((p) => conditionStatus(p, "Ready") === "True")) ready++;
+          const isReady = live.some((p) => conditionStatus(p, "Ready") === "True");
+          if (isReady) ready++;
+          if (live.some(isUpdated)) updated++;
+          else outdated.push({ pod: live[0], ready: isReady });
         }
         continue;
       }
-      if (shouldRun && failed.length === 0) this.createPod(ds, nodeName, podSpec, template);
+      if (shouldRun && failed.length === 0) this.createPod(ds, nodeName, podSpec, template, hash);
     }
+    this.rollOut(spec, desired, ready, outdated);
     // Pods on nodes that no longer exist are left to PodGC.
     const status: Rec = {
       currentNumberScheduled: current,
@@ -218,7 +230,85 @@ export class DaemonSetController {
     });
   }
 
-  private createPod(ds: KubeObject, nodeName: string, podSpec: Rec, template: Rec): void {
+  /**
+   * RollingUpdate: old pods that are not ready go first (they cost no availability), then ready ones while
+   * fewer than maxUnavailable (an int or a percentage of desired, rounded up; default 1) are unavailable.
+   */
+  private rollOut(
+    spec: Rec,
+    desired: number,
+    ready: number,
+    outdated: { pod: KubeObject; ready: boolean }[],
+  ): void {
+    const strategy = (spec.updateStrategy ?? {}) as {
+      type?: string;
+      rollingUpdate?: { maxUnavailable?: unknown };
+    };
+    if (strategy.type === "OnDelete" || outdated.length === 0) return;
+    const raw = strategy.rollingUpdate?.maxUnavailable ?? 1;
+    let maxUnavailable =
+      typeof raw === "string" && raw.endsWith("%")
+        ? Math.ceil((Number(raw.slice(0, -1)) * desired) / 100)
+        : Number(raw);
+    if (!Number.isFinite(maxUnavailable) || maxUnavailable < 1) maxUnavailable = 1;
+    let unavailable = desired - ready;
+    for (const o of outdated) if (!o.ready) this.deletePod(o.pod);
+    for (const o of outdated) {
+      if (!o.ready) continue;
+      if (unavailable >= maxUnavailable) break;
+      this.deletePod(o.pod);
+      unavailable++;
+    }
+  }
+
+  /** The template's revision hash; records a ControllerRevision for a template not seen before. */
+  private currentRevision(ds: KubeObject, template: Rec): string {
+    const digest = createHash("sha256").update(JSON.stringify(template)).digest();
+    // The alphabet of Kubernetes' SafeEncodeString (no vowels, no look-alike digits).
+    const alphabet = "bcdfghjklmnpqrstvwxz2456789";
+    const hash = [...digest.subarray(0, 10)].map((b) => alphabet[b % alphabet.length]).join("");
+    const ns = ds.metadata.namespace;
+    const name = `${ds.metadata.name}-${hash}`;
+    if (!this.store.peek("controllerrevisions", ns, name)) {
+      const revisions = this.store
+        .all("controllerrevisions", ns)
+        .filter((r) => r.metadata.ownerReferences?.some((o) => o.uid === ds.metadata.uid));
+      const revision = Math.max(0, ...revisions.map((r) => Number(r.revision ?? 0))) + 1;
+      try {
+        this.store.create(
+          "controllerrevisions",
+          {
+            metadata: {
+              name,
+              namespace: ns,
+              labels: {
+                ...((template.metadata as Rec | undefined)?.labels as Record<string, string>),
+                "controller-revision-hash": hash,
+              },
+              ownerReferences: [
+                {
+                  apiVersion: "apps/v1",
+                  kind: "DaemonSet",
+                  name: ds.metadata.name ?? "",
+                  uid: ds.metadata.uid ?? "",
+                  controller: true,
+                  blockOwnerDeletion: true,
+                },
+              ],
+            },
+            data: { spec: { template: { ...cloneJson(template), $patch: "replace" } } },
+            revision,
+          },
+          ns,
+        );
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+      }
+    }
+    return hash;
+  }
+
+  private createPod(ds: KubeObject, nodeName: string, podSpec: Rec, template: Rec, hash: string): void {
     const tmeta = (template.metadata ?? {}) as Rec;
     const spec = cloneJson(podSpec);
     spec.tolerations = daemonPodTolerations(podSpec);
@@ -234,7 +324,7 @@ export class DaemonSetController {
     if (spec.restartPolicy === undefined) spec.restartPolicy = "Always";
     const labels = {
       ...((tmeta.labels as Record<string, string>) ?? {}),
-      "controller-revision-hash": "sim",
+      "controller-revision-hash": hash,
       "pod-template-generation": String(ds.metadata.generation ?? 1),
     };
     try {

@@ -71,7 +71,7 @@ interface Vectors {
 }
 
 const vectors: Vectors = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, "../kube/fixtures/label-selectors.json"), "utf8"),
+  fs.readFileSync(path.resolve(__dirname, "../vectors/label-selectors.json"), "utf8"),
 );
 
 describe("label selector vectors (k8s 1.35)", () => {

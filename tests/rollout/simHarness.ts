@@ -100,7 +100,7 @@ export async function deployRelease(
     chart: { chart: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy", version: "4.0.0" },
     values,
     rendered,
-    connection: { server: sim.url, token: sim.adminToken },
+    connection: { server: sim.url, caData: sim.caPem, token: sim.adminToken },
     dispatcherImplementation: opts.implementation ?? "bundled",
     bundle: {
       configMapName: dispatcherScriptConfigMapName(names),

@@ -12,7 +12,7 @@ interface Vectors {
   field_selectors: { parse: { selector: string; valid: boolean }[] };
 }
 const vectors: Vectors = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, "../kube/fixtures/label-selectors.json"), "utf8"),
+  fs.readFileSync(path.resolve(__dirname, "../vectors/label-selectors.json"), "utf8"),
 );
 
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
@@ -187,7 +187,7 @@ describe("kube-sim REST conformance", function () {
     );
     const unsupported = await raw(c.sim, "PATCH", "/api/v1/namespaces/default/configmaps/p", {
       body: "{}",
-      contentType: "application/apply-patch+yaml",
+      contentType: "application/apply-patch+cbor",
     });
     assert.equal(unsupported.status, 415);
   });

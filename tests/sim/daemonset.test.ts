@@ -195,4 +195,61 @@ describe("kube-sim DaemonSet controller", function () {
     assert.ok(nodes.includes("gpu-1"));
     assert.ok(!nodes.includes("cp-1") && !nodes.includes("noexec-1"));
   });
+
+  it("rolls a template change out one node at a time, counting as updated only pods of the new revision", async () => {
+    const sim = (await startWithClients({ nodes: 4, seed: 8, timeScale: 1000, jobDurationMs: 5000 })).sim;
+    try {
+      const labels = { name: "agent" };
+      const template = (image: string) => ({
+        metadata: { labels },
+        spec: { containers: [{ name: "agent", image }] },
+      });
+      sim.create("daemonsets", {
+        metadata: { name: "agent", namespace: "default" },
+        spec: { selector: { matchLabels: labels }, template: template("agent:1") },
+      });
+      const ds = () => sim.get("daemonsets", "default", "agent");
+      const pods = () => sim.list("pods", { namespace: "default", labelSelector: "name=agent" });
+      await sim.waitFor(() => ds()?.status?.numberReady === 4 && ds()?.status?.updatedNumberScheduled === 4);
+      const first = pods()[0].metadata.labels?.["controller-revision-hash"];
+      sim.patch("daemonsets", "default", "agent", { spec: { template: template("agent:2") } });
+      let maxUnavailable = 0;
+      let minUpdated = 4;
+      await sim.waitFor(() => {
+        const d = ds();
+        if (d?.status?.observedGeneration === 2)
+          minUpdated = Math.min(minUpdated, Number(d.status.updatedNumberScheduled));
+        const live = pods().filter((p) => !p.metadata.deletionTimestamp);
+        const readyNew = live.filter(
+          (p) =>
+            p.metadata.labels?.["controller-revision-hash"] !== first &&
+            (p.status?.conditions as { type: string; status: string }[] | undefined)?.some(
+              (c) => c.type === "Ready" && c.status === "True",
+            ),
+        );
+        const readyAny = live.filter((p) =>
+          (p.status?.conditions as { type: string; status: string }[] | undefined)?.some(
+            (c) => c.type === "Ready" && c.status === "True",
+          ),
+        );
+        maxUnavailable = Math.max(maxUnavailable, 4 - readyAny.length);
+        return readyNew.length === 4 && d?.status?.updatedNumberScheduled === 4;
+      }, 15_000);
+      assert.ok(minUpdated < 4, `updatedNumberScheduled stayed at 4 during the rollout (min ${minUpdated})`);
+      assert.ok(maxUnavailable <= 1, `${maxUnavailable} pods unavailable at once; maxUnavailable is 1`);
+      const revisions = sim
+        .list("controllerrevisions", { namespace: "default" })
+        .map((r) => ({ revision: r.revision, hash: r.metadata.labels?.["controller-revision-hash"] }))
+        .sort((a, b) => Number(a.revision) - Number(b.revision));
+      assert.deepEqual(
+        revisions.map((r) => r.revision),
+        [1, 2],
+      );
+      assert.equal(revisions[0].hash, first);
+      assert.ok(pods().every((p) => p.metadata.labels?.["controller-revision-hash"] === revisions[1].hash));
+      assert.ok(pods().every((p) => p.metadata.labels?.["pod-template-generation"] === "2"));
+    } finally {
+      await sim.close();
+    }
+  });
 });

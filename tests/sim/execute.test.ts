@@ -7,19 +7,23 @@ import { Clients, jobBody, startWithClients } from "./helpers";
 // Talks to the API with nothing but Node built-ins, as the dispatcher bundle does.
 const CLIENT_SCRIPT = `
 const fs = require("node:fs");
+const https = require("node:https");
 const settings = JSON.parse(fs.readFileSync(process.argv[2].replace("--config=", ""), "utf8"));
 const kubeconfig = fs.readFileSync(process.env.KUBECONFIG, "utf8");
 const server = /server: (\\S+)/.exec(kubeconfig)[1];
 const token = /token: (\\S+)/.exec(kubeconfig)[1];
+const ca = Buffer.from(/certificate-authority-data: (\\S+)/.exec(kubeconfig)[1], "base64").toString();
 const body = { metadata: { name: "result" }, data: { greeting: settings.greeting, node: process.env.NODE_NAME, pod: process.env.POD_NAME } };
-fetch(server + "/api/v1/namespaces/" + process.env.POD_NAMESPACE + "/configmaps", {
+const req = https.request(server + "/api/v1/namespaces/" + process.env.POD_NAMESPACE + "/configmaps", {
   method: "POST",
+  ca,
   headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-  body: JSON.stringify(body),
-}).then(async (r) => {
-  console.log("created result:", r.status);
-  process.exit(r.status === 201 ? 0 : 2);
+}, (r) => {
+  console.log("created result:", r.statusCode);
+  r.resume();
+  r.on("end", () => process.exit(r.statusCode === 201 ? 0 : 2));
 });
+req.end(JSON.stringify(body));
 `;
 
 const FAILING_SCRIPT = `

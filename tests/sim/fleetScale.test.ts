@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as https from "node:https";
 import * as path from "node:path";
 import { dns1123SubdomainErrors, labelValueErrors } from "../../kube/validation";
 import { FleetFileError, parseFleetFile, startSimulator } from "../../sim";
@@ -133,6 +134,8 @@ describe("kube-sim fleets", function () {
       controlPlane: 3,
       tainted: 50,
       failRate: 0.01,
+      // client-node opens a connection per page: the figure is the simulator's, not 200 TLS handshakes.
+      plainHttp: true,
     });
     const startMs = Date.now() - started;
     try {
@@ -184,25 +187,34 @@ describe("kube-sim standalone CLI", function () {
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    // The first line, or the exit that came instead of it (ts-node's start is slow on a busy machine; mocha's
-    // timeout bounds the wait).
-    const first = await new Promise<string>((resolve, reject) => {
+    // The header lines up to `audit: ...`, or the exit that came instead (ts-node compiles the simulator first,
+    // slow on a busy machine; mocha's timeout bounds the wait).
+    await new Promise<void>((resolve, reject) => {
       child.stdout.on("data", (d: Buffer) => {
         out += d.toString();
-        if (out.includes("\n")) resolve(out.split("\n")[0] ?? "");
+        if (/^audit: .*\n/m.test(out)) resolve();
       });
-      void exited.then((code) =>
-        reject(new Error(`kube-sim exited (${code}) before its first line: ${err}`)),
-      );
+      void exited.then((code) => reject(new Error(`kube-sim exited (${code}) before its header: ${err}`)));
     });
+    const first = out.split("\n")[0] ?? "";
     assert.match(first, /^kubeconfig: \//);
     const kubeconfig = first.slice("kubeconfig: ".length);
     const clients = clientsFor(kubeconfig);
     const nodes = await clients.core.listNode();
     assert.equal(nodes.items.length, 5);
     const server = clients.kc.getCurrentCluster()!.server;
-    const counts = await fetch(`${server}/_sim/audit/request-counts`).then(
-      (r) => r.json() as Promise<Record<string, number>>,
+    assert.match(server, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const caPath = /^ca: (.+)$/m.exec(out)?.[1];
+    assert.ok(caPath, `the CLI names its CA file: ${out}`);
+    // The audit endpoints need no token, but the CA the CLI printed.
+    const counts = await new Promise<Record<string, number>>((resolve, reject) =>
+      https
+        .get(`${server}/_sim/audit/request-counts`, { ca: fs.readFileSync(caPath, "utf8") }, (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () => resolve(JSON.parse(text) as Record<string, number>));
+        })
+        .on("error", reject),
     );
     assert.equal(counts["list nodes"], 1);
     child.kill("SIGTERM");

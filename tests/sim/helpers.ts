@@ -3,6 +3,7 @@
 import * as k8s from "@kubernetes/client-node";
 import assert from "node:assert/strict";
 import * as http from "node:http";
+import * as https from "node:https";
 import { RunningSimulator, startSimulator, SimulatorOptions } from "../../sim";
 
 export interface Clients {
@@ -68,7 +69,7 @@ export interface RawResponse {
   body: string;
 }
 
-/** One plain HTTP request (keep-alive off), for checks of headers and raw bodies. */
+/** One HTTPS request (keep-alive off), for checks of headers and raw bodies. */
 export function raw(
   sim: RunningSimulator,
   method: string,
@@ -89,18 +90,22 @@ export function raw(
       headers["Content-Type"] = opts.contentType ?? "application/json";
       headers["Content-Length"] = String(Buffer.byteLength(payload));
     }
-    const req = http.request(`${sim.url}${path}`, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString("utf8"),
-        }),
-      );
-      res.on("error", reject);
-    });
+    const req = (sim.url.startsWith("https:") ? https : http).request(
+      `${sim.url}${path}`,
+      { method, headers, agent: false, ca: sim.caPem },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.setTimeout(10_000, () => req.destroy(new Error(`timeout on ${method} ${path}`)));
     if (payload !== undefined) req.write(payload);
@@ -127,9 +132,9 @@ export function rawWatch(
   const events: WatchEvent[] = [];
   let req: http.ClientRequest | undefined;
   const ended = new Promise<void>((resolve) => {
-    req = http.get(
+    req = (sim.url.startsWith("https:") ? https : http).get(
       `${sim.url}${path}`,
-      { headers: { Authorization: `Bearer ${sim.adminToken}` }, agent: false },
+      { headers: { Authorization: `Bearer ${sim.adminToken}` }, agent: false, ca: sim.caPem },
       (res) => {
         let buf = "";
         res.on("data", (c: Buffer) => {

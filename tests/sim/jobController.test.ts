@@ -343,8 +343,8 @@ describe("kube-sim Job controller and kubelet", function () {
       namespace: "default",
       body: jobBody("j-ttl", "ttl-1", { spec: { ttlSecondsAfterFinished: 5 } }),
     });
-    await finished("j-ttl");
-    await c.sim.waitFor(() => c.sim.get("jobs", "default", "j-ttl") === undefined, 10_000);
+    // 5 s simulated are 5 ms real here: the Job may be gone before a read could see it finished.
+    await c.sim.waitFor(() => c.sim.get("jobs", "default", "j-ttl") === undefined, 15_000);
     const t = c.sim.audit
       .transitions()
       .filter(
@@ -354,6 +354,8 @@ describe("kube-sim Job controller and kubelet", function () {
       );
     const podGone = t.findIndex((x) => x.resource === "pods" && x.kind === "deleted");
     const jobGone = t.findIndex((x) => x.resource === "jobs" && x.kind === "deleted");
+    const completed = t.findIndex((x) => x.kind === "jobComplete");
+    assert.ok(completed >= 0 && completed < jobGone, "the Job completed before its TTL deleted it");
     assert.ok(podGone >= 0 && jobGone > podGone, "the pod is removed before the Job (foreground)");
     assert.deepEqual(
       c.sim.audit.jobsByNode()["ttl-1"].jobs.map((j) => j.outcome),

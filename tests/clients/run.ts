@@ -1,0 +1,77 @@
+// Runs a real client binary (kubectl, helm) against kube-sim with the kubeconfig the simulator wrote and default
+// flags: only KUBECONFIG and a scratch HOME (for discovery and Helm caches) are set.
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ClientEnv {
+  kubeconfig: string;
+  home: string;
+  close(): void;
+}
+
+export function clientEnv(kubeconfig: string): ClientEnv {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "kube-client-home-"));
+  return { kubeconfig, home, close: () => fs.rmSync(home, { recursive: true, force: true }) };
+}
+
+export function run(binary: string, args: string[], env: ClientEnv, input?: string): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      binary,
+      args,
+      {
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: env.home,
+          KUBECONFIG: env.kubeconfig,
+          // Helm keeps its own state under XDG folders: inside the scratch HOME.
+          XDG_CACHE_HOME: path.join(env.home, ".cache"),
+          XDG_CONFIG_HOME: path.join(env.home, ".config"),
+          XDG_DATA_HOME: path.join(env.home, ".local/share"),
+        },
+        timeout: 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+/** Runs and fails with the client's own output when it does not exit 0. */
+export async function ok(binary: string, args: string[], env: ClientEnv, input?: string): Promise<string> {
+  const r = await run(binary, args, env, input);
+  if (r.code !== 0) {
+    throw new Error(`${path.basename(binary)} ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  }
+  return r.stdout;
+}
+
+/** The header cells of a `kubectl get` table (columns are separated by 2+ spaces). */
+export function headerOf(table: string): string[] {
+  return table
+    .split("\n")[0]
+    .trim()
+    .split(/\s{2,}/);
+}
+
+/** The rows of a `kubectl get` table as cell arrays. */
+export function rowsOf(table: string): string[][] {
+  return table
+    .split("\n")
+    .slice(1)
+    .filter((l) => l.trim())
+    .map((l) => l.trim().split(/\s{2,}/));
+}
