@@ -5,11 +5,10 @@
 import * as fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { parse, stringify } from "yaml";
+import { EXIT_USAGE, runCommand } from "../stdio/exit";
 import { DEFAULT_RESOURCE_NAME, planKataDeploy } from "./plan";
 import { planRollout } from "./rolloutObjects";
 import { KataDeployArgsError } from "./validation";
-
-export const EXIT_INVALID = 2;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -42,7 +41,7 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
   try {
     program.parse([...argv], { from: "user" });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_INVALID;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_USAGE;
     throw e;
   }
   const opts = program.opts<{ args?: string; name: string }>();
@@ -53,7 +52,7 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
       args = readArgsFile(opts.args);
     } catch (e) {
       io.stderr(`error: --args ${opts.args}: ${(e as Error).message}\n`);
-      return EXIT_INVALID;
+      return EXIT_USAGE;
     }
   }
   try {
@@ -69,18 +68,10 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
   } catch (e) {
     if (e instanceof KataDeployArgsError) {
       for (const issue of e.issues) io.stderr(`error: ${issue.path}: ${issue.message}\n`);
-      return EXIT_INVALID;
+      return EXIT_USAGE;
     }
     throw e;
   }
 }
 
-if (require.main === module) {
-  runPlanCli(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (e: unknown) => {
-      process.stderr.write(`error: ${(e as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runCommand("error", () => runPlanCli(process.argv.slice(2)), 1);

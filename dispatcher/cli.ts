@@ -2,6 +2,7 @@
 // upstream dispatcher (plus HEAD's selection flags and our own), prints progress and a summary on stderr/stdout,
 // and exits 0 (all targeted nodes succeeded), 1 (a node failed, timeout, SIGTERM) or 2 (usage or setup error).
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { runCommand } from "../stdio/exit";
 import { streamLogger, type LogFormat } from "./log";
 import { writeResultsFile } from "./results";
 import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
@@ -198,12 +199,11 @@ export function runCli(): void {
       stop.abort();
     });
   }
-  main(process.argv.slice(2), processIo, stop.signal).then(
-    (code) => process.exit(code),
-    (err) => {
-      process.stderr.write(`ERROR: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(2);
-    },
+  runCommand(
+    "ERROR",
+    () => main(process.argv.slice(2), processIo, stop.signal),
+    2,
+    (err) => (err instanceof Error ? (err.stack ?? err.message) : String(err)),
   );
 }
 

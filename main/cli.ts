@@ -21,6 +21,7 @@ import { kataNodes } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
 import { rolloutProvider } from "../rollout/provider";
 import type { RolloutInputs, RolloutOutputs } from "../rollout/types";
+import { runCommand } from "../stdio/exit";
 import { applyObjects, realCluster, startSimulatedCluster, type Target } from "./cluster";
 import { renderProfileSvg } from "./profile";
 import { eta, formatSeconds, observeDaemonPods, observeJobs, type Observer } from "./progress";
@@ -308,10 +309,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    say(`kata-deploy: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runCommand("kata-deploy", main, 1);
