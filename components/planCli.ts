@@ -2,10 +2,10 @@
 // exactly the component's args (YAML or JSON), the shape the stack program reads from stack config. In job mode
 // it adds `rollout`: the dispatcher Jobs, the script ConfigMap (data summarized) and the reader Role/Binding.
 // Invalid args: every error with its path and fix on stderr, exit code 2, nothing on stdout.
-import * as fs from "node:fs";
 import { Command, CommanderError } from "commander";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { EXIT_USAGE, runCommand } from "../stdio/exit";
+import { readArgsFile } from "./argsFile";
 import { DEFAULT_RESOURCE_NAME, planKataDeploy } from "./plan";
 import { planRollout } from "./rolloutObjects";
 import { KataDeployArgsError } from "./validation";
@@ -19,13 +19,6 @@ const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
 };
-
-function readArgsFile(file: string): unknown {
-  const text = fs.readFileSync(file, "utf8");
-  // YAML is a superset of JSON: one parser reads both.
-  const doc = parse(text) as unknown;
-  return doc ?? {};
-}
 
 /** Runs the command; resolves to the exit code (0 planned, 2 invalid input). */
 export async function runPlanCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
