@@ -21,6 +21,19 @@ function nonNegative(flag: string, integer: boolean) {
   };
 }
 
+/** `--nodes a,b`: names with blanks trimmed and empty entries dropped; no name at all is an error, not "all nodes". */
+function nodeNames(value: string): string[] {
+  const names = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (names.length === 0)
+    throw new InvalidArgumentError(
+      `no node name in ${JSON.stringify(value)}: give comma-separated node names, or leave --nodes out to select nodes by --node-selector`,
+    );
+  return names;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -45,7 +58,7 @@ export function buildCommand(): Command {
       nonNegative("--parallelism", true),
       100,
     )
-    .option("--nodes <names>", "comma-separated node names (selectors are then ignored)")
+    .option("--nodes <names>", "comma-separated node names (selectors are then ignored)", nodeNames)
     .option("--node-selector <selector>", "label selector; repeat for a union (OR) of selectors", collect, [])
     .option(
       "--namespace <ns>",
@@ -108,7 +121,7 @@ interface ParsedFlags {
   namePrefix: string;
   ownerJobName?: string;
   parallelism: number;
-  nodes?: string;
+  nodes?: string[];
   nodeSelector: string[];
   namespace?: string;
   nodeFieldSelector?: string;
@@ -133,12 +146,7 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     namePrefix: flags.namePrefix,
     ownerJobName: flags.ownerJobName || undefined,
     parallelism: flags.parallelism,
-    nodes: flags.nodes
-      ? flags.nodes
-          .split(",")
-          .map((n) => n.trim())
-          .filter(Boolean)
-      : undefined,
+    nodes: flags.nodes,
     nodeSelectors: flags.nodeSelector,
     namespace: flags.namespace,
     nodeFieldSelector: flags.nodeFieldSelector || undefined,
