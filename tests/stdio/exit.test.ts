@@ -14,7 +14,7 @@ interface Ended {
 }
 
 /** Runs the test program with stdout paused until it reports on stderr that it wrote everything. */
-function runWithLateReader(how: "drain" | "exit"): Promise<Ended> {
+function runWithLateReader(how: "drain" | "exit" | "usage"): Promise<Ended & { stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       path.join(ROOT, "node_modules/.bin/ts-node"),
@@ -30,7 +30,7 @@ function runWithLateReader(how: "drain" | "exit"): Promise<Ended> {
         child.stdout.on("data", (c: Buffer) => chunks.push(c)).resume();
     });
     child.on("error", reject);
-    child.on("close", (code) => resolve({ stdout: Buffer.concat(chunks), code }));
+    child.on("close", (code) => resolve({ stdout: Buffer.concat(chunks), code, stderr }));
   });
 }
 
@@ -42,6 +42,13 @@ describe("stdio/exit: output that drains before the exit", function () {
     assert.equal(code, 3, "the program's own exit code");
     const doc = JSON.parse(stdout.toString("utf8")) as { items: { i: number }[] };
     assert.equal(doc.items.length, Math.ceil(BYTES / 100));
+    assert.ok(stdout.length > BYTES);
+  });
+
+  it("a UsageError exits 2 with `<command>: <message>`, after the output written before it", async () => {
+    const { stdout, code, stderr } = await runWithLateReader("usage");
+    assert.equal(code, 2);
+    assert.match(stderr, /^written\nwriteAndExit: --size: too big\n$/);
     assert.ok(stdout.length > BYTES);
   });
 
