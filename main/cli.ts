@@ -357,8 +357,6 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(
       `dispatcherImplementation: ${implementation} needs a real cluster (--kubeconfig): the simulator runs the bundled dispatcher only`,
     );
-  if (o.keep && planned.kubeconfig !== undefined)
-    throw new UsageError("--keep: for the simulated cluster only, not with a kubeconfig");
 
   const target = await startTarget(o, explicit, planned.kubeconfig);
   try {
@@ -393,11 +391,14 @@ export async function main(argv: string[]): Promise<number> {
       : "";
     say(`applied ${applied.applied.length} objects${unserved}`);
 
+    const { customRuntimes: _customRuntimes, ...hookValues } = plan.values;
     const inputs = buildRolloutInputs({
       namespace: release.namespace,
       releaseName: release.name,
       chart: { chart: plan.chart.reference, version: plan.chart.version },
-      values: plan.values,
+      // As the component does: customRuntimes (RuntimeClass YAML) never reach the hook Jobs, whose renderer has no
+      // YAML parser; the RuntimeClasses come from `rendered`.
+      values: hookValues,
       rendered,
       connection: target.connection,
       dispatcherImplementation: implementation,

@@ -70,44 +70,31 @@ export function loadKubeConfig(opts: ResolveOptions = {}): { kc: KubeConfig; sou
   const text = opts.kubeconfig?.trim();
   if (text) {
     const arg = recogniseKubeconfigArgument(text);
-    // Messages name what the argument was taken for, never its content: it holds credentials.
-    const fail = (what: string, err: unknown): never => {
+    if (arg.kind === "unrecognised")
+      throw new ConnectionResolutionError(
+        `kubeconfig argument: a single line of ${arg.length} characters that is neither kubeconfig YAML/JSON, ` +
+          `nor base64 of it, nor the path of an existing file (not shown: it may be a credential); ` +
+          `give the kubeconfig's content, base64 of it, or the path of a kubeconfig file`,
+      );
+    // Messages name what the argument was taken for, never its content: it holds credentials. A path that
+    // exists is not a secret; the file's content is.
+    const [load, what, from] =
+      arg.kind === "file"
+        ? [() => kc.loadFromFile(arg.path), `cannot read kubeconfig file ${arg.path}`, " (file)"]
+        : arg.kind === "base64"
+          ? [
+              () => kc.loadFromString(arg.text),
+              "base64 text that decodes to an invalid kubeconfig document",
+              " (base64)",
+            ]
+          : [() => kc.loadFromString(arg.text), "not a valid kubeconfig document", ""];
+    try {
+      load();
+    } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
       throw new ConnectionResolutionError(`kubeconfig argument: ${what} (${why})`);
-    };
-    switch (arg.kind) {
-      case "document":
-        try {
-          kc.loadFromString(arg.text);
-        } catch (err) {
-          fail("not a valid kubeconfig document", err);
-        }
-        source = "kubeconfig argument";
-        break;
-      case "base64":
-        try {
-          kc.loadFromString(arg.text);
-        } catch (err) {
-          fail("base64 text that decodes to an invalid kubeconfig document", err);
-        }
-        source = "kubeconfig argument (base64)";
-        break;
-      case "file":
-        try {
-          kc.loadFromFile(arg.path);
-        } catch (err) {
-          // A path that exists is not a secret; the file's content is.
-          fail(`cannot read kubeconfig file ${arg.path}`, err);
-        }
-        source = "kubeconfig argument (file)";
-        break;
-      case "unrecognised":
-        throw new ConnectionResolutionError(
-          `kubeconfig argument: a single line of ${arg.length} characters that is neither kubeconfig YAML/JSON, ` +
-            `nor base64 of it, nor the path of an existing file (not shown: it may be a credential); ` +
-            `give the kubeconfig's content, base64 of it, or the path of a kubeconfig file`,
-        );
     }
+    source = `kubeconfig argument${from}`;
   } else {
     kc.loadFromDefault();
     source = process.env.KUBECONFIG
