@@ -15,6 +15,7 @@ import type { NodeResult } from "../kube/jobStatus";
 import { summarize } from "../rollout/aggregate";
 import { encodeResults } from "../rollout/compact";
 import { startSimulator } from "../sim";
+import { runCommand, UsageError } from "../stdio/exit";
 import { runFigures, type RunFigures } from "./metrics";
 import { runPollDispatcher } from "./pollDispatcher";
 
@@ -58,6 +59,10 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number of at least 1");
   return n;
+}
+
+function positiveIntList(value: string): number[] {
+  return value.split(",").map((n) => positiveInt(n.trim()));
 }
 
 function stateBytesPerNode(results: NodeResult[], durationSeconds: number): number {
@@ -220,11 +225,11 @@ function ratios(runs: BenchRun[]): string[] {
   return out;
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const program = new Command("bench")
     .description("Rollout benchmark: watch-driven dispatcher vs the upstream poll algorithm on kube-sim")
     .option("--nodes <n>", "run one fleet size only", positiveInt)
-    .option("--sizes <list>", "fleet sizes to run, comma-separated", "1000,10000,100000")
+    .option("--sizes <list>", "fleet sizes to run, comma-separated", positiveIntList, [1000, 10000, 100000])
     .option("--parallelism <p>", "per-node Jobs in flight", positiveInt, 100)
     .option("--job-duration-ms <d>", "simulated duration of one per-node Job (D)", positiveInt, 120_000)
     .option("--poll-interval-ms <i>", "simulated poll interval of the upstream algorithm", positiveInt, 5_000)
@@ -233,11 +238,12 @@ async function main(): Promise<void> {
     .option("--modes <list>", "tracking modes to run, comma-separated", "watch,poll")
     .option("--json", "print one JSON object instead of the table")
     .option("--out <file>", "where to write the results table", path.join(__dirname, "RESULTS.md"))
-    .option("--no-write", "do not write the results table");
+    .option("--no-write", "do not write the results table")
+    .exitOverride();
   program.parse();
   const o = program.opts<{
     nodes?: number;
-    sizes: string;
+    sizes: number[];
     parallelism: number;
     jobDurationMs: number;
     pollIntervalMs: number;
@@ -250,11 +256,10 @@ async function main(): Promise<void> {
   }>();
   const modes = o.modes.split(",").map((m) => m.trim()) as TrackingMode[];
   for (const m of modes) {
-    if (m !== "watch" && m !== "poll")
-      throw new InvalidArgumentError(`--modes: unknown mode "${m}" (watch, poll)`);
+    if (m !== "watch" && m !== "poll") throw new UsageError(`--modes: unknown mode "${m}" (watch, poll)`);
   }
   const settings: BenchSettings = {
-    sizes: o.nodes ? [o.nodes] : o.sizes.split(",").map((n) => positiveInt(n.trim())),
+    sizes: o.nodes ? [o.nodes] : o.sizes,
     parallelism: o.parallelism,
     jobDurationMs: o.jobDurationMs,
     pollIntervalMs: o.pollIntervalMs,
@@ -285,6 +290,7 @@ async function main(): Promise<void> {
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${table(runs)}\n\n${ratios(runs).join("\n")}\n`);
   if (o.write) writeResults(o.out, report, runs);
+  return 0;
 }
 
 function machine(): string {
@@ -316,7 +322,4 @@ function writeResults(
   fs.writeFileSync(file, text);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+runCommand("bench", main, 1);

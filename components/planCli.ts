@@ -2,14 +2,13 @@
 // exactly the component's args (YAML or JSON), the shape the stack program reads from stack config. In job mode
 // it adds `rollout`: the dispatcher Jobs, the script ConfigMap (data summarized) and the reader Role/Binding.
 // Invalid args: every error with its path and fix on stderr, exit code 2, nothing on stdout.
-import * as fs from "node:fs";
 import { Command, CommanderError } from "commander";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
+import { EXIT_USAGE, runCommand } from "../stdio/exit";
+import { readArgsFile } from "./argsFile";
 import { DEFAULT_RESOURCE_NAME, planChartObjects, planKataDeploy } from "./plan";
 import { planRollout } from "./rolloutObjects";
 import { KataDeployArgsError } from "./validation";
-
-export const EXIT_INVALID = 2;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -20,13 +19,6 @@ const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
 };
-
-function readArgsFile(file: string): unknown {
-  const text = fs.readFileSync(file, "utf8");
-  // YAML is a superset of JSON: one parser reads both.
-  const doc = parse(text) as unknown;
-  return doc ?? {};
-}
 
 /** Runs the command; resolves to the exit code (0 planned, 2 invalid input). */
 export async function runPlanCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
@@ -42,7 +34,7 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
   try {
     program.parse([...argv], { from: "user" });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_INVALID;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_USAGE;
     throw e;
   }
   const opts = program.opts<{ args?: string; name: string }>();
@@ -53,7 +45,7 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
       args = readArgsFile(opts.args);
     } catch (e) {
       io.stderr(`error: --args ${opts.args}: ${(e as Error).message}\n`);
-      return EXIT_INVALID;
+      return EXIT_USAGE;
     }
   }
   try {
@@ -69,18 +61,10 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
   } catch (e) {
     if (e instanceof KataDeployArgsError) {
       for (const issue of e.issues) io.stderr(`error: ${issue.path}: ${issue.message}\n`);
-      return EXIT_INVALID;
+      return EXIT_USAGE;
     }
     throw e;
   }
 }
 
-if (require.main === module) {
-  runPlanCli(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (e: unknown) => {
-      process.stderr.write(`error: ${(e as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runCommand("error", () => runPlanCli(process.argv.slice(2)), 1);

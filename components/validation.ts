@@ -3,6 +3,7 @@
 // is checked wherever it came from; each problem is reported at the path the user wrote (`job.parallelism`
 // or `values.job.parallelism`) with what would be valid. Values not known yet (Pulumi outputs, unknowns in
 // preview) are passed in as UNKNOWN and every check that would need them is skipped.
+import { imageNameErrors, imageReferenceErrors, imageTagErrors, splitImageReference } from "./imageReference";
 import { z } from "zod";
 import {
   dns1123LabelErrors,
@@ -230,8 +231,7 @@ const nodeSelectorRequirement = z
 
 const selectorExpressions = z.array(nodeSelectorRequirement);
 
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-
+/** `reference` + `tag` as the chart composes them (a reference holding "@" is used verbatim). */
 const imageRef = z
   .strictObject({
     reference: z.string().optional(),
@@ -247,9 +247,11 @@ const imageRef = z
           input: ref,
           message: `"${ref}" is not an image reference; give a repository such as quay.io/kata-containers/kata-deploy`,
         });
-      } else if (!ref.includes("@")) {
-        const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
-        if (lastSegment.includes(":")) {
+      } else if (ref.includes("@")) {
+        addErrors(ctx, imageReferenceErrors(ref), `"${ref}"`, ["reference"]);
+      } else {
+        const { name, tag } = splitImageReference(ref);
+        if (tag !== undefined) {
           ctx.addIssue({
             code: "custom",
             path: ["reference"],
@@ -257,25 +259,18 @@ const imageRef = z
             message: `"${ref}" carries a tag, and the chart always appends ":<tag>" (the appVersion when tag is empty); put the tag in tag, or pin a digest (repo@sha256:...)`,
           });
         }
-        const repository = ref.includes("/") ? ref.slice(ref.indexOf("/") + 1) : ref;
-        if (repository !== repository.toLowerCase()) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["reference"],
-            input: ref,
-            message: `"${ref}": repository paths must be lowercase`,
-          });
-        }
+        addErrors(ctx, imageNameErrors(name), `"${ref}"`, ["reference"]);
       }
     }
     const tag = img.tag;
-    if (typeof tag === "string" && tag !== "" && !IMAGE_TAG.test(tag)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["tag"],
-        input: tag,
-        message: `"${tag}" is not an image tag: up to 128 of [A-Za-z0-9_.-], not starting with . or - (empty = the chart's appVersion)`,
-      });
+    if (typeof tag === "string" && tag !== "") {
+      for (const e of imageTagErrors(tag))
+        ctx.addIssue({
+          code: "custom",
+          path: ["tag"],
+          input: tag,
+          message: `${e} (empty = the chart's appVersion)`,
+        });
     }
   });
 
@@ -575,7 +570,7 @@ export const COMPONENT_FIELDS = {
     .string()
     .refine((k) => k.trim() !== "", {
       error:
-        "is empty; give kubeconfig YAML/JSON text or a file path, or omit it to use $KUBECONFIG, ~/.kube/config or in-cluster",
+        "is empty; give kubeconfig YAML/JSON text, base64 of it or a file path, or omit it to use $KUBECONFIG, ~/.kube/config or in-cluster",
     })
     .optional(),
   dispatcherImplementation: z.enum(DispatcherImplementation).optional(),

@@ -2,6 +2,7 @@
 // upstream dispatcher (plus HEAD's selection flags and our own), prints progress and a summary on stderr/stdout,
 // and exits 0 (all targeted nodes succeeded), 1 (a node failed, timeout, SIGTERM) or 2 (usage or setup error).
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { runCommand } from "../stdio/exit";
 import { streamLogger, type LogFormat } from "./log";
 import { writeResultsFile } from "./results";
 import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
@@ -18,6 +19,19 @@ function nonNegative(flag: string, integer: boolean) {
     }
     return n;
   };
+}
+
+/** `--nodes a,b`: names with blanks trimmed and empty entries dropped; no name at all is an error, not "all nodes". */
+function nodeNames(value: string): string[] {
+  const names = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (names.length === 0)
+    throw new InvalidArgumentError(
+      `no node name in ${JSON.stringify(value)}: give comma-separated node names, or leave --nodes out to select nodes by --node-selector`,
+    );
+  return names;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -44,7 +58,7 @@ export function buildCommand(): Command {
       nonNegative("--parallelism", true),
       100,
     )
-    .option("--nodes <names>", "comma-separated node names (selectors are then ignored)")
+    .option("--nodes <names>", "comma-separated node names (selectors are then ignored)", nodeNames)
     .option("--node-selector <selector>", "label selector; repeat for a union (OR) of selectors", collect, [])
     .option(
       "--namespace <ns>",
@@ -107,7 +121,7 @@ interface ParsedFlags {
   namePrefix: string;
   ownerJobName?: string;
   parallelism: number;
-  nodes?: string;
+  nodes?: string[];
   nodeSelector: string[];
   namespace?: string;
   nodeFieldSelector?: string;
@@ -132,12 +146,7 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     namePrefix: flags.namePrefix,
     ownerJobName: flags.ownerJobName || undefined,
     parallelism: flags.parallelism,
-    nodes: flags.nodes
-      ? flags.nodes
-          .split(",")
-          .map((n) => n.trim())
-          .filter(Boolean)
-      : undefined,
+    nodes: flags.nodes,
     nodeSelectors: flags.nodeSelector,
     namespace: flags.namespace,
     nodeFieldSelector: flags.nodeFieldSelector || undefined,
@@ -198,12 +207,11 @@ export function runCli(): void {
       stop.abort();
     });
   }
-  main(process.argv.slice(2), processIo, stop.signal).then(
-    (code) => process.exit(code),
-    (err) => {
-      process.stderr.write(`ERROR: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(2);
-    },
+  runCommand(
+    "ERROR",
+    () => main(process.argv.slice(2), processIo, stop.signal),
+    2,
+    (err) => (err instanceof Error ? (err.stack ?? err.message) : String(err)),
   );
 }
 

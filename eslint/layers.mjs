@@ -1,12 +1,14 @@
 // The project's layers, lowest first, and the ESLint rule that keeps imports pointing down.
-// A file may import its own layer and any layer below it; `sim` and `dispatcher` stand side by side and
-// must not import each other (the simulator is the ground truth the dispatcher is tested against).
+// A file may import its own layer and any layer below it; layers of one rank stand side by side and must not
+// import each other (`sim` and `dispatcher`: the simulator is the ground truth the dispatcher is tested against;
+// `stdio`, how a command ends, and `kube`, Kubernetes rules, share nothing).
 // Hand-written because the plugins that check import zones (import-x, boundaries) need a TypeScript
 // resolver on top; relative paths are all this project uses, and path.resolve settles them.
 import * as path from "node:path";
 
 /** Layer name → its rank and the folders (or files) it owns, relative to the repository root. */
 export const LAYERS = [
+  { name: "stdio", rank: 0, roots: ["stdio"] },
   { name: "kube", rank: 0, roots: ["kube"] },
   { name: "chart", rank: 1, roots: ["components/chart"] },
   { name: "dispatcher", rank: 2, roots: ["dispatcher"] },

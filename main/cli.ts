@@ -1,30 +1,51 @@
 // `npm start`: a real KataDeploy rollout on the embedded simulated cluster (or, with --kubeconfig, on a real
 // one): the component's plan, the objects `pulumi up` applies, the dispatcher Job really executed, the
-// rollout's waiter, a live progress display, then the per-node results and the exact stack outputs.
+// rollout's waiter, a live progress display, then a short summary, with the full results written to files.
+// Exit codes: 0 every targeted node succeeded; 1 the rollout failed (a node failed, or the rollout as a whole:
+// the summary says why); 2 a bad option or input file; 3 the rollout could not run (e.g. cluster unreachable).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
+import * as tty from "node:tty";
 import * as k8s from "@kubernetes/client-node";
 import { SingleBar } from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
-import { DeploymentMode, DispatcherImplementation } from "../components/args";
+import { DispatcherImplementation } from "../components/args";
+import { ArgsFileError, readArgsFile } from "../components/argsFile";
 import { renderChart, type Release } from "../components/chart/render";
-import { planKataDeploy } from "../components/plan";
+import { planKataDeploy, type Plan } from "../components/plan";
 import { bundleRefOf, dispatcherExtras } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";
 import { admitNodes, effectiveTolerations, type NodeLike } from "../dispatcher/admission";
 import { buildDispatcherBundle } from "../dispatcher/bundle";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS } from "../kube/tolerations";
-import { buildRolloutInputs, resolveConnection } from "../rollout";
+import type { NodeResult } from "../kube/jobStatus";
+import { buildRolloutInputs } from "../rollout";
 import { kataNodes } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
 import { rolloutProvider } from "../rollout/provider";
+import { ConnectionResolutionError } from "../rollout/resolveConnection";
 import type { RolloutInputs, RolloutOutputs } from "../rollout/types";
+import { FleetFileError } from "../sim";
+import { EXIT_USAGE, runCommand, UsageError } from "../stdio/exit";
+import { composeArgs, type ArgOption } from "./args";
 import { applyObjects, realCluster, startSimulatedCluster, type Target } from "./cluster";
 import { renderProfileSvg } from "./profile";
 import { eta, formatSeconds, observeDaemonPods, observeJobs, type Observer } from "./progress";
-import { resultsTable, stackOutputs } from "./report";
+import { resultsTable, stackOutputs, summaryText } from "./report";
+
+/** The largest simulated fleet: the benchmark's biggest (100,000 nodes) fits in about 2 GiB. */
+export const MAX_SIMULATED_NODES = 100_000;
+export const EXIT_FAILED = 1;
+export const EXIT_CANNOT_RUN = 3;
+
+/** The files a run writes into `--out`. */
+export const OUTPUT_FILES = {
+  table: "node-results.txt",
+  outputs: "stack-outputs.json",
+  profile: "rollout-profile.svg",
+} as const;
 
 interface Options {
   nodes: number;
@@ -35,19 +56,21 @@ interface Options {
   mode: "job" | "daemonset";
   timeScale: number;
   fleet?: string;
+  args?: string;
   json?: boolean;
   kubeconfig?: string;
   yes?: boolean;
+  keep?: boolean;
   namespace: string;
-  profile: string;
+  out: string;
 }
 
-function number(min: number, integer: boolean) {
+function number(min: number, max: number, integer: boolean) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n)))
       throw new InvalidArgumentError(
-        `expected ${integer ? "a whole number" : "a number"} of at least ${min}`,
+        `expected ${integer ? "a whole number" : "a number"} from ${min} to ${max.toLocaleString("en-US")}`,
       );
     return n;
   };
@@ -55,25 +78,40 @@ function number(min: number, integer: boolean) {
 
 function fraction(value: string): number {
   const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError("expected a fraction between 0 and 1");
+  if (value.trim() === "" || !(n >= 0 && n <= 1))
+    throw new InvalidArgumentError("expected a fraction from 0 to 1");
   return n;
 }
 
-function parseOptions(argv: string[]): Options {
+/** Options that describe the simulated fleet: meaningless with a real cluster. */
+const SIMULATOR_OPTIONS = ["nodes", "failRate", "failOnce", "seed", "timeScale", "fleet", "keep"] as const;
+
+function parseOptions(argv: string[]): { options: Options; explicit: (name: string) => boolean } {
   const program = new Command("npm start --")
     .description(
       "Run a KataDeploy rollout on the embedded simulated cluster (default) or on a real one (--kubeconfig).",
     )
-    .option("--nodes <n>", "simulated fleet size", number(1, true), 200)
-    .option("--parallelism <p>", "job.parallelism: per-node Jobs in flight", number(1, true), 20)
+    .option("--args <file>", "the component's args, YAML or JSON (the file `npm run plan --args` reads)")
+    .option("--nodes <n>", "simulated fleet size", number(1, MAX_SIMULATED_NODES, true), 200)
+    .option(
+      "--parallelism <p>",
+      "job.parallelism: per-node Jobs in flight",
+      number(1, MAX_SIMULATED_NODES, true),
+      20,
+    )
     .option("--fail-rate <r>", "fraction of simulated nodes whose install always fails", fraction, 0)
-    .option("--fail-once <n>", "simulated workers whose first install attempt fails", number(0, true), 5)
-    .option("--seed <s>", "simulator seed", number(0, true), 1)
-    .addOption(new Option("--mode <mode>", "deployment mode").choices(["job", "daemonset"]).default("job"))
+    .option(
+      "--fail-once <n>",
+      "simulated workers whose first install attempt fails",
+      number(0, MAX_SIMULATED_NODES, true),
+      5,
+    )
+    .option("--seed <s>", "simulator seed", number(0, Number.MAX_SAFE_INTEGER, true), 1)
+    .addOption(new Option("--mode <mode>", "deploymentMode").choices(["job", "daemonset"]).default("job"))
     .option(
       "--time-scale <x>",
       "simulated ms per real ms (a 2-minute Job takes 120000/x ms)",
-      number(1, false),
+      number(1, 1_000_000, false),
       100,
     )
     .option(
@@ -82,18 +120,24 @@ function parseOptions(argv: string[]): Options {
     )
     .option("--namespace <ns>", "release namespace", "kata-system")
     .option(
-      "--profile <file>",
-      "where to write the rollout profile picture (SVG)",
-      "kata-rollout-profile.svg",
+      "--out <dir>",
+      "where to write the per-node table, the stack outputs and the rollout picture",
+      "kata-rollout",
     )
-    .option("--json", "print only the final stack outputs, as JSON")
-    .option("--kubeconfig <file>", "run against this real cluster instead of the simulator")
-    .option("--yes", "with --kubeconfig: do not ask for confirmation");
+    .option("--json", "print only the final stack outputs on stdout, as JSON")
+    .option("--keep", "keep the simulated cluster running after the rollout, to look at it (Ctrl-C ends it)")
+    .option(
+      "--kubeconfig <kubeconfig>",
+      "run against this real cluster: a kubeconfig file, its YAML, or base64 of it",
+    )
+    .option("--yes", "with --kubeconfig: do not ask for confirmation")
+    .exitOverride();
   program.parse(argv, { from: "user" });
-  return program.opts<Options>();
+  const explicit = (name: string) => program.getOptionValueSource(name) === "cli";
+  return { options: program.opts<Options>(), explicit };
 }
 
-/** Stderr lines unless --json asked for a machine-readable stdout only (stderr stays human either way). */
+/** Status lines go to stderr: stdout holds only the results (the summary, or the JSON with --json). */
 function say(text: string): void {
   process.stderr.write(`${text}\n`);
 }
@@ -110,9 +154,7 @@ async function confirm(target: Target): Promise<boolean> {
 }
 
 /** The nodes the rollout will work on, as the dispatcher (or the DaemonSet controller) admits them. */
-async function eligibleNodes(kubeconfigPath: string, inputs: RolloutInputs): Promise<number> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
+async function eligibleNodes(kc: k8s.KubeConfig, inputs: RolloutInputs): Promise<number> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const list = async (labelSelector?: string): Promise<NodeLike[]> => {
     const out: NodeLike[] = [];
@@ -141,14 +183,31 @@ async function eligibleNodes(kubeconfigPath: string, inputs: RolloutInputs): Pro
   return admitNodes(nodes, effectiveTolerations(stage.tolerations ?? []), false).admitted.length;
 }
 
-function showProgress(observer: Observer, json: boolean): () => void {
+/**
+ * On a terminal, the progress line is redrawn in place. The rollout's own log lines (the provider writes them
+ * to stderr, as it does under the Pulumi engine) would be appended to the bar's line: while the bar is shown,
+ * each of them first clears that line, and the bar draws through its own stream so it is not affected.
+ */
+function clearBarLineBeforeEachWrite(): () => void {
+  const original = process.stderr.write;
+  process.stderr.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    const text = typeof chunk === "string" ? `\r\x1b[2K${chunk}` : chunk;
+    return (original as (...a: unknown[]) => boolean).call(this, text, ...rest);
+  } as typeof process.stderr.write;
+  return () => {
+    process.stderr.write = original;
+  };
+}
+
+function showProgress(observer: Observer, show: boolean): () => void {
+  if (!show) return () => undefined;
   const started = Date.now();
   const total = observer.counts().total;
-  const format =
-    "{bar} {done}/{total} nodes done, {failed} failed, {inFlight} in flight | {elapsed} elapsed, ETA {remaining}";
+  const onTerminal = process.stderr.isTTY;
   const bar = new SingleBar({
-    format,
-    stream: process.stderr,
+    format:
+      "{bar} {done}/{total} nodes done, {failed} failed, {inFlight} in flight | {elapsed} elapsed, ETA {remaining}",
+    stream: onTerminal ? new tty.WriteStream(2) : process.stderr,
     hideCursor: true,
     barsize: 30,
     noTTYOutput: true,
@@ -165,57 +224,144 @@ function showProgress(observer: Observer, json: boolean): () => void {
       remaining: remaining === undefined ? "-" : formatSeconds(remaining),
     };
   };
-  if (!json) bar.start(total, 0, values());
-  const timer = setInterval(() => {
-    if (!json) bar.update(observer.counts().done, values());
-  }, 200);
+  const restoreStderr = onTerminal ? clearBarLineBeforeEachWrite() : () => undefined;
+  bar.start(total, 0, values());
+  const timer = setInterval(() => bar.update(observer.counts().done, values()), 200);
   return () => {
     clearInterval(timer);
-    if (!json) {
-      bar.update(observer.counts().done, values());
-      bar.stop();
-    }
+    bar.update(observer.counts().done, values());
+    bar.stop();
+    restoreStderr();
   };
 }
 
-async function main(): Promise<number> {
-  const o = parseOptions(process.argv.slice(2));
-  const args = {
-    deploymentMode: o.mode === "job" ? DeploymentMode.Job : DeploymentMode.Daemonset,
-    namespace: o.namespace,
-    createNamespace: true,
-    releaseName: "kata-deploy",
-    ...(o.mode === "job" ? { job: { parallelism: o.parallelism } } : {}),
-    rollout: { timeoutSeconds: 3600 },
-  };
-  let plan;
-  try {
-    plan = planKataDeploy(args, "kata-deploy");
-  } catch (e) {
-    if (e instanceof KataDeployArgsError) {
-      for (const issue of e.issues) say(`error: ${issue.path}: ${issue.message}`);
-      return 2;
+/** The command line options that set component args, the mode's first (it decides whether job.* apply). */
+function argOptions(o: Options, explicit: (name: string) => boolean): ArgOption[] {
+  return [
+    { flag: "--mode", path: ["deploymentMode"], value: o.mode, explicit: explicit("mode") },
+    { flag: "--namespace", path: ["namespace"], value: o.namespace, explicit: explicit("namespace") },
+    {
+      flag: "--parallelism",
+      path: ["job", "parallelism"],
+      value: o.parallelism,
+      explicit: explicit("parallelism"),
+    },
+    { flag: "--kubeconfig", path: ["kubeconfig"], value: o.kubeconfig, explicit: explicit("kubeconfig") },
+  ].filter((a) => a.value !== undefined);
+}
+
+/** The plan of the args from --args and the options; undefined (after printing why) when they are invalid. */
+function planFromOptions(
+  o: Options,
+  explicit: (name: string) => boolean,
+): { plan: Plan; kubeconfig?: string } | undefined {
+  let fileArgs: unknown = {};
+  if (o.args !== undefined) {
+    try {
+      fileArgs = readArgsFile(o.args);
+    } catch (e) {
+      if (e instanceof ArgsFileError) throw new UsageError(`--args ${o.args}: ${e.message}`);
+      throw e;
     }
+  }
+  const args = composeArgs(fileArgs, argOptions(o, explicit), o.args);
+  try {
+    const plan = planKataDeploy(args, "kata-deploy");
+    return { plan, kubeconfig: args.kubeconfig as string | undefined };
+  } catch (e) {
+    if (!(e instanceof KataDeployArgsError)) throw e;
+    for (const issue of e.issues) say(`error: ${issue.path}: ${issue.message}`);
+    return undefined;
+  }
+}
+
+async function startTarget(
+  o: Options,
+  explicit: (name: string) => boolean,
+  kubeconfig?: string,
+): Promise<Target> {
+  if (kubeconfig !== undefined) {
+    const simulatorOnly = SIMULATOR_OPTIONS.filter(explicit);
+    if (simulatorOnly.length > 0)
+      throw new UsageError(
+        `${simulatorOnly.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}: for the simulated cluster only, not with a kubeconfig`,
+      );
+    try {
+      return realCluster(kubeconfig);
+    } catch (e) {
+      if (e instanceof ConnectionResolutionError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  try {
+    return await startSimulatedCluster({
+      nodes: o.nodes,
+      seed: o.seed,
+      controlPlane: 3,
+      tainted: 3,
+      failRate: o.failRate,
+      failOnce: o.fleet ? 0 : o.failOnce,
+      timeScale: o.timeScale,
+      jobDurationMs: 120_000,
+      fleet: o.fleet,
+    });
+  } catch (e) {
+    if (e instanceof FleetFileError) throw new UsageError(`--fleet: ${e.message}`);
     throw e;
   }
-  for (const w of plan.warnings) say(`warning: ${w.path}: ${w.message}`);
+}
 
-  const target = o.kubeconfig
-    ? realCluster(path.resolve(o.kubeconfig))
-    : await startSimulatedCluster({
-        nodes: o.nodes,
-        seed: o.seed,
-        controlPlane: 3,
-        tainted: 3,
-        failRate: o.failRate,
-        failOnce: o.fleet ? 0 : o.failOnce,
-        timeScale: o.timeScale,
-        jobDurationMs: 120_000,
-        fleet: o.fleet,
-      });
+/** Writes one result file; a failure is a warning (the results were printed already), not a lost run. */
+function writeOutput(file: string, content: () => string): string | undefined {
   try {
-    say(`kata-deploy: ${o.mode} mode on ${target.describe}`);
-    if (o.kubeconfig && !o.yes && !(await confirm(target))) return 2;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, content());
+    return file;
+  } catch (e) {
+    say(`warning: cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Ends when the user presses Ctrl-C (SIGINT) or the process is asked to stop (SIGTERM). */
+function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+}
+
+/**
+ * The command, without the process around it: resolves to the exit code; throws a UsageError or a commander
+ * error for a bad option or file (exit 2 through runCommand).
+ */
+export async function main(argv: string[]): Promise<number> {
+  const { options: o, explicit } = parseOptions(argv);
+  const planned = planFromOptions(o, explicit);
+  if (!planned) return EXIT_USAGE;
+  const { plan } = planned;
+  for (const w of plan.warnings) say(`warning: ${w.path}: ${w.message}`);
+  const mode = plan.args.deploymentMode as "job" | "daemonset";
+  const implementation = (plan.args.dispatcherImplementation ??
+    DispatcherImplementation.Bundled) as DispatcherImplementation;
+  if (
+    planned.kubeconfig === undefined &&
+    mode === "job" &&
+    implementation !== DispatcherImplementation.Bundled
+  )
+    throw new UsageError(
+      `dispatcherImplementation: ${implementation} needs a real cluster (--kubeconfig): the simulator runs the bundled dispatcher only`,
+    );
+
+  const target = await startTarget(o, explicit, planned.kubeconfig);
+  try {
+    say(`kata-deploy: ${mode} mode on ${target.describe}`);
+    if (planned.kubeconfig !== undefined && !o.yes && !(await confirm(target))) return EXIT_USAGE;
 
     // What `pulumi up` creates before the rollout: the namespace, the chart's objects (helm.v4.Chart), and the
     // component's dispatcher script ConfigMap and reader Role.
@@ -224,43 +370,53 @@ async function main(): Promise<number> {
       namespace: plan.args.namespace as string,
     };
     const rendered = renderChart(plan.values, release, { parseYaml });
-    const bundle = await buildDispatcherBundle();
-    const extras = dispatcherExtras(rendered.names, release, DispatcherImplementation.Bundled, bundle);
+    const bundle =
+      implementation === DispatcherImplementation.Bundled ? await buildDispatcherBundle() : undefined;
+    const extras = dispatcherExtras(rendered.names, release, implementation, bundle);
     const namespaceObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: release.namespace } };
-    const objects =
-      rendered.mode === "job"
+    const objects = [
+      ...(plan.args.createNamespace ? [namespaceObject] : []),
+      ...rendered.resources,
+      ...(rendered.mode === "job"
         ? [
-            namespaceObject,
-            ...rendered.resources,
-            extras.scriptConfigMap!,
+            ...(extras.scriptConfigMap ? [extras.scriptConfigMap] : []),
             extras.podReaderRole,
             extras.podReaderRoleBinding,
           ]
-        : [namespaceObject, ...rendered.resources];
-    const applied = await applyObjects(target.kubeconfigPath, objects);
-    say(
-      `applied ${applied.applied.length} objects${applied.skipped.length ? ` (not served here, skipped: ${applied.skipped.join(", ")})` : ""}`,
-    );
+        : []),
+    ];
+    const applied = await applyObjects(target.kubeConfig, objects);
+    const unserved = applied.skipped.length
+      ? `; ${applied.skipped.length} of kinds not served here skipped`
+      : "";
+    say(`applied ${applied.applied.length} objects${unserved}`);
 
+    const { customRuntimes: _customRuntimes, ...hookValues } = plan.values;
     const inputs = buildRolloutInputs({
       namespace: release.namespace,
       releaseName: release.name,
       chart: { chart: plan.chart.reference, version: plan.chart.version },
-      values: plan.values,
+      // As the component does: customRuntimes (RuntimeClass YAML) never reach the hook Jobs, whose renderer has no
+      // YAML parser; the RuntimeClasses come from `rendered`.
+      values: hookValues,
       rendered,
-      connection: resolveConnection({ kubeconfig: target.kubeconfigPath }),
-      dispatcherImplementation: DispatcherImplementation.Bundled,
-      bundle: bundleRefOf(bundle, rendered.names),
-      rollout: { timeoutSeconds: 3600 },
+      connection: target.connection,
+      dispatcherImplementation: implementation,
+      bundle: bundle ? bundleRefOf(bundle, rendered.names) : undefined,
+      rerunToken: plan.args.rerunToken as string | undefined,
+      rollout: plan.args.rollout as Record<string, number | boolean> | undefined,
     });
-    const total = await eligibleNodes(target.kubeconfigPath, inputs);
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(target.kubeconfigPath);
+    const total = await eligibleNodes(target.kubeConfig, inputs);
     const observer =
       inputs.mode === "job"
-        ? await observeJobs(kc, release.namespace, inputs.install?.ownerValue ?? "", total)
-        : await observeDaemonPods(kc, release.namespace, inputs.daemonSet?.podSelector ?? {}, total);
-    const stopProgress = showProgress(observer, Boolean(o.json));
+        ? await observeJobs(target.kubeConfig, release.namespace, inputs.install?.ownerValue ?? "", total)
+        : await observeDaemonPods(
+            target.kubeConfig,
+            release.namespace,
+            inputs.daemonSet?.podSelector ?? {},
+            total,
+          );
+    const stopProgress = showProgress(observer, !o.json);
 
     // The rollout resource's create, called in-process (tests/provider runs it through Pulumi's provider hosts).
     let outs: RolloutOutputs;
@@ -277,41 +433,57 @@ async function main(): Promise<number> {
       await observer.stop();
     }
 
-    const results = decodeResults(outs.results);
+    // The results first; the files after, each a warning when it cannot be written.
+    const results: NodeResult[] = decodeResults(outs.results);
     const outputs = stackOutputs(plan, results, outs, kataNodes(results));
-    fs.writeFileSync(
-      o.profile,
-      renderProfileSvg({
-        title: `kata-deploy ${o.mode} mode: ${total} nodes, parallelism ${o.mode === "job" ? o.parallelism : "n/a"}`,
-        parallelism: o.mode === "job" ? o.parallelism : total,
-        total,
-        samples: observer.samples(),
-      }),
-    );
-    if (o.json) {
-      process.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
-    } else {
-      process.stdout.write(`\nPer-node results\n${resultsTable(results)}\n`);
-      process.stdout.write(
-        `\nStack outputs (pulumi stack output --json)\n${JSON.stringify(outputs, null, 2)}\n`,
-      );
-      say(`\nrollout profile: ${path.resolve(o.profile)}`);
-    }
-    if (failure) say(`\n${failure}`);
+    const parallelism = mode === "job" ? (plan.args.job as { parallelism: number }).parallelism : undefined;
+    if (o.json) process.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
     else
-      say(
-        `\n${outs.summary.succeeded}/${outs.summary.total} nodes succeeded, ${outs.summary.skipped} skipped`,
+      process.stdout.write(
+        `\n${summaryText(results, outs.summary, `kata-deploy ${mode} mode, release ${release.namespace}/${release.name}, chart ${plan.chart.version ?? plan.chart.reference}, run ${outs.runId}`)}\n`,
       );
-    return failure ? 1 : 0;
+    if (failure) say(`\n${failure}`);
+
+    const file = (name: string) => path.resolve(o.out, name);
+    const written = {
+      "per-node table": writeOutput(file(OUTPUT_FILES.table), () => `${resultsTable(results)}\n`),
+      "stack outputs (pulumi stack output --json)": writeOutput(
+        file(OUTPUT_FILES.outputs),
+        () => `${JSON.stringify(outputs, null, 2)}\n`,
+      ),
+      "rollout picture": writeOutput(file(OUTPUT_FILES.profile), () =>
+        renderProfileSvg({
+          title: `kata-deploy ${mode} mode: ${total} nodes, parallelism ${parallelism ?? "n/a"}`,
+          parallelism: parallelism ?? total,
+          total,
+          samples: observer.samples(),
+        }),
+      ),
+    };
+    const lines = Object.entries(written)
+      .filter(([, where]) => where !== undefined)
+      .map(([what, where]) => `  ${what}: ${where}`);
+    if (lines.length > 0)
+      (o.json ? say : (t: string) => process.stdout.write(`${t}\n`))(`\nFull results:\n${lines.join("\n")}`);
+
+    const code = failure ? EXIT_FAILED : 0;
+    if (o.keep && target.kubeconfigPath) {
+      const keepLines = [
+        "",
+        "The simulated cluster keeps running; Ctrl-C ends it. Watch the per-node Jobs with:",
+        `  kubectl --kubeconfig ${target.kubeconfigPath} get jobs -n ${release.namespace} -w`,
+      ].join("\n");
+      (o.json ? say : (t: string) => process.stdout.write(`${t}\n`))(keepLines);
+      await untilInterrupted();
+    }
+    return code;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    say(`kata-deploy: the rollout could not run: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT_CANNOT_RUN;
   } finally {
     await target.close();
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    say(`kata-deploy: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+if (require.main === module) runCommand("kata-deploy", () => main(process.argv.slice(2)), EXIT_CANNOT_RUN);

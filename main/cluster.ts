@@ -4,12 +4,19 @@
 import * as k8s from "@kubernetes/client-node";
 import { BUNDLED_DISPATCHER_IMAGE } from "../components/chart/dispatcherJobs";
 import type { K8sObject } from "../components/chart/k8s";
+import type { ConnectionSpec } from "../rollout/connection";
+import { loadKubeConfig, resolveConnection } from "../rollout/resolveConnection";
 import { startSimulator, type RunningSimulator } from "../sim";
 
 export interface Target {
-  kubeconfigPath: string;
+  /** The client configuration of everything `npm start` itself reads and applies. */
+  kubeConfig: k8s.KubeConfig;
+  /** The rollout's connection, resolved as the component resolves its `kubeconfig` argument. */
+  connection: ConnectionSpec;
   /** The simulator when running on it; undefined on a real cluster. */
   sim?: RunningSimulator;
+  /** The kubeconfig file the simulator wrote (it carries the simulator's CA); undefined on a real cluster. */
+  kubeconfigPath?: string;
   describe: string;
   close(): Promise<void>;
 }
@@ -57,7 +64,11 @@ export async function startSimulatedCluster(f: SimulatedFleet): Promise<Target> 
     }
   }
   const nodes = sim.list("nodes").length;
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(sim.kubeconfigPath);
   return {
+    kubeConfig,
+    connection: resolveConnection({ kubeconfig: sim.kubeconfigPath }),
     kubeconfigPath: sim.kubeconfigPath,
     sim,
     describe: `simulated cluster at ${sim.url}: ${nodes} nodes, time x${f.timeScale}`,
@@ -65,11 +76,15 @@ export async function startSimulatedCluster(f: SimulatedFleet): Promise<Target> 
   };
 }
 
-export function realCluster(kubeconfigPath: string): Target {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
+/**
+ * A real cluster from a kubeconfig given as the component's `kubeconfig` argument is (YAML, base64 of it, or a
+ * file path): loaded by the rollout's own loader, whose errors never repeat the value.
+ */
+export function realCluster(kubeconfigArgument: string): Target {
+  const { kc } = loadKubeConfig({ kubeconfig: kubeconfigArgument });
   return {
-    kubeconfigPath,
+    kubeConfig: kc,
+    connection: resolveConnection({ kubeconfig: kubeconfigArgument }),
     describe: `cluster ${kc.getCurrentCluster()?.server ?? "?"} (context ${kc.getCurrentContext()})`,
     close: async () => undefined,
   };
@@ -86,12 +101,7 @@ function describeObject(o: K8sObject): string {
 }
 
 /** Create each object, or replace it when it exists (an upgrade), in the given order. */
-export async function applyObjects(
-  kubeconfigPath: string,
-  objects: readonly K8sObject[],
-): Promise<ApplyReport> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
+export async function applyObjects(kc: k8s.KubeConfig, objects: readonly K8sObject[]): Promise<ApplyReport> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   const report: ApplyReport = { applied: [], skipped: [] };
   for (const object of objects) {

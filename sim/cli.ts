@@ -1,6 +1,7 @@
 // Standalone kube-sim: `npm run sim -- <fleet options> [--port P] [--authz]`. The first stdout line is
 // `kubeconfig: <path>`; serves until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from "commander";
+import { runCommand } from "../stdio/exit";
 import { startSimulator } from "./index";
 
 function integer(name: string, min: number) {
@@ -27,7 +28,8 @@ function fraction(value: string): number {
   return n;
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Serves until SIGINT or SIGTERM, then closes the simulator; resolves to the exit code. */
+async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name("kube-sim")
     .description("In-process Kubernetes API simulator (see sim/README.md)")
@@ -52,6 +54,7 @@ async function main(argv: string[]): Promise<void> {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .exitOverride()
     .parse(argv);
   const o = program.opts<{
     nodes: number;
@@ -75,18 +78,12 @@ async function main(argv: string[]): Promise<void> {
   process.stdout.write(
     `server: ${sim.url}\nca: ${sim.caPath}\naudit: curl --cacert ${sim.caPath} ${sim.url}/_sim/audit/request-counts\n`,
   );
-  const stop = (signal: string): void => {
-    process.stderr.write(`kube-sim: ${signal}, closing\n`);
-    sim.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once("SIGINT", () => stop("SIGINT"));
-  process.once("SIGTERM", () => stop("SIGTERM"));
+  const signal = await new Promise<string>((resolve) => {
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve(s));
+  });
+  process.stderr.write(`kube-sim: ${signal}, closing\n`);
+  await sim.close();
+  return 0;
 }
 
-main(process.argv).catch((e: unknown) => {
-  process.stderr.write(`kube-sim: ${(e as Error).message}\n`);
-  process.exit(1);
-});
+runCommand("kube-sim", () => main(process.argv), 1);

@@ -29,7 +29,7 @@ const CASES: InvalidCase[] = [
     why: "empty kubeconfig",
     args: { kubeconfig: "   " },
     path: "kubeconfig",
-    message: /is empty; give kubeconfig YAML\/JSON text or a file path, or omit it/,
+    message: /is empty; give kubeconfig YAML\/JSON text, base64 of it or a file path, or omit it/,
   },
   {
     why: "kubeconfig given as a parsed map (its content is not echoed)",
@@ -346,6 +346,30 @@ const CASES: InvalidCase[] = [
     args: { image: { reference: "quay.io/kata-containers/kata-deploy:3.0.0" } },
     path: "image.reference",
     message: /carries a tag.*put the tag in tag/,
+  },
+  {
+    why: "image digest that is not hex (the registry grammar: sha256 takes 64 lowercase hex digits)",
+    args: { image: { reference: "quay.io/kata-containers/kata-deploy@sha256:zzz" } },
+    path: "image.reference",
+    message: /digest "sha256:zzz" is not valid: sha256 takes exactly 64 lowercase hex digits/,
+  },
+  {
+    why: "image digest with an unknown algorithm",
+    args: { image: { reference: `quay.io/kata@md5:${"a".repeat(32)}` } },
+    path: "image.reference",
+    message: /unsupported algorithm "md5"/,
+  },
+  {
+    why: "dispatcher image repository with an empty path component",
+    args: { job: { dispatcherImage: { reference: "quay.io/kata//dispatcher" } } },
+    path: "job.dispatcherImage.reference",
+    message: /not a repository name/,
+  },
+  {
+    why: "image repository path in upper case",
+    args: { image: { reference: "quay.io/Kata/kata-deploy" } },
+    path: "image.reference",
+    message: /repository paths must be lowercase/,
   },
   {
     why: "image tag with a space",

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { MAX_ARGS_FILE_BYTES, parseArgsText } from "../../components/argsFile";
 import { runPlanCli } from "../../components/planCli";
 import { buildDispatcherBundle } from "../../dispatcher/bundle";
 import { planKataDeploy } from "../../index";
@@ -177,11 +178,38 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
   it("unreadable or unparsable files and unknown options: exit 2 with the reason", async () => {
     const missing = await run(["--args", path.join(dir, "nope.yaml")]);
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /error: --args .*nope\.yaml: ENOENT/);
+    assert.match(missing.stderr, /error: --args .*nope\.yaml: cannot read it \(ENOENT\)/);
     const broken = await run(["--args", write("broken.yaml", "job: [unclosed\n")]);
     assert.equal(broken.code, 2);
     assert.equal(broken.stdout, "");
     assert.equal((await run(["--bogus"])).code, 2);
+  });
+
+  it("bounds the args file: a 5 MiB map is refused before parsing, naming the limit; /dev/zero too", async () => {
+    const big = write("big.yaml", Array.from({ length: 250_000 }, (_, i) => `key${i}: value${i}`).join("\n"));
+    assert.ok(fs.statSync(big).size > 5 * 1024 * 1024);
+    const refused = await run(["--args", big]);
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stdout, "");
+    assert.match(refused.stderr, /big\.yaml: larger than 1 MiB, the limit for an args file/);
+    const endless = await run(["--args", "/dev/zero"]);
+    assert.equal(endless.code, 2);
+    assert.match(endless.stderr, /larger than 1 MiB/);
+  });
+
+  it("parses a map just under the limit in linear time (the yaml default is quadratic: about a minute here)", () => {
+    // 50,000 keys, ~1 MiB: the quadratic duplicate check would outlast this test's timeout many times over.
+    const text = Array.from({ length: 50_000 }, (_, i) => `k${i}: v${i}`).join("\n");
+    assert.ok(Buffer.byteLength(text) < MAX_ARGS_FILE_BYTES);
+    const parsed = parseArgsText(text) as Record<string, string>;
+    assert.equal(Object.keys(parsed).length, 50_000);
+    assert.equal(parsed.k49999, "v49999");
+  });
+
+  it("refuses duplicate keys at any depth, naming the key and its line", async () => {
+    const dup = await run(["--args", write("dup.yaml", "job:\n  parallelism: 2\n  parallelism: 3\n")]);
+    assert.equal(dup.code, 2);
+    assert.match(dup.stderr, /duplicate key "parallelism" at line 3: give each key once/);
   });
 
   it("npm run plan: the real script, exit code and streams", function () {

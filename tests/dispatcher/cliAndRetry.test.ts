@@ -60,6 +60,11 @@ describe("dispatcher CLI", () => {
     assert.match(out.join(""), /required option '--job-template <path>'/);
     assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--log-format", "xml"], io), 2);
     assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--frobnicate"], io), 2);
+    for (const empty of ["", ",,,", " , "]) {
+      out.length = 0;
+      assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--nodes", empty], io), 2);
+      assert.match(out.join(""), /--nodes <names>' argument .* is invalid\. no node name in/);
+    }
     out.length = 0;
     const dir = tempDir("cli-");
     const template = path.join(dir, "t.yaml");

@@ -1,7 +1,6 @@
 // Every label/field selector vector (transcribed from apimachinery tests and reference runs) against our parser.
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { readVectors } from "../vectors";
 import {
   convertSelectorToLabelsMap,
   labelSelectorFromObject,
@@ -70,9 +69,7 @@ interface Vectors {
   };
 }
 
-const vectors: Vectors = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, "../vectors/label-selectors.json"), "utf8"),
-);
+const vectors: Vectors = readVectors("label-selectors.json");
 
 describe("label selector vectors (k8s 1.35)", () => {
   it("parses every 'parse' case to the expected validity and canonical String()", () => {

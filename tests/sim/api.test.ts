@@ -2,8 +2,7 @@
 // patches, and label/field selectors on the wire (every vector).
 import * as k8s from "@kubernetes/client-node";
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { readVectors } from "../vectors";
 import { Clients, expectStatus, jobBody, raw, startWithClients } from "./helpers";
 
 interface Vectors {
@@ -11,9 +10,7 @@ interface Vectors {
   match: { selector: string; labels?: Record<string, string>; matches: boolean; valid?: boolean }[];
   field_selectors: { parse: { selector: string; valid: boolean }[] };
 }
-const vectors: Vectors = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, "../vectors/label-selectors.json"), "utf8"),
-);
+const vectors: Vectors = readVectors("label-selectors.json");
 
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
