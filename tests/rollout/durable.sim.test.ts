@@ -31,7 +31,8 @@ const linux = (name: string, machineID: string) => ({
 });
 
 describe("rollout results under timeouts, TTL 0 and broken watches (simulator)", function () {
-  this.timeout(120_000);
+  // Bounds, not expectations: a 200-node run takes ~25 s on an idle machine and several times that on a busy one.
+  this.timeout(400_000);
 
   describe("a timeout while a Job hangs", () => {
     let r: Release;
@@ -68,7 +69,9 @@ describe("rollout results under timeouts, TTL 0 and broken watches (simulator)",
       // ok-1's Job is judged by what the audit says it did by the timeout (under load it may still be running).
       const ok1 = jobs["ok-1"]?.jobs.find((j) => j.owner === INSTALL_OWNER)?.outcome;
       assert.equal(results.get("ok-1")?.outcome, ok1 === "succeeded" ? "succeeded" : "failed");
-      assert.equal(jobs["hangs"]?.jobs.find((j) => j.owner === INSTALL_OWNER)?.outcome, "active");
+      // "hangs" never finishes: its Job is running, or (on a busy machine) was not dispatched before the timeout.
+      const hangs = jobs["hangs"]?.jobs.find((j) => j.owner === INSTALL_OWNER)?.outcome;
+      assert.ok(hangs === "active" || hangs === undefined, `hangs: ${hangs}`);
       assert.equal(results.get("hangs")?.reason, "Timeout");
       assert.doesNotMatch(failure.message, /gpu-1/, "the skipped node is not listed among failures");
     });
@@ -89,7 +92,7 @@ describe("rollout results under timeouts, TTL 0 and broken watches (simulator)",
           faults: { dropWatchEverySeconds: 1 },
         },
         values: { job: { parallelism: 10, ttlSecondsAfterFinished: 0 } },
-        rollout: { timeoutSeconds: 100 },
+        rollout: { timeoutSeconds: 300 },
       });
       const failure = await expectInitFailure(rolloutProvider.create(r.inputs));
       outs = failure.properties as unknown as RolloutOutputs;
@@ -142,7 +145,7 @@ describe("rollout results under timeouts, TTL 0 and broken watches (simulator)",
           faults: { dropWatchEverySeconds: 1 },
         },
         values: { job: { parallelism: 10, ttlSecondsAfterFinished: 0 } },
-        rollout: { timeoutSeconds: 100 },
+        rollout: { timeoutSeconds: 300 },
       });
       grantRecording(r);
       const failure = await expectInitFailure(rolloutProvider.create(r.inputs));
