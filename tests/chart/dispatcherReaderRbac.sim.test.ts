@@ -31,7 +31,8 @@ async function dispatch(sim: Simulator) {
   kubeConfig.loadFromFile(sim.kubeconfigFor(NS, names.dispatcherServiceAccount));
   return runDispatcher(
     {
-      jobTemplate: writeTemplate(installTemplate({ backoffLimit: 0 })),
+      // Failed Jobs and their pods outlive the run (the default TTL is 100 ms real here), so reasons come from pods.
+      jobTemplate: writeTemplate(installTemplate({ backoffLimit: 0, ttlSeconds: 50_000_000 })),
       namePrefix: PREFIX,
       ownerJobName: OWNER_JOB,
       namespace: NS,
