@@ -17,7 +17,7 @@ import { labelSelectorFromObject, LabelSelectorObject } from "../../kube/labelSe
 import { ApiError } from "../errors";
 import { cloneJson } from "../json";
 import type { Store, StoreEvent } from "../store";
-import type { KubeObject } from "../types";
+import type { KubeObject, OwnerReference } from "../types";
 import { conditionStatus, isPodTerminal } from "./podStatus";
 
 type Rec = Record<string, unknown>;
@@ -285,16 +285,7 @@ export class DaemonSetController {
                 ...((template.metadata as Rec | undefined)?.labels as Record<string, string>),
                 "controller-revision-hash": hash,
               },
-              ownerReferences: [
-                {
-                  apiVersion: "apps/v1",
-                  kind: "DaemonSet",
-                  name: ds.metadata.name ?? "",
-                  uid: ds.metadata.uid ?? "",
-                  controller: true,
-                  blockOwnerDeletion: true,
-                },
-              ],
+              ownerReferences: [controllerRefTo(ds)],
             },
             data: { spec: { template: { ...cloneJson(template), $patch: "replace" } } },
             revision,
@@ -340,16 +331,7 @@ export class DaemonSetController {
             ...(tmeta.annotations
               ? { annotations: { ...(tmeta.annotations as Record<string, string>) } }
               : {}),
-            ownerReferences: [
-              {
-                apiVersion: "apps/v1",
-                kind: "DaemonSet",
-                name: ds.metadata.name ?? "",
-                uid: ds.metadata.uid ?? "",
-                controller: true,
-                blockOwnerDeletion: true,
-              },
-            ],
+            ownerReferences: [controllerRefTo(ds)],
           },
           spec,
         },
@@ -380,4 +362,16 @@ function podTargetNode(pod: KubeObject): string | undefined {
       { nodeSelectorTerms?: NodeSelectorTerm[] } | undefined
   )?.nodeSelectorTerms;
   return terms?.[0]?.matchFields?.find((f) => f.key === "metadata.name")?.values?.[0];
+}
+
+/** The controller reference the DaemonSet controller puts on what it owns (its pods and ControllerRevisions). */
+function controllerRefTo(ds: KubeObject): OwnerReference {
+  return {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    name: ds.metadata.name ?? "",
+    uid: ds.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
