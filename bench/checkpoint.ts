@@ -7,8 +7,8 @@
 //   npx ts-node --transpile-only bench/checkpoint.ts --sizes 1000,10000
 import * as fs from "node:fs";
 import { Command } from "commander";
-import { BUNDLED_DISPATCHER_IMAGE } from "../components/chart/dispatcherJobs";
-import type { K8sObject } from "../components/chart/k8s";
+import { BUNDLED_DISPATCHER_IMAGE } from "../chart/dispatcherJobs";
+import type { K8sObject } from "../chart/k8s";
 import { startSimulator } from "../sim";
 import { RELEASE, apply, deployRelease } from "../tests/rollout/simHarness";
 import { EngineSide, ProviderClient, revealed, secret, startProvider } from "../tests/provider/harness";

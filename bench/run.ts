@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError } from "commander";
-import { BUNDLED_DISPATCHER_NODE_OPTIONS, renderChart } from "../components/chart";
+import { BUNDLED_DISPATCHER_NODE_OPTIONS, renderChart } from "../chart";
 import { buildDispatcherBundle, writeBundle } from "../dispatcher/bundle";
 import { clientNodeApi } from "../dispatcher/kubeApi";
 import { ownerValue } from "../dispatcher/naming";

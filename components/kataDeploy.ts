@@ -14,8 +14,8 @@ import {
   NodeResultOutput,
   RolloutSummaryOutput,
 } from "./args";
-import type { K8sObject } from "./chart/k8s";
-import { renderChart, type RenderedChart, type Release } from "./chart/render";
+import type { K8sObject } from "../chart/k8s";
+import { renderChart, type RenderedChart, type Release } from "../chart/render";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
 import { bundleRefOf, dispatcherExtras } from "./rolloutObjects";

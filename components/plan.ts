@@ -4,12 +4,12 @@
 // Jobs) extend the same Plan.
 import { ROLLOUT_DEFAULTS } from "../rollout/defaults";
 import { DeploymentMode } from "./args";
-import { CHART_NAME } from "./chart/names";
+import { CHART_NAME } from "../chart/names";
 import { parse as parseYaml } from "yaml";
-import { ChartValues, isChartVersion } from "./chart/defaults";
-import type { K8sObject } from "./chart/k8s";
-import { ChartValuesError, dispatcherSelectionArgs, renderChart } from "./chart/render";
-import { UnsupportedOperatorError } from "./chart/selectors";
+import { ChartValues, isChartVersion } from "../chart/defaults";
+import type { K8sObject } from "../chart/k8s";
+import { ChartValuesError, dispatcherSelectionArgs, renderChart } from "../chart/render";
+import { UnsupportedOperatorError } from "../chart/selectors";
 import {
   ArgIssue,
   ARG_NAMES,
@@ -116,7 +116,7 @@ function plannedSelection(effective: Values): PlannedSelection {
 
 /** Every object the chart renders for a plan, whole: what helm.v4.Chart applies, then the hooks Helm would run. */
 export interface PlannedChartObjects {
-  /** The chart version rendered (offline, by components/chart; proven equal to Helm's render of it). */
+  /** The chart version rendered (offline, by chart; proven equal to Helm's render of it). */
   version: string;
   resources: K8sObject[];
   /** Hook objects (helm.v4.Chart drops them), with their `helm.sh/hook*` annotations. */
@@ -125,7 +125,7 @@ export interface PlannedChartObjects {
 
 /**
  * The chart's objects and hooks for a plan, or undefined when no offline renderer exists for its chart version
- * (a local chart, or a version other than components/chart's CHART_VERSIONS). Values the chart's templates
+ * (a local chart, or a version other than chart's CHART_VERSIONS). Values the chart's templates
  * refuse become a KataDeployArgsError, as Helm's `fail` would stop the render.
  */
 export function planChartObjects(plan: Plan): PlannedChartObjects | undefined {

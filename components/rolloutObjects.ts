@@ -12,10 +12,10 @@ import {
   dispatcherScriptConfigMap,
   dispatcherScriptConfigMapName,
   type DispatcherBundleRef,
-} from "./chart/dispatcherJobs";
-import type { BindingLike, ConfigMap, Job, RoleLike } from "./chart/k8s";
-import { renderChart, type Release } from "./chart/render";
-import type { ChartNames } from "./chart/names";
+} from "../chart/dispatcherJobs";
+import type { BindingLike, ConfigMap, Job, RoleLike } from "../chart/k8s";
+import { renderChart, type Release } from "../chart/render";
+import type { ChartNames } from "../chart/names";
 import { DeploymentMode } from "./args";
 import type { Plan } from "./plan";
 

@@ -31,10 +31,10 @@ import {
   chartDefaults,
   isChartVersion,
   mergeValues as coalesceValues,
-} from "./chart/defaults";
-import { removedJobSelectionKeyErrors } from "./chart/jobMode41";
-import { CHART_NAME, chartNames, runtimeClassName } from "./chart/names";
-import { enabledShims as chartEnabledShims } from "./chart/workload";
+} from "../chart/defaults";
+import { removedJobSelectionKeyErrors } from "../chart/jobMode41";
+import { CHART_NAME, chartNames, runtimeClassName } from "../chart/names";
+import { enabledShims as chartEnabledShims } from "../chart/workload";
 import { CHART_REFERENCE, CHART_VERSION, DEFAULT_NAMESPACE } from "./chartDefaults";
 
 /** Stands for a value that is not known yet (an Output or Promise, or an unknown in preview). */

@@ -10,7 +10,7 @@ import * as path from "node:path";
 export const LAYERS = [
   { name: "stdio", rank: 0, roots: ["stdio"] },
   { name: "kube", rank: 0, roots: ["kube"] },
-  { name: "chart", rank: 1, roots: ["components/chart"] },
+  { name: "chart", rank: 1, roots: ["chart"] },
   { name: "dispatcher", rank: 2, roots: ["dispatcher"] },
   { name: "sim", rank: 2, roots: ["sim"] },
   { name: "rollout", rank: 3, roots: ["rollout"] },
@@ -20,7 +20,7 @@ export const LAYERS = [
 
 const repoRoot = path.resolve(import.meta.dirname, "..");
 
-/** The layer a repository-relative path belongs to; the longest matching root wins (components/chart). */
+/** The layer a repository-relative path belongs to; the longest matching root wins (chart). */
 export function layerOf(relPath) {
   let best;
   for (const layer of LAYERS) {

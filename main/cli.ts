@@ -13,7 +13,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { DispatcherImplementation } from "../components/args";
 import { ArgsFileError, readArgsFile } from "../components/argsFile";
-import { renderChart, type Release } from "../components/chart/render";
+import { renderChart, type Release } from "../chart/render";
 import { planKataDeploy, type Plan } from "../components/plan";
 import { bundleRefOf, dispatcherExtras } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";

@@ -2,8 +2,8 @@
 // applying the objects a `pulumi up` of KataDeploy creates before its rollout starts (what helm.v4.Chart
 // applies, plus the component's own dispatcher ConfigMap and Role).
 import * as k8s from "@kubernetes/client-node";
-import { BUNDLED_DISPATCHER_IMAGE } from "../components/chart/dispatcherJobs";
-import type { K8sObject } from "../components/chart/k8s";
+import { BUNDLED_DISPATCHER_IMAGE } from "../chart/dispatcherJobs";
+import type { K8sObject } from "../chart/k8s";
 import type { ConnectionSpec } from "../rollout/connection";
 import { loadKubeConfig, resolveConnection } from "../rollout/resolveConnection";
 import { startSimulator, type RunningSimulator } from "../sim";

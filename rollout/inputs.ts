@@ -1,16 +1,16 @@
 // Program time: the rollout resource's inputs from the component's validated args and the rendered chart 4.0.0
-// objects (components/chart). The hook Jobs come from the chart renderer (`dispatcherJob`), so the Job the rollout
+// objects (chart). The hook Jobs come from the chart renderer (`dispatcherJob`), so the Job the rollout
 // creates is exactly the one chart 4.0.0 would run, with our bundled dispatcher or the upstream image.
 import { ownerValue } from "../dispatcher/naming";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
-import { CHART_VERSION } from "../components/chart/defaults";
+import { CHART_VERSION } from "../chart/defaults";
 import {
   dispatcherJob,
   type DispatcherBundleRef,
   type DispatcherImplementation,
-} from "../components/chart/dispatcherJobs";
-import type { DaemonSet, Job, K8sObject } from "../components/chart/k8s";
-import type { RenderedChart, Release } from "../components/chart/render";
+} from "../chart/dispatcherJobs";
+import type { DaemonSet, Job, K8sObject } from "../chart/k8s";
+import type { RenderedChart, Release } from "../chart/render";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { computeRunKey } from "./runKey";

@@ -3,12 +3,12 @@ import * as path from "node:path";
 import { buildSync } from "esbuild";
 
 // The rollout's serialized dynamic provider imports the renderer and runs from the consumer's folder, so
-// nothing under components/chart may pull in an npm package at run time (design.md §4).
-describe("components/chart: Node built-ins only", () => {
+// nothing under chart may pull in an npm package at run time (design.md §4).
+describe("chart: Node built-ins only", () => {
   it("bundles with every npm package marked external, and none is reached", () => {
     const root = path.resolve(__dirname, "../..");
     const result = buildSync({
-      entryPoints: [path.join(root, "components/chart/index.ts")],
+      entryPoints: [path.join(root, "chart/index.ts")],
       bundle: true,
       platform: "node",
       write: false,
@@ -26,7 +26,7 @@ describe("components/chart: Node built-ins only", () => {
     );
     const inputs = Object.keys(result.metafile.inputs);
     assert.ok(
-      inputs.every((p) => p.startsWith("components/chart/") || p.startsWith("kube/")),
+      inputs.every((p) => p.startsWith("chart/") || p.startsWith("kube/")),
       inputs.join(", "),
     );
   });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { renderChart } from "../../components/chart/render";
-import type { Job } from "../../components/chart/k8s";
+import { renderChart } from "../../chart/render";
+import type { Job } from "../../chart/k8s";
 
 // Chart 4.1.0's rules that Helm's fixtures cannot show (they render only what succeeds), checked against the
 // chart's own messages (kata-deploy-chart.md §7, §10.3 scheduling cases 32-34, 38), and the checksum annotations.
@@ -9,7 +9,7 @@ const release = { name: "kata", namespace: "kube-system" };
 const render41 = (values: Record<string, unknown>) =>
   renderChart(values, release, { version: "4.1.0", parseYaml: parse });
 
-describe("components/chart: chart 4.1.0 refusals", () => {
+describe("chart: chart 4.1.0 refusals", () => {
   it("the removed job-mode selection keys fail with the chart's migration hint, in both modes, even when empty", () => {
     for (const deploymentMode of ["job", "daemonset"]) {
       assert.throws(
@@ -62,7 +62,7 @@ describe("components/chart: chart 4.1.0 refusals", () => {
   });
 });
 
-describe("components/chart: checksum annotations follow what they hash", () => {
+describe("chart: checksum annotations follow what they hash", () => {
   const annotations = (values: Record<string, unknown>) => {
     const r = render41({ deploymentMode: "job", ...values });
     const install = r.hooks.installDispatcher as Job;

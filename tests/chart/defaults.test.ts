@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { APP_VERSION, CHART_VERSION, chartDefaults, mergeValues } from "../../components/chart/defaults";
+import { APP_VERSION, CHART_VERSION, chartDefaults, mergeValues } from "../../chart/defaults";
 
 // Expectations come from kata-deploy-chart.md §0-§1 (OLD column) and design.md §1, written out by hand.
-describe("components/chart/defaults: chart 4.0.0 values", () => {
+describe("chart/defaults: chart 4.0.0 values", () => {
   it("is chart 4.0.0 with appVersion 4.0.0", () => {
     assert.equal(CHART_VERSION, "4.0.0");
     assert.equal(APP_VERSION, "4.0.0");
@@ -123,7 +123,7 @@ describe("components/chart/defaults: chart 4.0.0 values", () => {
   });
 });
 
-describe("components/chart/defaults: mergeValues follows Helm's coalescing", () => {
+describe("chart/defaults: mergeValues follows Helm's coalescing", () => {
   const defaults = {
     a: { b: 1, c: { d: "x", e: "y" } },
     list: [1, 2, 3],

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { renderChart, withoutHookAnnotations } from "../../components/chart/render";
-import { UnsupportedOperatorError } from "../../components/chart/selectors";
-import type { Job } from "../../components/chart/k8s";
+import { renderChart, withoutHookAnnotations } from "../../chart/render";
+import { UnsupportedOperatorError } from "../../chart/selectors";
+import type { Job } from "../../chart/k8s";
 
 // Expectations by hand from kata-deploy-chart.md §2.3, §2.4 (t63 names), §3.4 (selector compilation, OLD
 // precedence), §5 (OLD dispatcher Job spec) and design.md §1 (the 4.0.0 cleanup dispatcher).
@@ -24,7 +24,7 @@ const command = (job: Job) => job.spec.template.spec.containers[0].command;
 const selectionFlags = (job: Job) =>
   (command(job) ?? []).filter((a) => a.startsWith("--nodes=") || a.startsWith("--node-selector="));
 
-describe("components/chart/render: install dispatcher hook", () => {
+describe("chart/render: install dispatcher hook", () => {
   it("defaults: the full command line", () => {
     assert.deepEqual(command(install()), [
       "/usr/bin/kata-deploy-job-dispatcher",
@@ -170,7 +170,7 @@ describe("components/chart/render: install dispatcher hook", () => {
   });
 });
 
-describe("components/chart/render: cleanup dispatcher hook (chart 4.0.0)", () => {
+describe("chart/render: cleanup dispatcher hook (chart 4.0.0)", () => {
   it("defaults: pre-delete hook, label, full command line", () => {
     const job = cleanup();
     assert.equal(job.metadata.name, "kata-deploy-cleanup-dispatcher");
@@ -223,7 +223,7 @@ describe("components/chart/render: cleanup dispatcher hook (chart 4.0.0)", () =>
   });
 });
 
-describe("components/chart/render: hooks per mode, and withoutHookAnnotations", () => {
+describe("chart/render: hooks per mode, and withoutHookAnnotations", () => {
   it("daemonset mode and an unknown mode render no dispatcher; job mode renders no hook inside resources", () => {
     const noDispatcher = (h: object) => Object.keys(h).filter((k) => k.endsWith("Dispatcher"));
     assert.deepEqual(noDispatcher(renderChart({}, release).hooks), []);

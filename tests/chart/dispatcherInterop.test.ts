@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { instantiateJob, parseJobTemplate } from "../../dispatcher/template";
 import { jobName, ownerValue } from "../../dispatcher/naming";
-import { renderChart } from "../../components/chart/render";
-import type { ConfigMap } from "../../components/chart/k8s";
+import { renderChart } from "../../chart/render";
+import type { ConfigMap } from "../../chart/k8s";
 
 // The chain the rollout runs: our rendered ConfigMap → our dispatcher's template reader → one node's Job.
 // The per-node Job must carry the chart template unchanged plus the shared contract fields (design.md §3).
-describe("components/chart ↔ dispatcher: the rendered templates are what the dispatcher reads", () => {
+describe("chart ↔ dispatcher: the rendered templates are what the dispatcher reads", () => {
   it("both templates parse, and a node's Job keeps the chart's pod and adds the contract fields", () => {
     const rendered = renderChart(
       { deploymentMode: "job", env: { multiInstallSuffix: "dev" } },

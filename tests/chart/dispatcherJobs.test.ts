@@ -6,9 +6,9 @@ import {
   dispatcherPodReaderRoleBinding,
   dispatcherScriptConfigMap,
   dispatcherScriptConfigMapName,
-} from "../../components/chart/dispatcherJobs";
-import { chartNames } from "../../components/chart/names";
-import { renderChart, withoutHookAnnotations } from "../../components/chart/render";
+} from "../../chart/dispatcherJobs";
+import { chartNames } from "../../chart/names";
+import { renderChart, withoutHookAnnotations } from "../../chart/render";
 
 const release = { name: "kata", namespace: "kube-system" };
 const sha256 = "ab".repeat(32);
@@ -30,7 +30,7 @@ function structuralDiff(a: unknown, b: unknown, path = "$"): Record<string, [unk
   return Object.is(a, b) ? {} : { [path]: [a, b] };
 }
 
-describe("components/chart/dispatcherJobs", () => {
+describe("chart/dispatcherJobs", () => {
   const values = { deploymentMode: "job", env: { multiInstallSuffix: "dev" }, job: { nodes: ["w1", "w2"] } };
 
   it("upstream = the chart's hook Job minus the hook annotations, for both stages", () => {

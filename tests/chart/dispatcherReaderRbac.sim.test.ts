@@ -3,11 +3,8 @@
 // component's extra Role (dispatcherPodReaderRole, created here exactly as rendered) is bound as well.
 import { strict as assert } from "node:assert";
 import { KubeConfig } from "@kubernetes/client-node";
-import {
-  dispatcherPodReaderRole,
-  dispatcherPodReaderRoleBinding,
-} from "../../components/chart/dispatcherJobs";
-import { chartNames } from "../../components/chart/names";
+import { dispatcherPodReaderRole, dispatcherPodReaderRoleBinding } from "../../chart/dispatcherJobs";
+import { chartNames } from "../../chart/names";
 import { silentLogger } from "../../dispatcher/log";
 import { runDispatcher } from "../../dispatcher/run";
 import { startSimulator } from "../../sim";

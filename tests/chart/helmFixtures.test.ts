@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { renderChart } from "../../components/chart/render";
-import type { K8sObject } from "../../components/chart/k8s";
+import { renderChart } from "../../chart/render";
+import type { K8sObject } from "../../chart/k8s";
 import { FIXTURE_CASES, FIXTURE_VERSIONS, type FixtureCase, type FixtureVersion } from "./fixtures/cases";
 import { helmObjects, objectKey } from "./fixtures/objects";
 
@@ -10,7 +10,7 @@ import { helmObjects, objectKey } from "./fixtures/objects";
 // re-implements — must equal Helm's after parsing, and Helm must render nothing the renderer lacks, except
 // the objects listed in NOT_RENDERED.
 
-/** Objects Helm renders that the offline renderer leaves out on purpose (components/chart/README.md). */
+/** Objects Helm renders that the offline renderer leaves out on purpose (chart/README.md). */
 const NOT_RENDERED = new Set<string>([]);
 
 /** The rb-cleanup Job's shell script is the project's own (same behaviour and environment, not the chart's text). */
@@ -94,7 +94,7 @@ export function offlineObjects(version: FixtureVersion, c: FixtureCase): K8sObje
 const RENDERED_VERSIONS: readonly FixtureVersion[] = FIXTURE_VERSIONS;
 
 for (const version of RENDERED_VERSIONS) {
-  describe(`components/chart: offline render equals Helm's render of chart ${version} (fixtures)`, () => {
+  describe(`chart: offline render equals Helm's render of chart ${version} (fixtures)`, () => {
     for (const c of FIXTURE_CASES[version]) {
       it(`${c.name}: the same objects, field for field`, () => {
         const helm = new Map(helmObjects(version, c.name).map((o) => [objectKey(o), o]));

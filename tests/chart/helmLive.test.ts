@@ -10,7 +10,7 @@ import { chartFromMirror, DEFAULT_MIRROR, helmTemplate } from "./fixtures/render
 // Where the real Helm and the chart sources are on this machine, re-render with Helm now and check that the
 // stored fixtures are still what Helm renders (so the offline comparison in helmFixtures.test.ts is against the
 // truth, not against stale files). Skips, saying why, on a plain clone without them.
-describe("components/chart: the stored Helm fixtures are what Helm renders now", function () {
+describe("chart: the stored Helm fixtures are what Helm renders now", function () {
   this.timeout(300_000);
   let helm: string;
   const mirror = process.env.KATA_MIRROR ?? DEFAULT_MIRROR;

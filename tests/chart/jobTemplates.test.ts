@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { renderChart } from "../../components/chart/render";
-import type { ConfigMap, Job } from "../../components/chart/k8s";
+import { renderChart } from "../../chart/render";
+import type { ConfigMap, Job } from "../../chart/k8s";
 
 // Golden expectations written by hand from kata-deploy-chart.md §1.10 (default shims and arches), §3.1 (sorted
 // shim lists, joins), §3.3 (commonEnv order, OLD variables), §4 (OLD per-node Job template) and §2.2 (OLD mounts).
@@ -160,7 +160,7 @@ function parsedTemplate(cm: ConfigMap, key: string, version: "1.1" | "1.2" = "1.
   return parse(cm.data[key], { version }) as Job;
 }
 
-describe("components/chart/render: job-templates ConfigMap (job mode, default values)", () => {
+describe("chart/render: job-templates ConfigMap (job mode, default values)", () => {
   it("is named, namespaced and labelled as the chart does, with exactly the two keys", () => {
     const cm = templatesConfigMap({});
     assert.deepEqual(cm.metadata, {
@@ -192,7 +192,7 @@ describe("components/chart/render: job-templates ConfigMap (job mode, default va
   });
 });
 
-describe("components/chart/render: job templates follow the values", () => {
+describe("chart/render: job templates follow the values", () => {
   const env = (values: Record<string, unknown>, container = 0) => {
     const job = parsedTemplate(templatesConfigMap(values), "install-job.yaml");
     return Object.fromEntries(

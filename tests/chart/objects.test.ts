@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { renderChart, type RenderedChart } from "../../components/chart/render";
-import type { DaemonSet, K8sObject, RoleLike, RuntimeClass } from "../../components/chart/k8s";
+import { renderChart, type RenderedChart } from "../../chart/render";
+import type { DaemonSet, K8sObject, RoleLike, RuntimeClass } from "../../chart/k8s";
 
 // Expectations by hand from kata-deploy-chart.md §2.1-§2.5 and §6 (OLD column).
 const release = { name: "kata", namespace: "kube-system" };
@@ -14,7 +14,7 @@ function find(r: RenderedChart, kind: string, name: string): K8sObject {
 const kindsAndNames = (r: RenderedChart) =>
   r.resources.filter((o) => o.kind !== "RuntimeClass").map((o) => `${o.kind}/${o.metadata.name}`);
 
-describe("components/chart/render: RBAC", () => {
+describe("chart/render: RBAC", () => {
   it("job mode: the kata identity (kept) and the dispatcher identity, verbs exactly", () => {
     const r = renderChart({ deploymentMode: "job" }, release);
     assert.deepEqual(kindsAndNames(r).sort(), [
@@ -88,7 +88,7 @@ describe("components/chart/render: RBAC", () => {
   });
 });
 
-describe("components/chart/render: RuntimeClasses", () => {
+describe("chart/render: RuntimeClasses", () => {
   const classes = (values: Record<string, unknown> = {}, options = {}) =>
     renderChart(values, release, options).resources.filter(
       (o): o is RuntimeClass => o.kind === "RuntimeClass",
@@ -216,7 +216,7 @@ describe("components/chart/render: RuntimeClasses", () => {
   });
 });
 
-describe("components/chart/render: DaemonSet (daemonset mode, OLD)", () => {
+describe("chart/render: DaemonSet (daemonset mode, OLD)", () => {
   const ds = (values: Record<string, unknown> = {}) => {
     const d = renderChart(values, release).resources.find((o): o is DaemonSet => o.kind === "DaemonSet");
     assert.ok(d);
@@ -317,7 +317,7 @@ describe("components/chart/render: DaemonSet (daemonset mode, OLD)", () => {
   });
 });
 
-describe("components/chart/render: optional ConfigMaps and custom runtimes", () => {
+describe("chart/render: optional ConfigMaps and custom runtimes", () => {
   it("user drop-in and shim drop-ins: ConfigMaps with the standard Helm labels", () => {
     const r = renderChart(
       {

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { renderChart } from "../../components/chart/render";
-import type { Job, RoleLike } from "../../components/chart/k8s";
+import { renderChart } from "../../chart/render";
+import type { Job, RoleLike } from "../../chart/k8s";
 import { tempDir } from "../tempDir";
 
 // kata-deploy-chart.md §2.1 and §6: the post-delete hooks that remove the RBAC Helm keeps.
 const release = { name: "kata", namespace: "kube-system" };
 
-describe("components/chart/render: post-delete RBAC cleanup hooks", () => {
+describe("chart/render: post-delete RBAC cleanup hooks", () => {
   it("SA, ClusterRole, ClusterRoleBinding at weight -5, then the Job at weight 0, in both modes", () => {
     for (const mode of ["daemonset", "job"]) {
       const objects = renderChart({ deploymentMode: mode, env: { multiInstallSuffix: "dev" } }, release).hooks

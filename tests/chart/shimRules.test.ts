@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { renderChart } from "../../components/chart/render";
-import type { DaemonSet, RuntimeClass } from "../../components/chart/k8s";
+import { renderChart } from "../../chart/render";
+import type { DaemonSet, RuntimeClass } from "../../chart/k8s";
 
 // The rules of kata-deploy-chart.md §3.1 and §1.10-§1.11, checked over random shim configurations:
 // SHIMS_<ARCH> lists exactly the enabled shims that support the arch, byte-sorted and space-joined;
@@ -21,7 +21,7 @@ const shimArb = fc.record({
   supportedArches: fc.subarray(["amd64", "arm64", "s390x", "ppc64le"]),
 });
 
-describe("components/chart/render: shim rules (property)", () => {
+describe("chart/render: shim rules (property)", () => {
   it("SHIMS_*, DEFAULT_SHIM_* and RuntimeClasses follow the chart's rules", () => {
     fc.assert(
       fc.property(
@@ -104,7 +104,7 @@ describe("components/chart/render: shim rules (property)", () => {
   });
 });
 
-describe("components/chart/render: sprig merge quirks reproduced", () => {
+describe("chart/render: sprig merge quirks reproduced", () => {
   it("an empty per-shim overhead value keeps the built-in one (mergeOverwrite skips empty values)", () => {
     const rc = renderChart(
       {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parse } from "yaml";
-import { toYaml, YamlEmitError } from "../../components/chart/yaml";
+import { toYaml, YamlEmitError } from "../../chart/yaml";
 
 // Ground truth: a real YAML parser, read both as YAML 1.2 (serde_yaml, the `yaml` package) and as YAML 1.1
 // (Go's yaml.v2 behind sigs.k8s.io/yaml), must give back exactly the data that was emitted.
@@ -15,7 +15,7 @@ function assertRoundTrip(value: unknown): void {
   assert.deepEqual(readBack(text, "1.1"), value, text);
 }
 
-describe("components/chart/yaml", () => {
+describe("chart/yaml", () => {
   it("writes block style with plain scalars where they are safe", () => {
     const text = toYaml({
       a: { b: ["x", { c: 1, d: true }] },

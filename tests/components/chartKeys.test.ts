@@ -1,7 +1,7 @@
 // The typed arguments mirror chart 4.0.0's value keys: every typed field exists in the chart's values.yaml
-// (components/chart/defaults.ts, transcribed from the chart), so the chart's documentation reads onto them.
+// (chart/defaults.ts, transcribed from the chart), so the chart's documentation reads onto them.
 import assert from "node:assert/strict";
-import { chartDefaults } from "../../components/chart/defaults";
+import { chartDefaults } from "../../chart/defaults";
 import { COMPONENT_FIELDS, validatedFieldNames } from "../../components/validation";
 
 type Tree = Record<string, unknown>;

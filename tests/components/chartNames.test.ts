@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { chartNames, runtimeClassName, t63 } from "../../components/chart/names";
+import { chartNames, runtimeClassName, t63 } from "../../chart/names";
 
 // Expected values are the chart's rules applied by hand (kata-deploy-chart.md §2.4, design.md §3).
-describe("components/chart/names", () => {
+describe("chart/names", () => {
   it("t63 cuts at 63 characters and trims every trailing dash", () => {
     assert.equal(t63("a".repeat(70)), "a".repeat(63));
     assert.equal(t63(`${"a".repeat(61)}--b`), "a".repeat(61));

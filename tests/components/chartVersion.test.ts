@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { runPlanCli } from "../../components/planCli";
 import { checkArgs } from "../../components/validation";
-import { renderChart } from "../../components/chart/render";
+import { renderChart } from "../../chart/render";
 import { helmObjects, objectKey } from "../chart/fixtures/objects";
 import { tempDir } from "../tempDir";
 

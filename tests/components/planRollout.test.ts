@@ -1,7 +1,7 @@
 // The plan's dispatcher Jobs with `dispatcherImplementation: upstream` are chart 4.0.0's hook Jobs (the chart
 // renderer's `hooks`), minus exactly Helm's three hook annotations — checked key by key, for several value sets.
 import assert from "node:assert/strict";
-import { renderChart } from "../../components/chart/render";
+import { renderChart } from "../../chart/render";
 import { planRollout } from "../../components/rolloutObjects";
 import { DispatcherImplementation, planKataDeploy, type KataDeployArgs } from "../../index";
 

@@ -1,4 +1,4 @@
-// The chart's selector compilation (components/chart/selectors.ts), checked against Kubernetes' own reading
+// The chart's selector compilation (chart/selectors.ts), checked against Kubernetes' own reading
 // of the result: the compiled string parses as a label selector (kube/labelSelector.ts, tested against
 // apimachinery's vectors) and selects exactly the nodes the structured form selects. The structured-form
 // matcher below is written from the Kubernetes NodeSelectorRequirement semantics, not from the compiler.
@@ -9,7 +9,7 @@ import {
   compileNodeSelector,
   nodeSelection,
   selectionArgs,
-} from "../../components/chart/selectors";
+} from "../../chart/selectors";
 import { planKataDeploy } from "../../index";
 import { parseLabelSelector } from "../../kube/labelSelector";
 

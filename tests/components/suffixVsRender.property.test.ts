@@ -1,10 +1,10 @@
 // The multi-install suffix rule checked against the objects themselves: a suffix is accepted exactly when
-// every object the chart renders with it (components/chart, an independent renderer of chart 4.0.0), plus the
+// every object the chart renders with it (chart, an independent renderer of chart 4.0.0), plus the
 // dispatcher hook Jobs the project creates, has names, labels and RuntimeClass handlers Kubernetes accepts
 // (kube/validation.ts).
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { renderChart } from "../../components/chart";
+import { renderChart } from "../../chart";
 import { checkArgs } from "../../index";
 import {
   dns1123LabelErrors,

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { KubeConfig } from "@kubernetes/client-node";
 import { startSimulator } from "../../sim";
 import type { FleetNode } from "../../sim/types";
-import { chartNames } from "../../components/chart/names";
+import { chartNames } from "../../chart/names";
 import { silentLogger } from "../../dispatcher/log";
 import { runDispatcher, type DispatcherOptions, type ResultsDocument } from "../../dispatcher/run";
 import {

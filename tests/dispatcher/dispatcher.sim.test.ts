@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { KubeConfig } from "@kubernetes/client-node";
 import { startSimulator } from "../../sim";
 import type { FleetNode, Simulator, SimulatorOptions } from "../../sim/types";
-import { compileNodeSelector, DEFAULT_INSTALL_EXPRESSIONS } from "../../components/chart/selectors";
+import { compileNodeSelector, DEFAULT_INSTALL_EXPRESSIONS } from "../../chart/selectors";
 import { jobName } from "../../dispatcher/naming";
 import { runDispatcher, type DispatcherOptions, type ResultsDocument } from "../../dispatcher/run";
 import { silentLogger } from "../../dispatcher/log";

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { FleetNode, OutcomeProgram, Simulator } from "../../sim/types";
-import { chartNames } from "../../components/chart/names";
+import { chartNames } from "../../chart/names";
 import type { ResultsDocument } from "../../dispatcher/run";
 import { tempDir } from "../tempDir";
 

@@ -3,7 +3,7 @@
 // provider code the SDK serializes into `__provider`, driven over gRPC by the harness. Same CRUD as the plugin's.
 import assert from "node:assert/strict";
 import { decodeResults } from "../../rollout/compact";
-import { BUNDLED_DISPATCHER_IMAGE } from "../../components/chart/dispatcherJobs";
+import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import { INSTALL_OWNER, deployRelease, simJobOutcomes } from "../rollout/simHarness";
 import { serializedProvider } from "../rollout/serialized";

@@ -9,8 +9,8 @@ import { decodeResults } from "../../rollout/compact";
 import type { RolloutInputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
-import { BUNDLED_DISPATCHER_IMAGE } from "../../components/chart/dispatcherJobs";
-import type { K8sObject } from "../../components/chart/k8s";
+import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
+import type { K8sObject } from "../../chart/k8s";
 import {
   INSTALL_OWNER,
   CLEANUP_OWNER,

@@ -1,7 +1,7 @@
 // KataRollout under Pulumi's mock runtime: what is registered, and that credentials stay secret.
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { renderChart } from "../../components/chart/render";
+import { renderChart } from "../../chart/render";
 import { encodeResults } from "../../rollout/compact";
 import { buildRolloutInputs, KataRollout, rolloutResourceOptions } from "../../rollout/index";
 import type { RolloutInputs } from "../../rollout/types";

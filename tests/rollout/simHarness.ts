@@ -8,9 +8,9 @@ import {
   dispatcherPodReaderRoleBinding,
   dispatcherScriptConfigMap,
   dispatcherScriptConfigMapName,
-} from "../../components/chart/dispatcherJobs";
-import type { K8sObject } from "../../components/chart/k8s";
-import { renderChart, type RenderedChart } from "../../components/chart/render";
+} from "../../chart/dispatcherJobs";
+import type { K8sObject } from "../../chart/k8s";
+import { renderChart, type RenderedChart } from "../../chart/render";
 import { buildRolloutInputs, type RolloutOptions } from "../../rollout/inputs";
 import type { NodeResult, RolloutInputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../sim";

@@ -27,7 +27,7 @@ import {
 import { nfdAffinity } from "./daemonSet";
 import { customRuntimeEntries } from "./kataObjects";
 import { chartDispatcherJob, equalityMap, nodeList, requirements } from "./jobMode";
-import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../../kube/tolerations";
+import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import { toYaml } from "./yaml";
 import {
   CLEANUP_TEMPLATE_KEY,

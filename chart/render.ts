@@ -3,7 +3,7 @@
 // This module assembles them; each part lives in its own module. Pure and Node built-ins only: the rollout's
 // serialized dynamic provider imports it.
 
-import { dns1123LabelErrors, dns1123SubdomainErrors } from "../../kube/validation";
+import { dns1123LabelErrors, dns1123SubdomainErrors } from "../kube/validation";
 import {
   atLeast41,
   CHART_VERSION,

@@ -8,7 +8,7 @@
 //   mount holding the script, and a pod annotation with the script's sha256 (so a new script is a new pod
 //   template, and the run key can include it).
 
-import { dns1123SubdomainErrors } from "../../kube/validation";
+import { dns1123SubdomainErrors } from "../kube/validation";
 import { chartDefaults, mergeValues, type ChartValues } from "./defaults";
 import { cloneJson } from "./goValues";
 import type { BindingLike, ConfigMap, Job, RoleLike } from "./k8s";
