@@ -90,6 +90,11 @@ export interface JobRunView {
   jobEventsLost?: boolean;
   /** Since when (epoch ms) the dispatcher's own pod has looked stuck (unschedulable, image pull), and why. */
   dispatcherStall?: { since: number; reason: string };
+  /**
+   * creationTimestamp of this run's first dispatcher Job: node records older than it are earlier runs'. A replaced
+   * dispatcher keeps the run's start (its replacement is created later than the records the first one left).
+   */
+  runStartedAt?: string;
 }
 
 /** The dispatcher's pod has been stuck for the grace period: nothing of this run can progress. */
@@ -126,6 +131,17 @@ export function dispatcherPodFailure(pods: readonly PodLike[]): string | undefin
   return describePodFailure(pods);
 }
 
+/** The exit code of the dispatcher's failed container, if its pods say (a deleted pod may not). */
+export function dispatcherExitCode(pods: readonly PodLike[] | undefined): number | undefined {
+  for (const pod of pods ?? []) {
+    for (const st of pod.status?.containerStatuses ?? []) {
+      const t = st.state?.terminated ?? st.lastState?.terminated;
+      if (t && (t.exitCode ?? 0) !== 0) return t.exitCode;
+    }
+  }
+  return undefined;
+}
+
 /** What would unblock a pod that makes no progress, from how describeStuckPod / dsPodTrouble described it. */
 export function stallHint(reason: string): string {
   if (/cannot be scheduled/.test(reason))
@@ -160,8 +176,58 @@ function recordedResult(node: string, job: string | undefined, view: JobRunView)
   return resultFromNodeRecord(node, view.nodeRecords?.get(node), {
     namespace: view.namespace,
     job: expected,
-    notBefore: view.dispatcher?.job.metadata?.creationTimestamp,
+    notBefore: view.runStartedAt ?? view.dispatcher?.job.metadata?.creationTimestamp,
   });
+}
+
+/**
+ * The selected nodes a replacement dispatcher must still cover: eligible, and with neither a Job of this run nor a
+ * record of its outcome. A Job deleted before it was seen to end (garbage collection of a deleted dispatcher Job took
+ * it mid-install) counts as never run, unless Job events were lost (then it may have ended unseen, and running the
+ * node again could install it twice). Every other node keeps its Job: the replacement adopts, never repeats.
+ */
+export function nodesLeftUndispatched(view: JobRunView): string[] {
+  const byNode = jobsByNode(view.jobs);
+  const left: string[] = [];
+  for (const s of view.selected ?? []) {
+    if (s.blockedBy) continue;
+    const t = byNode.get(s.name);
+    if (recordedResult(s.name, t?.job.metadata?.name, view)) continue;
+    if (!t) left.push(s.name);
+    else if (t.deleted && !jobOutcome(t.job).terminal && !view.jobEventsLost) left.push(s.name);
+  }
+  return left;
+}
+
+/** Bounds on replacing a dispatcher that died with nodes left: how many times, and the wait before each. */
+export const DISPATCHER_REPLACEMENT = { attempts: 3, firstBackoffMs: 1_000, maxBackoffMs: 30_000 } as const;
+
+export function replacementBackoffMs(attempt: number): number {
+  return Math.min(
+    DISPATCHER_REPLACEMENT.maxBackoffMs,
+    DISPATCHER_REPLACEMENT.firstBackoffMs * 2 ** Math.max(0, attempt - 1),
+  );
+}
+
+/**
+ * Whether a dispatcher that ended is replaced: it died (failed or deleted, not stalled: a stall would only repeat)
+ * with selected nodes left, the attempts are not used up, the run has time, and it did not exit 2 (a usage or setup
+ * error, such as a missing permission, that a new pod would meet again).
+ */
+export function shouldReplaceDispatcher(d: {
+  phase: JobRunState["dispatcherPhase"];
+  exitCode?: number;
+  left: number;
+  replaced: number;
+  timedOut: boolean;
+}): boolean {
+  return (
+    d.phase === "failed" &&
+    d.exitCode !== 2 &&
+    d.left > 0 &&
+    d.replaced < DISPATCHER_REPLACEMENT.attempts &&
+    !d.timedOut
+  );
 }
 
 /**

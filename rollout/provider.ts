@@ -14,6 +14,7 @@ import { canonicalJson } from "./runKey";
 import type { DispatcherStage, KubeObject, NodeResult, RolloutInputs, RolloutOutputs } from "./types";
 import {
   OWNER_LABEL,
+  RUN_ID_ANNOTATION,
   RUN_KEY_ANNOTATION,
   daemonSetsPath,
   deleteAndWaitGone,
@@ -31,8 +32,7 @@ import {
 
 /** `--nodes=` lists longer than this fall back to a full run (Linux caps one argument at 128 KiB). */
 const MAX_NODES_ARG = 100_000;
-/** Annotation recording which run created a dispatcher Job. */
-export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
+export { RUN_ID_ANNOTATION };
 
 /** What the dynamic provider host passes for a value not known yet (preview): `@pulumi/pulumi` runtime/rpc unknownValue. */
 const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -95,6 +95,25 @@ export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): Ku
         ...list.filter((a) => !a.startsWith("--nodes=") && !a.startsWith("--node-selector=")),
         `--nodes=${nodes.join(",")}`,
       ];
+    }
+  }
+  return copy;
+}
+
+/**
+ * The Job that replaces a dead dispatcher: the same Job for just the nodes left, without `--owner-job-name` (the
+ * dispatcher treats per-node Jobs owned by another dispatcher Job as an earlier run's and deletes them; these are this
+ * run's, made by the Job it replaces).
+ */
+export function replacementDispatcherJob(job: KubeObject, nodes: readonly string[]): KubeObject {
+  const copy = withExplicitNodes(job, nodes);
+  const pod = (
+    copy.spec as { template?: { spec?: { containers?: { args?: string[]; command?: string[] }[] } } }
+  )?.template?.spec;
+  for (const c of pod?.containers ?? []) {
+    for (const key of ["args", "command"] as const) {
+      const list = c[key];
+      if (list) c[key] = list.filter((a) => !a.startsWith("--owner-job-name="));
     }
   }
   return copy;
@@ -257,6 +276,7 @@ async function runInstall(
       namespace: inputs.namespace,
       stage: runStage,
       job: annotated(job, runId, inputs.runKey),
+      replacementJob: (nodes) => annotated(replacementDispatcherJob(job, nodes), runId, inputs.runKey),
       runKey: inputs.runKey,
       deadline,
       timeoutSeconds: inputs.timeoutSeconds,
@@ -289,6 +309,11 @@ function outputsFor(
   };
 }
 
+/** The final message, with what the run did beyond the plain hook (adopted, waited, replaced its dispatcher). */
+function withNotes(message: string, run: StageRunResult): string {
+  return run.notes?.length ? `${message} (${run.notes.join("; ")})` : message;
+}
+
 /** Run the install and turn a failed or timed-out run into the engine's "failed, outputs kept" error. */
 async function install(
   inputs: RolloutInputs,
@@ -300,10 +325,13 @@ async function install(
   const runId = newRunId(inputs.runKey, olds?.runId);
   const { results, run } = await runInstall(inputs, olds, heal, runId, log, signal);
   const outs = outputsFor(inputs, results, run, runId);
-  const message = finalMessage(label(inputs, "install"), outs.summary, results, {
-    timedOut: run.timedOut,
-    dispatcherFailure: run.dispatcherFailure,
-  });
+  const message = withNotes(
+    finalMessage(label(inputs, "install"), outs.summary, results, {
+      timedOut: run.timedOut,
+      dispatcherFailure: run.dispatcherFailure,
+    }),
+    run,
+  );
   log(message);
   // Unknown outcomes fail the `up` too (nothing confirms Kata there); the next `up` heals those nodes.
   if (outs.summary.failed > 0 || (outs.summary.unknown ?? 0) > 0 || run.dispatcherFailure || run.timedOut) {
@@ -520,6 +548,7 @@ export const rolloutProvider = {
         namespace: props.namespace,
         stage,
         job: annotated(stage.job, runId, props.runKey),
+        replacementJob: (nodes) => annotated(replacementDispatcherJob(stage.job, nodes), runId, props.runKey),
         runKey: props.runKey,
         deadline,
         timeoutSeconds: props.timeoutSeconds,
@@ -529,10 +558,13 @@ export const rolloutProvider = {
         signal,
       });
       const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
-      const message = finalMessage(label(props, "cleanup"), summary, run.results, {
-        timedOut: run.timedOut,
-        dispatcherFailure: run.dispatcherFailure,
-      });
+      const message = withNotes(
+        finalMessage(label(props, "cleanup"), summary, run.results, {
+          timedOut: run.timedOut,
+          dispatcherFailure: run.dispatcherFailure,
+        }),
+        run,
+      );
       log(message);
       if (summary.failed > 0 || (summary.unknown ?? 0) > 0 || run.dispatcherFailure || run.timedOut) {
         throw new Error(

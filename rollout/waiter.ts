@@ -5,6 +5,12 @@ import { describeStuckPod, jobOutcome, readNodeRecord } from "../kube/jobStatus"
 import {
   type DsPodLike,
   type JobRunState,
+  type JobRunView,
+  dispatcherExitCode,
+  nodesLeftUndispatched,
+  DISPATCHER_REPLACEMENT,
+  replacementBackoffMs,
+  shouldReplaceDispatcher,
   type NodeLike,
   type SelectedNode,
   type TrackedJob,
@@ -23,6 +29,8 @@ import { JOB_OWNER_LABEL as OWNER_LABEL } from "../kube/jobStatus";
 export { OWNER_LABEL };
 /** Annotation on a dispatcher Job: the run key it was created for (a cancelled run's Job is adopted by the next). */
 export const RUN_KEY_ANNOTATION = "kata-deploy.pulumi.com/run-key";
+/** Annotation on a dispatcher Job: the run that created it (see provider.ts newRunId). */
+export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
 export const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
 
 export function jobsPath(ns: string, name?: string): string {
@@ -246,6 +254,8 @@ export interface StageRunResult {
   timedOut: boolean;
   dispatcherFailure?: string;
   dispatcherUid?: string;
+  /** What the run did beyond the plain hook: adopted or waited for another run, replaced a dead dispatcher. */
+  notes?: string[];
   startedAt: number;
   finishedAt: number;
 }
@@ -288,6 +298,11 @@ export interface StageRunOptions extends WaitOptions {
   job: KubeObject;
   /** This run's key: a running dispatcher Job annotated with the same key is adopted, not replaced. */
   runKey?: string;
+  /**
+   * The dispatcher Job that replaces one which died with nodes left, covering just those nodes (`--nodes`). Without
+   * it a dead dispatcher ends the run.
+   */
+  replacementJob?: (nodes: readonly string[]) => KubeObject;
 }
 
 /** A dispatcher Job that a new run of `runKey` follows instead of replacing: same key, still running. */
@@ -297,26 +312,84 @@ export function adoptable(job: KubeObject | undefined, runKey: string | undefine
   return !jobOutcome(job as JobLike).terminal;
 }
 
+/** A dispatcher Job that runs for someone: not finished, not being deleted. */
+function runningJob(job: KubeObject | undefined): boolean {
+  return !!job && !job.metadata?.deletionTimestamp && !jobOutcome(job as JobLike).terminal;
+}
+
+function runIdOf(job: KubeObject | undefined): string {
+  return job?.metadata?.annotations?.[RUN_ID_ANNOTATION] ?? "unknown";
+}
+
 /**
- * One hook run in job mode (Helm's before-hook-creation, then the hook): remove an earlier dispatcher Job of the
- * same name and the per-node Jobs of its owner, create the dispatcher Job, then follow it and every per-node Job
- * of its owner until all are terminal or the deadline passes.
+ * How long a new run waits for per-node Jobs still running without a running dispatcher before it removes them: a
+ * rollout replacing its dead dispatcher does so within its backoff (DISPATCHER_REPLACEMENT), well inside this.
  */
-export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunResult> {
+const ORPHAN_JOBS_GRACE_MS = 30_000;
+
+function isConflict(err: unknown): boolean {
+  return err instanceof KubeApiError && err.code === 409;
+}
+
+/**
+ * Take this run's dispatcher Job: adopt a running one of the same run key; wait while one of another key runs (another
+ * rollout of this release: its work is never deleted), and while per-node Jobs of the owner still run without one (a
+ * rollout may be replacing its dispatcher); then Helm's before-hook-creation and create. A create that meets a Job
+ * made meanwhile (409) starts over.
+ */
+async function claimDispatcher(
+  o: StageRunOptions,
+  notes: string[],
+): Promise<{ uid: string; createdAt?: string }> {
   const { client, namespace: ns, stage, log } = o;
-  const startedAt = Date.now();
   const name = o.job.metadata?.name ?? "";
   const ownerSelector = `${OWNER_LABEL}=${stage.ownerValue}`;
-  let dispatcherUid: string | undefined;
-  const running = await client.getOptional<KubeObject>(jobsPath(ns, name));
-  if (adoptable(running, o.runKey)) {
-    // A run of the same key was cancelled while its dispatcher went on: follow it and the Jobs it made, so no
-    // node gets a second Job.
-    dispatcherUid = running?.metadata?.uid;
-    log(
-      `${o.label}: adopting the running dispatcher Job ${ns}/${name} of the same run key; following ${ownerSelector}`,
-    );
-  } else {
+  const waitStarted = Date.now();
+  let waitedFor: string | undefined;
+  let orphansSince: number | undefined;
+  for (let round = 0; ; round++) {
+    if (o.signal?.aborted)
+      throw new RolloutCancelledError(`${o.label}: cancelled before its dispatcher started`);
+    const existing = await client.getOptional<KubeObject>(jobsPath(ns, name));
+    if (adoptable(existing, o.runKey)) {
+      // Same run key (a cancelled run, or another rollout of the same release and inputs): follow it and the Jobs
+      // it made, so no node gets a second Job.
+      const note = `adopted the running dispatcher Job ${ns}/${name} of the same run key (run ${runIdOf(existing)})`;
+      notes.push(note);
+      log(`${o.label}: ${note}; following ${ownerSelector}`);
+      return {
+        uid: existing?.metadata?.uid ?? "",
+        createdAt: existing?.metadata?.creationTimestamp as string | undefined,
+      };
+    }
+    const running = runningJob(existing);
+    const active = running
+      ? 0
+      : (await client.list<JobLike & Obj>(jobsPath(ns), { labelSelector: ownerSelector })).items.filter(
+          (j) => !j.metadata?.deletionTimestamp && !jobOutcome(j).terminal,
+        ).length;
+    if (!running && active === 0) orphansSince = undefined;
+    else if (!running) orphansSince ??= Date.now();
+    const waitOrphans = !running && active > 0 && Date.now() - (orphansSince ?? 0) < ORPHAN_JOBS_GRACE_MS;
+    if (running || waitOrphans) {
+      const what = running
+        ? `dispatcher Job ${ns}/${name} of another rollout (run ${runIdOf(existing)}) is running`
+        : `${active} per-node Job(s) of another run are running without a dispatcher`;
+      if (waitedFor !== what) {
+        waitedFor = what;
+        log(`${o.label}: ${what}; waiting for it to end instead of deleting its work`);
+      }
+      if (Date.now() >= o.deadline) {
+        throw new Error(`${o.label}: ${what}; still waiting for it when the rollout timeout passed`);
+      }
+      await sleep(Math.min(2_000, 250 * 2 ** Math.min(round, 3)), o.signal);
+      continue;
+    }
+    if (waitedFor) {
+      notes.push(
+        `waited ${Math.round((Date.now() - waitStarted) / 1000)}s for another run of this release to end (${waitedFor})`,
+      );
+    }
     // before-hook-creation: the old hook Job goes first; its per-node Jobs too, so no old result is mistaken for new.
     const removedDispatcher = await deleteAndWaitGone(
       client,
@@ -340,13 +413,111 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
       );
     }
     const manifest = { ...o.job, metadata: { ...o.job.metadata, namespace: ns } };
-    const created = await client.create<KubeObject>(jobsPath(ns), manifest, `create dispatcher Job ${name}`);
-    dispatcherUid = created.metadata?.uid;
-    log(
-      `${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`,
-    );
+    try {
+      const created = await client.create<KubeObject>(
+        jobsPath(ns),
+        manifest,
+        `create dispatcher Job ${name}`,
+      );
+      log(
+        `${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`,
+      );
+      return {
+        uid: created.metadata?.uid ?? "",
+        createdAt: created.metadata?.creationTimestamp as string | undefined,
+      };
+    } catch (err) {
+      // Another rollout created it between our delete and our create: look again (adopt it or wait for it).
+      if (!isConflict(err)) throw err;
+    }
   }
+}
 
+/** A per-node Job of this run: owned by one of its dispatcher Jobs, or by none (a replacement dispatcher's). */
+function ownedByRun(job: { metadata?: object }, uids: ReadonlySet<string>): boolean {
+  const meta = job.metadata as { ownerReferences?: readonly { kind?: string; uid?: string }[] } | undefined;
+  const owners = (meta?.ownerReferences ?? []).filter((r) => r.kind === "Job");
+  return owners.length === 0 || owners.some((r) => uids.has(r.uid ?? ""));
+}
+
+/**
+ * Replace a dispatcher that died with nodes left, after a backoff: remove the dead Job with Orphan propagation (its
+ * per-node Jobs name it as owner and must survive it), then create the replacement for just the nodes left. The
+ * replacement runs without `--owner-job-name`, so the per-node Jobs of its predecessor are not "an earlier run's" to
+ * it: it counts the running ones against the parallelism and leaves them be. A Job of that name made meanwhile by
+ * another rollout is adopted when it has this run key and left alone otherwise.
+ */
+async function replaceDispatcher(
+  o: StageRunOptions,
+  r: {
+    attempt: number;
+    nodes: readonly string[];
+    ownUids: ReadonlySet<string>;
+    why: string;
+    signal: AbortSignal;
+  },
+): Promise<{ note: string; job?: KubeObject }> {
+  const { client, namespace: ns, log } = o;
+  const name = o.job.metadata?.name ?? "";
+  const backoff = replacementBackoffMs(r.attempt);
+  log(
+    `${o.label}: ${r.why}; ${r.nodes.length} node(s) have no Job yet. Replacing the dispatcher in ${backoff / 1000}s ` +
+      `(attempt ${r.attempt} of ${DISPATCHER_REPLACEMENT.attempts}); the per-node Jobs it made stay and are followed`,
+  );
+  await sleep(backoff, r.signal);
+  const replacement = o.replacementJob?.(r.nodes);
+  if (!replacement) return { note: `dispatcher Job ${name} died and could not be replaced` };
+  for (;;) {
+    const current = await client.getOptional<KubeObject>(jobsPath(ns, name));
+    if (current && !r.ownUids.has(current.metadata?.uid ?? "")) {
+      if (adoptable(current, o.runKey)) {
+        log(
+          `${o.label}: another rollout of the same run key replaced the dispatcher first; following its Job`,
+        );
+        return {
+          note: `adopted dispatcher Job ${ns}/${name} of the same run key after ours died`,
+          job: current,
+        };
+      }
+      return {
+        note: `dispatcher Job ${name} died and another rollout's dispatcher (run ${runIdOf(current)}) took its name; not replaced`,
+      };
+    }
+    if (current) {
+      await client.delete(jobsPath(ns, name), "Orphan", `delete dead dispatcher Job ${name}`);
+      await waitGone(client, jobsPath(ns), { name }, o.deadline, `dead dispatcher Job ${name}`);
+    }
+    try {
+      const created = await client.create<KubeObject>(
+        jobsPath(ns),
+        { ...replacement, metadata: { ...replacement.metadata, namespace: ns } },
+        `create replacement dispatcher Job ${name}`,
+      );
+      const note = `dispatcher replaced (attempt ${r.attempt}) for ${r.nodes.length} node(s) after: ${r.why}`;
+      log(`${o.label}: ${note}`);
+      return { note, job: created };
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+}
+
+/**
+ * One hook run in job mode (Helm's before-hook-creation, then the hook): remove an earlier dispatcher Job of the
+ * same name and the per-node Jobs of its owner, create the dispatcher Job, then follow it and every per-node Job
+ * of its owner until all are terminal or the deadline passes.
+ */
+export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunResult> {
+  const { client, namespace: ns, stage, log } = o;
+  const startedAt = Date.now();
+  const name = o.job.metadata?.name ?? "";
+  const ownerSelector = `${OWNER_LABEL}=${stage.ownerValue}`;
+  const notes: string[] = [];
+  const claimed = await claimDispatcher(o, notes);
+  // The dispatcher Jobs of this run (a replacement adds its own): Jobs owned by any other belong to another rollout.
+  const ownUids = new Set<string>([claimed.uid]);
+  let currentUid = claimed.uid;
+  const runStartedAt = claimed.createdAt;
   const abort = new AbortController();
   const unlink = linkAbort(o.signal, abort);
   const jobs = new Reflector<JobLike & Obj>(client, jobsPath(ns), { labelSelector: ownerSelector });
@@ -370,6 +541,8 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   let dispatcherStall: { since: number; reason: string } | undefined;
   let state: JobRunState | undefined;
   let dispatcherTracked: TrackedJob | undefined;
+  let ownDispatcher: { job: JobLike & Obj; deleted: boolean } | undefined;
+  let replaced = 0;
   let loopError: unknown;
   Promise.all(loops).catch((err: unknown) => (loopError = err));
   try {
@@ -430,13 +603,23 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
           if (isForbidden(err)) podsReadable = false;
         }
       }
-      const tracked: TrackedJob[] = jobs.all().map(({ obj, deleted }) => {
-        const n = obj.metadata?.name ?? "";
-        const s = stuck.get(n);
-        return { job: obj, deleted, pods: pods.get(n), stuckSince: s?.since, stuckReason: s?.reason };
-      });
+      const tracked: TrackedJob[] = jobs
+        .all()
+        .filter(({ obj }) => ownedByRun(obj, ownUids))
+        .map(({ obj, deleted }) => {
+          const n = obj.metadata?.name ?? "";
+          const s = stuck.get(n);
+          return { job: obj, deleted, pods: pods.get(n), stuckSince: s?.since, stuckReason: s?.reason };
+        });
       const d = dispatcher.all()[0];
-      dispatcherTracked = d ? { job: d.obj, deleted: d.deleted, pods: pods.get(name) } : undefined;
+      const dUid = d?.obj.metadata?.uid ?? "";
+      if (d && dUid === currentUid) {
+        ownDispatcher = { job: d.obj, deleted: d.deleted };
+      } else if (d && !ownUids.has(dUid) && ownDispatcher) {
+        // Another rollout's dispatcher now has the name: ours is gone.
+        ownDispatcher = { job: ownDispatcher.job, deleted: true };
+      }
+      dispatcherTracked = ownDispatcher ? { ...ownDispatcher, pods: pods.get(name) } : undefined;
       if (dispatcherTracked && jobOutcome(dispatcherTracked.job).phase === "failed" && !pods.has(name)) {
         pods.set(name, podsReadable ? await podsOfJob(client, ns, name).catch(() => undefined) : undefined);
         dispatcherTracked.pods = pods.get(name);
@@ -452,7 +635,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         selected = lists ? selectNodes(lists, stage.selection, stage.tolerations) : [];
         nodeRecords = recordsOf(lists ?? []);
       }
-      state = jobRunState({
+      const view: JobRunView = {
         jobs: tracked,
         dispatcher: dispatcherTracked,
         selected,
@@ -465,7 +648,40 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         ownerValue: stage.ownerValue,
         jobEventsLost: jobs.eventsLost,
         dispatcherStall,
-      });
+        runStartedAt,
+      };
+      state = jobRunState(view);
+      const left = selected && o.replacementJob ? nodesLeftUndispatched(view) : [];
+      if (
+        shouldReplaceDispatcher({
+          phase: state.dispatcherPhase,
+          exitCode: dispatcherExitCode(dispatcherTracked?.pods),
+          left: left.length,
+          replaced,
+          timedOut,
+        })
+      ) {
+        replaced++;
+        const replacement = await replaceDispatcher(o, {
+          attempt: replaced,
+          nodes: left,
+          ownUids,
+          why: state.dispatcherFailure ?? `dispatcher Job ${name} ended`,
+          signal: abort.signal,
+        });
+        notes.push(replacement.note);
+        if (replacement.job) {
+          currentUid = replacement.job.metadata?.uid ?? "";
+          ownUids.add(currentUid);
+          ownDispatcher = { job: replacement.job as JobLike & Obj, deleted: false };
+        }
+        // The new dispatcher's pod, stall and selection are read afresh.
+        pods.delete(name);
+        dispatcherStall = undefined;
+        selected = undefined;
+        nodeRecords = undefined;
+        continue;
+      }
       if (now - lastProgress >= (o.progressEveryMs ?? 10_000)) {
         lastProgress = now;
         log(
@@ -496,7 +712,8 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
     results: state.results,
     timedOut: state.results.some((r) => r.reason === "Timeout"),
     dispatcherFailure: state.dispatcherFailure,
-    dispatcherUid,
+    dispatcherUid: currentUid,
+    notes: notes.length ? notes : undefined,
     startedAt,
     finishedAt: Date.now(),
   };
