@@ -16,6 +16,7 @@ import { summarize } from "../rollout/aggregate";
 import { encodeResults } from "../rollout/compact";
 import { startSimulator } from "../sim";
 import { runCommand, UsageError } from "../stdio/exit";
+import { runChaosBench } from "./chaos";
 import { runFigures, type RunFigures } from "./metrics";
 import { runPollDispatcher } from "./pollDispatcher";
 
@@ -239,6 +240,10 @@ async function main(): Promise<number> {
     .option("--json", "print one JSON object instead of the table")
     .option("--out <file>", "where to write the results table", path.join(__dirname, "RESULTS.md"))
     .option("--no-write", "do not write the results table")
+    .option("--chaos", "chaos runs instead: whole rollouts under seeded random faults (see bench/README.md)")
+    .option("--runs <n>", "chaos: how many runs (seeds --seed, --seed+1, ...)", positiveInt, 20)
+    .option("--seeds <list>", "chaos: exactly these seeds, comma-separated (replays runs)", positiveIntList)
+    .option("--timeout-seconds <s>", "chaos: rollout timeout of each run, real seconds", positiveInt, 600)
     .exitOverride();
   program.parse();
   const o = program.opts<{
@@ -253,7 +258,24 @@ async function main(): Promise<number> {
     json?: boolean;
     out: string;
     write: boolean;
+    chaos?: boolean;
+    runs: number;
+    seeds?: number[];
+    timeoutSeconds: number;
   }>();
+  if (o.chaos) {
+    return runChaosBench(
+      {
+        nodes: o.nodes ?? 1000,
+        parallelism: o.parallelism,
+        seeds: o.seeds ?? Array.from({ length: o.runs }, (_, i) => o.seed + i),
+        // The chaos schedule's Job durations are set for 1000 simulated ms per real ms.
+        timeScale: 1000,
+        timeoutSeconds: o.timeoutSeconds,
+      },
+      (line) => process.stdout.write(`${line}\n`),
+    );
+  }
   const modes = o.modes.split(",").map((m) => m.trim()) as TrackingMode[];
   for (const m of modes) {
     if (m !== "watch" && m !== "poll") throw new UsageError(`--modes: unknown mode "${m}" (watch, poll)`);

@@ -183,8 +183,9 @@ function recordedResult(node: string, job: string | undefined, view: JobRunView)
 /**
  * The selected nodes a replacement dispatcher must still cover: eligible, and with neither a Job of this run nor a
  * record of its outcome. A Job deleted before it was seen to end (garbage collection of a deleted dispatcher Job took
- * it mid-install) counts as never run, unless Job events were lost (then it may have ended unseen, and running the
- * node again could install it twice). Every other node keeps its Job: the replacement adopts, never repeats.
+ * it mid-install) counts as never run. When Job events were lost (a 410 relist), no node is known to be left: a Job
+ * may have run and been removed unseen, and running the node again could install it twice (it is reported
+ * NotObserved instead). Every other node keeps its Job: the replacement adopts, never repeats.
  */
 export function nodesLeftUndispatched(view: JobRunView): string[] {
   const byNode = jobsByNode(view.jobs);
@@ -193,8 +194,8 @@ export function nodesLeftUndispatched(view: JobRunView): string[] {
     if (s.blockedBy) continue;
     const t = byNode.get(s.name);
     if (recordedResult(s.name, t?.job.metadata?.name, view)) continue;
-    if (!t) left.push(s.name);
-    else if (t.deleted && !jobOutcome(t.job).terminal && !view.jobEventsLost) left.push(s.name);
+    if (view.jobEventsLost) continue;
+    if (!t || (t.deleted && !jobOutcome(t.job).terminal)) left.push(s.name);
   }
   return left;
 }

@@ -532,12 +532,11 @@ export class KubeClient {
             );
           }
           lastRv = event.object?.metadata?.resourceVersion ?? lastRv;
-          if (event.type !== "BOOKMARK") {
-            try {
-              onEvent(event);
-            } catch (err) {
-              return finish(err);
-            }
+          // BOOKMARK events reach the handler too: they carry only how far the stream has come.
+          try {
+            onEvent(event);
+          } catch (err) {
+            return finish(err);
           }
         }
       });

@@ -94,6 +94,8 @@ export class Reflector<T extends Obj> {
   lastError?: unknown;
   /** Increments on every change; callers compare to know whether to recompute. */
   version: number;
+  /** The highest resourceVersion (as an integer) the cache has caught up to. */
+  progress: number;
 
   constructor(
     private readonly client: KubeClient,
@@ -106,6 +108,7 @@ export class Reflector<T extends Obj> {
     this.synced = false;
     this.eventsLost = false;
     this.version = 0;
+    this.progress = 0;
   }
 
   private upsert(obj: T): void {
@@ -147,6 +150,7 @@ export class Reflector<T extends Obj> {
         if (!rv) {
           if (this.synced) this.eventsLost = true;
           rv = await this.relist();
+          this.noteProgress(rv);
         }
         const remaining = Math.max(1, Math.floor((deadline - Date.now()) / 1000));
         rv = await this.client.watch<T>(
@@ -155,6 +159,8 @@ export class Reflector<T extends Obj> {
           (event) => {
             // Kept as each event arrives: a stream that breaks mid-way resumes right after the last event handled.
             rv = event.object?.metadata?.resourceVersion ?? rv;
+            this.noteProgress(rv);
+            if (event.type === "BOOKMARK") return;
             if (event.type === "DELETED") this.remove(event.object);
             else this.upsert(event.object);
           },
@@ -169,6 +175,26 @@ export class Reflector<T extends Obj> {
         await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 5)), signal);
       }
     }
+  }
+
+  private noteProgress(rv: string): void {
+    const n = Number(rv);
+    if (Number.isSafeInteger(n) && n > this.progress) this.progress = n;
+  }
+
+  /**
+   * Wait until this cache has seen every change up to `resourceVersion` (events or bookmarks bring it there), so a
+   * decision made on it misses nothing that happened before. resourceVersions are compared as the integers etcd
+   * gives; one that is not an integer, or a stream that does not get there by `untilMs`, returns false.
+   */
+  async caughtUp(resourceVersion: string, untilMs: number, signal: AbortSignal): Promise<boolean> {
+    const target = Number(resourceVersion);
+    if (!Number.isSafeInteger(target)) return false;
+    while (this.progress < target) {
+      if (Date.now() >= untilMs || signal.aborted) return false;
+      await sleep(50, signal);
+    }
+    return true;
   }
 
   all(): { obj: T; deleted: boolean }[] {
@@ -340,6 +366,7 @@ function isConflict(err: unknown): boolean {
 async function claimDispatcher(
   o: StageRunOptions,
   notes: string[],
+  beforeCreate: () => void,
 ): Promise<{ uid: string; createdAt?: string }> {
   const { client, namespace: ns, stage, log } = o;
   const name = o.job.metadata?.name ?? "";
@@ -413,6 +440,7 @@ async function claimDispatcher(
       );
     }
     const manifest = { ...o.job, metadata: { ...o.job.metadata, namespace: ns } };
+    beforeCreate();
     try {
       const created = await client.create<KubeObject>(
         jobsPath(ns),
@@ -451,7 +479,7 @@ async function replaceDispatcher(
   o: StageRunOptions,
   r: {
     attempt: number;
-    nodes: readonly string[];
+    nodesLeft: () => Promise<string[]>;
     ownUids: ReadonlySet<string>;
     why: string;
     signal: AbortSignal;
@@ -461,11 +489,17 @@ async function replaceDispatcher(
   const name = o.job.metadata?.name ?? "";
   const backoff = replacementBackoffMs(r.attempt);
   log(
-    `${o.label}: ${r.why}; ${r.nodes.length} node(s) have no Job yet. Replacing the dispatcher in ${backoff / 1000}s ` +
+    `${o.label}: ${r.why}; nodes have no Job yet. Replacing the dispatcher in ${backoff / 1000}s ` +
       `(attempt ${r.attempt} of ${DISPATCHER_REPLACEMENT.attempts}); the per-node Jobs it made stay and are followed`,
   );
   await sleep(backoff, r.signal);
-  const replacement = o.replacementJob?.(r.nodes);
+  const nodes = await r.nodesLeft();
+  if (nodes.length === 0) {
+    return {
+      note: `dispatcher Job ${name} died (${r.why}); every node it left has a Job, or may have had one unseen, so it was not replaced`,
+    };
+  }
+  const replacement = o.replacementJob?.(nodes);
   if (!replacement) return { note: `dispatcher Job ${name} died and could not be replaced` };
   for (;;) {
     const current = await client.getOptional<KubeObject>(jobsPath(ns, name));
@@ -493,7 +527,7 @@ async function replaceDispatcher(
         { ...replacement, metadata: { ...replacement.metadata, namespace: ns } },
         `create replacement dispatcher Job ${name}`,
       );
-      const note = `dispatcher replaced (attempt ${r.attempt}) for ${r.nodes.length} node(s) after: ${r.why}`;
+      const note = `dispatcher replaced (attempt ${r.attempt}) for ${nodes.length} node(s) after: ${r.why}`;
       log(`${o.label}: ${note}`);
       return { note, job: created };
     } catch (err) {
@@ -513,11 +547,6 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   const name = o.job.metadata?.name ?? "";
   const ownerSelector = `${OWNER_LABEL}=${stage.ownerValue}`;
   const notes: string[] = [];
-  const claimed = await claimDispatcher(o, notes);
-  // The dispatcher Jobs of this run (a replacement adds its own): Jobs owned by any other belong to another rollout.
-  const ownUids = new Set<string>([claimed.uid]);
-  let currentUid = claimed.uid;
-  const runStartedAt = claimed.createdAt;
   const abort = new AbortController();
   const unlink = linkAbort(o.signal, abort);
   const jobs = new Reflector<JobLike & Obj>(client, jobsPath(ns), { labelSelector: ownerSelector });
@@ -530,6 +559,12 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
       throw err;
     }),
   );
+  // The dispatcher Jobs of this run (a replacement adds its own): Jobs owned by any other belong to another rollout.
+  const ownUids = new Set<string>();
+  // Per-node Jobs that existed before this run's dispatcher was created (an earlier run's, even without an owner).
+  const before = new Set<string>();
+  let currentUid = "";
+  let runStartedAt: string | undefined;
   const pods = new Map<string, PodLike[] | undefined>();
   const stuck = new Map<string, { since: number; reason: string }>();
   let podsReadable = true;
@@ -544,8 +579,32 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   let ownDispatcher: { job: JobLike & Obj; deleted: boolean } | undefined;
   let replaced = 0;
   let loopError: unknown;
+  /** This run's per-node Jobs as the cache has them. */
+  const trackedJobs = (): TrackedJob[] =>
+    jobs
+      .all()
+      .filter(({ obj }) => !before.has(obj.metadata?.uid ?? "") && ownedByRun(obj, ownUids))
+      .map(({ obj, deleted }) => {
+        const n = obj.metadata?.name ?? "";
+        const s = stuck.get(n);
+        return { job: obj, deleted, pods: pods.get(n), stuckSince: s?.since, stuckReason: s?.reason };
+      });
   Promise.all(loops).catch((err: unknown) => (loopError = err));
   try {
+    // The per-node Jobs are listed before the dispatcher exists, so every Job of this run is seen, even one that ends
+    // and is removed (TTL 0) before the first watch event could be read: a replacement must never repeat it.
+    while (!jobs.synced) {
+      if (loopError) throw loopError;
+      if (Date.now() >= o.deadline)
+        throw new Error(`${o.label}: could not list per-node Jobs before the timeout`);
+      await sleep(50, abort.signal);
+    }
+    const claimed = await claimDispatcher(o, notes, () => {
+      for (const { obj } of jobs.all()) before.add(obj.metadata?.uid ?? "");
+    });
+    ownUids.add(claimed.uid);
+    currentUid = claimed.uid;
+    runStartedAt = claimed.createdAt;
     for (;;) {
       if (loopError) throw loopError;
       if (o.signal?.aborted) {
@@ -603,14 +662,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
           if (isForbidden(err)) podsReadable = false;
         }
       }
-      const tracked: TrackedJob[] = jobs
-        .all()
-        .filter(({ obj }) => ownedByRun(obj, ownUids))
-        .map(({ obj, deleted }) => {
-          const n = obj.metadata?.name ?? "";
-          const s = stuck.get(n);
-          return { job: obj, deleted, pods: pods.get(n), stuckSince: s?.since, stuckReason: s?.reason };
-        });
+      const tracked = trackedJobs();
       const d = dispatcher.all()[0];
       const dUid = d?.obj.metadata?.uid ?? "";
       if (d && dUid === currentUid) {
@@ -664,7 +716,20 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         replaced++;
         const replacement = await replaceDispatcher(o, {
           attempt: replaced,
-          nodes: left,
+          // Read after the backoff, from a cache caught up with the API server: a Job the dead dispatcher made just
+          // before it died (and that may already be gone, TTL 0) must be known before its node is handed on.
+          nodesLeft: async () => {
+            const current = await client.list<Obj>(jobsPath(ns), { labelSelector: ownerSelector });
+            if (!(await jobs.caughtUp(current.resourceVersion, Date.now() + 65_000, abort.signal))) return [];
+            const lists = await listSelection(client, stage);
+            return nodesLeftUndispatched({
+              ...view,
+              jobs: trackedJobs(),
+              selected: selectNodes(lists, stage.selection, stage.tolerations),
+              nodeRecords: recordsOf(lists),
+              jobEventsLost: jobs.eventsLost,
+            });
+          },
           ownUids,
           why: state.dispatcherFailure ?? `dispatcher Job ${name} ended`,
           signal: abort.signal,

@@ -116,3 +116,50 @@ export class FaultInjector implements FaultControl {
     return { kind: "none", latencyMs };
   }
 }
+
+/** Bounds of a randomized fault schedule (chaos runs): each rate is drawn between 0 and its bound. */
+export interface FaultScheduleBounds {
+  /** Share of requests answered 500/503/429. */
+  maxErrorRate: number;
+  /** Share of requests whose connection is reset. */
+  maxResetRate: number;
+  /** Watch streams are cut every 1..this many seconds (or never, one draw in four). */
+  maxDropWatchEverySeconds: number;
+}
+
+export const CHAOS_FAULT_BOUNDS: FaultScheduleBounds = {
+  maxErrorRate: 0.1,
+  maxResetRate: 0.02,
+  maxDropWatchEverySeconds: 5,
+};
+
+/**
+ * A seeded fault configuration for one chaos run: API errors (5xx, and 429 with Retry-After, sometimes plain text as
+ * kube-apiserver's flow control sends it), connection resets, and watch drops. The same seed gives the same
+ * configuration, and the injector's dice are seeded from it too, so a failing run can be replayed.
+ */
+export function randomFaultConfig(
+  seed: number,
+  bounds: FaultScheduleBounds = CHAOS_FAULT_BOUNDS,
+): FaultConfig {
+  const random = seededRandom(seed ^ 0xc4a05);
+  const errorRate = Number((random() * bounds.maxErrorRate).toFixed(3));
+  const resetRate = Number((random() * bounds.maxResetRate).toFixed(3));
+  const drop = random() < 0.25 ? 0 : 1 + Math.floor(random() * bounds.maxDropWatchEverySeconds);
+  return {
+    seed,
+    rules: [
+      { errorRate, errorCodes: [500, 503, 429], retryAfterSeconds: 1 },
+      {
+        verbs: ["create"],
+        errorRate: errorRate / 2,
+        errorCodes: [429],
+        plainText429: true,
+        retryAfterSeconds: 1,
+      },
+      { resetRate },
+    ],
+    dropWatchEverySeconds: drop,
+    dropWatchMode: random() < 0.5 ? "reset" : "close",
+  };
+}
