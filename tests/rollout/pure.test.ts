@@ -16,13 +16,16 @@ import {
   finalMessage,
   jobRunState,
   kataNodes,
+  nodesLeftUndispatched,
   progressLine,
+  replacementBackoffMs,
+  shouldReplaceDispatcher,
   selectNodes,
   summarize,
 } from "../../rollout/aggregate";
 import { decodeResults, encodeResults } from "../../rollout/compact";
 import { canonicalJson, computeRunKey, type RunKeyParts } from "../../rollout/runKey";
-import { newRunId, withExplicitNodes } from "../../rollout/provider";
+import { newRunId, replacementDispatcherJob, withExplicitNodes } from "../../rollout/provider";
 
 const OWNER = "kata-deploy-install";
 const T0 = "2026-11-25T14:00:00Z";
@@ -609,6 +612,69 @@ describe("rollout pure logic", () => {
       const reordered = JSON.parse(canonicalJson(parts)) as RunKeyParts;
       assert.equal(computeRunKey({ ...reordered, rerunToken: "" }), computeRunKey(parts));
       assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: undefined }] }), '{"a":[{"d":1}],"b":1}');
+    });
+  });
+
+  describe("replacing a dead dispatcher", () => {
+    const view = (jobs: TrackedJob[], extra: Partial<Parameters<typeof nodesLeftUndispatched>[0]> = {}) => ({
+      ...base,
+      jobs,
+      selected: [
+        { name: "a" },
+        { name: "b" },
+        { name: "c" },
+        { name: "d" },
+        { name: "t", blockedBy: "x=y:NoSchedule" },
+      ],
+      namespace: "kube-system",
+      ownerValue: OWNER,
+      ...extra,
+    });
+    it("hands on only the eligible nodes with no Job of the run; a Job deleted mid-install counts as never run", () => {
+      const jobs: TrackedJob[] = [
+        { job: job("a", "complete"), deleted: true },
+        { job: job("b", "running") },
+        { job: job("c", "running"), deleted: true },
+      ];
+      assert.deepEqual(nodesLeftUndispatched(view(jobs)), ["c", "d"]);
+    });
+    it("hands on nothing when Job events were lost (a Job may have run and gone unseen)", () => {
+      assert.deepEqual(nodesLeftUndispatched(view([], { jobEventsLost: true })), []);
+    });
+    it("replaces a failed or deleted dispatcher with nodes left, within its attempts, never after exit 2 or the timeout", () => {
+      const d = { phase: "failed" as const, left: 3, replaced: 0, timedOut: false };
+      assert.equal(shouldReplaceDispatcher(d), true);
+      assert.equal(shouldReplaceDispatcher({ ...d, exitCode: 143 }), true);
+      assert.equal(shouldReplaceDispatcher({ ...d, exitCode: 2 }), false, "a setup error would repeat");
+      assert.equal(shouldReplaceDispatcher({ ...d, left: 0 }), false);
+      assert.equal(shouldReplaceDispatcher({ ...d, replaced: 3 }), false);
+      assert.equal(shouldReplaceDispatcher({ ...d, timedOut: true }), false);
+      assert.equal(shouldReplaceDispatcher({ ...d, phase: "stalled" }), false);
+      assert.equal(shouldReplaceDispatcher({ ...d, phase: "succeeded" }), false);
+      assert.deepEqual([1, 2, 3, 10].map(replacementBackoffMs), [1000, 2000, 4000, 30000]);
+    });
+    it("the replacement names the nodes left and drops --owner-job-name", () => {
+      const j = {
+        metadata: { name: "d" },
+        spec: {
+          template: {
+            spec: {
+              containers: [
+                {
+                  name: "dispatcher",
+                  command: ["node", "--job-template=/t", "--owner-job-name=d", "--node-selector=a"],
+                },
+              ],
+            },
+          },
+        },
+      };
+      const r = replacementDispatcherJob(j, ["n1"]) as typeof j;
+      assert.deepEqual(r.spec.template.spec.containers[0].command, [
+        "node",
+        "--job-template=/t",
+        "--nodes=n1",
+      ]);
     });
   });
 

@@ -85,12 +85,12 @@ describe("the rollout survives its dispatcher; concurrent rollouts of one releas
     before(async () => {
       process.env.KATA_ROLLOUT_LOG = "quiet";
       r = await startRelease({
-        sim: { nodes: 40, seed: 31, timeScale: 1000, jobDurationMs: 200_000 },
+        sim: { nodes: 24, seed: 31, timeScale: 1000, jobDurationMs: 200_000 },
         values: { job: { parallelism: P, ttlSecondsAfterFinished: 50_000_000 } },
         rollout: { timeoutSeconds: 150 },
       });
       const run = capturingLog(() => rolloutProvider.create(r.inputs));
-      for (const threshold of [6, 18]) {
+      for (const threshold of [4, 12]) {
         await r.sim.waitFor(
           () => perNodeJobsCreated(r.sim) >= threshold && !!runningDispatcherPod(r.sim),
           60_000,
@@ -106,7 +106,7 @@ describe("the rollout survives its dispatcher; concurrent rollouts of one releas
 
     it("the same create succeeds on every node, with exactly one successful Job per node and never more than P", () => {
       const results = decodeResults(outs.results);
-      assert.equal(results.length, 40);
+      assert.equal(results.length, 24);
       assert.deepEqual(
         results.filter((x) => x.outcome !== "succeeded").map((x) => `${x.node}: ${x.reason}`),
         [],
@@ -117,7 +117,7 @@ describe("the rollout survives its dispatcher; concurrent rollouts of one releas
         P,
       );
       assert.ok(
-        kills.every((k) => k < 40),
+        kills.every((k) => k < 24),
         `both kills landed mid-run (${kills.join(", ")} Jobs created)`,
       );
     });
