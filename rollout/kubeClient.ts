@@ -474,6 +474,7 @@ export class KubeClient {
     },
     onEvent: (event: WatchEvent<T>) => void,
     signal?: AbortSignal,
+    onBookmark?: (resourceVersion: string) => void,
   ): Promise<string> {
     this.requestCount++;
     const creds = await this.currentCredentials();
@@ -532,7 +533,11 @@ export class KubeClient {
             );
           }
           lastRv = event.object?.metadata?.resourceVersion ?? lastRv;
-          // BOOKMARK events reach the handler too: they carry only how far the stream has come.
+          if (event.type === "BOOKMARK") {
+            // A bookmark carries only how far the stream has come.
+            onBookmark?.(lastRv);
+            continue;
+          }
           try {
             onEvent(event);
           } catch (err) {

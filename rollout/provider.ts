@@ -81,8 +81,8 @@ export function newRunId(runKey: string, previous?: string): string {
   }
 }
 
-/** The dispatcher Job with its node selection replaced by explicit names (drift healing). */
-export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): KubeObject {
+/** A copy of a dispatcher Job whose dispatcher argument list (the one with `--job-template=`) is rewritten. */
+function withDispatcherArgs(job: KubeObject, rewrite: (args: string[]) => string[]): KubeObject {
   const copy = JSON.parse(JSON.stringify(job)) as KubeObject;
   const pod = (
     copy.spec as { template?: { spec?: { containers?: { args?: string[]; command?: string[] }[] } } }
@@ -90,14 +90,18 @@ export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): Ku
   for (const c of pod?.containers ?? []) {
     for (const key of ["args", "command"] as const) {
       const list = c[key];
-      if (!list || !list.some((a) => a.startsWith("--job-template="))) continue;
-      c[key] = [
-        ...list.filter((a) => !a.startsWith("--nodes=") && !a.startsWith("--node-selector=")),
-        `--nodes=${nodes.join(",")}`,
-      ];
+      if (list && list.some((a) => a.startsWith("--job-template="))) c[key] = rewrite(list);
     }
   }
   return copy;
+}
+
+/** The dispatcher Job with its node selection replaced by explicit names (drift healing). */
+export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): KubeObject {
+  return withDispatcherArgs(job, (list) => [
+    ...list.filter((a) => !a.startsWith("--nodes=") && !a.startsWith("--node-selector=")),
+    `--nodes=${nodes.join(",")}`,
+  ]);
 }
 
 /**
@@ -106,17 +110,9 @@ export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): Ku
  * run's, made by the Job it replaces).
  */
 export function replacementDispatcherJob(job: KubeObject, nodes: readonly string[]): KubeObject {
-  const copy = withExplicitNodes(job, nodes);
-  const pod = (
-    copy.spec as { template?: { spec?: { containers?: { args?: string[]; command?: string[] }[] } } }
-  )?.template?.spec;
-  for (const c of pod?.containers ?? []) {
-    for (const key of ["args", "command"] as const) {
-      const list = c[key];
-      if (list) c[key] = list.filter((a) => !a.startsWith("--owner-job-name="));
-    }
-  }
-  return copy;
+  return withDispatcherArgs(withExplicitNodes(job, nodes), (list) =>
+    list.filter((a) => !a.startsWith("--owner-job-name=")),
+  );
 }
 
 function annotated(job: KubeObject, runId: string, runKey: string): KubeObject {

@@ -160,11 +160,14 @@ export class Reflector<T extends Obj> {
             // Kept as each event arrives: a stream that breaks mid-way resumes right after the last event handled.
             rv = event.object?.metadata?.resourceVersion ?? rv;
             this.noteProgress(rv);
-            if (event.type === "BOOKMARK") return;
             if (event.type === "DELETED") this.remove(event.object);
             else this.upsert(event.object);
           },
           signal,
+          (bookmark) => {
+            rv = bookmark;
+            this.noteProgress(bookmark);
+          },
         );
         failures = 0;
       } catch (err) {

@@ -3,15 +3,26 @@
 // nodes that go NotReady, are deleted or join mid-run, failing nodes and TTL 0. Every invariant is judged from the
 // simulator's audit log and store, never from the rollout's own bookkeeping. Used by tests/chaos (short runs) and by
 // `npm run bench -- --chaos` (long runs).
+import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import { decodeResults } from "../../rollout/compact";
 import { rolloutProvider } from "../../rollout/provider";
 import type { NodeResult, RolloutOutputs, RolloutSummary } from "../../rollout/types";
-import type { FaultConfig, KubeObject, OutcomeProgram, RunningSimulator } from "../../sim";
+import {
+  CONTROL_PLANE_LABEL,
+  type FaultConfig,
+  type KubeObject,
+  type OutcomeProgram,
+  type RunningSimulator,
+} from "../../sim";
 import { randomFaultConfig, seededRandom } from "../../sim/faults";
-import { INSTALL_OWNER, RELEASE, startRelease, type Release } from "../rollout/simHarness";
-
-const DISPATCHER_JOB = "kata-deploy-install-dispatcher";
-const CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane";
+import {
+  INSTALL_OWNER,
+  RELEASE,
+  perNodeJobsCreated,
+  runningDispatcherPod,
+  startRelease,
+  type Release,
+} from "../rollout/simHarness";
 
 /** What happens during one run, drawn from its seed (the same seed draws the same schedule). */
 export interface ChaosSchedule {
@@ -105,24 +116,6 @@ function auditJobs(sim: RunningSimulator) {
   return out;
 }
 
-function perNodeJobsCreated(sim: RunningSimulator): number {
-  let n = 0;
-  for (const r of Object.values(sim.audit.jobsByNode()))
-    n += r.jobs.filter((j) => j.owner === INSTALL_OWNER).length;
-  return n;
-}
-
-function runningDispatcherPod(sim: RunningSimulator): string | undefined {
-  return sim
-    .list("pods", { namespace: RELEASE.namespace })
-    .find(
-      (p) =>
-        p.metadata.ownerReferences?.some((o) => o.name === DISPATCHER_JOB) &&
-        p.status?.phase === "Running" &&
-        !p.metadata.deletionTimestamp,
-    )?.metadata.name;
-}
-
 /** A copy of an existing worker under a new name: a node joining the cluster. */
 function joiningNode(sim: RunningSimulator, like: string, name: string): KubeObject | undefined {
   const model = sim.get("nodes", undefined, like);
@@ -194,6 +187,11 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
       timeScale: o.timeScale ?? 1000,
       jobDurationMs: 200_000,
       faults: schedule.faults,
+      // A large fleet's dispatcher may run for minutes on a busy machine: only the rollout's timeout bounds it.
+      execute: {
+        nodeImages: [BUNDLED_DISPATCHER_IMAGE],
+        timeoutMs: ((o.timeoutSeconds ?? 300) + 60) * 1000,
+      },
     },
     values: {
       job: { parallelism: o.parallelism, ttlSecondsAfterFinished: schedule.ttlZero ? 0 : 50_000_000 },
@@ -207,6 +205,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
     // The chaos driver: kills and joins as the run reaches each threshold (per-node Jobs created so far).
     let settled = false;
     const create = rolloutProvider.create(r.inputs).finally(() => (settled = true));
+    // Judged below; handled now so a failed rollout is never an unhandled rejection while the driver runs.
+    create.catch(() => undefined);
     const pendingKills = [...schedule.killAtJobs];
     const pendingAdds = [...schedule.added];
     const pendingOutages = [...schedule.notReady];

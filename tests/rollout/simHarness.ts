@@ -19,6 +19,7 @@ import type { KubeObject, ResourceName } from "../../sim/types";
 export const RELEASE = { name: "kata", namespace: "kata-system" };
 export const INSTALL_OWNER = "kata-deploy-install";
 export const CLEANUP_OWNER = "kata-deploy-cleanup";
+export const INSTALL_DISPATCHER_JOB = "kata-deploy-install-dispatcher";
 
 const RESOURCE_OF_KIND: Record<string, ResourceName> = {
   ConfigMap: "configmaps",
@@ -172,4 +173,24 @@ export async function expectInitFailure(p: Promise<unknown>): Promise<InitFailur
 
 export function byNode(results: readonly NodeResult[]): Map<string, NodeResult> {
   return new Map(results.map((r) => [r.node, r]));
+}
+
+/** Per-node Jobs of the install owner the audit has seen created so far. */
+export function perNodeJobsCreated(sim: RunningSimulator): number {
+  let n = 0;
+  for (const r of Object.values(sim.audit.jobsByNode()))
+    n += r.jobs.filter((j) => j.owner === INSTALL_OWNER).length;
+  return n;
+}
+
+/** The install dispatcher's pod that is running now, if any (to kill it). */
+export function runningDispatcherPod(sim: RunningSimulator): string | undefined {
+  return sim
+    .list("pods", { namespace: RELEASE.namespace })
+    .find(
+      (p) =>
+        p.metadata.ownerReferences?.some((o) => o.name === INSTALL_DISPATCHER_JOB) &&
+        p.status?.phase === "Running" &&
+        !p.metadata.deletionTimestamp,
+    )?.metadata.name;
 }

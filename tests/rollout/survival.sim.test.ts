@@ -7,29 +7,18 @@ import { rolloutProvider as directProvider } from "../../rollout/provider";
 import type { RolloutOutputs } from "../../rollout/types";
 import type { RunningSimulator } from "../../sim";
 import type { RolloutProvider } from "./serialized";
-import { INSTALL_OWNER, RELEASE, deployRelease, startRelease, type Release } from "./simHarness";
+import {
+  INSTALL_DISPATCHER_JOB as DISPATCHER_JOB,
+  INSTALL_OWNER,
+  RELEASE,
+  deployRelease,
+  perNodeJobsCreated,
+  runningDispatcherPod,
+  startRelease,
+  type Release,
+} from "./simHarness";
 
 const rolloutProvider = directProvider as Required<RolloutProvider>;
-const DISPATCHER_JOB = "kata-deploy-install-dispatcher";
-
-/** Per-node Jobs of the install owner the audit has seen created so far. */
-function perNodeJobsCreated(sim: RunningSimulator): number {
-  return Object.values(sim.audit.jobsByNode())
-    .flatMap((r) => r.jobs)
-    .filter((j) => j.owner === INSTALL_OWNER).length;
-}
-
-/** The dispatcher's pod that is running now, if any. */
-function runningDispatcherPod(sim: RunningSimulator): string | undefined {
-  return sim
-    .list("pods", { namespace: RELEASE.namespace })
-    .find(
-      (p) =>
-        p.metadata.ownerReferences?.some((o) => o.name === DISPATCHER_JOB) &&
-        p.status?.phase === "Running" &&
-        !p.metadata.deletionTimestamp,
-    )?.metadata.name;
-}
 
 /**
  * Every node has exactly one Job of the owner, and it succeeded; never two at once on a node; no per-node Job was
