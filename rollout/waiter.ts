@@ -361,6 +361,40 @@ function isConflict(err: unknown): boolean {
 }
 
 /**
+ * Create a dispatcher Job. A create is not retried by the client on a 5xx or a broken connection (it may have been
+ * applied), so here it is: the Job is read back, and one that carries this run's id and is not a Job of this run
+ * already (`known`) is the one just created. Resolves to the Job, or "conflict" when another one holds the name.
+ */
+async function createDispatcherJob(
+  o: StageRunOptions,
+  manifest: KubeObject,
+  known: ReadonlySet<string>,
+  what: string,
+): Promise<KubeObject | "conflict"> {
+  const { client, namespace: ns } = o;
+  const name = manifest.metadata?.name ?? "";
+  const runId = manifest.metadata?.annotations?.[RUN_ID_ANNOTATION];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.create<KubeObject>(jobsPath(ns), manifest, what);
+    } catch (err) {
+      if (isConflict(err)) {
+        const current = await client.getOptional<KubeObject>(jobsPath(ns, name));
+        const mine =
+          !!runId &&
+          current?.metadata?.annotations?.[RUN_ID_ANNOTATION] === runId &&
+          !known.has(current.metadata?.uid ?? "");
+        return mine && current ? current : "conflict";
+      }
+      const transient =
+        !(err instanceof KubeApiError) || err.code === 429 || (err.code >= 500 && err.code < 600);
+      if (!transient || attempt >= 6 || Date.now() >= o.deadline) throw err;
+      await sleep(Math.min(5_000, 250 * 2 ** attempt), o.signal);
+    }
+  }
+}
+
+/**
  * Take this run's dispatcher Job: adopt a running one of the same run key; wait while one of another key runs (another
  * rollout of this release: its work is never deleted), and while per-node Jobs of the owner still run without one (a
  * rollout may be replacing its dispatcher); then Helm's before-hook-creation and create. A create that meets a Job
@@ -444,23 +478,16 @@ async function claimDispatcher(
     }
     const manifest = { ...o.job, metadata: { ...o.job.metadata, namespace: ns } };
     beforeCreate();
-    try {
-      const created = await client.create<KubeObject>(
-        jobsPath(ns),
-        manifest,
-        `create dispatcher Job ${name}`,
-      );
-      log(
-        `${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`,
-      );
-      return {
-        uid: created.metadata?.uid ?? "",
-        createdAt: created.metadata?.creationTimestamp as string | undefined,
-      };
-    } catch (err) {
-      // Another rollout created it between our delete and our create: look again (adopt it or wait for it).
-      if (!isConflict(err)) throw err;
-    }
+    const created = await createDispatcherJob(o, manifest, new Set(), `create dispatcher Job ${name}`);
+    // Another rollout created it between our delete and our create: look again (adopt it or wait for it).
+    if (created === "conflict") continue;
+    log(
+      `${o.label}: created dispatcher Job ${ns}/${name}; following per-node Jobs labelled ${ownerSelector}`,
+    );
+    return {
+      uid: created.metadata?.uid ?? "",
+      createdAt: created.metadata?.creationTimestamp as string | undefined,
+    };
   }
 }
 
@@ -524,18 +551,16 @@ async function replaceDispatcher(
       await client.delete(jobsPath(ns, name), "Orphan", `delete dead dispatcher Job ${name}`);
       await waitGone(client, jobsPath(ns), { name }, o.deadline, `dead dispatcher Job ${name}`);
     }
-    try {
-      const created = await client.create<KubeObject>(
-        jobsPath(ns),
-        { ...replacement, metadata: { ...replacement.metadata, namespace: ns } },
-        `create replacement dispatcher Job ${name}`,
-      );
-      const note = `dispatcher replaced (attempt ${r.attempt}) for ${nodes.length} node(s) after: ${r.why}`;
-      log(`${o.label}: ${note}`);
-      return { note, job: created };
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-    }
+    const created = await createDispatcherJob(
+      o,
+      { ...replacement, metadata: { ...replacement.metadata, namespace: ns } },
+      r.ownUids,
+      `create replacement dispatcher Job ${name}`,
+    );
+    if (created === "conflict") continue;
+    const note = `dispatcher replaced (attempt ${r.attempt}) for ${nodes.length} node(s) after: ${r.why}`;
+    log(`${o.label}: ${note}`);
+    return { note, job: created };
   }
 }
 

@@ -247,7 +247,24 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
       outs = (await create).outs as RolloutOutputs;
     } catch (err) {
       const e = err as { properties?: RolloutOutputs; message?: string };
-      if (!e.properties) throw err;
+      if (!e.properties) {
+        // A rollout that ends without recording results leaves the user nothing to act on: a broken invariant.
+        const why = `seed ${o.seed}: the rollout failed without results: ${String(e.message ?? err).slice(0, 300)}`;
+        return {
+          seed: o.seed,
+          schedule,
+          passed: false,
+          violations: [why],
+          lost: 0,
+          duplicates: 0,
+          peak: r.sim.audit.peakActiveJobsByOwner()[INSTALL_OWNER] ?? 0,
+          rolloutSucceeded: false,
+          unsuccessful: [],
+          kills,
+          injected: r.sim.faults.injected(),
+          seconds: (Date.now() - started) / 1000,
+        };
+      }
       outs = e.properties;
       message = e.message ?? "";
       rolloutSucceeded = false;
