@@ -498,6 +498,23 @@ function ownedByRun(job: { metadata?: object }, uids: ReadonlySet<string>): bool
   return owners.length === 0 || owners.some((r) => uids.has(r.uid ?? ""));
 }
 
+/** Wait until no pod of the dispatcher Job `name` is still running or terminating (pods unreadable: no wait). */
+async function dispatcherPodsStopped(
+  client: KubeClient,
+  ns: string,
+  name: string,
+  untilMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  while (Date.now() < untilMs && !signal.aborted) {
+    const pods = await podsOfJob(client, ns, name).catch(() => undefined);
+    if (!pods) return;
+    const live = pods.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
+    if (live.length === 0) return;
+    await sleep(200, signal);
+  }
+}
+
 /**
  * Replace a dispatcher that died with nodes left, after a backoff: remove the dead Job with Orphan propagation (its
  * per-node Jobs name it as owner and must survive it), then create the replacement for just the nodes left. The
@@ -747,6 +764,9 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
           // Read after the backoff, from a cache caught up with the API server: a Job the dead dispatcher made just
           // before it died (and that may already be gone, TTL 0) must be known before its node is handed on.
           nodesLeft: async () => {
+            // A Job counts as failed as soon as its pod is being deleted, while the process may still be finishing
+            // a create: wait until the dead dispatcher's pods have stopped (bounded), then read the Jobs.
+            await dispatcherPodsStopped(client, ns, name, Date.now() + 60_000, abort.signal);
             const current = await client.list<Obj>(jobsPath(ns), { labelSelector: ownerSelector });
             if (!(await jobs.caughtUp(current.resourceVersion, Date.now() + 65_000, abort.signal))) return [];
             const lists = await listSelection(client, stage);

@@ -171,7 +171,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
   for (const n of schedule.failing) programs[n] = { kind: "fail" };
   for (const n of schedule.deleted) programs[n] = { kind: "nodeDeleted" };
   const quiet = process.env.KATA_ROLLOUT_LOG;
-  process.env.KATA_ROLLOUT_LOG = "quiet";
+  // CHAOS_VERBOSE=1 keeps the rollout's log lines (stderr) when replaying a seed.
+  if (!process.env.CHAOS_VERBOSE) process.env.KATA_ROLLOUT_LOG = "quiet";
   const r: Release = await startRelease({
     sim: {
       fleet: {
