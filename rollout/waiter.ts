@@ -145,6 +145,9 @@ export class Reflector<T extends Obj> {
           this.path,
           { ...this.query, resourceVersion: rv, timeoutSeconds: Math.min(300, remaining) },
           (event) => {
+            // A stream that delivered events was a working connection: if it breaks, the server is not failing,
+            // so the backoff starts over (otherwise routine resets stack up to 5 s of waiting each).
+            failures = 0;
             // Kept as each event arrives: a stream that breaks mid-way resumes right after the last event handled.
             rv = event.object?.metadata?.resourceVersion ?? rv;
             if (event.type === "DELETED") this.remove(event.object);
