@@ -234,6 +234,9 @@ export async function waitGone(
   }
 }
 
+/** Marks a pod read that failed for a passing reason (timeout, 5xx), to be made again. */
+const READ_AGAIN = Symbol("read again");
+
 /** Pods of one Job (by the label the Job controller puts on them); undefined when pods may not be read. */
 export async function podsOfJob(client: KubeClient, ns: string, job: string): Promise<PodLike[] | undefined> {
   try {
@@ -398,7 +401,10 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         await Promise.all(
           failedWithoutPods.map(async ({ obj }) => {
             const job = obj.metadata?.name ?? "";
-            const list = await podsOfJob(client, ns, job).catch(() => undefined);
+            const list = await podsOfJob(client, ns, job).catch((): typeof READ_AGAIN => READ_AGAIN);
+            // A transient failure (the client already retried it) is read again on the next pass; only a refusal
+            // (403) stops reading pods for good.
+            if (list === READ_AGAIN) return;
             if (list === undefined) podsReadable = false;
             pods.set(job, list);
           }),
@@ -480,7 +486,13 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
           ),
         );
       }
-      if (state.done && (dispatcherDone || timedOut)) break;
+      // Failure reasons come from the pods: a run is not over while a failed Job's pods are still to be read.
+      const podsOutstanding =
+        podsReadable &&
+        jobs
+          .all()
+          .some(({ obj }) => jobOutcome(obj).phase === "failed" && !pods.has(obj.metadata?.name ?? ""));
+      if (state.done && (dispatcherDone || timedOut) && (timedOut || !podsOutstanding)) break;
       await sleep(250, abort.signal);
     }
   } finally {
