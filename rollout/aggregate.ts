@@ -452,13 +452,14 @@ export function dsRunState(view: DsRunView): DsRunState {
     if (selector && !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
     const taint = firstUntoleratedTaint(n.spec?.taints ?? [], tolerations);
     if (taint) {
-      results.push({
-        node: name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
-      });
+      results.push(
+        undecidedResult(
+          name,
+          "skipped",
+          "Tainted",
+          `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
+        ),
+      );
       continue;
     }
     const pod = pods.get(name);
@@ -468,6 +469,8 @@ export function dsRunState(view: DsRunView): DsRunState {
         0,
       );
     const startedAt = pod?.status?.startTime ? String(pod.status.startTime) : undefined;
+    // A daemon pod's attempts: its first run and every restart of its containers.
+    const attempts = pod ? 1 + restarts(pod) : 0;
     if (pod && podReady(pod) && view.dsObserved) {
       const ready = pod.status?.conditions?.find((c) => c.type === "Ready") as
         { lastTransitionTime?: string } | undefined;
@@ -475,7 +478,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         node: name,
         outcome: "succeeded",
         job: pod.metadata?.name,
-        attempts: 1 + restarts(pod),
+        attempts,
         startedAt,
         finishedAt: ready?.lastTransitionTime ? String(ready.lastTransitionTime) : undefined,
       });
@@ -494,7 +497,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         node: name,
         outcome: "failed",
         job: pod?.metadata?.name,
-        attempts: pod ? 1 + restarts(pod) : 0,
+        attempts,
         startedAt,
         finishedAt: isoSeconds(view.now),
         reason: "Stuck",
@@ -507,7 +510,7 @@ export function dsRunState(view: DsRunView): DsRunState {
       node: name,
       outcome: "failed",
       job: pod?.metadata?.name,
-      attempts: pod ? 1 + restarts(pod) : 0,
+      attempts,
       startedAt,
       reason: "Timeout",
       message: pod
