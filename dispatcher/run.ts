@@ -696,13 +696,7 @@ class Run {
         this.createdAny = true;
         this.tracked(node, name);
         this.log.log("info", `node ${node}: created Job ${name}`, { node, job: name });
-        const news = this.newsWhileCreating.get(name);
-        this.newsWhileCreating.delete(name);
-        if (news && news.job.metadata?.uid === created.metadata?.uid) {
-          if (news.gone) this.onJobGone(name, news.job);
-          else this.onJob(news.job as KubeJob);
-          return;
-        }
+        if (this.applyHeldNews(name, created.metadata?.uid)) return;
         this.jobs.remember(created);
         const seen = this.jobs.get(name);
         if (seen && jobOutcome(seen).terminal) this.finishFromJob(node, seen);
@@ -737,6 +731,19 @@ class Run {
         await sleep(RECREATE_INTERVAL_MS, this.requestSignal).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * Watch news of this Job that arrived while its node was being dispatched (held by `holdNews`): applied now that
+   * the node tracks the Job, when it is news of this same Job. True when it was applied.
+   */
+  private applyHeldNews(name: string, uid: string | undefined): boolean {
+    const news = this.newsWhileCreating.get(name);
+    this.newsWhileCreating.delete(name);
+    if (!news || news.job.metadata?.uid !== uid) return false;
+    if (news.gone) this.onJobGone(name, news.job);
+    else this.onJob(news.job as KubeJob);
+    return true;
   }
 
   private tracked(node: string, name: string): void {
@@ -780,8 +787,11 @@ class Run {
     }
     if (verdict === "adopt") {
       this.tracked(node, name);
-      this.jobs.remember(existing);
       this.log.log("info", `node ${node}: adopted existing Job ${name} of this run`);
+      // The GET's answer can be older than the watch's news: a Job that finished and was removed (TTL) meanwhile
+      // would otherwise stay cached as running, and its node in flight for good (the run never ended).
+      if (this.applyHeldNews(name, existing.metadata?.uid)) return "done";
+      this.jobs.remember(existing);
       const latest = this.jobs.get(name) ?? existing;
       if (jobOutcome(latest).terminal) this.finishFromJob(node, latest);
       return "done";
