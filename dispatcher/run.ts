@@ -1,6 +1,8 @@
 // The dispatcher run: resolve nodes, clear Jobs of earlier runs, then keep at most P per-node Jobs in flight,
-// tracking all of them through ONE watch on the owner's Jobs. `runDispatcher` is the programmatic entry point used by
-// the CLI, the tests and the bench; it returns the results document instead of exiting.
+// tracking all of them through ONE watch on the owner's Jobs. This file does the I/O: on each sync it reads what the
+// run knows into a plain state, asks decide.ts what to do, and carries the actions out (`apply`) through kubeApi and
+// the fan-out. `runDispatcher` is the programmatic entry point used by the CLI, the tests and the bench; it returns
+// the results document instead of exiting.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
