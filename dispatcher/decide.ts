@@ -235,6 +235,15 @@ export function decideConflict(
   return s.beingDeleted ? "awaitStale" : "deleteStale";
 }
 
+/**
+ * The Job that held the name (409) was gone when looked at (404). If the watch told, while the node was being
+ * dispatched, that this run's Job of the node ended and was removed, that is the node's outcome: `applyNews` (a
+ * second Job would install the node twice). Otherwise the name is free: `retry` the create.
+ */
+export function decideVanishedConflict(held?: { job: JobLike; gone: boolean }): "applyNews" | "retry" {
+  return held?.gone && jobOutcome(held.job).phase !== "running" ? "applyNews" : "retry";
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The loop
 

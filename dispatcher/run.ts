@@ -36,6 +36,7 @@ import {
   decideJobSeen,
   decideLoop,
   decideStuck,
+  decideVanishedConflict,
   exitCode as decideExitCode,
   unfinishedResult,
   type Action,
@@ -762,7 +763,13 @@ class Run {
     try {
       existing = await this.call(`get Job ${name}`, (s) => this.api.getJob(this.namespace, name, s));
     } catch (err) {
-      if (apiFailureOf(err).code === 404) return "retry";
+      if (apiFailureOf(err).code === 404) {
+        const held = this.newsWhileCreating.get(name);
+        if (!held || decideVanishedConflict(held) === "retry") return "retry";
+        this.tracked(node, name);
+        this.applyHeldNews(name, held.job.metadata?.uid);
+        return "done";
+      }
       this.failNode(
         node,
         "CreateFailed",

@@ -10,6 +10,7 @@ import {
   decideJobSeen,
   decideLoop,
   decideStuck,
+  decideVanishedConflict,
   exitCode,
   unfinishedResult,
   type Action,
@@ -299,6 +300,29 @@ describe("dispatcher decisions: a create that failed, and a name that is taken",
   ];
   for (const [what, state, verdict] of conflicts)
     it(what, () => assert.equal(decideConflict(state), verdict));
+
+  const vanished: [string, Parameters<typeof decideVanishedConflict>[0], "applyNews" | "retry"][] = [
+    ["gone, and the watch said nothing: the name is free", undefined, "retry"],
+    [
+      "the watch saw it finish and go: that is the node's outcome",
+      { job: job("p-n1", "complete"), gone: true },
+      "applyNews",
+    ],
+    ["the watch saw it fail and go: that too", { job: job("p-n1", "failed"), gone: true }, "applyNews"],
+    [
+      "removed while running: nothing ran to an end, create again",
+      { job: job("p-n1", "running"), gone: true },
+      "retry",
+    ],
+    [
+      "seen but not gone: the name is free now, create again",
+      { job: job("p-n1", "complete"), gone: false },
+      "retry",
+    ],
+  ];
+  for (const [what, held, verdict] of vanished) {
+    it(`409 then 404: ${what}`, () => assert.equal(decideVanishedConflict(held), verdict));
+  }
 });
 
 describe("dispatcher decisions: the loop", () => {
