@@ -8,11 +8,12 @@ import {
   type PodLike,
   describePodFailure,
   describeStuckPod,
-  jobAttempts,
+  jobAttemptFacts,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
   resultFromNodeRecord,
+  undecidedResult,
 } from "../kube/jobStatus";
 import {
   DAEMONSET_AUTOMATIC_TOLERATIONS,
@@ -142,15 +143,13 @@ export function stallHint(reason: string): string {
 function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult | undefined {
   if (t.stuckSince === undefined || !t.stuckReason) return undefined;
   if (view.now - t.stuckSince < view.stuckGraceSeconds * 1000) return undefined;
-  return {
+  return undecidedResult(
     node,
-    outcome: "failed",
-    job: t.job.metadata?.name,
-    attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
-    startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-    reason: "Stuck",
-    message: `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s); ${stallHint(t.stuckReason)}`,
-  };
+    "failed",
+    "Stuck",
+    `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s); ${stallHint(t.stuckReason)}`,
+    t.job,
+  );
 }
 
 /** This run's record of the node (see resultFromNodeRecord), if the dispatcher left one. */
@@ -186,23 +185,18 @@ export function decidedJobResult(
   if (t.deleted) {
     if (result) return { ...result, node };
     const name = t.job.metadata?.name;
-    const base = {
-      node,
-      job: name,
-      attempts: jobAttempts(t.job),
-      startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-    };
     const recorded = recordedResult(node, name, view);
-    if (recorded) return { ...recorded, ...base };
+    // The record says how it ended; the Job, which the watch saw, how many pods ran and when it started.
+    if (recorded) return { ...recorded, ...jobAttemptFacts(t.job) };
     if (!dispatcherDone && !view.timedOut) return undefined;
-    return {
-      ...base,
-      outcome: "unknown",
-      reason: "JobDeleted",
-      message:
-        `Job ${name} was removed (its TTL, a user or garbage collection) before the rollout saw it finish, and ` +
+    return undecidedResult(
+      node,
+      "unknown",
+      "JobDeleted",
+      `Job ${name} was removed (its TTL, a user or garbage collection) before the rollout saw it finish, and ` +
         "the node carries no record of this run's outcome (the dispatcher records it when it may patch nodes)",
-    };
+      t.job,
+    );
   }
   return stuckResult(t, node, view);
 }
@@ -287,15 +281,15 @@ export function jobRunState(view: JobRunView): JobRunState {
     }
     undecided++;
     const stuck = t.stuckReason ? `; ${t.stuckReason}` : "";
-    results.push({
-      node,
-      outcome: "failed",
-      job: t.job.metadata?.name,
-      attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
-      startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-      reason: "Timeout",
-      message: `Job ${t.job.metadata?.name} had not finished when the rollout timeout (${view.timeoutSeconds}s) passed${stuck}`,
-    });
+    results.push(
+      undecidedResult(
+        node,
+        "failed",
+        "Timeout",
+        `Job ${t.job.metadata?.name} had not finished when the rollout timeout (${view.timeoutSeconds}s) passed${stuck}`,
+        t.job,
+      ),
+    );
   }
   for (const s of view.selected ?? []) {
     if (seen.has(s.name)) continue;
@@ -308,49 +302,52 @@ export function jobRunState(view: JobRunView): JobRunState {
     // A node the template cannot run on is skipped whatever else happened: the dispatcher never dispatches to it,
     // so neither a timeout nor a dispatcher failure makes it a failure.
     if (s.blockedBy) {
-      results.push({
-        node: s.name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
-      });
+      results.push(
+        undecidedResult(
+          s.name,
+          "skipped",
+          "Tainted",
+          `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
+        ),
+      );
     } else if (!dispatcherDone) {
       undecided++;
-      results.push({
-        node: s.name,
-        outcome: "failed",
-        attempts: 0,
-        reason: "Timeout",
-        message: `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
-      });
+      results.push(
+        undecidedResult(
+          s.name,
+          "failed",
+          "Timeout",
+          `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
+        ),
+      );
     } else if (view.jobEventsLost) {
-      results.push({
-        node: s.name,
-        outcome: "unknown",
-        attempts: 0,
-        reason: "NotObserved",
-        message:
+      results.push(
+        undecidedResult(
+          s.name,
+          "unknown",
+          "NotObserved",
           "no Job was seen for this node: the watch of Jobs expired (410) and had to relist, so a Job may have been " +
-          "created and removed meanwhile; the node carries no record of this run's outcome",
-      });
+            "created and removed meanwhile; the node carries no record of this run's outcome",
+        ),
+      );
     } else if (dispatcherPhase === "succeeded") {
-      results.push({
-        node: s.name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "NotDispatched",
-        message:
+      results.push(
+        undecidedResult(
+          s.name,
+          "skipped",
+          "NotDispatched",
           "the dispatcher finished without creating a Job for this node (it joined the selection after the dispatcher listed nodes)",
-      });
+        ),
+      );
     } else {
-      results.push({
-        node: s.name,
-        outcome: "failed",
-        attempts: 0,
-        reason: "NotDispatched",
-        message: `no Job was created for this node: ${dispatcherFailure}`,
-      });
+      results.push(
+        undecidedResult(
+          s.name,
+          "failed",
+          "NotDispatched",
+          `no Job was created for this node: ${dispatcherFailure}`,
+        ),
+      );
     }
   }
   results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
@@ -455,13 +452,14 @@ export function dsRunState(view: DsRunView): DsRunState {
     if (selector && !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
     const taint = firstUntoleratedTaint(n.spec?.taints ?? [], tolerations);
     if (taint) {
-      results.push({
-        node: name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
-      });
+      results.push(
+        undecidedResult(
+          name,
+          "skipped",
+          "Tainted",
+          `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
+        ),
+      );
       continue;
     }
     const pod = pods.get(name);
@@ -471,6 +469,8 @@ export function dsRunState(view: DsRunView): DsRunState {
         0,
       );
     const startedAt = pod?.status?.startTime ? String(pod.status.startTime) : undefined;
+    // A daemon pod's attempts: its first run and every restart of its containers.
+    const attempts = pod ? 1 + restarts(pod) : 0;
     if (pod && podReady(pod) && view.dsObserved) {
       const ready = pod.status?.conditions?.find((c) => c.type === "Ready") as
         { lastTransitionTime?: string } | undefined;
@@ -478,7 +478,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         node: name,
         outcome: "succeeded",
         job: pod.metadata?.name,
-        attempts: 1 + restarts(pod),
+        attempts,
         startedAt,
         finishedAt: ready?.lastTransitionTime ? String(ready.lastTransitionTime) : undefined,
       });
@@ -497,7 +497,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         node: name,
         outcome: "failed",
         job: pod?.metadata?.name,
-        attempts: pod ? 1 + restarts(pod) : 0,
+        attempts,
         startedAt,
         finishedAt: isoSeconds(view.now),
         reason: "Stuck",
@@ -510,7 +510,7 @@ export function dsRunState(view: DsRunView): DsRunState {
       node: name,
       outcome: "failed",
       job: pod?.metadata?.name,
-      attempts: pod ? 1 + restarts(pod) : 0,
+      attempts,
       startedAt,
       reason: "Timeout",
       message: pod
