@@ -170,6 +170,10 @@ export class Store {
     }
   }
 
+  private pruned(info: ResourceInfo, o: KubeObject): KubeObject {
+    return this.request?.pruneUnknown ? this.request.pruneUnknown(info, o) : o;
+  }
+
   private commit(
     t: Table,
     key: string,
@@ -246,7 +250,7 @@ export class Store {
   create(resource: ResourceName, input: KubeObject, namespace?: string): KubeObject {
     const t = this.table(resource);
     const info = t.info;
-    const obj = clone(input);
+    const obj = this.pruned(info, clone(input));
     obj.metadata = obj.metadata ?? {};
     if (info.namespaced) {
       if (obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
@@ -306,7 +310,7 @@ export class Store {
       next = clone(current);
       next.status = clone(input.status);
     } else {
-      next = clone(input);
+      next = this.pruned(info, clone(input));
       next.metadata = next.metadata ?? {};
       // Fields the server owns.
       for (const f of [

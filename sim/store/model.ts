@@ -29,6 +29,11 @@ export interface WriteContext {
   subresource?: "status";
   /** Internal: the answer of a dry run is settled; later commits of the request are dropped. */
   swallow?: boolean;
+  /**
+   * The request's field validation (fieldValidation Strict/Warn/Ignore): returns the object without the
+   * fields its kind does not have, or throws (Strict). Applied to what an API client writes, not to status.
+   */
+  pruneUnknown?: (info: ResourceInfo, o: KubeObject) => KubeObject;
 }
 
 export interface DeleteOptions {
