@@ -120,8 +120,16 @@ function isZero(v: Json): boolean {
   );
 }
 
+const byNumberCache = new Map<string, ReadonlyMap<number, Field>>();
+
+function fieldsByNumber(type: string): ReadonlyMap<number, Field> {
+  let out = byNumberCache.get(type);
+  if (!out) byNumberCache.set(type, (out = new Map(schemaOf(type).map((f) => [f.num, f]))));
+  return out;
+}
+
 function decodeMessage(type: string, buf: Buffer, path: string): JsonObject {
-  const byNumber = new Map(schemaOf(type).map((f) => [f.num, f]));
+  const byNumber = fieldsByNumber(type);
   const r = new Reader(buf);
   const out: JsonObject = {};
   const pointers = new Set<string>();

@@ -535,12 +535,18 @@ export function schemaOf(type: string): readonly Field[] {
   return s;
 }
 
+const jsonFieldsCache = new Map<string, ReadonlyMap<string, Field>>();
+
 /** The fields of a message as its JSON object shows them: inline messages' fields lifted into it. */
-export function jsonFields(type: string): Map<string, Field> {
-  const out = new Map<string, Field>();
-  for (const f of schemaOf(type)) {
-    if (f.inline) for (const [k, v] of jsonFields(f.type)) out.set(k, v);
-    else out.set(f.name, f);
+export function jsonFields(type: string): ReadonlyMap<string, Field> {
+  let out = jsonFieldsCache.get(type);
+  if (!out) {
+    const fields = new Map<string, Field>();
+    for (const f of schemaOf(type)) {
+      if (f.inline) for (const [k, v] of jsonFields(f.type)) fields.set(k, v);
+      else fields.set(f.name, f);
+    }
+    jsonFieldsCache.set(type, (out = fields));
   }
   return out;
 }
