@@ -115,12 +115,12 @@ describe("chart/render: post-delete RBAC cleanup hooks", () => {
   ];
 
   it("the cleanup script deletes the binding, the role and the SA, in that order, once no DaemonSet pod is left", function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     assert.deepEqual(runScript(renderChart({}, release).hooks.postDeleteRbacCleanup[3] as Job), KEPT);
   });
 
   it("in job mode it also deletes the dispatcher's RoleBinding, Role, ClusterRoleBinding, ClusterRole and SA (as chart 4.0.0 does)", function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     const job = renderChart({ deploymentMode: "job" }, release).hooks.postDeleteRbacCleanup[3] as Job;
     assert.deepEqual(runScript(job), [
       ...KEPT,

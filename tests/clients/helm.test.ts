@@ -95,7 +95,7 @@ spec:
 }
 
 describe("real Helm 4 against kube-sim", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let helm: string;
   let sim: RunningSimulator;
   let env: ClientEnv;

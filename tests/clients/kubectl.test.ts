@@ -53,7 +53,7 @@ const FLAVOURS: Flavour[] = [
 
 for (const flavour of FLAVOURS) {
   describe(`real ${flavour.title} against kube-sim`, function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     let kubectl: string;
     let sim: RunningSimulator;
     let env: ClientEnv;

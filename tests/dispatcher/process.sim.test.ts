@@ -51,7 +51,7 @@ function run(
 }
 
 describe("dispatcher bundle as a process", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let entry = "";
   let bytes = 0;
 

@@ -31,7 +31,7 @@ function endsWithin(run: Promise<ResultsDocument>, ms: number, what: string): Pr
 }
 
 describe("dispatcher run ends", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   const cases: [string, "before" | "after"][] = [
     ["when an adopted Job finished and was removed before the GET that found it was answered", "after"],

@@ -31,7 +31,7 @@ function isSecret(v: unknown): v is { value: unknown } {
 }
 
 describe("KataRollout under mocks", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const registered: Registered[] = [];
 
   before(async () => {

@@ -34,7 +34,7 @@ const conditionTypes = (j: Job): string[] =>
   (j.status?.conditions ?? []).filter((c) => c.status === "True").map((c) => c.type);
 
 describe("kube-sim Job controller and kubelet", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({
