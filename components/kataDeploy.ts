@@ -176,13 +176,13 @@ export class KataDeploy extends pulumi.ComponentResource {
     if (createNamespace === true) {
       namespaceResource = new k8s.core.v1.Namespace(
         name,
-        { metadata: { name: plan.apply((p) => p.args.namespace as string) } },
+        { metadata: { name: plan.apply((p) => p.args.namespace) } },
         { parent: this },
       );
     }
     const namespace = namespaceResource
       ? namespaceResource.metadata.name
-      : plan.apply((p) => p.args.namespace as string);
+      : plan.apply((p) => p.args.namespace);
 
     const chart = new k8s.helm.v4.Chart(
       name,
@@ -190,7 +190,7 @@ export class KataDeploy extends pulumi.ComponentResource {
         chart: plan.apply((p) => p.chart.reference),
         version: plan.apply((p) => p.chart.version),
         repositoryOpts: plan.apply((p) => (p.chart.repository ? { repo: p.chart.repository } : undefined)),
-        name: plan.apply((p) => p.args.releaseName as string),
+        name: plan.apply((p) => p.args.releaseName),
         namespace,
         values: plan.apply((p) => p.values),
       },
@@ -199,8 +199,8 @@ export class KataDeploy extends pulumi.ComponentResource {
 
     // ---- The rollout: chart 4.0.0's hooks, run and waited for by KataRollout (rollout/README.md).
     const release = plan.apply((p): Release => ({
-      name: p.args.releaseName as string,
-      namespace: p.args.namespace as string,
+      name: p.args.releaseName,
+      namespace: p.args.namespace,
     }));
     const rendered = pulumi
       .all([plan, release])
@@ -277,16 +277,16 @@ export class KataDeploy extends pulumi.ComponentResource {
       .all([planned, rendered, connection, bundle])
       .apply(([{ plan: p, chartVersion }, r, conn, b]) =>
         buildRolloutInputs({
-          namespace: p.args.namespace as string,
-          releaseName: p.args.releaseName as string,
+          namespace: p.args.namespace,
+          releaseName: p.args.releaseName,
           chart: { chart: p.chart.reference, version: chartVersion },
           values: valuesForHookJobs(p.values),
           rendered: r,
           connection: conn,
           dispatcherImplementation: implementation,
           bundle: b ? bundleRefOf(b, r.names) : undefined,
-          rerunToken: p.args.rerunToken as string | undefined,
-          rollout: p.args.rollout as Record<string, number | boolean> | undefined,
+          rerunToken: p.args.rerunToken,
+          rollout: p.args.rollout,
         }),
       );
     // Created after the chart and the extras (post-install), deleted before them (pre-delete: the cleanup runs
@@ -297,9 +297,9 @@ export class KataDeploy extends pulumi.ComponentResource {
       dependsOn: [chart, ...extras],
     });
 
-    this.mode = plan.apply((p) => p.args.deploymentMode as DeploymentMode);
+    this.mode = plan.apply((p) => p.args.deploymentMode);
     this.namespace = namespace;
-    this.releaseName = plan.apply((p) => p.args.releaseName as string);
+    this.releaseName = plan.apply((p) => p.args.releaseName);
     this.chartVersion = planned.apply((p) => p.chartVersion);
     this.nodeResults = rollout.nodeResults as pulumi.Output<NodeResultOutput[]>;
     this.summary = rollout.summary;

@@ -90,8 +90,8 @@ export async function planRollout(
 ): Promise<PlannedRollout | undefined> {
   if (plan.args.deploymentMode !== DeploymentMode.Job) return undefined;
   const release: Release = {
-    name: plan.args.releaseName as string,
-    namespace: plan.args.namespace as string,
+    name: plan.args.releaseName,
+    namespace: plan.args.namespace,
   };
   const implementation =
     (plan.args.dispatcherImplementation as DispatcherImplementation | undefined) ??

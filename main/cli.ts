@@ -366,8 +366,8 @@ export async function main(argv: string[]): Promise<number> {
     // What `pulumi up` creates before the rollout: the namespace, the chart's objects (helm.v4.Chart), and the
     // component's dispatcher script ConfigMap and reader Role.
     const release: Release = {
-      name: plan.args.releaseName as string,
-      namespace: plan.args.namespace as string,
+      name: plan.args.releaseName,
+      namespace: plan.args.namespace,
     };
     const rendered = renderChart(plan.values, release, { parseYaml });
     const bundle =
@@ -403,8 +403,8 @@ export async function main(argv: string[]): Promise<number> {
       connection: target.connection,
       dispatcherImplementation: implementation,
       bundle: bundle ? bundleRefOf(bundle, rendered.names) : undefined,
-      rerunToken: plan.args.rerunToken as string | undefined,
-      rollout: plan.args.rollout as Record<string, number | boolean> | undefined,
+      rerunToken: plan.args.rerunToken,
+      rollout: plan.args.rollout,
     });
     const total = await eligibleNodes(target.kubeConfig, inputs);
     const observer =
@@ -436,7 +436,7 @@ export async function main(argv: string[]): Promise<number> {
     // The results first; the files after, each a warning when it cannot be written.
     const results: NodeResult[] = decodeResults(outs.results);
     const outputs = stackOutputs(plan, results, outs, kataNodes(results));
-    const parallelism = mode === "job" ? (plan.args.job as { parallelism: number }).parallelism : undefined;
+    const parallelism = mode === "job" ? plan.args.job?.parallelism : undefined;
     if (o.json) process.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
     else
       process.stdout.write(
