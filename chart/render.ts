@@ -108,18 +108,22 @@ function installOrder(objects: K8sObject[]): K8sObject[] {
 /** Helm refuses release names longer than this (they end up in Secret names and labels). */
 export const HELM_RELEASE_NAME_MAX = 53;
 
-function checkRelease(release: Release): void {
-  const name = release?.name;
-  if (typeof name !== "string" || name === "") {
-    throw new ChartValuesError(`release.name: give the Helm release name (a non-empty string)`);
-  }
-  // Helm's own rule: a DNS-1123 subdomain of at most 53 characters.
-  const nameErrors = [
+/** Helm's own rule for a release name: a DNS-1123 subdomain of at most 53 characters. */
+export function helmReleaseNameErrors(name: string): string[] {
+  return [
     ...(name.length > HELM_RELEASE_NAME_MAX
       ? [`must be no more than ${HELM_RELEASE_NAME_MAX} characters`]
       : []),
     ...dns1123SubdomainErrors(name),
   ];
+}
+
+function checkRelease(release: Release): void {
+  const name = release?.name;
+  if (typeof name !== "string" || name === "") {
+    throw new ChartValuesError(`release.name: give the Helm release name (a non-empty string)`);
+  }
+  const nameErrors = helmReleaseNameErrors(name);
   if (nameErrors.length > 0) throw new ChartValuesError(`release.name: "${name}" ${nameErrors.join("; ")}`);
   const namespace = release.namespace;
   if (typeof namespace !== "string" || namespace === "") {

@@ -33,10 +33,12 @@ import {
   mergeValues as coalesceValues,
 } from "../chart/defaults";
 import { removedJobSelectionKeyErrors } from "../chart/jobMode41";
+import { helmReleaseNameErrors } from "../chart/render";
 import { CHART_NAME, chartNames, runtimeClassName } from "../chart/names";
 import { enabledShims as chartEnabledShims } from "../chart/workload";
 import { ROLLOUT_DEFAULTS } from "../rollout/defaults";
 import { CHART_REFERENCE, CHART_VERSION, DEFAULT_NAMESPACE } from "./chartDefaults";
+import { PARALLELISM_MIN } from "../chart/parallelism";
 
 /** Stands for a value that is not known yet (an Output or Promise, or an unknown in preview). */
 export const UNKNOWN: unique symbol = Symbol("kata-deploy:unknown");
@@ -370,8 +372,14 @@ const selectionFields = {
 const job = z.strictObject({
   dispatcherImage: imageRef.optional(),
   parallelism: z
-    .int({ error: unlessNull("must be a whole number ≥ 1 (the most per-node Jobs in flight at once)") })
-    .min(1, { error: "must be ≥ 1 (the most per-node Jobs in flight at once)" })
+    .int({
+      error: unlessNull(
+        `must be a whole number ≥ ${PARALLELISM_MIN} (the most per-node Jobs in flight at once)`,
+      ),
+    })
+    .min(PARALLELISM_MIN, {
+      error: `must be ≥ ${PARALLELISM_MIN} (the most per-node Jobs in flight at once)`,
+    })
     .optional(),
   ...selectionFields,
   cleanup: z.strictObject(selectionFields).optional(),
@@ -473,21 +481,6 @@ const REMOVED_IN_41 = new Set([
   "job.cleanup.nodeSelectorExpressions",
 ]);
 
-const HELM_RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const HELM_RELEASE_NAME_MAX = 53;
-
-function releaseNameErrors(name: string): string[] {
-  const errors: string[] = [];
-  if (name.length > HELM_RELEASE_NAME_MAX)
-    errors.push(`must be no more than ${HELM_RELEASE_NAME_MAX} characters`);
-  if (!HELM_RELEASE_NAME.test(name)) {
-    errors.push(
-      "must consist of lower case alphanumeric characters, '-' or '.', and start and end with an alphanumeric character (e.g. 'kata-deploy')",
-    );
-  }
-  return errors;
-}
-
 const chartSource = z
   .strictObject({
     repository: z.string().optional(),
@@ -554,7 +547,7 @@ export const COMPONENT_FIELDS = {
   createNamespace: z.boolean().default(false),
   releaseName: z
     .string()
-    .superRefine((n, ctx) => addErrors(ctx, releaseNameErrors(n), `Helm release name "${n}"`))
+    .superRefine((n, ctx) => addErrors(ctx, helmReleaseNameErrors(n), `Helm release name "${n}"`))
     .optional(),
   chart: chartSource.optional(),
   values: z.record(z.string(), z.unknown()).optional(),
@@ -914,7 +907,7 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
     });
   }
   if (a.releaseName === undefined) {
-    const problems = releaseNameErrors(resourceName);
+    const problems = helmReleaseNameErrors(resourceName);
     if (problems.length > 0) {
       errors.push({
         path: "releaseName",

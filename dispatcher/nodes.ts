@@ -6,6 +6,7 @@ import { admitNodes, describeSelectors, type NodeLike, type SkippedNode } from "
 import { apiFailureOf, sleep, type ListOptions, type ListPage } from "./kubeApi";
 import type { Logger } from "./log";
 import { DispatcherError, type DispatcherOptions } from "./options";
+import { DISPATCHER_DEFAULTS } from "./defaults";
 
 /** One LIST of nodes, with the run's retries around it; `what` names the request in retry messages. */
 export type ListNodesPage = (what: string, options: ListOptions) => Promise<ListPage<NodeLike>>;
@@ -52,9 +53,9 @@ export class NodeResolver {
     const o = this.ctx.options;
     const explicit = [...new Set((o.nodes ?? []).map((n) => n.trim()).filter(Boolean))].sort();
     if (explicit.length > 0) return this.resolveExplicit(explicit);
-    const wait = o.waitForNodesSecs ?? 0;
-    const settle = o.nodeSettleSecs ?? 15;
-    const pollMs = Math.max(0.01, o.pollIntervalSecs ?? 5) * 1000;
+    const wait = o.waitForNodesSecs ?? DISPATCHER_DEFAULTS.waitForNodesSecs;
+    const settle = o.nodeSettleSecs ?? DISPATCHER_DEFAULTS.nodeSettleSecs;
+    const pollMs = Math.max(0.01, o.pollIntervalSecs ?? DISPATCHER_DEFAULTS.pollIntervalSecs) * 1000;
     const deadline = this.ctx.startedAt + wait * 1000;
     let previous: string | undefined;
     let stableSince = Date.now();
@@ -132,7 +133,7 @@ export class NodeResolver {
   ): Promise<NodeLike[]> {
     const items: NodeLike[] = [];
     let continueToken: string | undefined;
-    const limit = Math.max(1, Math.floor(this.ctx.options.nodePageSize ?? 500));
+    const limit = Math.max(1, Math.floor(this.ctx.options.nodePageSize ?? DISPATCHER_DEFAULTS.nodePageSize));
     for (;;) {
       try {
         const page = await this.ctx.listNodes(`list nodes${labelSelector ? ` [${labelSelector}]` : ""}`, {
