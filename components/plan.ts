@@ -5,10 +5,10 @@
 import { DeploymentMode, DispatcherImplementation } from "./args";
 import { CHART_NAME } from "../chart/names";
 import { parse as parseYaml } from "yaml";
-import { ChartValues, isChartVersion } from "../chart/defaults";
+import { CHART_VERSION, ChartValues, isChartVersion } from "../chart/defaults";
 import type { K8sObject } from "../chart/k8s";
-import { ChartValuesError, dispatcherSelectionArgs, renderChart } from "../chart/render";
-import { UnsupportedOperatorError } from "../chart/selectors";
+import { dispatcherSelectionArgs, renderChart } from "../chart/render";
+import { chartRefusal, releaseOf, type Assembly } from "./assemble";
 import {
   ArgIssue,
   KataDeployArgsError,
@@ -170,23 +170,17 @@ export interface PlannedChartObjects {
  * (a local chart, or a version other than chart's CHART_VERSIONS). Values the chart's templates
  * refuse become a KataDeployArgsError, as Helm's `fail` would stop the render.
  */
-export function planChartObjects(plan: Plan): PlannedChartObjects | undefined {
+export function planChartObjects(plan: Plan, assembly?: Assembly): PlannedChartObjects | undefined {
   const version = plan.chart.version;
   if (plan.chart.path !== undefined || !isChartVersion(version)) return undefined;
-  const release = { name: plan.args.releaseName, namespace: plan.args.namespace };
-  try {
-    const rendered = renderChart(plan.values, release, { version, parseYaml });
-    const { installDispatcher, cleanupDispatcher, postDeleteRbacCleanup } = rendered.hooks;
-    const hooks = [installDispatcher, cleanupDispatcher, ...postDeleteRbacCleanup].filter(
-      (o): o is K8sObject => o !== undefined,
-    );
-    return { version, resources: rendered.resources, hooks };
-  } catch (e) {
-    if (e instanceof ChartValuesError || e instanceof UnsupportedOperatorError) {
-      throw new KataDeployArgsError([
-        { path: "values", message: `chart ${version} refuses these values: ${e.message}` },
-      ]);
-    }
-    throw e;
-  }
+  // Chart 4.0.0 is what `assemble` renders; another version (or a call without an assembly) renders here.
+  const rendered =
+    version === CHART_VERSION && assembly
+      ? assembly.rendered
+      : chartRefusal(version, () => renderChart(plan.values, releaseOf(plan), { version, parseYaml }));
+  const { installDispatcher, cleanupDispatcher, postDeleteRbacCleanup } = rendered.hooks;
+  const hooks = [installDispatcher, cleanupDispatcher, ...postDeleteRbacCleanup].filter(
+    (o): o is K8sObject => o !== undefined,
+  );
+  return { version, resources: rendered.resources, hooks };
 }

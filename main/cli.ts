@@ -10,18 +10,16 @@ import * as tty from "node:tty";
 import * as k8s from "@kubernetes/client-node";
 import { SingleBar } from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parse as parseYaml } from "yaml";
 import { DispatcherImplementation } from "../components/args";
 import { ArgsFileError, readArgsFile } from "../components/argsFile";
-import { renderChart, type Release } from "../chart/render";
 import { planKataDeploy, type Plan } from "../components/plan";
-import { bundleRefOf, dispatcherExtras } from "../components/rolloutObjects";
+import { assemble, rolloutInputsOf } from "../components/assemble";
+import { needsBundle } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";
 import { admitNodes, effectiveTolerations, type NodeLike } from "../dispatcher/admission";
 import { buildDispatcherBundle } from "../dispatcher/bundle";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS } from "../kube/tolerations";
 import type { NodeResult } from "../kube/jobStatus";
-import { buildRolloutInputs } from "../rollout";
 import { kataNodes } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
 import { rolloutProvider } from "../rollout/provider";
@@ -346,14 +344,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!planned) return EXIT_USAGE;
   const { plan } = planned;
   for (const w of plan.warnings) say(`warning: ${w.path}: ${w.message}`);
-  const mode = plan.args.deploymentMode as "job" | "daemonset";
-  const implementation = (plan.args.dispatcherImplementation ??
-    DispatcherImplementation.Bundled) as DispatcherImplementation;
-  if (
-    planned.kubeconfig === undefined &&
-    mode === "job" &&
-    implementation !== DispatcherImplementation.Bundled
-  )
+  const mode = plan.args.deploymentMode;
+  const implementation = plan.args.dispatcherImplementation;
+  if (planned.kubeconfig === undefined && implementation === DispatcherImplementation.Upstream)
     throw new UsageError(
       `dispatcherImplementation: ${implementation} needs a real cluster (--kubeconfig): the simulator runs the bundled dispatcher only`,
     );
@@ -364,48 +357,18 @@ export async function main(argv: string[]): Promise<number> {
     if (planned.kubeconfig !== undefined && !o.yes && !(await confirm(target))) return EXIT_USAGE;
 
     // What `pulumi up` creates before the rollout: the namespace, the chart's objects (helm.v4.Chart), and the
-    // component's dispatcher script ConfigMap and reader Role.
-    const release: Release = {
-      name: plan.args.releaseName,
-      namespace: plan.args.namespace,
-    };
-    const rendered = renderChart(plan.values, release, { parseYaml });
-    const bundle =
-      implementation === DispatcherImplementation.Bundled ? await buildDispatcherBundle() : undefined;
-    const extras = dispatcherExtras(rendered.names, release, implementation, bundle);
-    const namespaceObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: release.namespace } };
-    const objects = [
-      ...(plan.args.createNamespace ? [namespaceObject] : []),
-      ...rendered.resources,
-      ...(rendered.mode === "job"
-        ? [
-            ...(extras.scriptConfigMap ? [extras.scriptConfigMap] : []),
-            extras.podReaderRole,
-            extras.podReaderRoleBinding,
-          ]
-        : []),
-    ];
-    const applied = await applyObjects(target.kubeConfig, objects);
+    // component's dispatcher script ConfigMap and reader Role; the same assembly as the component's.
+    const assembly = assemble(plan, {
+      bundle: needsBundle(plan) ? await buildDispatcherBundle() : undefined,
+    });
+    const { release } = assembly;
+    const applied = await applyObjects(target.kubeConfig, assembly.objects);
     const unserved = applied.skipped.length
       ? `; ${applied.skipped.length} of kinds not served here skipped`
       : "";
     say(`applied ${applied.applied.length} objects${unserved}`);
 
-    const { customRuntimes: _customRuntimes, ...hookValues } = plan.values;
-    const inputs = buildRolloutInputs({
-      namespace: release.namespace,
-      releaseName: release.name,
-      chart: { chart: plan.chart.reference, version: plan.chart.version },
-      // As the component does: customRuntimes (RuntimeClass YAML) never reach the hook Jobs, whose renderer has no
-      // YAML parser; the RuntimeClasses come from `rendered`.
-      values: hookValues,
-      rendered,
-      connection: target.connection,
-      dispatcherImplementation: implementation,
-      bundle: bundle ? bundleRefOf(bundle, rendered.names) : undefined,
-      rerunToken: plan.args.rerunToken,
-      rollout: plan.args.rollout,
-    });
+    const inputs = rolloutInputsOf(plan, assembly, target.connection);
     const total = await eligibleNodes(target.kubeConfig, inputs);
     const observer =
       inputs.mode === "job"

@@ -5,12 +5,12 @@ import { ownerValue } from "../dispatcher/naming";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import { CHART_VERSION } from "../chart/defaults";
 import {
-  dispatcherJob,
+  dispatcherJobOf,
   type DispatcherBundleRef,
   type DispatcherImplementation,
 } from "../chart/dispatcherJobs";
 import type { DaemonSet, Job, K8sObject } from "../chart/k8s";
-import type { RenderedChart, Release } from "../chart/render";
+import type { RenderedChart } from "../chart/render";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { computeRunKey } from "./runKey";
@@ -34,10 +34,10 @@ export interface RolloutBuildArgs {
   releaseName: string;
   /** Chart reference and version as handed to helm.v4.Chart. */
   chart: { chart: string; version?: string };
-  /** Exactly the values handed to the chart (the user's values; the renderer merges the chart defaults). */
-  values: Record<string, unknown>;
-  /** `renderChart(values, release)`. */
+  /** `renderChart(values, release)`: the hook Jobs and the per-node templates come from this one render. */
   rendered: RenderedChart;
+  /** The dispatcher Jobs built from `rendered` already (components/assemble.ts); else built here from it. */
+  dispatcherJobs?: { install: Job; cleanup: Job };
   /** Resolved at program time (rollout/resolveConnection.ts); becomes a secret input. */
   connection: ConnectionSpec;
   dispatcherImplementation?: DispatcherImplementation;
@@ -80,17 +80,12 @@ function findObject<T extends K8sObject>(
 function stage(
   which: "install" | "cleanup",
   args: RolloutBuildArgs,
-  release: Release,
   template: Job | undefined,
 ): DispatcherStage {
   const implementation = args.dispatcherImplementation ?? "bundled";
-  const job = dispatcherJob(
-    which,
-    args.values,
-    release,
-    implementation,
-    args.bundle,
-  ) as unknown as KubeObject;
+  const built =
+    args.dispatcherJobs?.[which] ?? dispatcherJobOf(which, args.rendered, implementation, args.bundle);
+  const job = built as unknown as KubeObject;
   const names = args.rendered.names;
   const tolerations = (template?.spec.template.spec.tolerations ?? []) as Toleration[];
   return {
@@ -106,7 +101,6 @@ function stage(
 export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
   const { rendered } = args;
   const names = rendered.names;
-  const release: Release = { name: args.releaseName, namespace: args.namespace };
   const opts = args.rollout ?? {};
   if (rendered.mode !== "job" && rendered.mode !== "daemonset") {
     throw new Error(
@@ -128,8 +122,8 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
   };
   const chartVersion = args.chart.version ?? CHART_VERSION;
   if (rendered.mode === "job") {
-    const install = stage("install", args, release, rendered.jobTemplates?.install);
-    const cleanup = stage("cleanup", args, release, rendered.jobTemplates?.cleanup);
+    const install = stage("install", args, rendered.jobTemplates?.install);
+    const cleanup = stage("cleanup", args, rendered.jobTemplates?.cleanup);
     const templates = findObject<K8sObject & { data: Record<string, string> }>(
       rendered.resources,
       "ConfigMap",
