@@ -46,6 +46,7 @@ export * from "./renderTypes";
 export {
   chartDispatcherJob,
   dispatcherFlags,
+  dispatcherSelection,
   dispatcherSelectionArgs,
   perNodeJobTemplate,
   withoutHookAnnotations,

@@ -7,6 +7,7 @@ import { apiFailureOf, sleep, type ListOptions, type ListPage } from "./kubeApi"
 import type { Logger } from "./log";
 import { DispatcherError, type DispatcherOptions } from "./options";
 import { DISPATCHER_DEFAULTS } from "./defaults";
+import { normalizeSelection, selectionQueries } from "../kube/nodeSelection";
 
 /** One LIST of nodes, with the run's retries around it; `what` names the request in retry messages. */
 export type ListNodesPage = (what: string, options: ListOptions) => Promise<ListPage<NodeLike>>;
@@ -51,8 +52,9 @@ export class NodeResolver {
   /** The nodes to dispatch to, and those skipped for taints the template does not tolerate. */
   async resolve(): Promise<NodeSelection> {
     const o = this.ctx.options;
-    const explicit = [...new Set((o.nodes ?? []).map((n) => n.trim()).filter(Boolean))].sort();
-    if (explicit.length > 0) return this.resolveExplicit(explicit);
+    // Names win (deduplicated, sorted); else the selectors' union, resolved below.
+    const explicit = normalizeSelection({ nodes: o.nodes, selectors: o.nodeSelectors }).nodes;
+    if (explicit) return this.resolveExplicit(explicit);
     const wait = o.waitForNodesSecs ?? DISPATCHER_DEFAULTS.waitForNodesSecs;
     const settle = o.nodeSettleSecs ?? DISPATCHER_DEFAULTS.nodeSettleSecs;
     const pollMs = Math.max(0.01, o.pollIntervalSecs ?? DISPATCHER_DEFAULTS.pollIntervalSecs) * 1000;
@@ -116,7 +118,7 @@ export class NodeResolver {
 
   private async selectionRound(): Promise<NodeSelection> {
     const o = this.ctx.options;
-    const passes = o.nodeSelectors?.length ? o.nodeSelectors : [undefined];
+    const passes = selectionQueries({ selectors: o.nodeSelectors });
     let all: NodeLike[] = [];
     // concat, not push(...): a 100,000-node pass spread as arguments overflows the call stack.
     for (const pass of passes) all = all.concat(await this.listAll(pass, o.nodeFieldSelector || undefined));

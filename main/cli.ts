@@ -18,6 +18,7 @@ import { needsBundle } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";
 import { admitNodes, effectiveTolerations, type NodeLike } from "../dispatcher/admission";
 import { buildDispatcherBundle } from "../dispatcher/bundle";
+import { admitSelected, selectionQueries } from "../kube/nodeSelection";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS } from "../kube/tolerations";
 import type { NodeResult } from "../kube/jobStatus";
 import { kataNodes } from "../rollout/aggregate";
@@ -175,10 +176,10 @@ async function eligibleNodes(kc: k8s.KubeConfig, inputs: RolloutInputs): Promise
   }
   const stage = inputs.install;
   if (!stage) return 0;
-  if (stage.selection.nodes?.length) return new Set(stage.selection.nodes).size;
-  const selectors = stage.selection.selectors?.length ? stage.selection.selectors : [undefined];
-  const nodes = (await Promise.all(selectors.map((s) => list(s)))).flat();
-  return admitNodes(nodes, effectiveTolerations(stage.tolerations ?? []), false).admitted.length;
+  // As the dispatcher will: names win, else the union of the selectors; then admission by taints.
+  const listed = await Promise.all(selectionQueries(stage.selection).map((s) => list(s)));
+  return admitSelected(listed, stage.selection, effectiveTolerations(stage.tolerations ?? [])).admitted
+    .length;
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   describeTaint,
   firstUntoleratedTaint,
 } from "../kube/tolerations";
+import { admitSelected } from "../kube/nodeSelection";
 import type { NodeSelectionSpec, RolloutSummary } from "./types";
 
 export interface NodeLike {
@@ -45,19 +46,17 @@ export function selectNodes(
   selection: NodeSelectionSpec,
   tolerations?: readonly Toleration[],
 ): SelectedNode[] {
-  let chosen: NodeLike[] = listed.flat();
-  if (selection.nodes && selection.nodes.length > 0) {
-    const wanted = new Set(selection.nodes);
-    chosen = chosen.filter((n) => wanted.has(n.metadata?.name ?? ""));
-  }
-  const out = new Map<string, SelectedNode>();
-  for (const n of chosen) {
-    const name = n.metadata?.name;
-    if (!name || out.has(name) || n.metadata?.deletionTimestamp) continue;
-    const taint = tolerations ? firstUntoleratedTaint(n.spec?.taints ?? [], tolerations) : undefined;
-    out.set(name, taint ? { name, blockedBy: describeTaint(taint) } : { name });
-  }
-  return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Nodes being deleted are not counted: they will not report a result.
+  const { matched, skipped } = admitSelected(listed, selection, tolerations ?? [], {
+    ignoreTaints: tolerations === undefined,
+    skipDeleting: true,
+  });
+  const blocked = new Map(skipped.map((s) => [s.name, describeTaint(s.taint)]));
+  return matched.map((n) => {
+    const name = n.metadata?.name as string;
+    const blockedBy = blocked.get(name);
+    return blockedBy ? { name, blockedBy } : { name };
+  });
 }
 
 /** What the waiter saw of one per-node Job. */

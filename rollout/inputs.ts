@@ -10,11 +10,12 @@ import {
   type DispatcherImplementation,
 } from "../chart/dispatcherJobs";
 import type { DaemonSet, Job, K8sObject } from "../chart/k8s";
-import type { RenderedChart } from "../chart/render";
+import { dispatcherSelection, type RenderedChart } from "../chart/render";
+import { normalizeSelection } from "../kube/nodeSelection";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { computeRunKey } from "./runKey";
-import type { DispatcherStage, KubeObject, NodeSelectionSpec, RolloutInputs } from "./types";
+import type { DispatcherStage, KubeObject, RolloutInputs } from "./types";
 
 /** The rollout options the component exposes (all optional). */
 export interface RolloutOptions {
@@ -47,28 +48,6 @@ export interface RolloutBuildArgs {
   rollout?: RolloutOptions;
 }
 
-/** The node selection a dispatcher Job was rendered with (its `--nodes=` / `--node-selector=` flags). */
-export function selectionOfDispatcher(job: KubeObject): NodeSelectionSpec {
-  const spec = job.spec as {
-    template?: { spec?: { containers?: { command?: string[]; args?: string[] }[] } };
-  };
-  const flags = (spec?.template?.spec?.containers ?? []).flatMap((c) => [
-    ...(c.command ?? []),
-    ...(c.args ?? []),
-  ]);
-  const nodes = flags
-    .filter((f) => f.startsWith("--nodes="))
-    .flatMap((f) => f.slice("--nodes=".length).split(","));
-  const selectors = flags
-    .filter((f) => f.startsWith("--node-selector="))
-    .map((f) => f.slice("--node-selector=".length));
-  const selection: NodeSelectionSpec = {};
-  const names = nodes.map((n) => n.trim()).filter(Boolean);
-  if (names.length) selection.nodes = [...new Set(names)].sort();
-  else if (selectors.length) selection.selectors = selectors;
-  return selection;
-}
-
 function findObject<T extends K8sObject>(
   objects: readonly K8sObject[],
   kind: string,
@@ -91,7 +70,8 @@ function stage(
   return {
     job,
     ownerValue: ownerValue(which === "install" ? names.installNamePrefix : names.cleanupNamePrefix),
-    selection: selectionOfDispatcher(job),
+    // As data from the chart's values: the same selection the chart wrote into the Job's flags.
+    selection: normalizeSelection(dispatcherSelection(args.rendered.values, which)),
     // The bundled dispatcher admits nodes like a DaemonSet would: the template's tolerations plus the automatic ones.
     tolerations: [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS],
   };
