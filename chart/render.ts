@@ -152,18 +152,27 @@ export function renderMerged(
   return atLeast41(version) ? render41(values, release, options) : render40(values, release, options);
 }
 
-function render40(values: ChartValues, release: Release, options: RenderOptions): RenderedChart {
-  const mode = deploymentMode(values);
-  const names = chartNames(multiInstallSuffix(values));
-  const useShimNodeSelectors =
-    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
+/** What every chart version's render starts from: the mode, the names, the post-delete hooks. */
+function renderStart(
+  values: ChartValues,
+  release: Release,
+  options: RenderOptions,
+): { rendered: RenderedChart; useShimNodeSelectors: boolean } {
   const rendered: RenderedChart = {
     values,
-    mode,
-    names,
+    mode: deploymentMode(values),
+    names: chartNames(multiInstallSuffix(values)),
     resources: [],
     hooks: { postDeleteRbacCleanup: postDeleteRbacCleanup(values, release) },
   };
+  const useShimNodeSelectors =
+    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
+  return { rendered, useShimNodeSelectors };
+}
+
+function render40(values: ChartValues, release: Release, options: RenderOptions): RenderedChart {
+  const { rendered, useShimNodeSelectors } = renderStart(values, release, options);
+  const mode = rendered.mode;
   const objects: (K8sObject | undefined)[] = [];
 
   // Templates in file-name order, as Helm reads them.
@@ -199,18 +208,9 @@ function render41(values: ChartValues, release: Release, options: RenderOptions)
   removedJobSelectionKeyErrors(values).forEach((e) => {
     throw new ChartValuesError(e.message);
   });
-  const mode = deploymentMode(values);
-  const names = chartNames(multiInstallSuffix(values));
+  const { rendered, useShimNodeSelectors } = renderStart(values, release, options);
+  const mode = rendered.mode;
   const rulesActive = nfdRulesActive(values, !!options.externalNfdNamespace);
-  const useShimNodeSelectors =
-    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
-  const rendered: RenderedChart = {
-    values,
-    mode,
-    names,
-    resources: [],
-    hooks: { postDeleteRbacCleanup: postDeleteRbacCleanup(values, release) },
-  };
   const userDropIn = userDropInConfigMap(values, release, v);
   const customConfigs = customConfigsConfigMap(values, release, v);
   const configMaps = { userDropIn, customConfigs };

@@ -68,11 +68,6 @@ export const DEFAULT_INSTALL_EXPRESSIONS: readonly NodeSelectorRequirement[] = O
   { key: "node-role.kubernetes.io/master", operator: SelectorOperator.DoesNotExist },
 ]);
 
-/** Chart 4.0.0's default cleanup selection: every node that carries the kata-runtime label, whatever its value. */
-export const DEFAULT_CLEANUP_EXPRESSIONS: readonly NodeSelectorRequirement[] = Object.freeze([
-  { key: "katacontainers.io/kata-runtime", operator: SelectorOperator.Exists },
-]);
-
 /** Chart 4.0.0's selection: explicit names win over its one compiled selector; neither means all nodes. */
 export function nodeSelection(
   nodes: readonly string[] | undefined,
