@@ -17,7 +17,15 @@ import type { K8sObject } from "../chart/k8s";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
 import { assemble, rolloutInputsOf } from "./assemble";
-import { ArgIssue, CheckResult, KataDeployArgsError, UNKNOWN, checkArgs, isPlainObject } from "./validation";
+import {
+  ArgIssue,
+  COMPONENT_DEFAULTS,
+  CheckResult,
+  KataDeployArgsError,
+  UNKNOWN,
+  checkArgs,
+  isPlainObject,
+} from "./validation";
 
 export const KATA_DEPLOY_TYPE = "kata-deploy:index:KataDeploy";
 
@@ -118,7 +126,7 @@ export class KataDeploy extends pulumi.ComponentResource {
           "must be a plain true or false (not an output): it decides whether a Namespace resource exists, which Pulumi must know when the program runs",
       });
     }
-    const implementation = rest.dispatcherImplementation ?? DispatcherImplementation.Bundled;
+    const implementation = rest.dispatcherImplementation ?? COMPONENT_DEFAULTS.dispatcherImplementation;
     if (pulumi.Output.isInstance(implementation) || (implementation as unknown) instanceof Promise) {
       eager.errors.push({
         path: "dispatcherImplementation",

@@ -12,14 +12,14 @@ import { SingleBar } from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DispatcherImplementation } from "../components/args";
 import { ArgsFileError, readArgsFile } from "../components/argsFile";
-import { planKataDeploy, type Plan } from "../components/plan";
+import { DEFAULT_RESOURCE_NAME, planKataDeploy, type Plan } from "../components/plan";
 import { assemble, rolloutInputsOf } from "../components/assemble";
 import { needsBundle } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";
-import { admitNodes, effectiveTolerations, type NodeLike } from "../dispatcher/admission";
+import type { NodeLike } from "../dispatcher/admission";
 import { buildDispatcherBundle } from "../dispatcher/bundle";
-import { admitSelected, selectionQueries } from "../kube/nodeSelection";
-import { DAEMONSET_AUTOMATIC_TOLERATIONS } from "../kube/tolerations";
+import { admitSelected, selectionQueries, type NodeSelection } from "../kube/nodeSelection";
+import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import type { NodeResult } from "../kube/jobStatus";
 import { kataNodes } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
@@ -165,20 +165,22 @@ async function eligibleNodes(kc: k8s.KubeConfig, inputs: RolloutInputs): Promise
     } while (token);
     return out;
   };
+  let selection: NodeSelection;
+  let tolerations: Toleration[];
   if (inputs.mode === "daemonset") {
     const ds = inputs.daemonSet;
     const selector = Object.entries(ds?.nodeSelector ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(",");
-    const nodes = await list(selector || undefined);
-    return admitNodes(nodes, [...(ds?.tolerations ?? []), ...DAEMONSET_AUTOMATIC_TOLERATIONS], false).admitted
-      .length;
-  }
-  const stage = inputs.install;
-  if (!stage) return 0;
-  // As the dispatcher will: names win, else the union of the selectors; then admission by taints.
-  const listed = await Promise.all(selectionQueries(stage.selection).map((s) => list(s)));
-  return admitSelected(listed, stage.selection, effectiveTolerations(stage.tolerations ?? [])).admitted
+    selection = selector ? { selectors: [selector] } : {};
+    tolerations = ds?.tolerations ?? [];
+  } else if (inputs.install) {
+    selection = inputs.install.selection;
+    tolerations = inputs.install.tolerations ?? [];
+  } else return 0;
+  // As the dispatcher and the DaemonSet controller will: names win, else the union of the selectors; then taints.
+  const listed = await Promise.all(selectionQueries(selection).map((s) => list(s)));
+  return admitSelected(listed, selection, [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS]).admitted
     .length;
 }
 
@@ -265,7 +267,7 @@ function planFromOptions(
   }
   const args = composeArgs(fileArgs, argOptions(o, explicit), o.args);
   try {
-    const plan = planKataDeploy(args, "kata-deploy");
+    const plan = planKataDeploy(args, DEFAULT_RESOURCE_NAME);
     return { plan, kubeconfig: args.kubeconfig as string | undefined };
   } catch (e) {
     if (!(e instanceof KataDeployArgsError)) throw e;
