@@ -19,7 +19,6 @@ import {
   type Taint,
   type Toleration,
   describeTaint,
-  firstUntoleratedTaint,
 } from "../kube/tolerations";
 import { admitSelected } from "../kube/nodeSelection";
 import type { NodeSelectionSpec, RolloutSummary } from "./types";
@@ -445,24 +444,23 @@ export function dsRunState(view: DsRunView): DsRunState {
   const pods = podsByNode(view.pods);
   const results: NodeResult[] = [];
   let undecided = 0;
-  const names = new Set<string>();
-  for (const n of view.nodes) {
-    const name = n.metadata?.name;
-    if (!name || names.has(name)) continue;
-    names.add(name);
+  // The DaemonSet's nodeSelector (equalities, matched here), then the one admission rule (kube/nodeSelection.ts).
+  const labelled = view.nodes.filter((n) => {
     const labels = n.metadata?.labels ?? {};
-    if (selector && !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
-    const taint = firstUntoleratedTaint(n.spec?.taints ?? [], tolerations);
-    if (taint) {
-      results.push({
-        node: name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
-      });
-      continue;
-    }
+    return !selector || Object.entries(selector).every(([k, v]) => labels[k] === v);
+  });
+  const { admitted, skipped } = admitSelected([labelled], {}, tolerations);
+  for (const { name, taint } of skipped) {
+    results.push({
+      node: name,
+      outcome: "skipped",
+      attempts: 0,
+      reason: "Tainted",
+      message: `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
+    });
+  }
+  for (const n of admitted) {
+    const name = n.metadata?.name as string;
     const pod = pods.get(name);
     const restarts = (p: DsPodLike) =>
       [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].reduce(
