@@ -79,6 +79,8 @@ import {
   type JobManifest,
   type OwnerReference,
 } from "./template";
+import { PARALLELISM_DEFAULT } from "../chart/parallelism";
+import { DISPATCHER_DEFAULTS } from "./defaults";
 
 export { DispatcherError, resolveNamespace, type DispatcherDeps, type DispatcherOptions } from "./options";
 export { summarize, type ResultsDocument } from "./results";
@@ -153,8 +155,9 @@ class Run {
     this.log = deps.logger ?? streamLogger(deps.logFormat ?? "text");
     this.policy = { ...DEFAULT_RETRY, ...deps.retry };
     this.requestSignal = deps.killSignal ?? new AbortController().signal;
-    this.progressLine = new RateLimited((o.progressIntervalSecs ?? 10) * 1000, (p) =>
-      this.log.log("info", describeProgress(p), { progress: p }),
+    this.progressLine = new RateLimited(
+      (o.progressIntervalSecs ?? DISPATCHER_DEFAULTS.progressIntervalSecs) * 1000,
+      (p) => this.log.log("info", describeProgress(p), { progress: p }),
     );
     this.namespace = resolveNamespace(o.namespace, deps.env ?? process.env, deps.serviceAccountNamespaceFile);
     this.owner = computeOwnerValue(o.namePrefix ?? "");
@@ -607,12 +610,13 @@ class Run {
       }
     };
     await Promise.all(Array.from({ length: Math.min(STALE_DELETE_CONCURRENCY, stale.length) }, worker));
-    const deadline = Date.now() + (this.o.staleDeleteTimeoutSecs ?? 120) * 1000;
+    const deadline =
+      Date.now() + (this.o.staleDeleteTimeoutSecs ?? DISPATCHER_DEFAULTS.staleDeleteTimeoutSecs) * 1000;
     while (stale.some((n) => this.jobs.has(n))) {
       if (Date.now() >= deadline) {
         const left = stale.filter((n) => this.jobs.has(n));
         throw new DispatcherError(
-          `${left.length} Job(s) of an earlier run are still being deleted after ${this.o.staleDeleteTimeoutSecs ?? 120}s (${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}); ` +
+          `${left.length} Job(s) of an earlier run are still being deleted after ${this.o.staleDeleteTimeoutSecs ?? DISPATCHER_DEFAULTS.staleDeleteTimeoutSecs}s (${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}); ` +
             "refusing to run more Jobs than the parallelism allows. Check their pods' finalizers, then run again",
           2,
         );
@@ -829,7 +833,7 @@ class Run {
   // Stuck pods
 
   private async checkStuck(): Promise<void> {
-    const graceMs = (this.o.stuckAfterSecs ?? 120) * 1000;
+    const graceMs = (this.o.stuckAfterSecs ?? DISPATCHER_DEFAULTS.stuckAfterSecs) * 1000;
     const now = Date.now();
     const candidates = [...this.fanout.activeJobs()].filter(
       ([job]) => now - (this.trackedSince.get(job) ?? now) >= graceMs,
@@ -878,7 +882,7 @@ class Run {
       }
       await this.resolveOwner().catch((err) => this.rethrowSetup(err, "get", "jobs.batch", this.namespace));
       const targets = await this.selectNodes();
-      this.fanout = new FanOut(targets, this.o.parallelism ?? 100);
+      this.fanout = new FanOut(targets, this.o.parallelism ?? PARALLELISM_DEFAULT);
       if (this.o.dryRun) return this.finish(targets);
       if (targets.length === 0) return this.finish();
       this.log.log(
@@ -919,7 +923,11 @@ class Run {
     if (admitted.length === 0) {
       const why = this.o.nodes?.length
         ? undefined
-        : noEligibleNodesError(skipped, this.o.waitForNodesSecs ?? 0, this.o.nodeSelectors ?? []);
+        : noEligibleNodesError(
+            skipped,
+            this.o.waitForNodesSecs ?? DISPATCHER_DEFAULTS.waitForNodesSecs,
+            this.o.nodeSelectors ?? [],
+          );
       if (why) throw new DispatcherError(why, this.timedOut ? 1 : 2);
       this.log.log("info", "nothing to do: no node selected");
     }
@@ -942,8 +950,11 @@ class Run {
 
   /** Each tick reads the run's state afresh, decides (decide.ts `decideLoop`), acts, and waits for news. */
   private async loop(): Promise<void> {
-    const pollMs = Math.max(0.05, this.o.pollIntervalSecs ?? 5) * 1000;
-    const stuckEveryMs = Math.max(50, Math.min(pollMs, ((this.o.stuckAfterSecs ?? 120) * 1000) / 4));
+    const pollMs = Math.max(0.05, this.o.pollIntervalSecs ?? DISPATCHER_DEFAULTS.pollIntervalSecs) * 1000;
+    const stuckEveryMs = Math.max(
+      50,
+      Math.min(pollMs, ((this.o.stuckAfterSecs ?? DISPATCHER_DEFAULTS.stuckAfterSecs) * 1000) / 4),
+    );
     this.lastStuckCheck = Date.now();
     for (;;) {
       const actions = decideLoop({

@@ -20,8 +20,8 @@ import {
   type Taint,
   type Toleration,
   describeTaint,
-  firstUntoleratedTaint,
 } from "../kube/tolerations";
+import { admitSelected } from "../kube/nodeSelection";
 import type { NodeSelectionSpec, RolloutSummary } from "./types";
 
 export interface NodeLike {
@@ -46,19 +46,17 @@ export function selectNodes(
   selection: NodeSelectionSpec,
   tolerations?: readonly Toleration[],
 ): SelectedNode[] {
-  let chosen: NodeLike[] = listed.flat();
-  if (selection.nodes && selection.nodes.length > 0) {
-    const wanted = new Set(selection.nodes);
-    chosen = chosen.filter((n) => wanted.has(n.metadata?.name ?? ""));
-  }
-  const out = new Map<string, SelectedNode>();
-  for (const n of chosen) {
-    const name = n.metadata?.name;
-    if (!name || out.has(name) || n.metadata?.deletionTimestamp) continue;
-    const taint = tolerations ? firstUntoleratedTaint(n.spec?.taints ?? [], tolerations) : undefined;
-    out.set(name, taint ? { name, blockedBy: describeTaint(taint) } : { name });
-  }
-  return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Nodes being deleted are not counted: they will not report a result.
+  const { matched, skipped } = admitSelected(listed, selection, tolerations ?? [], {
+    ignoreTaints: tolerations === undefined,
+    skipDeleting: true,
+  });
+  const blocked = new Map(skipped.map((s) => [s.name, describeTaint(s.taint)]));
+  return matched.map((n) => {
+    const name = n.metadata?.name as string;
+    const blockedBy = blocked.get(name);
+    return blockedBy ? { name, blockedBy } : { name };
+  });
 }
 
 /** What the waiter saw of one per-node Job. */
@@ -443,25 +441,24 @@ export function dsRunState(view: DsRunView): DsRunState {
   const pods = podsByNode(view.pods);
   const results: NodeResult[] = [];
   let undecided = 0;
-  const names = new Set<string>();
-  for (const n of view.nodes) {
-    const name = n.metadata?.name;
-    if (!name || names.has(name)) continue;
-    names.add(name);
+  // The DaemonSet's nodeSelector (equalities, matched here), then the one admission rule (kube/nodeSelection.ts).
+  const labelled = view.nodes.filter((n) => {
     const labels = n.metadata?.labels ?? {};
-    if (selector && !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
-    const taint = firstUntoleratedTaint(n.spec?.taints ?? [], tolerations);
-    if (taint) {
-      results.push(
-        undecidedResult(
-          name,
-          "skipped",
-          "Tainted",
-          `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
-        ),
-      );
-      continue;
-    }
+    return !selector || Object.entries(selector).every(([k, v]) => labels[k] === v);
+  });
+  const { admitted, skipped } = admitSelected([labelled], {}, tolerations);
+  for (const { name, taint } of skipped) {
+    results.push(
+      undecidedResult(
+        name,
+        "skipped",
+        "Tainted",
+        `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
+      ),
+    );
+  }
+  for (const n of admitted) {
+    const name = n.metadata?.name as string;
     const pod = pods.get(name);
     const restarts = (p: DsPodLike) =>
       [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].reduce(

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
+import { withSelectionArgs } from "../kube/nodeSelection";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
@@ -91,10 +92,7 @@ export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): Ku
     for (const key of ["args", "command"] as const) {
       const list = c[key];
       if (!list || !list.some((a) => a.startsWith("--job-template="))) continue;
-      c[key] = [
-        ...list.filter((a) => !a.startsWith("--nodes=") && !a.startsWith("--node-selector=")),
-        `--nodes=${nodes.join(",")}`,
-      ];
+      c[key] = withSelectionArgs(list, { nodes: [...nodes] });
     }
   }
   return copy;

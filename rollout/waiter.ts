@@ -16,6 +16,7 @@ import {
   progressLine,
   selectNodes,
 } from "./aggregate";
+import { selectionQueries } from "../kube/nodeSelection";
 import { KubeApiError, type KubeClient, isForbidden, isNotFound } from "./kubeClient";
 import type { DaemonSetTarget, DispatcherStage, KubeObject, NodeResult } from "./types";
 
@@ -638,12 +639,10 @@ function recordsOf(lists: readonly (readonly NodeLike[])[]): Map<string, NodeRec
 
 /** Nodes as the API server selects them: one LIST per label selector (their union is the selection), or all nodes. */
 export async function listSelection(client: KubeClient, stage: DispatcherStage): Promise<NodeLike[][]> {
-  const selectors = stage.selection.nodes?.length ? [] : (stage.selection.selectors ?? []);
-  if (!selectors.length) return [(await client.list<NodeLike>(NODES_PATH, {}, "list nodes")).items];
   return Promise.all(
-    selectors.map(
+    selectionQueries(stage.selection).map(
       async (labelSelector) =>
-        (await client.list<NodeLike>(NODES_PATH, { labelSelector }, "list nodes")).items,
+        (await client.list<NodeLike>(NODES_PATH, labelSelector ? { labelSelector } : {}, "list nodes")).items,
     ),
   );
 }
