@@ -3,6 +3,7 @@
 // Node built-ins only: the rollout's serialized dynamic provider imports this file.
 
 import { cloneJson, isMap } from "./goValues";
+import { PARALLELISM_DEFAULT } from "./parallelism";
 
 /** The chart versions the offline renderers reproduce (each proven against Helm's render, tests/chart/fixtures). */
 export const CHART_VERSIONS = ["4.0.0", "4.1.0"] as const;
@@ -271,7 +272,7 @@ function buildDefaults(): ChartValues {
     job: {
       // tag "" falls back to appVersion (4.0.0) through the chart's `default .Chart.AppVersion`.
       dispatcherImage: { reference: "quay.io/kata-containers/kata-deploy-job-dispatcher", tag: "" },
-      parallelism: 100,
+      parallelism: PARALLELISM_DEFAULT,
       nodes: [],
       nodeSelector: {},
       nodeSelectorExpressions: [

@@ -20,6 +20,7 @@ import {
   withoutHookAnnotations,
   type DispatcherStage,
   type Release,
+  type RenderedChart,
   type RenderOptions,
 } from "./render";
 
@@ -97,11 +98,20 @@ export function dispatcherJob(
   options: RenderOptions = {},
 ): Job {
   const merged: ChartValues = mergeValues(chartDefaults(), values, options.onWarning);
-  const rendered = renderMerged(merged, release, options);
+  return dispatcherJobOf(stage, renderMerged(merged, release, options), implementation, bundle);
+}
+
+/** The hook Job as the project creates it, from a chart already rendered (no second render). */
+export function dispatcherJobOf(
+  stage: DispatcherStage,
+  rendered: RenderedChart,
+  implementation: DispatcherImplementation,
+  bundle?: DispatcherBundleRef,
+): Job {
   const chartJob = stage === "install" ? rendered.hooks.installDispatcher : rendered.hooks.cleanupDispatcher;
   if (!chartJob) {
     throw new ChartValuesError(
-      `deploymentMode: ${JSON.stringify(merged.deploymentMode ?? null)} renders no ${stage} dispatcher; chart 4.0.0 has one only with deploymentMode: job`,
+      `deploymentMode: ${JSON.stringify(rendered.values.deploymentMode ?? null)} renders no ${stage} dispatcher; chart 4.0.0 has one only with deploymentMode: job`,
     );
   }
   const job = withoutHookAnnotations(chartJob);

@@ -6,7 +6,13 @@ import type { ChartValues } from "./defaults";
 import { cloneJson, goPrint, goSprintfS, isMap, truthy } from "./goValues";
 import type { BindingLike, ConfigMap, Container, EnvVar, Job, K8sObject, RoleLike } from "./k8s";
 import { chartNames } from "./names";
-import { compileNodeSelector, nodeSelection, selectionArgs, type NodeSelectorRequirement } from "./selectors";
+import {
+  compileNodeSelector,
+  nodeSelection,
+  selectionArgs,
+  type NodeSelection,
+  type NodeSelectorRequirement,
+} from "./selectors";
 import {
   ChartValuesError,
   commonEnv,
@@ -70,13 +76,18 @@ export function nodeList(value: unknown, path: string): string[] {
  * compiled even when a node list wins, so an unsupported operator fails either way.
  */
 export function dispatcherSelectionArgs(values: ChartValues, stage: DispatcherStage): string[] {
+  return selectionArgs(dispatcherSelection(values, stage));
+}
+
+/** A dispatcher's node selection as data (what `dispatcherSelectionArgs` writes as flags). */
+export function dispatcherSelection(values: ChartValues, stage: DispatcherStage): NodeSelection {
   const source =
     stage === "install" ? values.job : truthy(values.job?.cleanup) ? values.job?.cleanup : undefined;
   const prefix = stage === "install" ? "job" : "job.cleanup";
   const eq = equalityMap(source?.nodeSelector, `${prefix}.nodeSelector`);
   const exprs = requirements(source?.nodeSelectorExpressions, `${prefix}.nodeSelectorExpressions`);
   compileNodeSelector(eq, exprs);
-  return selectionArgs(nodeSelection(nodeList(source?.nodes, `${prefix}.nodes`), eq, exprs));
+  return nodeSelection(nodeList(source?.nodes, `${prefix}.nodes`), eq, exprs);
 }
 
 /** The dispatcher command line, binary first, as the chart writes it in `command:`. */

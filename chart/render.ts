@@ -46,6 +46,7 @@ export * from "./renderTypes";
 export {
   chartDispatcherJob,
   dispatcherFlags,
+  dispatcherSelection,
   dispatcherSelectionArgs,
   perNodeJobTemplate,
   withoutHookAnnotations,
@@ -108,18 +109,22 @@ function installOrder(objects: K8sObject[]): K8sObject[] {
 /** Helm refuses release names longer than this (they end up in Secret names and labels). */
 export const HELM_RELEASE_NAME_MAX = 53;
 
-function checkRelease(release: Release): void {
-  const name = release?.name;
-  if (typeof name !== "string" || name === "") {
-    throw new ChartValuesError(`release.name: give the Helm release name (a non-empty string)`);
-  }
-  // Helm's own rule: a DNS-1123 subdomain of at most 53 characters.
-  const nameErrors = [
+/** Helm's own rule for a release name: a DNS-1123 subdomain of at most 53 characters. */
+export function helmReleaseNameErrors(name: string): string[] {
+  return [
     ...(name.length > HELM_RELEASE_NAME_MAX
       ? [`must be no more than ${HELM_RELEASE_NAME_MAX} characters`]
       : []),
     ...dns1123SubdomainErrors(name),
   ];
+}
+
+function checkRelease(release: Release): void {
+  const name = release?.name;
+  if (typeof name !== "string" || name === "") {
+    throw new ChartValuesError(`release.name: give the Helm release name (a non-empty string)`);
+  }
+  const nameErrors = helmReleaseNameErrors(name);
   if (nameErrors.length > 0) throw new ChartValuesError(`release.name: "${name}" ${nameErrors.join("; ")}`);
   const namespace = release.namespace;
   if (typeof namespace !== "string" || namespace === "") {
@@ -147,18 +152,27 @@ export function renderMerged(
   return atLeast41(version) ? render41(values, release, options) : render40(values, release, options);
 }
 
-function render40(values: ChartValues, release: Release, options: RenderOptions): RenderedChart {
-  const mode = deploymentMode(values);
-  const names = chartNames(multiInstallSuffix(values));
-  const useShimNodeSelectors =
-    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
+/** What every chart version's render starts from: the mode, the names, the post-delete hooks. */
+function renderStart(
+  values: ChartValues,
+  release: Release,
+  options: RenderOptions,
+): { rendered: RenderedChart; useShimNodeSelectors: boolean } {
   const rendered: RenderedChart = {
     values,
-    mode,
-    names,
+    mode: deploymentMode(values),
+    names: chartNames(multiInstallSuffix(values)),
     resources: [],
     hooks: { postDeleteRbacCleanup: postDeleteRbacCleanup(values, release) },
   };
+  const useShimNodeSelectors =
+    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
+  return { rendered, useShimNodeSelectors };
+}
+
+function render40(values: ChartValues, release: Release, options: RenderOptions): RenderedChart {
+  const { rendered, useShimNodeSelectors } = renderStart(values, release, options);
+  const mode = rendered.mode;
   const objects: (K8sObject | undefined)[] = [];
 
   // Templates in file-name order, as Helm reads them.
@@ -194,18 +208,9 @@ function render41(values: ChartValues, release: Release, options: RenderOptions)
   removedJobSelectionKeyErrors(values).forEach((e) => {
     throw new ChartValuesError(e.message);
   });
-  const mode = deploymentMode(values);
-  const names = chartNames(multiInstallSuffix(values));
+  const { rendered, useShimNodeSelectors } = renderStart(values, release, options);
+  const mode = rendered.mode;
   const rulesActive = nfdRulesActive(values, !!options.externalNfdNamespace);
-  const useShimNodeSelectors =
-    truthy(values["node-feature-discovery"]?.enabled) || !!options.externalNfdNamespace;
-  const rendered: RenderedChart = {
-    values,
-    mode,
-    names,
-    resources: [],
-    hooks: { postDeleteRbacCleanup: postDeleteRbacCleanup(values, release) },
-  };
   const userDropIn = userDropInConfigMap(values, release, v);
   const customConfigs = customConfigsConfigMap(values, release, v);
   const configMaps = { userDropIn, customConfigs };

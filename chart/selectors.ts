@@ -1,5 +1,6 @@
 // The chart's `nodeLabelSelector` helper (kata-deploy-chart.md §3.4), reproduced exactly so that the
 // dispatcher receives the same `--node-selector` Helm would render. Pure, Node built-ins only.
+import { selectionArgs, type NodeSelection } from "../kube/nodeSelection";
 
 export enum SelectorOperator {
   In = "In",
@@ -67,33 +68,15 @@ export const DEFAULT_INSTALL_EXPRESSIONS: readonly NodeSelectorRequirement[] = O
   { key: "node-role.kubernetes.io/master", operator: SelectorOperator.DoesNotExist },
 ]);
 
-/** Chart 4.0.0's default cleanup selection: every node that carries the kata-runtime label, whatever its value. */
-export const DEFAULT_CLEANUP_EXPRESSIONS: readonly NodeSelectorRequirement[] = Object.freeze([
-  { key: "katacontainers.io/kata-runtime", operator: SelectorOperator.Exists },
-]);
-
-/** How the dispatcher is told which nodes to work on: explicit names win over a selector; neither means all nodes. */
-export type NodeSelection =
-  { kind: "nodes"; nodes: string[] } | { kind: "selector"; selector: string } | { kind: "all" };
-
+/** Chart 4.0.0's selection: explicit names win over its one compiled selector; neither means all nodes. */
 export function nodeSelection(
   nodes: readonly string[] | undefined,
   equalities: Readonly<Record<string, string>> | undefined,
   expressions: readonly NodeSelectorRequirement[] | undefined,
 ): NodeSelection {
-  if (nodes && nodes.length > 0) return { kind: "nodes", nodes: [...nodes] };
+  if (nodes && nodes.length > 0) return { nodes: [...nodes] };
   const selector = compileNodeSelector(equalities ?? {}, expressions ?? []);
-  return selector ? { kind: "selector", selector } : { kind: "all" };
+  return selector ? { selectors: [selector] } : {};
 }
 
-/** The dispatcher arguments for a selection, as the chart renders them (`--nodes=a,b` or `--node-selector=...`). */
-export function selectionArgs(selection: NodeSelection): string[] {
-  switch (selection.kind) {
-    case "nodes":
-      return [`--nodes=${selection.nodes.join(",")}`];
-    case "selector":
-      return [`--node-selector=${selection.selector}`];
-    case "all":
-      return [];
-  }
-}
+export { selectionArgs, type NodeSelection };

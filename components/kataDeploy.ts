@@ -4,9 +4,8 @@
 // hooks (which helm.v4.Chart drops) with the KataRollout dynamic resource (rollout/), which waits for the result.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { parse as parseYaml } from "yaml";
 import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
-import { buildRolloutInputs, newRollout, resolveConnection, type RolloutInputs } from "../rollout";
+import { newRollout, resolveConnection, type RolloutInputs } from "../rollout";
 import {
   DeploymentMode,
   DispatcherImplementation,
@@ -15,11 +14,18 @@ import {
   RolloutSummaryOutput,
 } from "./args";
 import type { K8sObject } from "../chart/k8s";
-import { renderChart, type RenderedChart, type Release } from "../chart/render";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
-import { bundleRefOf, dispatcherExtras } from "./rolloutObjects";
-import { ArgIssue, CheckResult, KataDeployArgsError, UNKNOWN, checkArgs, isPlainObject } from "./validation";
+import { assemble, rolloutInputsOf } from "./assemble";
+import {
+  ArgIssue,
+  COMPONENT_DEFAULTS,
+  CheckResult,
+  KataDeployArgsError,
+  UNKNOWN,
+  checkArgs,
+  isPlainObject,
+} from "./validation";
 
 export const KATA_DEPLOY_TYPE = "kata-deploy:index:KataDeploy";
 
@@ -57,16 +63,6 @@ function planChecked(name: string, checked: CheckResult): Planned {
     }
   }
   return { plan, chartVersion };
-}
-
-/**
- * The values `buildRolloutInputs` renders the hook Jobs from. It renders without a YAML parser, which chart
- * `customRuntimes` (RuntimeClass YAML text) would need; those never reach the dispatcher Jobs (the job templates
- * and RuntimeClasses come from `rendered`, which has the parser), so they are left out here.
- */
-function valuesForHookJobs(values: Record<string, unknown>): Record<string, unknown> {
-  const { customRuntimes: _customRuntimes, ...rest } = values;
-  return rest;
 }
 
 /** The metadata of a rendered object, as a Pulumi Kubernetes input. */
@@ -130,7 +126,7 @@ export class KataDeploy extends pulumi.ComponentResource {
           "must be a plain true or false (not an output): it decides whether a Namespace resource exists, which Pulumi must know when the program runs",
       });
     }
-    const implementation = rest.dispatcherImplementation ?? DispatcherImplementation.Bundled;
+    const implementation = rest.dispatcherImplementation ?? COMPONENT_DEFAULTS.dispatcherImplementation;
     if (pulumi.Output.isInstance(implementation) || (implementation as unknown) instanceof Promise) {
       eager.errors.push({
         path: "dispatcherImplementation",
@@ -176,13 +172,13 @@ export class KataDeploy extends pulumi.ComponentResource {
     if (createNamespace === true) {
       namespaceResource = new k8s.core.v1.Namespace(
         name,
-        { metadata: { name: plan.apply((p) => p.args.namespace as string) } },
+        { metadata: { name: plan.apply((p) => p.args.namespace) } },
         { parent: this },
       );
     }
     const namespace = namespaceResource
       ? namespaceResource.metadata.name
-      : plan.apply((p) => p.args.namespace as string);
+      : plan.apply((p) => p.args.namespace);
 
     const chart = new k8s.helm.v4.Chart(
       name,
@@ -190,7 +186,7 @@ export class KataDeploy extends pulumi.ComponentResource {
         chart: plan.apply((p) => p.chart.reference),
         version: plan.apply((p) => p.chart.version),
         repositoryOpts: plan.apply((p) => (p.chart.repository ? { repo: p.chart.repository } : undefined)),
-        name: plan.apply((p) => p.args.releaseName as string),
+        name: plan.apply((p) => p.args.releaseName),
         namespace,
         values: plan.apply((p) => p.values),
       },
@@ -198,26 +194,25 @@ export class KataDeploy extends pulumi.ComponentResource {
     );
 
     // ---- The rollout: chart 4.0.0's hooks, run and waited for by KataRollout (rollout/README.md).
-    const release = plan.apply((p): Release => ({
-      name: p.args.releaseName as string,
-      namespace: p.args.namespace as string,
-    }));
-    const rendered = pulumi
-      .all([plan, release])
-      .apply(([p, r]): RenderedChart => renderChart(p.values, r, { parseYaml }));
     const bundled = implementation === DispatcherImplementation.Bundled;
     const bundle: pulumi.Output<DispatcherBundle | undefined> = bundled
       ? pulumi.output(buildDispatcherBundle())
       : pulumi.output(undefined);
+    // The release rendered once: the extras, the dispatcher Jobs and the rollout's inputs all come from it.
+    const assembly = pulumi.all([plan, bundle]).apply(([p, b]) => {
+      try {
+        return assemble(p, { bundle: b, implementation, withExtras: true });
+      } catch (e) {
+        return fail(e);
+      }
+    });
 
     // Job mode: the script ConfigMap (bundled) and the dispatcher's extra Role/RoleBinding. Whether they exist
     // must be known now: when an Output decides the mode, they are created (harmless in daemonset mode).
     const extras: pulumi.Resource[] = [];
     const mode = knownMode(known);
     if (mode === undefined || mode === DeploymentMode.Job) {
-      const objects = pulumi
-        .all([rendered, release, bundle])
-        .apply(([r, rel, b]) => dispatcherExtras(r.names, rel, implementation, b));
+      const objects = assembly.apply((a) => a.extras!);
       const childOpts = { parent: this, dependsOn: [chart] };
       if (bundled) {
         const configMap = objects.apply((o) => o.scriptConfigMap!);
@@ -274,21 +269,8 @@ export class KataDeploy extends pulumi.ComponentResource {
       }),
     );
     const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
-      .all([planned, rendered, connection, bundle])
-      .apply(([{ plan: p, chartVersion }, r, conn, b]) =>
-        buildRolloutInputs({
-          namespace: p.args.namespace as string,
-          releaseName: p.args.releaseName as string,
-          chart: { chart: p.chart.reference, version: chartVersion },
-          values: valuesForHookJobs(p.values),
-          rendered: r,
-          connection: conn,
-          dispatcherImplementation: implementation,
-          bundle: b ? bundleRefOf(b, r.names) : undefined,
-          rerunToken: p.args.rerunToken as string | undefined,
-          rollout: p.args.rollout as Record<string, number | boolean> | undefined,
-        }),
-      );
+      .all([planned, assembly, connection])
+      .apply(([{ plan: p, chartVersion }, a, conn]) => rolloutInputsOf(p, a, conn, chartVersion));
     // Created after the chart and the extras (post-install), deleted before them (pre-delete: the cleanup runs
     // while the job-templates ConfigMap and the dispatcher RBAC still exist).
     // KataRollout (dynamic) in a TypeScript program; PackageRollout when the package's plugin constructs this.
@@ -297,9 +279,9 @@ export class KataDeploy extends pulumi.ComponentResource {
       dependsOn: [chart, ...extras],
     });
 
-    this.mode = plan.apply((p) => p.args.deploymentMode as DeploymentMode);
+    this.mode = plan.apply((p) => p.args.deploymentMode);
     this.namespace = namespace;
-    this.releaseName = plan.apply((p) => p.args.releaseName as string);
+    this.releaseName = plan.apply((p) => p.args.releaseName);
     this.chartVersion = planned.apply((p) => p.chartVersion);
     this.nodeResults = rollout.nodeResults as pulumi.Output<NodeResultOutput[]>;
     this.summary = rollout.summary;

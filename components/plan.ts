@@ -2,20 +2,18 @@
 // version, and the exact values handed to the chart. Pure (no Pulumi, no I/O): the component, the
 // `plan` command and the stack program all go through it, and later parts (the rollout's dispatcher
 // Jobs) extend the same Plan.
-import { ROLLOUT_DEFAULTS } from "../rollout/defaults";
-import { DeploymentMode } from "./args";
+import { DeploymentMode, DispatcherImplementation } from "./args";
 import { CHART_NAME } from "../chart/names";
 import { parse as parseYaml } from "yaml";
-import { ChartValues, isChartVersion } from "../chart/defaults";
+import { CHART_VERSION, ChartValues, isChartVersion } from "../chart/defaults";
 import type { K8sObject } from "../chart/k8s";
-import { ChartValuesError, dispatcherSelectionArgs, renderChart } from "../chart/render";
-import { UnsupportedOperatorError } from "../chart/selectors";
+import { dispatcherSelectionArgs, renderChart } from "../chart/render";
+import { chartRefusal, releaseOf, type Assembly } from "./assemble";
 import {
   ArgIssue,
-  ARG_NAMES,
-  CHART_KEYS,
   KataDeployArgsError,
   ResolvedArgs,
+  RolloutSettings,
   checkArgs,
   isPlainObject,
 } from "./validation";
@@ -42,9 +40,43 @@ export interface PlannedSelection {
   cleanup: string[];
 }
 
+/** The chart keys a plan shows with their effective value (the chart version's defaults under the user's). */
+type ShownChartKeys =
+  | "image"
+  | "imagePullPolicy"
+  | "imagePullSecrets"
+  | "k8sDistribution"
+  | "debug"
+  | "defaultShim"
+  | "snapshotter"
+  | "tolerations"
+  | "nodeSelector"
+  | "priorityClassName"
+  | "env"
+  | "job";
+
+/**
+ * The args as a plan shows them: the component's own args parsed (every default applied; the kubeconfig only as
+ * "[secret]"), the typed chart keys with their effective values, and the shims the user configured.
+ */
+export type PlanArgs = {
+  namespace: string;
+  createNamespace: boolean;
+  releaseName: string;
+  chart: { path: string } | { repository: string; version?: string };
+  kubeconfig?: "[secret]";
+  /** Job mode only (it picks the dispatcher). */
+  dispatcherImplementation?: DispatcherImplementation;
+  rerunToken?: string;
+  rollout: RolloutSettings;
+  deploymentMode: DeploymentMode;
+  shims?: Record<string, unknown>;
+  disableAllShims: boolean;
+} & Pick<ChartValues, ShownChartKeys>;
+
 export interface Plan {
   /** The validated args, every omitted field showing its default (component defaults, then chart defaults). */
-  args: Values;
+  args: PlanArgs;
   chart: PlannedChart;
   /** Exactly the values handed to the chart: the typed fields merged over `values`; the chart defaults the rest. */
   values: Values;
@@ -62,14 +94,23 @@ export function planKataDeploy(args: unknown, resourceName: string = DEFAULT_RES
   return planFromResolved(checked.resolved, checked.warnings);
 }
 
+/** The object without its undefined entries, key order kept (the plan prints in this order). */
+function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 export function planFromResolved(resolved: ResolvedArgs, warnings: ArgIssue[] = []): Plan {
   const { effective, values } = resolved;
-  const chart: PlannedChart = { reference: resolved.chart.chart };
-  if (resolved.chart.version !== undefined) chart.version = resolved.chart.version;
-  if (resolved.chart.repository !== undefined) chart.repository = resolved.chart.repository;
-  if (resolved.chart.path !== undefined) chart.path = resolved.chart.path;
-
-  const view: Values = {
+  const chart: PlannedChart = definedOnly({
+    reference: resolved.chart.chart,
+    version: resolved.chart.version,
+    repository: resolved.chart.repository,
+    path: resolved.chart.path,
+  });
+  const job = resolved.mode === DeploymentMode.Job;
+  // The shim table is long: show the shims the user configured, and the disableAll switch.
+  const { disableAll: _disableAll, ...userShims } = isPlainObject(values.shims) ? values.shims : {};
+  const args: PlanArgs = definedOnly({
     namespace: resolved.namespace,
     createNamespace: resolved.createNamespace,
     releaseName: resolved.releaseName,
@@ -80,34 +121,35 @@ export function planFromResolved(resolved: ResolvedArgs, warnings: ArgIssue[] = 
             repository: resolved.chart.repository ?? resolved.chart.chart.slice(0, -`/${CHART_NAME}`.length),
             version: resolved.chart.version,
           },
-  };
-  for (const key of CHART_KEYS) {
-    if (key === "shims") continue;
-    if (effective[key] !== undefined) view[key] = effective[key];
-  }
-  // The shim table is long: show the shims the user configured, and the disableAll switch.
-  const shims = isPlainObject(values.shims) ? { ...values.shims } : {};
-  view.disableAllShims = isPlainObject(effective.shims) && effective.shims.disableAll === true;
-  delete shims.disableAll;
-  if (Object.keys(shims).length > 0) view.shims = shims;
-  // job.* is noise in daemonset mode unless the user set some of it.
-  if (resolved.mode === DeploymentMode.Daemonset && values.job === undefined) delete view.job;
-  // The rollout's arguments. The kubeconfig is never shown, only whether one was given.
-  if (resolved.kubeconfigGiven) view.kubeconfig = "[secret]";
-  if (resolved.mode === DeploymentMode.Job) view.dispatcherImplementation = resolved.dispatcherImplementation;
-  if (resolved.rerunToken !== undefined) view.rerunToken = resolved.rerunToken;
-  view.rollout = { ...ROLLOUT_DEFAULTS, ...resolved.rollout };
-
-  const args: Values = {};
-  for (const name of ARG_NAMES) if (view[name] !== undefined) args[name] = view[name];
+    // The kubeconfig is never shown, only whether one was given.
+    kubeconfig: resolved.kubeconfigGiven ? ("[secret]" as const) : undefined,
+    dispatcherImplementation: job ? resolved.dispatcherImplementation : undefined,
+    rerunToken: resolved.rerunToken,
+    rollout: resolved.rollout,
+    deploymentMode: resolved.mode,
+    image: effective.image,
+    imagePullPolicy: effective.imagePullPolicy,
+    imagePullSecrets: effective.imagePullSecrets,
+    k8sDistribution: effective.k8sDistribution,
+    debug: effective.debug,
+    shims: Object.keys(userShims).length > 0 ? userShims : undefined,
+    defaultShim: effective.defaultShim,
+    snapshotter: effective.snapshotter,
+    tolerations: effective.tolerations,
+    nodeSelector: effective.nodeSelector,
+    priorityClassName: effective.priorityClassName,
+    env: effective.env,
+    // job.* is noise in daemonset mode unless the user set some of it.
+    job: job || values.job !== undefined ? effective.job : undefined,
+    disableAllShims: effective.shims?.disableAll === true,
+  });
 
   const plan: Plan = { args, chart, values, warnings };
-  if (resolved.mode === DeploymentMode.Job) plan.nodeSelection = plannedSelection(effective);
+  if (job) plan.nodeSelection = plannedSelection(effective);
   return plan;
 }
 
-function plannedSelection(effective: Values): PlannedSelection {
-  const values = effective as ChartValues;
+function plannedSelection(values: ChartValues): PlannedSelection {
   return {
     install: dispatcherSelectionArgs(values, "install"),
     cleanup: dispatcherSelectionArgs(values, "cleanup"),
@@ -128,23 +170,17 @@ export interface PlannedChartObjects {
  * (a local chart, or a version other than chart's CHART_VERSIONS). Values the chart's templates
  * refuse become a KataDeployArgsError, as Helm's `fail` would stop the render.
  */
-export function planChartObjects(plan: Plan): PlannedChartObjects | undefined {
+export function planChartObjects(plan: Plan, assembly?: Assembly): PlannedChartObjects | undefined {
   const version = plan.chart.version;
   if (plan.chart.path !== undefined || !isChartVersion(version)) return undefined;
-  const release = { name: plan.args.releaseName as string, namespace: plan.args.namespace as string };
-  try {
-    const rendered = renderChart(plan.values, release, { version, parseYaml });
-    const { installDispatcher, cleanupDispatcher, postDeleteRbacCleanup } = rendered.hooks;
-    const hooks = [installDispatcher, cleanupDispatcher, ...postDeleteRbacCleanup].filter(
-      (o): o is K8sObject => o !== undefined,
-    );
-    return { version, resources: rendered.resources, hooks };
-  } catch (e) {
-    if (e instanceof ChartValuesError || e instanceof UnsupportedOperatorError) {
-      throw new KataDeployArgsError([
-        { path: "values", message: `chart ${version} refuses these values: ${e.message}` },
-      ]);
-    }
-    throw e;
-  }
+  // Chart 4.0.0 is what `assemble` renders; another version (or a call without an assembly) renders here.
+  const rendered =
+    version === CHART_VERSION && assembly
+      ? assembly.rendered
+      : chartRefusal(version, () => renderChart(plan.values, releaseOf(plan), { version, parseYaml }));
+  const { installDispatcher, cleanupDispatcher, postDeleteRbacCleanup } = rendered.hooks;
+  const hooks = [installDispatcher, cleanupDispatcher, ...postDeleteRbacCleanup].filter(
+    (o): o is K8sObject => o !== undefined,
+  );
+  return { version, resources: rendered.resources, hooks };
 }

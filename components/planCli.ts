@@ -7,7 +7,9 @@ import { stringify } from "yaml";
 import { EXIT_USAGE, runCommand } from "../stdio/exit";
 import { readArgsFile } from "./argsFile";
 import { DEFAULT_RESOURCE_NAME, planChartObjects, planKataDeploy } from "./plan";
-import { planRollout } from "./rolloutObjects";
+import { buildDispatcherBundle } from "../dispatcher/bundle";
+import { assemble } from "./assemble";
+import { needsBundle, plannedRollout } from "./rolloutObjects";
 import { KataDeployArgsError } from "./validation";
 
 export interface CliIo {
@@ -50,10 +52,14 @@ export async function runPlanCli(argv: readonly string[], io: CliIo = processIo)
   }
   try {
     const plan = planKataDeploy(args, opts.name);
-    // Job mode: the objects the rollout sends besides the chart (building the bundled dispatcher is async).
-    const rollout = await planRollout(plan);
+    // The release rendered once; job mode adds the objects the rollout sends besides the chart (building the
+    // bundled dispatcher is async).
+    const assembly = assemble(plan, {
+      bundle: needsBundle(plan) ? await buildDispatcherBundle() : undefined,
+    });
+    const rollout = plannedRollout(assembly);
     const { warnings, ...rest } = plan;
-    const out: Record<string, unknown> = { ...rest, chartObjects: planChartObjects(plan) };
+    const out: Record<string, unknown> = { ...rest, chartObjects: planChartObjects(plan, assembly) };
     if (rollout) out.rollout = rollout;
     if (warnings.length > 0) out.warnings = warnings;
     io.stdout(stringify(out, { lineWidth: 0 }));

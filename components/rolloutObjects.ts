@@ -1,53 +1,12 @@
-// The objects the rollout adds in job mode, computed once for the component and for `npm run plan`: the hook
-// Jobs the rollout creates (chart 4.0.0's, via `dispatcherJob`), the bundled dispatcher's script ConfigMap and
-// the dispatcher's extra Role/RoleBinding. Pure apart from building the bundle (esbuild, cached).
+// What `npm run plan` shows of the rollout in job mode: the hook Jobs the rollout creates and the objects the
+// component adds beside the chart (script ConfigMap, pod-reader Role/RoleBinding), all from `assemble(plan)`.
+// Pure apart from building the bundle (esbuild, cached).
 import { createHash } from "node:crypto";
-import { parse as parseYaml } from "yaml";
 import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
-import { DispatcherImplementation } from "./args";
-import {
-  dispatcherJob,
-  dispatcherPodReaderRole,
-  dispatcherPodReaderRoleBinding,
-  dispatcherScriptConfigMap,
-  dispatcherScriptConfigMapName,
-  type DispatcherBundleRef,
-} from "../chart/dispatcherJobs";
 import type { BindingLike, ConfigMap, Job, RoleLike } from "../chart/k8s";
-import { renderChart, type Release } from "../chart/render";
-import type { ChartNames } from "../chart/names";
-import { DeploymentMode } from "./args";
+import { DeploymentMode, DispatcherImplementation } from "./args";
+import { assemble, type Assembly } from "./assemble";
 import type { Plan } from "./plan";
-
-/** The bundle reference the bundled dispatcher Job mounts. */
-export function bundleRefOf(bundle: DispatcherBundle, names: ChartNames): DispatcherBundleRef {
-  return { configMapName: dispatcherScriptConfigMapName(names), entry: bundle.entry, sha256: bundle.sha256 };
-}
-
-/** The namespaced objects the component adds beside the chart in job mode (created before the rollout). */
-export interface DispatcherExtras {
-  /** Only with the bundled dispatcher. */
-  scriptConfigMap?: ConfigMap;
-  podReaderRole: RoleLike;
-  podReaderRoleBinding: BindingLike;
-}
-
-export function dispatcherExtras(
-  names: ChartNames,
-  release: Release,
-  implementation: DispatcherImplementation,
-  bundle?: DispatcherBundle,
-): DispatcherExtras {
-  const extras: DispatcherExtras = {
-    podReaderRole: dispatcherPodReaderRole(names, release),
-    podReaderRoleBinding: dispatcherPodReaderRoleBinding(names, release),
-  };
-  if (implementation === DispatcherImplementation.Bundled) {
-    if (!bundle) throw new Error("internal: the bundled dispatcher needs its bundle");
-    extras.scriptConfigMap = dispatcherScriptConfigMap(bundle, names, release);
-  }
-  return extras;
-}
 
 /** A ConfigMap's data as `key → { bytes, sha256 }` (the script is ~600 KB of text). */
 export interface DataSummary {
@@ -79,6 +38,37 @@ export function summarizeData(data: Readonly<Record<string, string>>): DataSumma
   return out;
 }
 
+/** Whether assembling `plan` needs the bundled dispatcher (job mode with the bundled implementation). */
+export function needsBundle(plan: Plan): boolean {
+  return (
+    plan.args.deploymentMode === DeploymentMode.Job &&
+    plan.args.dispatcherImplementation === DispatcherImplementation.Bundled
+  );
+}
+
+/** The rollout's own objects of an assembly, the script ConfigMap's data summarized; undefined in daemonset mode. */
+export function plannedRollout(assembly: Assembly): PlannedRollout | undefined {
+  const { dispatcherImplementation, extras, dispatcherJobs } = assembly;
+  if (assembly.mode !== DeploymentMode.Job || !extras || !dispatcherJobs) return undefined;
+  let summarized: Pick<PlannedRollout, "note" | "scriptConfigMap"> = {};
+  if (extras.scriptConfigMap) {
+    const { data, ...rest } = extras.scriptConfigMap;
+    summarized = {
+      note: "scriptConfigMap.data is summarized as key -> bytes and sha256; the real ConfigMap holds the bundled dispatcher's text",
+      scriptConfigMap: { ...rest, data: summarizeData(data ?? {}) },
+    };
+  }
+  // In the order the component creates them: the extras with the chart, then the rollout's install Job.
+  return {
+    dispatcherImplementation,
+    ...summarized,
+    podReaderRole: extras.podReaderRole,
+    podReaderRoleBinding: extras.podReaderRoleBinding,
+    installDispatcherJob: dispatcherJobs.install,
+    cleanupDispatcherJob: dispatcherJobs.cleanup,
+  };
+}
+
 /**
  * The rollout's own objects for a plan, exactly as the component and the rollout would send them (the script
  * ConfigMap's data summarized). Undefined in daemonset mode (the rollout then only waits for the DaemonSet).
@@ -89,38 +79,6 @@ export async function planRollout(
   options: { bundle?: DispatcherBundle } = {},
 ): Promise<PlannedRollout | undefined> {
   if (plan.args.deploymentMode !== DeploymentMode.Job) return undefined;
-  const release: Release = {
-    name: plan.args.releaseName as string,
-    namespace: plan.args.namespace as string,
-  };
-  const implementation =
-    (plan.args.dispatcherImplementation as DispatcherImplementation | undefined) ??
-    DispatcherImplementation.Bundled;
-  const rendered = renderChart(plan.values, release, { parseYaml });
-  const bundle =
-    implementation === DispatcherImplementation.Bundled
-      ? (options.bundle ?? (await buildDispatcherBundle()))
-      : undefined;
-  const ref = bundle ? bundleRefOf(bundle, rendered.names) : undefined;
-  const extras = dispatcherExtras(rendered.names, release, implementation, bundle);
-  const job = (stage: "install" | "cleanup") =>
-    dispatcherJob(stage, plan.values, release, implementation, ref, { parseYaml });
-  let summarized: Pick<PlannedRollout, "note" | "scriptConfigMap"> = {};
-  if (extras.scriptConfigMap) {
-    const { data, ...rest } = extras.scriptConfigMap;
-    summarized = {
-      note: "scriptConfigMap.data is summarized as key -> bytes and sha256; the real ConfigMap holds the bundled dispatcher's text",
-      scriptConfigMap: { ...rest, data: summarizeData(data ?? {}) },
-    };
-  }
-  // In the order the component creates them: the extras with the chart, then the rollout's install Job.
-  const planned: PlannedRollout = {
-    dispatcherImplementation: implementation,
-    ...summarized,
-    podReaderRole: extras.podReaderRole,
-    podReaderRoleBinding: extras.podReaderRoleBinding,
-    installDispatcherJob: job("install"),
-    cleanupDispatcherJob: job("cleanup"),
-  };
-  return planned;
+  const bundle = needsBundle(plan) ? (options.bundle ?? (await buildDispatcherBundle())) : undefined;
+  return plannedRollout(assemble(plan, { bundle }));
 }

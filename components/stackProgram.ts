@@ -3,7 +3,6 @@
 // exports the component's outputs as stack outputs for StackReferences. `kata-deploy:kubeconfig` should be set
 // with `pulumi config set --secret`; the component keeps it secret either way.
 import * as pulumi from "@pulumi/pulumi";
-import { z } from "zod";
 import { KataDeployArgs, NodeResultOutput, RolloutSummaryOutput } from "./args";
 import { KataDeploy } from "./kataDeploy";
 import { DEFAULT_RESOURCE_NAME } from "./plan";
@@ -14,18 +13,15 @@ import {
   COMPONENT_FIELDS,
   KataDeployArgsError,
   checkArgs,
+  unwrapSchema,
 } from "./validation";
 
 /** Arguments whose config value is taken as a raw string (everything else is JSON: maps, lists, numbers, booleans). */
 const STRING_ARGS: ReadonlySet<string> = new Set(
   Object.entries({ ...COMPONENT_FIELDS, ...CHART_FIELDS })
     .filter(([, schema]) => {
-      let s: z.core.$ZodType = schema;
-      for (;;) {
-        const def = s._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType };
-        if ((def.type === "optional" || def.type === "nullable") && def.innerType) s = def.innerType;
-        else return def.type === "string" || def.type === "enum";
-      }
+      const type = unwrapSchema(schema)._zod.def.type;
+      return type === "string" || type === "enum";
     })
     .map(([name]) => name),
 );

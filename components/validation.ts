@@ -33,9 +33,12 @@ import {
   mergeValues as coalesceValues,
 } from "../chart/defaults";
 import { removedJobSelectionKeyErrors } from "../chart/jobMode41";
+import { helmReleaseNameErrors } from "../chart/render";
 import { CHART_NAME, chartNames, runtimeClassName } from "../chart/names";
 import { enabledShims as chartEnabledShims } from "../chart/workload";
+import { ROLLOUT_DEFAULTS } from "../rollout/defaults";
 import { CHART_REFERENCE, CHART_VERSION, DEFAULT_NAMESPACE } from "./chartDefaults";
+import { PARALLELISM_MIN } from "../chart/parallelism";
 
 /** Stands for a value that is not known yet (an Output or Promise, or an unknown in preview). */
 export const UNKNOWN: unique symbol = Symbol("kata-deploy:unknown");
@@ -72,17 +75,9 @@ export function isPlainObject(v: unknown): v is Values {
 // ---------------------------------------------------------------------------------------------------
 // Paths
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-/** `job.nodes[2]`, `nodeSelector["kubernetes.io/os"]`. */
+/** `job.nodes[2]`, `nodeSelector["kubernetes.io/os"]`: zod's own path notation. */
 export function formatPath(segments: readonly PropertyKey[]): string {
-  let out = "";
-  for (const s of segments) {
-    if (typeof s === "number") out += `[${s}]`;
-    else if (typeof s === "string" && IDENTIFIER.test(s)) out += out ? `.${s}` : s;
-    else out += `[${JSON.stringify(String(s))}]`;
-  }
-  return out;
+  return z.core.toDotPath(segments);
 }
 
 /** True when the path crosses a value that is not known yet: checks there are skipped, not failed. */
@@ -377,8 +372,14 @@ const selectionFields = {
 const job = z.strictObject({
   dispatcherImage: imageRef.optional(),
   parallelism: z
-    .int({ error: unlessNull("must be a whole number ≥ 1 (the most per-node Jobs in flight at once)") })
-    .min(1, { error: "must be ≥ 1 (the most per-node Jobs in flight at once)" })
+    .int({
+      error: unlessNull(
+        `must be a whole number ≥ ${PARALLELISM_MIN} (the most per-node Jobs in flight at once)`,
+      ),
+    })
+    .min(PARALLELISM_MIN, {
+      error: `must be ≥ ${PARALLELISM_MIN} (the most per-node Jobs in flight at once)`,
+    })
     .optional(),
   ...selectionFields,
   cleanup: z.strictObject(selectionFields).optional(),
@@ -480,21 +481,6 @@ const REMOVED_IN_41 = new Set([
   "job.cleanup.nodeSelectorExpressions",
 ]);
 
-const HELM_RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const HELM_RELEASE_NAME_MAX = 53;
-
-function releaseNameErrors(name: string): string[] {
-  const errors: string[] = [];
-  if (name.length > HELM_RELEASE_NAME_MAX)
-    errors.push(`must be no more than ${HELM_RELEASE_NAME_MAX} characters`);
-  if (!HELM_RELEASE_NAME.test(name)) {
-    errors.push(
-      "must consist of lower case alphanumeric characters, '-' or '.', and start and end with an alphanumeric character (e.g. 'kata-deploy')",
-    );
-  }
-  return errors;
-}
-
 const chartSource = z
   .strictObject({
     repository: z.string().optional(),
@@ -557,11 +543,11 @@ export const COMPONENT_FIELDS = {
   namespace: z
     .string()
     .superRefine((n, ctx) => addErrors(ctx, dns1123LabelErrors(n), `namespace "${n}"`))
-    .optional(),
-  createNamespace: z.boolean().optional(),
+    .default(DEFAULT_NAMESPACE),
+  createNamespace: z.boolean().default(false),
   releaseName: z
     .string()
-    .superRefine((n, ctx) => addErrors(ctx, releaseNameErrors(n), `Helm release name "${n}"`))
+    .superRefine((n, ctx) => addErrors(ctx, helmReleaseNameErrors(n), `Helm release name "${n}"`))
     .optional(),
   chart: chartSource.optional(),
   values: z.record(z.string(), z.unknown()).optional(),
@@ -573,19 +559,30 @@ export const COMPONENT_FIELDS = {
         "is empty; give kubeconfig YAML/JSON text, base64 of it or a file path, or omit it to use $KUBECONFIG, ~/.kube/config or in-cluster",
     })
     .optional(),
-  dispatcherImplementation: z.enum(DispatcherImplementation).optional(),
+  dispatcherImplementation: z.enum(DispatcherImplementation).default(DispatcherImplementation.Bundled),
   rerunToken: z.string().optional(),
   rollout: z
     .strictObject({
-      timeoutSeconds: positiveSeconds("the limit of one install or cleanup run").optional(),
-      healDrift: z.boolean().optional(),
-      cleanupOnDestroy: z.boolean().optional(),
-      stuckGraceSeconds: positiveSeconds(
-        "how long a stuck pod may stay stuck before its node fails",
-      ).optional(),
+      timeoutSeconds: positiveSeconds("the limit of one install or cleanup run").default(
+        ROLLOUT_DEFAULTS.timeoutSeconds,
+      ),
+      healDrift: z.boolean().default(ROLLOUT_DEFAULTS.healDrift),
+      cleanupOnDestroy: z.boolean().default(ROLLOUT_DEFAULTS.cleanupOnDestroy),
+      stuckGraceSeconds: positiveSeconds("how long a stuck pod may stay stuck before its node fails").default(
+        ROLLOUT_DEFAULTS.stuckGraceSeconds,
+      ),
     })
-    .optional(),
+    // prefault: an omitted `rollout` is parsed as `{}`, so its fields get their defaults.
+    .prefault({}),
 };
+
+/** The component's own arguments (not chart values), parsed: every omitted field has its default. */
+export const componentArgs = z.strictObject(COMPONENT_FIELDS);
+export type ComponentArgs = z.output<typeof componentArgs>;
+/** `rollout.*` after parsing: every field set. */
+export type RolloutSettings = ComponentArgs["rollout"];
+/** The defaults of the component's own arguments, as the schema applies them. */
+export const COMPONENT_DEFAULTS: Readonly<ComponentArgs> = componentArgs.parse({});
 
 /** Typed args that do not sit at their chart path. */
 const RENAMED: Readonly<Record<string, readonly string[]>> = { disableAllShims: ["shims", "disableAll"] };
@@ -663,20 +660,23 @@ function closest(word: string, candidates: readonly string[]): string | undefine
   return best;
 }
 
+/** The schema inside optional, nullable and defaulted wrappers. */
+export function unwrapSchema(t: z.core.$ZodType): z.core.$ZodType {
+  let cur = t;
+  for (;;) {
+    const def = cur._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType };
+    const wrapper = ["optional", "nullable", "default", "prefault"].includes(def.type);
+    if (wrapper && def.innerType) cur = def.innerType;
+    else return cur;
+  }
+}
+
 /** The keys a strict object schema accepts at `path` (for "did you mean" and "valid keys"). */
 function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   let s: z.core.$ZodType | undefined = schema;
-  const unwrap = (t: z.core.$ZodType): z.core.$ZodType => {
-    let cur = t;
-    for (;;) {
-      const def = cur._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType };
-      if ((def.type === "optional" || def.type === "nullable") && def.innerType) cur = def.innerType;
-      else return cur;
-    }
-  };
   for (const seg of path) {
     if (!s) return [];
-    s = unwrap(s);
+    s = unwrapSchema(s);
     const def = s._zod.def as z.core.$ZodTypeDef & {
       shape?: Record<string, z.core.$ZodType>;
       catchall?: z.core.$ZodType;
@@ -689,7 +689,7 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
     else return [];
   }
   if (!s) return [];
-  const def = unwrap(s)._zod.def as z.core.$ZodTypeDef & { shape?: Record<string, unknown> };
+  const def = unwrapSchema(s)._zod.def as z.core.$ZodTypeDef & { shape?: Record<string, unknown> };
   return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
 }
 
@@ -702,7 +702,7 @@ export function validatedFieldNames(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return [...ARG_NAMES];
   const [head, ...rest] = path;
   if (typeof head === "string" && head in COMPONENT_FIELDS) {
-    return knownKeysAt(z.object(COMPONENT_FIELDS), path);
+    return knownKeysAt(componentArgs, path);
   }
   return knownKeysAt(chartValues, [head, ...rest]);
 }
@@ -729,22 +729,15 @@ export interface ResolvedArgs {
   mode: DeploymentMode;
   /** Exactly what the chart receives: typed fields merged over `values`. */
   values: Values;
-  /** Chart 4.0.0 defaults coalesced with `values` (Helm rules), for the typed keys and the rest. */
-  effective: Values;
+  /** The chart version's defaults coalesced with `values` (Helm rules), for the typed keys and the rest. */
+  effective: ChartValues;
   /** Job mode: which dispatcher the hook Jobs run. */
   dispatcherImplementation: DispatcherImplementation;
   rerunToken?: string;
-  /** `rollout.*` as given (the rollout applies its own defaults to what is absent). */
+  /** `rollout.*` with every default applied. */
   rollout: RolloutSettings;
   /** Whether a `kubeconfig` argument was given (its text is never kept here). */
   kubeconfigGiven: boolean;
-}
-
-export interface RolloutSettings {
-  timeoutSeconds?: number;
-  healDrift?: boolean;
-  cleanupOnDestroy?: boolean;
-  stuckGraceSeconds?: number;
 }
 
 export interface CheckResult {
@@ -768,11 +761,11 @@ function typedChartValues(args: Values): Values {
   return typed;
 }
 
-function chartRef(chart: Values | undefined): ChartRef {
-  const path = chart?.path as string | undefined;
+function chartRef(chart: ComponentArgs["chart"]): ChartRef {
+  const path = chart?.path;
   if (path !== undefined) return { chart: path, path };
-  const version = (chart?.version as string | undefined) ?? CHART_VERSION;
-  const repository = (chart?.repository as string | undefined)?.replace(/\/+$/, "");
+  const version = chart?.version ?? CHART_VERSION;
+  const repository = chart?.repository?.replace(/\/+$/, "");
   if (repository === undefined) return { chart: CHART_REFERENCE, version };
   if (repository.startsWith("oci://")) {
     // A reference that already names the chart is taken as is.
@@ -901,8 +894,12 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
     }
   }
 
-  // 3. Component-level rules.
-  const namespace = a.namespace === undefined ? DEFAULT_NAMESPACE : a.namespace;
+  // 3. Component-level rules, on the fields as parsed (defaults applied) where they are valid.
+  const field = <K extends keyof typeof COMPONENT_FIELDS>(key: K): ComponentArgs[K] | undefined => {
+    const parsed = COMPONENT_FIELDS[key].safeParse(a[key]);
+    return parsed.success ? (parsed.data as ComponentArgs[K]) : undefined;
+  };
+  const namespace = field("namespace");
   if (a.createNamespace === true && (namespace === "kube-system" || namespace === "default")) {
     errors.push({
       path: "createNamespace",
@@ -910,7 +907,7 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
     });
   }
   if (a.releaseName === undefined) {
-    const problems = releaseNameErrors(resourceName);
+    const problems = helmReleaseNameErrors(resourceName);
     if (problems.length > 0) {
       errors.push({
         path: "releaseName",
@@ -926,27 +923,28 @@ export function checkArgs(args: unknown, resourceName: string): CheckResult {
     });
   }
 
-  if (errors.length > 0 || containsUnknown(a)) return { errors, warnings };
-  const values = user as Values;
-  const effective = coalesceValues(chartDefaults(version), values) as Values;
+  if (errors.length > 0 || containsUnknown(a) || !shape.success || user === UNKNOWN)
+    return { errors, warnings };
+  // Without errors and unknowns the parse succeeded: its output is the typed, defaulted component args.
+  const parsed = shape.data;
+  // The chart's values stay the user's tree as given (the chart applies its own defaults); `effective` is that
+  // tree coalesced over the chart version's defaults, as Helm would.
+  const effective = coalesceValues(chartDefaults(version), user);
   return {
     errors,
     warnings,
     resolved: {
-      namespace: namespace as string,
-      createNamespace: (a.createNamespace as boolean | undefined) ?? false,
-      releaseName: (a.releaseName as string | undefined) ?? resourceName,
-      chart: chartRef(chart),
-      mode: ((effective.deploymentMode as DeploymentMode | undefined) ??
-        DeploymentMode.Daemonset) as DeploymentMode,
-      values,
+      namespace: parsed.namespace,
+      createNamespace: parsed.createNamespace,
+      releaseName: parsed.releaseName ?? resourceName,
+      chart: chartRef(parsed.chart),
+      mode: z.enum(DeploymentMode).parse(effective.deploymentMode),
+      values: user,
       effective,
-      dispatcherImplementation:
-        (a.dispatcherImplementation as DispatcherImplementation | undefined) ??
-        DispatcherImplementation.Bundled,
-      rerunToken: a.rerunToken as string | undefined,
-      rollout: (stripUndefined(a.rollout ?? {}) as RolloutSettings) ?? {},
-      kubeconfigGiven: a.kubeconfig !== undefined,
+      dispatcherImplementation: parsed.dispatcherImplementation,
+      rerunToken: parsed.rerunToken,
+      rollout: parsed.rollout,
+      kubeconfigGiven: parsed.kubeconfig !== undefined,
     },
   };
 }

@@ -8,6 +8,7 @@ import {
   type Taint,
   type Toleration,
 } from "../kube/tolerations";
+import { admitSelected } from "../kube/nodeSelection";
 
 /** The Node fields the dispatcher reads. */
 export interface NodeLike {
@@ -51,36 +52,17 @@ export function skippedNode(name: string, taint: Taint): SkippedNode {
   return { node: name, taint, described: describeTaint(taint), suggestion: suggestedToleration(taint) };
 }
 
-/** Nameless nodes dropped, first occurrence of each name kept, sorted by name (byte order, like Rust's sort). */
-export function dedupNodes(nodes: readonly NodeLike[]): NodeLike[] {
-  const byName = new Map<string, NodeLike>();
-  for (const node of nodes) {
-    const name = node.metadata?.name;
-    if (name && !byName.has(name)) byName.set(name, node);
-  }
-  return [...byName.keys()].sort(compareNames).map((name) => byName.get(name) as NodeLike);
-}
-
-export function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** Split matched nodes into admitted and skipped, as a DaemonSet with the template's tolerations would. */
 export function admitNodes(
   nodes: readonly NodeLike[],
   tolerations: readonly Toleration[],
   ignoreTaints: boolean,
 ): Admission {
-  const matched = dedupNodes(nodes);
-  if (ignoreTaints) return { matched, admitted: matched, skipped: [] };
-  const admitted: NodeLike[] = [];
-  const skipped: SkippedNode[] = [];
-  for (const node of matched) {
-    const taint = blockingTaint(node, tolerations);
-    if (taint) skipped.push(skippedNode(node.metadata?.name as string, taint));
-    else admitted.push(node);
-  }
-  return { matched, admitted, skipped };
+  // The nodes are the selection already (the API server evaluated the selectors; names were fetched).
+  const { matched, admitted, skipped } = admitSelected([nodes], {}, effectiveTolerations(tolerations), {
+    ignoreTaints,
+  });
+  return { matched, admitted, skipped: skipped.map((s) => skippedNode(s.name, s.taint)) };
 }
 
 /** `[a=b], [c=d]`, or `<none> (every node)`. */

@@ -6,20 +6,24 @@ import { runCommand } from "../stdio/exit";
 import { streamLogger, type LogFormat } from "./log";
 import { writeResultsFile } from "./results";
 import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
+import { PARALLELISM_DEFAULT, PARALLELISM_MIN } from "../chart/parallelism";
+import { DISPATCHER_DEFAULTS } from "./defaults";
 
 export const DISPATCHER_VERSION = "0.1.0";
 
-function nonNegative(flag: string, integer: boolean) {
+function atLeast(flag: string, integer: boolean, min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    if (value.trim() === "" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
       throw new InvalidArgumentError(
-        `${flag} takes a ${integer ? "whole " : ""}number >= 0, got ${JSON.stringify(value)}`,
+        `${flag} takes a ${integer ? "whole " : ""}number >= ${min}, got ${JSON.stringify(value)}`,
       );
     }
     return n;
   };
 }
+
+const nonNegative = (flag: string, integer: boolean) => atLeast(flag, integer, 0);
 
 /** `--nodes a,b`: names with blanks trimmed and empty entries dropped; no name at all is an error, not "all nodes". */
 function nodeNames(value: string): string[] {
@@ -55,8 +59,8 @@ export function buildCommand(): Command {
     .option(
       "--parallelism <n>",
       "most Jobs of this owner active at once",
-      nonNegative("--parallelism", true),
-      100,
+      atLeast("--parallelism", true, PARALLELISM_MIN),
+      PARALLELISM_DEFAULT,
     )
     .option("--nodes <names>", "comma-separated node names (selectors are then ignored)", nodeNames)
     .option("--node-selector <selector>", "label selector; repeat for a union (OR) of selectors", collect, [])
@@ -65,31 +69,36 @@ export function buildCommand(): Command {
       "namespace of the Jobs (default: $POD_NAMESPACE, the ServiceAccount namespace, default)",
     )
     .option("--node-field-selector <selector>", "field selector ANDed with every node selector")
-    .option("--node-page-size <n>", "page size of node LISTs", nonNegative("--node-page-size", true), 500)
+    .option(
+      "--node-page-size <n>",
+      "page size of node LISTs",
+      nonNegative("--node-page-size", true),
+      DISPATCHER_DEFAULTS.nodePageSize,
+    )
     .option(
       "--poll-interval-secs <n>",
       "re-check interval while waiting for nodes (Jobs are watched, not polled)",
       nonNegative("--poll-interval-secs", false),
-      5,
+      DISPATCHER_DEFAULTS.pollIntervalSecs,
     )
     .option("--ignore-node-taints", "do not skip nodes whose taints the template does not tolerate", false)
     .option(
       "--wait-for-nodes-secs <n>",
       "keep re-resolving until the set settles, up to this long; an empty set then fails",
       nonNegative("--wait-for-nodes-secs", false),
-      0,
+      DISPATCHER_DEFAULTS.waitForNodesSecs,
     )
     .option(
       "--node-settle-secs <n>",
       "how long the eligible set must stay unchanged (with --wait-for-nodes-secs)",
       nonNegative("--node-settle-secs", false),
-      15,
+      DISPATCHER_DEFAULTS.nodeSettleSecs,
     )
     .option(
       "--stuck-after-secs <n>",
       "report a Job whose pod cannot be scheduled or pulled after this long",
       nonNegative("--stuck-after-secs", false),
-      120,
+      DISPATCHER_DEFAULTS.stuckAfterSecs,
     )
     .option(
       "--timeout-secs <n>",
@@ -109,7 +118,7 @@ export function buildCommand(): Command {
       "--progress-interval-secs <n>",
       "seconds between progress lines",
       nonNegative("--progress-interval-secs", false),
-      10,
+      DISPATCHER_DEFAULTS.progressIntervalSecs,
     )
     .option("--dry-run", "resolve the nodes, print the plan, create nothing", false)
     .version(DISPATCHER_VERSION)

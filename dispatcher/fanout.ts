@@ -1,6 +1,7 @@
 // The fan-out as a pure state machine: which node may get a Job now, given the slots held by this run's Jobs and by
 // other active Jobs of the same owner. No I/O and no clock, so pacing rules are tested directly.
 import type { NodeResult } from "../kube/jobStatus";
+import { PARALLELISM_MIN } from "../chart/parallelism";
 
 /** queued → dispatching (slot reserved, checks and create in progress) → active (Job exists) → done. */
 export type NodeState =
@@ -47,7 +48,10 @@ export class FanOut {
     this.queue = [...new Set(nodes)];
     for (const node of this.queue) this.states.set(node, { kind: "queued" });
     this.counts.queued = this.queue.length;
-    this.parallelism = Math.max(1, Math.min(Math.floor(parallelism), Math.max(1, this.queue.length)));
+    this.parallelism = Math.max(
+      PARALLELISM_MIN,
+      Math.min(Math.floor(parallelism), Math.max(PARALLELISM_MIN, this.queue.length)),
+    );
   }
 
   private setState(node: string, next: NodeState): void {

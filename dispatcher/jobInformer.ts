@@ -118,8 +118,30 @@ export class JobInformer {
     }
     this.resourceVersion = resourceVersion;
     const older = (name: string) => (this.cachedAt.get(name) ?? 0) <= snapshotAt;
-    for (const [name, job] of [...this.jobs]) if (!seen.has(name) && older(name)) this.gone(name, job);
+    const unsure: [string, CachedJob][] = [];
+    for (const [name, job] of [...this.jobs]) {
+      if (seen.has(name)) continue;
+      if (older(name)) this.gone(name, job);
+      else unsure.push([name, job]);
+    }
     for (const [name, job] of seen) if (older(name)) this.changed(job);
+    // Cached while the list was under way (a create's answer) and missing from it: created after the list's
+    // snapshot (the watch from its resourceVersion will tell), or created and removed before it (a TTL of 0), which
+    // no event will ever tell, and its node would wait for good. A GET says which.
+    for (const [name, job] of unsure) this.ctx.spawn(() => this.confirm(name, job));
+  }
+
+  /** A cached Job the list did not show: gone unless a GET still finds this same Job. */
+  private async confirm(name: string, job: CachedJob): Promise<void> {
+    try {
+      const now = await this.ctx.call(`get Job ${name}`, (s) =>
+        this.ctx.api().getJob(this.ctx.namespace, name, s),
+      );
+      if (now.metadata?.uid === job.metadata.uid) return;
+    } catch (err) {
+      if (apiFailureOf(err).code !== 404) return;
+    }
+    if (this.jobs.get(name) === job) this.gone(name, job);
   }
 
   /** Resolves once the watch is connected, or once its failure was handed on (a restart, or `onRefused`). */

@@ -6,6 +6,8 @@ import { admitNodes, describeSelectors, type NodeLike, type SkippedNode } from "
 import { apiFailureOf, sleep, type ListOptions, type ListPage } from "./kubeApi";
 import type { Logger } from "./log";
 import { DispatcherError, type DispatcherOptions } from "./options";
+import { DISPATCHER_DEFAULTS } from "./defaults";
+import { normalizeSelection, selectionQueries } from "../kube/nodeSelection";
 
 /** One LIST of nodes, with the run's retries around it; `what` names the request in retry messages. */
 export type ListNodesPage = (what: string, options: ListOptions) => Promise<ListPage<NodeLike>>;
@@ -50,11 +52,12 @@ export class NodeResolver {
   /** The nodes to dispatch to, and those skipped for taints the template does not tolerate. */
   async resolve(): Promise<NodeSelection> {
     const o = this.ctx.options;
-    const explicit = [...new Set((o.nodes ?? []).map((n) => n.trim()).filter(Boolean))].sort();
-    if (explicit.length > 0) return this.resolveExplicit(explicit);
-    const wait = o.waitForNodesSecs ?? 0;
-    const settle = o.nodeSettleSecs ?? 15;
-    const pollMs = Math.max(0.01, o.pollIntervalSecs ?? 5) * 1000;
+    // Names win (deduplicated, sorted); else the selectors' union, resolved below.
+    const explicit = normalizeSelection({ nodes: o.nodes, selectors: o.nodeSelectors }).nodes;
+    if (explicit) return this.resolveExplicit(explicit);
+    const wait = o.waitForNodesSecs ?? DISPATCHER_DEFAULTS.waitForNodesSecs;
+    const settle = o.nodeSettleSecs ?? DISPATCHER_DEFAULTS.nodeSettleSecs;
+    const pollMs = Math.max(0.01, o.pollIntervalSecs ?? DISPATCHER_DEFAULTS.pollIntervalSecs) * 1000;
     const deadline = this.ctx.startedAt + wait * 1000;
     let previous: string | undefined;
     let stableSince = Date.now();
@@ -115,7 +118,7 @@ export class NodeResolver {
 
   private async selectionRound(): Promise<NodeSelection> {
     const o = this.ctx.options;
-    const passes = o.nodeSelectors?.length ? o.nodeSelectors : [undefined];
+    const passes = selectionQueries({ selectors: o.nodeSelectors });
     let all: NodeLike[] = [];
     // concat, not push(...): a 100,000-node pass spread as arguments overflows the call stack.
     for (const pass of passes) all = all.concat(await this.listAll(pass, o.nodeFieldSelector || undefined));
@@ -132,7 +135,7 @@ export class NodeResolver {
   ): Promise<NodeLike[]> {
     const items: NodeLike[] = [];
     let continueToken: string | undefined;
-    const limit = Math.max(1, Math.floor(this.ctx.options.nodePageSize ?? 500));
+    const limit = Math.max(1, Math.floor(this.ctx.options.nodePageSize ?? DISPATCHER_DEFAULTS.nodePageSize));
     for (;;) {
       try {
         const page = await this.ctx.listNodes(`list nodes${labelSelector ? ` [${labelSelector}]` : ""}`, {

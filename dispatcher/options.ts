@@ -6,13 +6,14 @@ import { parseLabelSelector, SelectorParseError, type LabelSelector } from "../k
 import type { Progress } from "./fanout";
 import { apiFailureOf, type DispatcherKubeApi, type RetryPolicy } from "./kubeApi";
 import type { LogFormat, Logger } from "./log";
+import { PARALLELISM_MIN } from "../chart/parallelism";
 
 export interface DispatcherOptions {
   /** Path of the Job template (YAML, one batch/v1 Job). */
   jobTemplate: string;
   namePrefix: string;
   ownerJobName?: string;
-  /** Most Jobs of this owner active at once (default 100), clamped to [1, nodes]. */
+  /** Most Jobs of this owner active at once (default PARALLELISM_DEFAULT), clamped to [PARALLELISM_MIN, nodes]. */
   parallelism?: number;
   /** Explicit node names; when non-empty, selectors are ignored. */
   nodes?: string[];
@@ -137,7 +138,7 @@ export function checkOptions(o: DispatcherOptions): LabelSelector[] {
     if (v !== undefined && (!Number.isFinite(v) || v < min))
       problems.push(`${name} must be a number >= ${min} (got ${v})`);
   };
-  positive("--parallelism", o.parallelism, 1);
+  positive("--parallelism", o.parallelism, PARALLELISM_MIN);
   positive("--node-page-size", o.nodePageSize, 1);
   positive("--poll-interval-secs", o.pollIntervalSecs, 0);
   positive("--wait-for-nodes-secs", o.waitForNodesSecs, 0);

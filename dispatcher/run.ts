@@ -1,6 +1,8 @@
 // The dispatcher run: resolve nodes, clear Jobs of earlier runs, then keep at most P per-node Jobs in flight,
-// tracking all of them through ONE watch on the owner's Jobs. `runDispatcher` is the programmatic entry point used by
-// the CLI, the tests and the bench; it returns the results document instead of exiting.
+// tracking all of them through ONE watch on the owner's Jobs. This file does the I/O: on each sync it reads what the
+// run knows into a plain state, asks decide.ts what to do, and carries the actions out (`apply`) through kubeApi and
+// the fan-out. `runDispatcher` is the programmatic entry point used by the CLI, the tests and the bench; it returns
+// the results document instead of exiting.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
@@ -12,6 +14,7 @@ import {
   readNodeRecord,
   resultFromNodeRecord,
   TRACKING_LABEL_PREFIX,
+  undecidedResult,
   type JobLike,
   type NodeResult,
 } from "../kube/jobStatus";
@@ -25,6 +28,20 @@ import {
   type NodeLike,
   type SkippedNode,
 } from "./admission";
+import {
+  decideConflict,
+  decideCreateFailure,
+  decideDispatch,
+  decideJobGone,
+  decideJobSeen,
+  decideLoop,
+  decideStuck,
+  decideVanishedConflict,
+  exitCode as decideExitCode,
+  unfinishedResult,
+  type Action,
+  type JobSyncState,
+} from "./decide";
 import { FanOut, type Progress } from "./fanout";
 import { JobInformer } from "./jobInformer";
 import {
@@ -62,6 +79,8 @@ import {
   type JobManifest,
   type OwnerReference,
 } from "./template";
+import { PARALLELISM_DEFAULT } from "../chart/parallelism";
+import { DISPATCHER_DEFAULTS } from "./defaults";
 
 export { DispatcherError, resolveNamespace, type DispatcherDeps, type DispatcherOptions } from "./options";
 export { summarize, type ResultsDocument } from "./results";
@@ -121,6 +140,8 @@ class Run {
   private readonly recordRefused = new Set<"nodes" | "events">();
   private readonly recordProbe = new Map<"nodes" | "events", Promise<void>>();
   private createdAny = false;
+  /** When the loop last looked for stuck pods (Date.now()). */
+  private lastStuckCheck = 0;
   private fatal?: DispatcherError;
   private timedOut = false;
   private wakeUp: () => void = () => {};
@@ -134,8 +155,9 @@ class Run {
     this.log = deps.logger ?? streamLogger(deps.logFormat ?? "text");
     this.policy = { ...DEFAULT_RETRY, ...deps.retry };
     this.requestSignal = deps.killSignal ?? new AbortController().signal;
-    this.progressLine = new RateLimited((o.progressIntervalSecs ?? 10) * 1000, (p) =>
-      this.log.log("info", describeProgress(p), { progress: p }),
+    this.progressLine = new RateLimited(
+      (o.progressIntervalSecs ?? DISPATCHER_DEFAULTS.progressIntervalSecs) * 1000,
+      (p) => this.log.log("info", describeProgress(p), { progress: p }),
     );
     this.namespace = resolveNamespace(o.namespace, deps.env ?? process.env, deps.serviceAccountNamespaceFile);
     this.owner = computeOwnerValue(o.namePrefix ?? "");
@@ -306,30 +328,23 @@ class Run {
     return !(job.metadata?.ownerReferences ?? []).some((r) => r.uid === this.ownerRef?.uid);
   }
 
+  /** What a sync knows of this Job and of its node (see decide.ts). */
+  private jobState(job: JobLike, stale: boolean): JobSyncState {
+    const node = jobNodeName(job);
+    return {
+      job,
+      node,
+      slot: node ? this.fanout.state(node) : undefined,
+      expectedName: node ? jobName(this.owner, node) : undefined,
+      stale,
+    };
+  }
+
   /** A Job of this owner was added or changed. */
   private onJob(job: KubeJob): void {
-    const name = job.metadata?.name as string;
+    this.apply(decideJobSeen(this.jobState(job, this.isStale(job))));
     const node = jobNodeName(job);
-    const outcome = jobOutcome(job);
-    const state = node ? this.fanout.state(node) : undefined;
-    const ours = !this.isStale(job);
-    if (ours && node && state?.kind === "active" && state.job === name) {
-      if (outcome.terminal) this.finishFromJob(node, job);
-      else if (outcome.phase === "failed") this.readFailureEarly(node, job);
-    } else if (ours && node && state?.kind === "queued") {
-      // A Job of this same run (an earlier incarnation of this dispatcher created it): adopt, never recreate.
-      this.fanout.adopt(node, name);
-      this.trackedSince.set(name, Date.now());
-      this.log.log("info", `node ${node}: adopted Job ${name} of this run`);
-      if (outcome.terminal) this.finishFromJob(node, job);
-    } else if (ours && node && state?.kind === "dispatching" && name === jobName(this.owner, node)) {
-      this.newsWhileCreating.set(name, { job, gone: false });
-      if (outcome.phase === "failed" && !outcome.terminal) this.readFailureEarly(node, job);
-    } else {
-      // Not a Job any node of ours is waiting for: it still holds a slot while active.
-      this.fanout.setForeignActive(name, !outcome.terminal);
-    }
-    if (node) this.dropSettled(node, name);
+    if (node) this.dropSettled(node, job.metadata?.name as string);
     this.reportProgress();
     this.wake();
   }
@@ -346,37 +361,70 @@ class Run {
 
   /** A Job of this owner disappeared (DELETED event, or missing from a relist). */
   private onJobGone(name: string, last: JobLike): void {
-    this.fanout.setForeignActive(name, false);
+    const uid = last.metadata?.uid;
+    this.apply(
+      decideJobGone({
+        ...this.jobState(last, false),
+        deletedByUs: uid !== undefined && this.deletedByUs.has(uid),
+        now: isoNow(),
+      }),
+    );
     this.wake();
-    if (last.metadata?.uid && this.deletedByUs.has(last.metadata.uid)) return;
-    const node = jobNodeName(last);
-    const state = node ? this.fanout.state(node) : undefined;
-    if (node && state?.kind === "dispatching" && name === jobName(this.owner, node)) {
-      this.newsWhileCreating.set(name, { job: last, gone: true });
-      return;
+  }
+
+  /** Carry out what a decision said (decide.ts); each action is one small step on the fan-out or the cluster. */
+  private apply(actions: readonly Action[]): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case "adopt":
+          this.fanout.adopt(a.node, a.job);
+          this.trackedSince.set(a.job, Date.now());
+          this.log.log("info", `node ${a.node}: adopted Job ${a.job} of this run`);
+          break;
+        case "finishFromJob":
+          this.finishFromJob(a.node, a.job);
+          break;
+        case "finishNode":
+          this.finishNode(a.node, a.result);
+          break;
+        case "finishFromRecord":
+          this.log.log(
+            "info",
+            `node ${a.node}: its Job of this run already ended, as recorded on the node; not run again`,
+          );
+          this.finishNode(a.node, a.result);
+          break;
+        case "readFailureEarly":
+          this.readFailureEarly(a.node, a.job);
+          break;
+        case "holdNews":
+          this.newsWhileCreating.set(a.job.metadata?.name as string, { job: a.job, gone: a.gone });
+          break;
+        case "holdSlot":
+          this.fanout.setForeignActive(a.job, a.active);
+          break;
+        case "stopDispatching":
+          this.fanout.stop();
+          break;
+        case "fillSlots":
+          for (const node of this.fanout.takeNext()) this.spawn(() => this.dispatchOrFail(node));
+          break;
+        case "checkStuck":
+          this.lastStuckCheck = Date.now();
+          this.spawn(() => this.checkStuck());
+          break;
+        // createJob, wait and endLoop are steps of the async paths that asked (dispatch and the loop).
+        case "createJob":
+        case "wait":
+        case "endLoop":
+          break;
+      }
     }
-    if (!node || state?.kind !== "active" || state.job !== name) return;
-    if (jobOutcome(last).phase !== "running") {
-      this.finishFromJob(node, last);
-      return;
-    }
-    // Seen last while running: it was removed mid-run, or it finished and was removed while the watch had to relist
-    // (410). Either way nobody saw how it ended, which is not a failure anyone observed.
-    this.finishNode(node, {
-      node,
-      outcome: "unknown",
-      job: name,
-      attempts: (last.status?.succeeded ?? 0) + (last.status?.failed ?? 0),
-      startedAt: last.status?.startTime as string | undefined,
-      finishedAt: isoNow(),
-      reason: "JobDeleted",
-      message: `Job ${name} was deleted before it was seen to finish (by a user, its TTL or garbage collection); its outcome is unknown`,
-    });
   }
 
   /** A node that failed before any Job of it ran (nothing was attempted on the node). */
   private failNode(node: string, reason: string, message: string, job?: string): void {
-    this.finishNode(node, { node, outcome: "failed", job, attempts: 0, reason, message });
+    this.finishNode(node, undecidedResult(node, "failed", reason, message, job));
   }
 
   private finishNode(node: string, result: NodeResult): void {
@@ -562,12 +610,13 @@ class Run {
       }
     };
     await Promise.all(Array.from({ length: Math.min(STALE_DELETE_CONCURRENCY, stale.length) }, worker));
-    const deadline = Date.now() + (this.o.staleDeleteTimeoutSecs ?? 120) * 1000;
+    const deadline =
+      Date.now() + (this.o.staleDeleteTimeoutSecs ?? DISPATCHER_DEFAULTS.staleDeleteTimeoutSecs) * 1000;
     while (stale.some((n) => this.jobs.has(n))) {
       if (Date.now() >= deadline) {
         const left = stale.filter((n) => this.jobs.has(n));
         throw new DispatcherError(
-          `${left.length} Job(s) of an earlier run are still being deleted after ${this.o.staleDeleteTimeoutSecs ?? 120}s (${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}); ` +
+          `${left.length} Job(s) of an earlier run are still being deleted after ${this.o.staleDeleteTimeoutSecs ?? DISPATCHER_DEFAULTS.staleDeleteTimeoutSecs}s (${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}); ` +
             "refusing to run more Jobs than the parallelism allows. Check their pods' finalizers, then run again",
           2,
         );
@@ -579,10 +628,6 @@ class Run {
 
   // ---------------------------------------------------------------------------------------------------
   // Dispatch of one node
-
-  private skip(node: string, reason: string, message: string): void {
-    this.finishNode(node, { node, outcome: "skipped", attempts: 0, reason, message });
-  }
 
   /** A dispatch that throws (RBAC refusal, fatal API error) still ends its node, so the run can wind down. */
   private async dispatchOrFail(node: string): Promise<void> {
@@ -613,60 +658,31 @@ class Run {
       );
       return;
     }
-    if (this.fanout.state(node)?.kind !== "dispatching") return;
-    if (!fresh) {
-      this.skip(
-        node,
-        "NodeGone",
-        `node ${node} no longer exists${this.o.nodeFieldSelector && !this.o.nodes?.length ? " or no longer matches --node-field-selector" : ""}`,
-      );
-      return;
+    const byName = Boolean(this.o.nodes?.length);
+    const taint = fresh && !this.o.ignoreNodeTaints ? blockingTaint(fresh, this.tolerations) : undefined;
+    const actions = decideDispatch({
+      node,
+      dispatching: this.fanout.state(node)?.kind === "dispatching",
+      fresh,
+      selectedUid,
+      recorded:
+        fresh && this.ownerCreatedAt
+          ? resultFromNodeRecord(node, readNodeRecord(fresh, TRACKING_LABEL_PREFIX), {
+              namespace: this.namespace,
+              job: jobName(this.owner, node),
+              notBefore: this.ownerCreatedAt,
+            })
+          : undefined,
+      byName,
+      fieldSelector: this.o.nodeFieldSelector,
+      selectors: this.selectors,
+      selectorText: describeSelectors(this.o.nodeSelectors ?? []),
+      tainted: taint ? taintedMessage(skippedNode(node, taint)) : undefined,
+    });
+    for (const a of actions) {
+      if (a.kind === "createJob") await this.createJob(node);
+      else this.apply([a]);
     }
-    if (selectedUid && fresh.metadata?.uid !== selectedUid) {
-      this.skip(
-        node,
-        "NodeReplaced",
-        `node ${node} was replaced (uid ${selectedUid} → ${fresh.metadata?.uid}); it is left for the next run`,
-      );
-      return;
-    }
-    // An earlier incarnation of this run (same owner Job) already ran the node's Job, and its TTL removed it: the
-    // record on the node says so, and the node must not get a second Job.
-    const recorded = this.ownerCreatedAt
-      ? resultFromNodeRecord(node, readNodeRecord(fresh, TRACKING_LABEL_PREFIX), {
-          namespace: this.namespace,
-          job: jobName(this.owner, node),
-          notBefore: this.ownerCreatedAt,
-        })
-      : undefined;
-    if (recorded) {
-      this.log.log(
-        "info",
-        `node ${node}: its Job of this run already ended, as recorded on the node; not run again`,
-      );
-      this.finishNode(node, recorded);
-      return;
-    }
-    if (
-      !this.o.nodes?.length &&
-      this.selectors.length > 0 &&
-      !this.selectors.some((s) => s.matches(fresh?.metadata?.labels))
-    ) {
-      this.skip(
-        node,
-        "NotSelected",
-        `node ${node} no longer matches ${describeSelectors(this.o.nodeSelectors ?? [])}; it is left untouched`,
-      );
-      return;
-    }
-    if (!this.o.ignoreNodeTaints) {
-      const taint = blockingTaint(fresh, this.tolerations);
-      if (taint) {
-        this.skip(node, "Tainted", taintedMessage(skippedNode(node, taint)));
-        return;
-      }
-    }
-    await this.createJob(node);
   }
 
   private async createJob(node: string): Promise<void> {
@@ -687,13 +703,7 @@ class Run {
         this.createdAny = true;
         this.tracked(node, name);
         this.log.log("info", `node ${node}: created Job ${name}`, { node, job: name });
-        const news = this.newsWhileCreating.get(name);
-        this.newsWhileCreating.delete(name);
-        if (news && news.job.metadata?.uid === created.metadata?.uid) {
-          if (news.gone) this.onJobGone(name, news.job);
-          else this.onJob(news.job as KubeJob);
-          return;
-        }
+        if (this.applyHeldNews(name, created.metadata?.uid)) return;
         this.jobs.remember(created);
         const seen = this.jobs.get(name);
         if (seen && jobOutcome(seen).terminal) this.finishFromJob(node, seen);
@@ -701,21 +711,21 @@ class Run {
       } catch (err) {
         if (this.killed) return;
         const failure = apiFailureOf(err);
-        const hint = forbiddenHint(err, "create", "jobs.batch", this.namespace);
-        if (hint) throw new DispatcherError(hint, this.createdAny ? 1 : 2);
-        if (failure.code === 422 && !this.createdAny) {
-          // The server refuses the Job the template produces: every node would fail the same way.
-          throw new DispatcherError(
-            `the API server rejected the Job built from ${this.o.jobTemplate} for node ${node}: ${failure.message}; fix the template`,
-            2,
-          );
-        }
-        if (failure.code !== 409) {
-          this.failNode(node, "CreateFailed", describeError(err), name);
+        const failed = decideCreateFailure({
+          node,
+          code: failure.code,
+          message: failure.message,
+          described: describeError(err),
+          forbidden: forbiddenHint(err, "create", "jobs.batch", this.namespace),
+          createdAny: this.createdAny,
+          jobTemplate: this.o.jobTemplate,
+        });
+        if (failed.kind === "fatal") throw new DispatcherError(failed.message, failed.exitCode);
+        if (failed.kind === "failNode") {
+          this.failNode(node, failed.reason, failed.message, name);
           return;
         }
-        const verdict = await this.resolveConflict(node, name);
-        if (verdict === "done") return;
+        if ((await this.resolveConflict(node, name)) === "done") return;
         if (attempt >= RECREATE_ATTEMPTS) {
           this.failNode(
             node,
@@ -728,6 +738,19 @@ class Run {
         await sleep(RECREATE_INTERVAL_MS, this.requestSignal).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * Watch news of this Job that arrived while its node was being dispatched (held by `holdNews`): applied now that
+   * the node tracks the Job, when it is news of this same Job. True when it was applied.
+   */
+  private applyHeldNews(name: string, uid: string | undefined): boolean {
+    const news = this.newsWhileCreating.get(name);
+    this.newsWhileCreating.delete(name);
+    if (!news || news.job.metadata?.uid !== uid) return false;
+    if (news.gone) this.onJobGone(name, news.job);
+    else this.onJob(news.job as KubeJob);
+    return true;
   }
 
   private tracked(node: string, name: string): void {
@@ -744,7 +767,13 @@ class Run {
     try {
       existing = await this.call(`get Job ${name}`, (s) => this.api.getJob(this.namespace, name, s));
     } catch (err) {
-      if (apiFailureOf(err).code === 404) return "retry";
+      if (apiFailureOf(err).code === 404) {
+        const held = this.newsWhileCreating.get(name);
+        if (!held || decideVanishedConflict(held) === "retry") return "retry";
+        this.tracked(node, name);
+        this.applyHeldNews(name, held.job.metadata?.uid);
+        return "done";
+      }
       this.failNode(
         node,
         "CreateFailed",
@@ -753,7 +782,14 @@ class Run {
       );
       return "done";
     }
-    if (existing.metadata?.labels?.[OWNER_LABEL] !== this.owner) {
+    const verdict = decideConflict({
+      ownerLabel: existing.metadata?.labels?.[OWNER_LABEL],
+      owner: this.owner,
+      stale: this.isStale(existing),
+      beingDeleted: Boolean(existing.metadata?.deletionTimestamp),
+    });
+    if (verdict === "wait") return "retry";
+    if (verdict === "nameTaken") {
       this.failNode(
         node,
         "NameTaken",
@@ -762,18 +798,20 @@ class Run {
       );
       return "done";
     }
-    if (!this.isStale(existing)) {
-      if (existing.metadata?.deletionTimestamp) return "retry";
+    if (verdict === "adopt") {
       this.tracked(node, name);
-      this.jobs.remember(existing);
       this.log.log("info", `node ${node}: adopted existing Job ${name} of this run`);
+      // The GET's answer can be older than the watch's news: a Job that finished and was removed (TTL) meanwhile
+      // would otherwise stay cached as running, and its node in flight for good (the run never ended).
+      if (this.applyHeldNews(name, existing.metadata?.uid)) return "done";
+      this.jobs.remember(existing);
       const latest = this.jobs.get(name) ?? existing;
       if (jobOutcome(latest).terminal) this.finishFromJob(node, latest);
       return "done";
     }
     if (existing.metadata?.uid) this.deletedByUs.add(existing.metadata.uid);
     try {
-      if (!existing.metadata?.deletionTimestamp) {
+      if (verdict === "deleteStale") {
         this.log.log("info", `node ${node}: replacing Job ${name} left by an earlier run`);
         await this.call(`delete Job ${name}`, (s) => this.api.deleteJob(this.namespace, name, s));
       }
@@ -795,7 +833,7 @@ class Run {
   // Stuck pods
 
   private async checkStuck(): Promise<void> {
-    const graceMs = (this.o.stuckAfterSecs ?? 120) * 1000;
+    const graceMs = (this.o.stuckAfterSecs ?? DISPATCHER_DEFAULTS.stuckAfterSecs) * 1000;
     const now = Date.now();
     const candidates = [...this.fanout.activeJobs()].filter(
       ([job]) => now - (this.trackedSince.get(job) ?? now) >= graceMs,
@@ -807,16 +845,15 @@ class Run {
     if (!pods) return;
     for (const [job, node] of candidates) {
       const why = describeStuckPod(pods.get(job) ?? []);
-      if (!why) {
-        this.stuck.delete(node);
-        continue;
-      }
       const previous = this.stuck.get(node);
-      if (!previous || now - previous.reportedAt >= STUCK_REPEAT_MS) {
+      const verdict = decideStuck({ why, reportedAt: previous?.reportedAt, now, repeatMs: STUCK_REPEAT_MS });
+      if (verdict === "clear" || why === undefined) this.stuck.delete(node);
+      else if (verdict === "update" && previous) previous.message = why;
+      else {
         this.log.log("warn", `node ${node}: Job ${job} is stuck: ${why}`, { node, job, reason: "Stuck" });
         this.stuck.set(node, { message: why, reportedAt: now });
         await this.emitEvent(node, "JobPending", `Job ${this.namespace}/${job} is not running: ${why}`, job);
-      } else previous.message = why;
+      }
     }
   }
 
@@ -845,7 +882,7 @@ class Run {
       }
       await this.resolveOwner().catch((err) => this.rethrowSetup(err, "get", "jobs.batch", this.namespace));
       const targets = await this.selectNodes();
-      this.fanout = new FanOut(targets, this.o.parallelism ?? 100);
+      this.fanout = new FanOut(targets, this.o.parallelism ?? PARALLELISM_DEFAULT);
       if (this.o.dryRun) return this.finish(targets);
       if (targets.length === 0) return this.finish();
       this.log.log(
@@ -881,18 +918,16 @@ class Run {
         "info",
         `skipping node ${s.node}: taint ${s.described} is not tolerated by the Job template (a DaemonSet would skip it too)`,
       );
-      this.preResults.push({
-        node: s.node,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: taintedMessage(s),
-      });
+      this.preResults.push(undecidedResult(s.node, "skipped", "Tainted", taintedMessage(s)));
     }
     if (admitted.length === 0) {
       const why = this.o.nodes?.length
         ? undefined
-        : noEligibleNodesError(skipped, this.o.waitForNodesSecs ?? 0, this.o.nodeSelectors ?? []);
+        : noEligibleNodesError(
+            skipped,
+            this.o.waitForNodesSecs ?? DISPATCHER_DEFAULTS.waitForNodesSecs,
+            this.o.nodeSelectors ?? [],
+          );
       if (why) throw new DispatcherError(why, this.timedOut ? 1 : 2);
       this.log.log("info", "nothing to do: no node selected");
     }
@@ -913,21 +948,26 @@ class Run {
     throw new DispatcherError(`cluster error before any Job was created: ${describeError(err)}`, 2);
   }
 
+  /** Each tick reads the run's state afresh, decides (decide.ts `decideLoop`), acts, and waits for news. */
   private async loop(): Promise<void> {
-    const pollMs = Math.max(0.05, this.o.pollIntervalSecs ?? 5) * 1000;
-    const stuckEveryMs = Math.max(50, Math.min(pollMs, ((this.o.stuckAfterSecs ?? 120) * 1000) / 4));
-    let lastStuckCheck = Date.now();
+    const pollMs = Math.max(0.05, this.o.pollIntervalSecs ?? DISPATCHER_DEFAULTS.pollIntervalSecs) * 1000;
+    const stuckEveryMs = Math.max(
+      50,
+      Math.min(pollMs, ((this.o.stuckAfterSecs ?? DISPATCHER_DEFAULTS.stuckAfterSecs) * 1000) / 4),
+    );
+    this.lastStuckCheck = Date.now();
     for (;;) {
-      if (this.killed) return;
-      if (this.stopping) this.fanout.stop();
-      for (const node of this.fanout.takeNext()) this.spawn(() => this.dispatchOrFail(node));
-      if (this.fanout.isFinished()) return;
-      // Stopping: wait only for dispatches under way (so their Job names are known), not for running Jobs.
-      if (this.stopping && this.fanout.dispatchingCount() === 0) return;
-      if (Date.now() - lastStuckCheck >= stuckEveryMs) {
-        lastStuckCheck = Date.now();
-        this.spawn(() => this.checkStuck());
-      }
+      const actions = decideLoop({
+        killed: this.killed,
+        stopping: this.stopping,
+        stopped: this.fanout.isStopped,
+        finished: this.fanout.isFinished(),
+        dispatching: this.fanout.dispatchingCount(),
+        sinceStuckCheckMs: Date.now() - this.lastStuckCheck,
+        stuckEveryMs,
+      });
+      this.apply(actions);
+      if (actions.some((a) => a.kind === "endLoop")) return;
       await this.waitForWake(stuckEveryMs);
     }
   }
@@ -943,44 +983,30 @@ class Run {
     // A dry run dispatched nothing on purpose: its queued nodes are the plan, not failures.
     for (const [node, state] of plan ? [] : this.fanout.unfinished()) {
       const job = state.kind === "active" ? state.job : undefined;
-      const stuck = this.stuck.get(node);
-      const reason = stuck
-        ? "Stuck"
-        : this.timedOut
-          ? "Timeout"
-          : interrupted
-            ? "Interrupted"
-            : job
-              ? "Aborted"
-              : "NotDispatched";
-      const running = job ? `its Job ${job} was still running` : "no Job was created for it";
-      const message = stuck
-        ? `${stuck.message} (${running} when the run ended)`
-        : this.timedOut
-          ? `the run timed out after ${this.o.timeoutSecs}s; ${running}`
-          : interrupted
-            ? `the dispatcher was stopped; ${running}`
-            : `${running}: ${this.fatal?.message ?? "the run ended early"}`;
-      const known = job ? this.jobs.get(job) : undefined;
-      this.fanout.finish(node, {
+      this.fanout.finish(
         node,
-        outcome: "failed",
-        job,
-        attempts: known ? (known.status?.succeeded ?? 0) + (known.status?.failed ?? 0) : 0,
-        startedAt: known?.status?.startTime as string | undefined,
-        reason,
-        message,
-      });
+        unfinishedResult(node, {
+          job,
+          seen: job ? this.jobs.get(job) : undefined,
+          stuck: this.stuck.get(node)?.message,
+          timedOut: this.timedOut,
+          timeoutSecs: this.o.timeoutSecs,
+          interrupted,
+          error: this.fatal?.message,
+        }),
+      );
     }
     const nodes = [...this.preResults, ...this.fanout.results()].sort((a, b) =>
       a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
     );
     const counts = countResults(nodes);
-    const exitCode: 0 | 1 | 2 = this.fatal
-      ? this.fatal.exitCode
-      : counts.failed > 0 || counts.unknown > 0 || this.timedOut || interrupted
-        ? 1
-        : 0;
+    const exitCode = decideExitCode({
+      error: this.fatal,
+      failed: counts.failed,
+      unknown: counts.unknown,
+      timedOut: this.timedOut,
+      interrupted,
+    });
     const doc: ResultsDocument = {
       runId: this.ownerRef?.uid ?? randomUUID(),
       owner: this.owner,

@@ -244,6 +244,42 @@ export function jobAttempts(job: JobLike): number {
 }
 
 /**
+ * A node result that its Job's conditions did not decide (stuck, timed out, deleted unseen, interrupted, never
+ * dispatched, skipped): `reason` and `message` say why. With the node's Job, its name, attempts and start time come
+ * from it; with only a name, or none, nothing ran on the node (attempts 0). Keys left undefined are absent.
+ */
+export function undecidedResult(
+  node: string,
+  outcome: NodeOutcome,
+  reason: string,
+  message: string,
+  job?: JobLike | string,
+  finishedAt?: string,
+): NodeResult {
+  const facts = typeof job === "string" || job === undefined ? { job, attempts: 0 } : jobAttemptFacts(job);
+  return {
+    node,
+    outcome,
+    ...(facts.job !== undefined ? { job: facts.job } : {}),
+    attempts: facts.attempts,
+    ...(facts.startedAt !== undefined ? { startedAt: facts.startedAt } : {}),
+    ...(finishedAt !== undefined ? { finishedAt } : {}),
+    reason,
+    message,
+  };
+}
+
+/** What a node's Job says of the attempt, however it ended: its name, how many pods ran, when it started. */
+export function jobAttemptFacts(job: JobLike): { job?: string; attempts: number; startedAt?: string } {
+  const startedAt = iso(job.status?.startTime);
+  return {
+    job: job.metadata?.name,
+    attempts: jobAttempts(job),
+    ...(startedAt !== undefined ? { startedAt } : {}),
+  };
+}
+
+/**
  * The node's result from its Job (and, if available, the Job's pods): undefined while the Job's outcome is not
  * decided. `failed` carries the condition reason (BackoffLimitExceeded, DeadlineExceeded, ...) and, when pods
  * are readable, the failing container's exit code and message: `container c exited 1: why [Reason]`.

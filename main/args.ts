@@ -1,6 +1,8 @@
 // The component args `npm start` plans with: an `--args` file holds any of the component's arguments (the same
 // file `npm run plan` reads); the demo's own defaults fill what the file leaves out; an option given on the
 // command line that the file also sets is a conflict, refused rather than silently resolved. Pure.
+import { DEFAULT_RESOURCE_NAME } from "../components/plan";
+import { COMPONENT_DEFAULTS } from "../components/validation";
 import { UsageError } from "../stdio/exit";
 
 type Args = Record<string, unknown>;
@@ -36,8 +38,8 @@ function set(args: Args, path: string[], value: unknown): Args {
 /** The demo's defaults for what neither the file nor the command line sets (a rollout may take an hour). */
 export const DEMO_DEFAULTS: readonly { path: string[]; value: unknown }[] = [
   { path: ["createNamespace"], value: true },
-  { path: ["releaseName"], value: "kata-deploy" },
-  { path: ["rollout", "timeoutSeconds"], value: 3600 },
+  { path: ["releaseName"], value: DEFAULT_RESOURCE_NAME },
+  { path: ["rollout", "timeoutSeconds"], value: COMPONENT_DEFAULTS.rollout.timeoutSeconds },
 ];
 
 /** Whether an option's default applies: the mode's default yields to `values.deploymentMode` (the chart's own

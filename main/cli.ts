@@ -10,18 +10,17 @@ import * as tty from "node:tty";
 import * as k8s from "@kubernetes/client-node";
 import { SingleBar } from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parse as parseYaml } from "yaml";
 import { DispatcherImplementation } from "../components/args";
 import { ArgsFileError, readArgsFile } from "../components/argsFile";
-import { renderChart, type Release } from "../chart/render";
-import { planKataDeploy, type Plan } from "../components/plan";
-import { bundleRefOf, dispatcherExtras } from "../components/rolloutObjects";
+import { DEFAULT_RESOURCE_NAME, planKataDeploy, type Plan } from "../components/plan";
+import { assemble, rolloutInputsOf } from "../components/assemble";
+import { needsBundle } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";
-import { admitNodes, effectiveTolerations, type NodeLike } from "../dispatcher/admission";
+import type { NodeLike } from "../dispatcher/admission";
 import { buildDispatcherBundle } from "../dispatcher/bundle";
-import { DAEMONSET_AUTOMATIC_TOLERATIONS } from "../kube/tolerations";
+import { admitSelected, selectionQueries, type NodeSelection } from "../kube/nodeSelection";
+import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import type { NodeResult } from "../kube/jobStatus";
-import { buildRolloutInputs } from "../rollout";
 import { kataNodes } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
 import { rolloutProvider } from "../rollout/provider";
@@ -166,21 +165,23 @@ async function eligibleNodes(kc: k8s.KubeConfig, inputs: RolloutInputs): Promise
     } while (token);
     return out;
   };
+  let selection: NodeSelection;
+  let tolerations: Toleration[];
   if (inputs.mode === "daemonset") {
     const ds = inputs.daemonSet;
     const selector = Object.entries(ds?.nodeSelector ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(",");
-    const nodes = await list(selector || undefined);
-    return admitNodes(nodes, [...(ds?.tolerations ?? []), ...DAEMONSET_AUTOMATIC_TOLERATIONS], false).admitted
-      .length;
-  }
-  const stage = inputs.install;
-  if (!stage) return 0;
-  if (stage.selection.nodes?.length) return new Set(stage.selection.nodes).size;
-  const selectors = stage.selection.selectors?.length ? stage.selection.selectors : [undefined];
-  const nodes = (await Promise.all(selectors.map((s) => list(s)))).flat();
-  return admitNodes(nodes, effectiveTolerations(stage.tolerations ?? []), false).admitted.length;
+    selection = selector ? { selectors: [selector] } : {};
+    tolerations = ds?.tolerations ?? [];
+  } else if (inputs.install) {
+    selection = inputs.install.selection;
+    tolerations = inputs.install.tolerations ?? [];
+  } else return 0;
+  // As the dispatcher and the DaemonSet controller will: names win, else the union of the selectors; then taints.
+  const listed = await Promise.all(selectionQueries(selection).map((s) => list(s)));
+  return admitSelected(listed, selection, [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS]).admitted
+    .length;
 }
 
 /**
@@ -266,7 +267,7 @@ function planFromOptions(
   }
   const args = composeArgs(fileArgs, argOptions(o, explicit), o.args);
   try {
-    const plan = planKataDeploy(args, "kata-deploy");
+    const plan = planKataDeploy(args, DEFAULT_RESOURCE_NAME);
     return { plan, kubeconfig: args.kubeconfig as string | undefined };
   } catch (e) {
     if (!(e instanceof KataDeployArgsError)) throw e;
@@ -346,14 +347,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!planned) return EXIT_USAGE;
   const { plan } = planned;
   for (const w of plan.warnings) say(`warning: ${w.path}: ${w.message}`);
-  const mode = plan.args.deploymentMode as "job" | "daemonset";
-  const implementation = (plan.args.dispatcherImplementation ??
-    DispatcherImplementation.Bundled) as DispatcherImplementation;
-  if (
-    planned.kubeconfig === undefined &&
-    mode === "job" &&
-    implementation !== DispatcherImplementation.Bundled
-  )
+  const mode = plan.args.deploymentMode;
+  const implementation = plan.args.dispatcherImplementation;
+  if (planned.kubeconfig === undefined && implementation === DispatcherImplementation.Upstream)
     throw new UsageError(
       `dispatcherImplementation: ${implementation} needs a real cluster (--kubeconfig): the simulator runs the bundled dispatcher only`,
     );
@@ -364,48 +360,18 @@ export async function main(argv: string[]): Promise<number> {
     if (planned.kubeconfig !== undefined && !o.yes && !(await confirm(target))) return EXIT_USAGE;
 
     // What `pulumi up` creates before the rollout: the namespace, the chart's objects (helm.v4.Chart), and the
-    // component's dispatcher script ConfigMap and reader Role.
-    const release: Release = {
-      name: plan.args.releaseName as string,
-      namespace: plan.args.namespace as string,
-    };
-    const rendered = renderChart(plan.values, release, { parseYaml });
-    const bundle =
-      implementation === DispatcherImplementation.Bundled ? await buildDispatcherBundle() : undefined;
-    const extras = dispatcherExtras(rendered.names, release, implementation, bundle);
-    const namespaceObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: release.namespace } };
-    const objects = [
-      ...(plan.args.createNamespace ? [namespaceObject] : []),
-      ...rendered.resources,
-      ...(rendered.mode === "job"
-        ? [
-            ...(extras.scriptConfigMap ? [extras.scriptConfigMap] : []),
-            extras.podReaderRole,
-            extras.podReaderRoleBinding,
-          ]
-        : []),
-    ];
-    const applied = await applyObjects(target.kubeConfig, objects);
+    // component's dispatcher script ConfigMap and reader Role; the same assembly as the component's.
+    const assembly = assemble(plan, {
+      bundle: needsBundle(plan) ? await buildDispatcherBundle() : undefined,
+    });
+    const { release } = assembly;
+    const applied = await applyObjects(target.kubeConfig, assembly.objects);
     const unserved = applied.skipped.length
       ? `; ${applied.skipped.length} of kinds not served here skipped`
       : "";
     say(`applied ${applied.applied.length} objects${unserved}`);
 
-    const { customRuntimes: _customRuntimes, ...hookValues } = plan.values;
-    const inputs = buildRolloutInputs({
-      namespace: release.namespace,
-      releaseName: release.name,
-      chart: { chart: plan.chart.reference, version: plan.chart.version },
-      // As the component does: customRuntimes (RuntimeClass YAML) never reach the hook Jobs, whose renderer has no
-      // YAML parser; the RuntimeClasses come from `rendered`.
-      values: hookValues,
-      rendered,
-      connection: target.connection,
-      dispatcherImplementation: implementation,
-      bundle: bundle ? bundleRefOf(bundle, rendered.names) : undefined,
-      rerunToken: plan.args.rerunToken as string | undefined,
-      rollout: plan.args.rollout as Record<string, number | boolean> | undefined,
-    });
+    const inputs = rolloutInputsOf(plan, assembly, target.connection);
     const total = await eligibleNodes(target.kubeConfig, inputs);
     const observer =
       inputs.mode === "job"
@@ -436,7 +402,7 @@ export async function main(argv: string[]): Promise<number> {
     // The results first; the files after, each a warning when it cannot be written.
     const results: NodeResult[] = decodeResults(outs.results);
     const outputs = stackOutputs(plan, results, outs, kataNodes(results));
-    const parallelism = mode === "job" ? (plan.args.job as { parallelism: number }).parallelism : undefined;
+    const parallelism = mode === "job" ? plan.args.job?.parallelism : undefined;
     if (o.json) process.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
     else
       process.stdout.write(

@@ -8,19 +8,20 @@ import {
   type PodLike,
   describePodFailure,
   describeStuckPod,
-  jobAttempts,
+  jobAttemptFacts,
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
   resultFromNodeRecord,
+  undecidedResult,
 } from "../kube/jobStatus";
 import {
   DAEMONSET_AUTOMATIC_TOLERATIONS,
   type Taint,
   type Toleration,
   describeTaint,
-  firstUntoleratedTaint,
 } from "../kube/tolerations";
+import { admitSelected } from "../kube/nodeSelection";
 import type { NodeSelectionSpec, RolloutSummary } from "./types";
 
 export interface NodeLike {
@@ -45,19 +46,17 @@ export function selectNodes(
   selection: NodeSelectionSpec,
   tolerations?: readonly Toleration[],
 ): SelectedNode[] {
-  let chosen: NodeLike[] = listed.flat();
-  if (selection.nodes && selection.nodes.length > 0) {
-    const wanted = new Set(selection.nodes);
-    chosen = chosen.filter((n) => wanted.has(n.metadata?.name ?? ""));
-  }
-  const out = new Map<string, SelectedNode>();
-  for (const n of chosen) {
-    const name = n.metadata?.name;
-    if (!name || out.has(name) || n.metadata?.deletionTimestamp) continue;
-    const taint = tolerations ? firstUntoleratedTaint(n.spec?.taints ?? [], tolerations) : undefined;
-    out.set(name, taint ? { name, blockedBy: describeTaint(taint) } : { name });
-  }
-  return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Nodes being deleted are not counted: they will not report a result.
+  const { matched, skipped } = admitSelected(listed, selection, tolerations ?? [], {
+    ignoreTaints: tolerations === undefined,
+    skipDeleting: true,
+  });
+  const blocked = new Map(skipped.map((s) => [s.name, describeTaint(s.taint)]));
+  return matched.map((n) => {
+    const name = n.metadata?.name as string;
+    const blockedBy = blocked.get(name);
+    return blockedBy ? { name, blockedBy } : { name };
+  });
 }
 
 /** What the waiter saw of one per-node Job. */
@@ -158,15 +157,13 @@ export function stallHint(reason: string): string {
 function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult | undefined {
   if (t.stuckSince === undefined || !t.stuckReason) return undefined;
   if (view.now - t.stuckSince < view.stuckGraceSeconds * 1000) return undefined;
-  return {
+  return undecidedResult(
     node,
-    outcome: "failed",
-    job: t.job.metadata?.name,
-    attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
-    startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-    reason: "Stuck",
-    message: `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s); ${stallHint(t.stuckReason)}`,
-  };
+    "failed",
+    "Stuck",
+    `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s); ${stallHint(t.stuckReason)}`,
+    t.job,
+  );
 }
 
 /** This run's record of the node (see resultFromNodeRecord), if the dispatcher left one. */
@@ -253,23 +250,18 @@ export function decidedJobResult(
   if (t.deleted) {
     if (result) return { ...result, node };
     const name = t.job.metadata?.name;
-    const base = {
-      node,
-      job: name,
-      attempts: jobAttempts(t.job),
-      startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-    };
     const recorded = recordedResult(node, name, view);
-    if (recorded) return { ...recorded, ...base };
+    // The record says how it ended; the Job, which the watch saw, how many pods ran and when it started.
+    if (recorded) return { ...recorded, ...jobAttemptFacts(t.job) };
     if (!dispatcherDone && !view.timedOut) return undefined;
-    return {
-      ...base,
-      outcome: "unknown",
-      reason: "JobDeleted",
-      message:
-        `Job ${name} was removed (its TTL, a user or garbage collection) before the rollout saw it finish, and ` +
+    return undecidedResult(
+      node,
+      "unknown",
+      "JobDeleted",
+      `Job ${name} was removed (its TTL, a user or garbage collection) before the rollout saw it finish, and ` +
         "the node carries no record of this run's outcome (the dispatcher records it when it may patch nodes)",
-    };
+      t.job,
+    );
   }
   return stuckResult(t, node, view);
 }
@@ -354,15 +346,15 @@ export function jobRunState(view: JobRunView): JobRunState {
     }
     undecided++;
     const stuck = t.stuckReason ? `; ${t.stuckReason}` : "";
-    results.push({
-      node,
-      outcome: "failed",
-      job: t.job.metadata?.name,
-      attempts: (t.job.status?.succeeded ?? 0) + (t.job.status?.failed ?? 0),
-      startedAt: t.job.status?.startTime ? String(t.job.status.startTime) : undefined,
-      reason: "Timeout",
-      message: `Job ${t.job.metadata?.name} had not finished when the rollout timeout (${view.timeoutSeconds}s) passed${stuck}`,
-    });
+    results.push(
+      undecidedResult(
+        node,
+        "failed",
+        "Timeout",
+        `Job ${t.job.metadata?.name} had not finished when the rollout timeout (${view.timeoutSeconds}s) passed${stuck}`,
+        t.job,
+      ),
+    );
   }
   for (const s of view.selected ?? []) {
     if (seen.has(s.name)) continue;
@@ -375,49 +367,52 @@ export function jobRunState(view: JobRunView): JobRunState {
     // A node the template cannot run on is skipped whatever else happened: the dispatcher never dispatches to it,
     // so neither a timeout nor a dispatcher failure makes it a failure.
     if (s.blockedBy) {
-      results.push({
-        node: s.name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
-      });
+      results.push(
+        undecidedResult(
+          s.name,
+          "skipped",
+          "Tainted",
+          `the node has taint ${s.blockedBy}, which the per-node Job template does not tolerate`,
+        ),
+      );
     } else if (!dispatcherDone) {
       undecided++;
-      results.push({
-        node: s.name,
-        outcome: "failed",
-        attempts: 0,
-        reason: "Timeout",
-        message: `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
-      });
+      results.push(
+        undecidedResult(
+          s.name,
+          "failed",
+          "Timeout",
+          `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
+        ),
+      );
     } else if (view.jobEventsLost) {
-      results.push({
-        node: s.name,
-        outcome: "unknown",
-        attempts: 0,
-        reason: "NotObserved",
-        message:
+      results.push(
+        undecidedResult(
+          s.name,
+          "unknown",
+          "NotObserved",
           "no Job was seen for this node: the watch of Jobs expired (410) and had to relist, so a Job may have been " +
-          "created and removed meanwhile; the node carries no record of this run's outcome",
-      });
+            "created and removed meanwhile; the node carries no record of this run's outcome",
+        ),
+      );
     } else if (dispatcherPhase === "succeeded") {
-      results.push({
-        node: s.name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "NotDispatched",
-        message:
+      results.push(
+        undecidedResult(
+          s.name,
+          "skipped",
+          "NotDispatched",
           "the dispatcher finished without creating a Job for this node (it joined the selection after the dispatcher listed nodes)",
-      });
+        ),
+      );
     } else {
-      results.push({
-        node: s.name,
-        outcome: "failed",
-        attempts: 0,
-        reason: "NotDispatched",
-        message: `no Job was created for this node: ${dispatcherFailure}`,
-      });
+      results.push(
+        undecidedResult(
+          s.name,
+          "failed",
+          "NotDispatched",
+          `no Job was created for this node: ${dispatcherFailure}`,
+        ),
+      );
     }
   }
   results.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
@@ -513,24 +508,24 @@ export function dsRunState(view: DsRunView): DsRunState {
   const pods = podsByNode(view.pods);
   const results: NodeResult[] = [];
   let undecided = 0;
-  const names = new Set<string>();
-  for (const n of view.nodes) {
-    const name = n.metadata?.name;
-    if (!name || names.has(name)) continue;
-    names.add(name);
+  // The DaemonSet's nodeSelector (equalities, matched here), then the one admission rule (kube/nodeSelection.ts).
+  const labelled = view.nodes.filter((n) => {
     const labels = n.metadata?.labels ?? {};
-    if (selector && !Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
-    const taint = firstUntoleratedTaint(n.spec?.taints ?? [], tolerations);
-    if (taint) {
-      results.push({
-        node: name,
-        outcome: "skipped",
-        attempts: 0,
-        reason: "Tainted",
-        message: `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
-      });
-      continue;
-    }
+    return !selector || Object.entries(selector).every(([k, v]) => labels[k] === v);
+  });
+  const { admitted, skipped } = admitSelected([labelled], {}, tolerations);
+  for (const { name, taint } of skipped) {
+    results.push(
+      undecidedResult(
+        name,
+        "skipped",
+        "Tainted",
+        `the node has taint ${describeTaint(taint)}, which DaemonSet ${view.dsName} does not tolerate`,
+      ),
+    );
+  }
+  for (const n of admitted) {
+    const name = n.metadata?.name as string;
     const pod = pods.get(name);
     const restarts = (p: DsPodLike) =>
       [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].reduce(
@@ -538,6 +533,8 @@ export function dsRunState(view: DsRunView): DsRunState {
         0,
       );
     const startedAt = pod?.status?.startTime ? String(pod.status.startTime) : undefined;
+    // A daemon pod's attempts: its first run and every restart of its containers.
+    const attempts = pod ? 1 + restarts(pod) : 0;
     if (pod && podReady(pod) && view.dsObserved) {
       const ready = pod.status?.conditions?.find((c) => c.type === "Ready") as
         { lastTransitionTime?: string } | undefined;
@@ -545,7 +542,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         node: name,
         outcome: "succeeded",
         job: pod.metadata?.name,
-        attempts: 1 + restarts(pod),
+        attempts,
         startedAt,
         finishedAt: ready?.lastTransitionTime ? String(ready.lastTransitionTime) : undefined,
       });
@@ -564,7 +561,7 @@ export function dsRunState(view: DsRunView): DsRunState {
         node: name,
         outcome: "failed",
         job: pod?.metadata?.name,
-        attempts: pod ? 1 + restarts(pod) : 0,
+        attempts,
         startedAt,
         finishedAt: isoSeconds(view.now),
         reason: "Stuck",
@@ -577,7 +574,7 @@ export function dsRunState(view: DsRunView): DsRunState {
       node: name,
       outcome: "failed",
       job: pod?.metadata?.name,
-      attempts: pod ? 1 + restarts(pod) : 0,
+      attempts,
       startedAt,
       reason: "Timeout",
       message: pod

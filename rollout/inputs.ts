@@ -5,16 +5,17 @@ import { ownerValue } from "../dispatcher/naming";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import { CHART_VERSION } from "../chart/defaults";
 import {
-  dispatcherJob,
+  dispatcherJobOf,
   type DispatcherBundleRef,
   type DispatcherImplementation,
 } from "../chart/dispatcherJobs";
 import type { DaemonSet, Job, K8sObject } from "../chart/k8s";
-import type { RenderedChart, Release } from "../chart/render";
+import { dispatcherSelection, type RenderedChart } from "../chart/render";
+import { normalizeSelection } from "../kube/nodeSelection";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { computeRunKey } from "./runKey";
-import type { DispatcherStage, KubeObject, NodeSelectionSpec, RolloutInputs } from "./types";
+import type { DispatcherStage, KubeObject, RolloutInputs } from "./types";
 
 /** The rollout options the component exposes (all optional). */
 export interface RolloutOptions {
@@ -34,10 +35,10 @@ export interface RolloutBuildArgs {
   releaseName: string;
   /** Chart reference and version as handed to helm.v4.Chart. */
   chart: { chart: string; version?: string };
-  /** Exactly the values handed to the chart (the user's values; the renderer merges the chart defaults). */
-  values: Record<string, unknown>;
-  /** `renderChart(values, release)`. */
+  /** `renderChart(values, release)`: the hook Jobs and the per-node templates come from this one render. */
   rendered: RenderedChart;
+  /** The dispatcher Jobs built from `rendered` already (components/assemble.ts); else built here from it. */
+  dispatcherJobs?: { install: Job; cleanup: Job };
   /** Resolved at program time (rollout/resolveConnection.ts); becomes a secret input. */
   connection: ConnectionSpec;
   dispatcherImplementation?: DispatcherImplementation;
@@ -45,28 +46,6 @@ export interface RolloutBuildArgs {
   bundle?: DispatcherBundleRef;
   rerunToken?: string;
   rollout?: RolloutOptions;
-}
-
-/** The node selection a dispatcher Job was rendered with (its `--nodes=` / `--node-selector=` flags). */
-export function selectionOfDispatcher(job: KubeObject): NodeSelectionSpec {
-  const spec = job.spec as {
-    template?: { spec?: { containers?: { command?: string[]; args?: string[] }[] } };
-  };
-  const flags = (spec?.template?.spec?.containers ?? []).flatMap((c) => [
-    ...(c.command ?? []),
-    ...(c.args ?? []),
-  ]);
-  const nodes = flags
-    .filter((f) => f.startsWith("--nodes="))
-    .flatMap((f) => f.slice("--nodes=".length).split(","));
-  const selectors = flags
-    .filter((f) => f.startsWith("--node-selector="))
-    .map((f) => f.slice("--node-selector=".length));
-  const selection: NodeSelectionSpec = {};
-  const names = nodes.map((n) => n.trim()).filter(Boolean);
-  if (names.length) selection.nodes = [...new Set(names)].sort();
-  else if (selectors.length) selection.selectors = selectors;
-  return selection;
 }
 
 function findObject<T extends K8sObject>(
@@ -80,23 +59,19 @@ function findObject<T extends K8sObject>(
 function stage(
   which: "install" | "cleanup",
   args: RolloutBuildArgs,
-  release: Release,
   template: Job | undefined,
 ): DispatcherStage {
   const implementation = args.dispatcherImplementation ?? "bundled";
-  const job = dispatcherJob(
-    which,
-    args.values,
-    release,
-    implementation,
-    args.bundle,
-  ) as unknown as KubeObject;
+  const built =
+    args.dispatcherJobs?.[which] ?? dispatcherJobOf(which, args.rendered, implementation, args.bundle);
+  const job = built as unknown as KubeObject;
   const names = args.rendered.names;
   const tolerations = (template?.spec.template.spec.tolerations ?? []) as Toleration[];
   return {
     job,
     ownerValue: ownerValue(which === "install" ? names.installNamePrefix : names.cleanupNamePrefix),
-    selection: selectionOfDispatcher(job),
+    // As data from the chart's values: the same selection the chart wrote into the Job's flags.
+    selection: normalizeSelection(dispatcherSelection(args.rendered.values, which)),
     // The bundled dispatcher admits nodes like a DaemonSet would: the template's tolerations plus the automatic ones.
     tolerations: [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS],
   };
@@ -106,7 +81,6 @@ function stage(
 export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
   const { rendered } = args;
   const names = rendered.names;
-  const release: Release = { name: args.releaseName, namespace: args.namespace };
   const opts = args.rollout ?? {};
   if (rendered.mode !== "job" && rendered.mode !== "daemonset") {
     throw new Error(
@@ -128,8 +102,8 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
   };
   const chartVersion = args.chart.version ?? CHART_VERSION;
   if (rendered.mode === "job") {
-    const install = stage("install", args, release, rendered.jobTemplates?.install);
-    const cleanup = stage("cleanup", args, release, rendered.jobTemplates?.cleanup);
+    const install = stage("install", args, rendered.jobTemplates?.install);
+    const cleanup = stage("cleanup", args, rendered.jobTemplates?.cleanup);
     const templates = findObject<K8sObject & { data: Record<string, string> }>(
       rendered.resources,
       "ConfigMap",

@@ -24,9 +24,6 @@ export class KubeApiError extends Error {
 export function isNotFound(err: unknown): boolean {
   return err instanceof KubeApiError && err.code === 404;
 }
-export function isAlreadyExists(err: unknown): boolean {
-  return err instanceof KubeApiError && err.code === 409 && err.reason === "AlreadyExists";
-}
 export function isForbidden(err: unknown): boolean {
   return err instanceof KubeApiError && err.code === 403;
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
+import { withSelectionArgs } from "../kube/nodeSelection";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
@@ -98,10 +99,7 @@ function withDispatcherArgs(job: KubeObject, rewrite: (args: string[]) => string
 
 /** The dispatcher Job with its node selection replaced by explicit names (drift healing). */
 export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): KubeObject {
-  return withDispatcherArgs(job, (list) => [
-    ...list.filter((a) => !a.startsWith("--nodes=") && !a.startsWith("--node-selector=")),
-    `--nodes=${nodes.join(",")}`,
-  ]);
+  return withDispatcherArgs(job, (list) => withSelectionArgs(list, { nodes: [...nodes] }));
 }
 
 /**

@@ -1,6 +1,7 @@
 // Shapes of the rollout resource's inputs and outputs. Types only (erased at run time), shared by the provider,
 // the wrapper and the input builder.
 import type { NodeResult } from "../kube/jobStatus";
+import type { NodeSelection } from "../kube/nodeSelection";
 import type { Toleration } from "../kube/tolerations";
 import type { ConnectionSpec } from "./connection";
 
@@ -28,13 +29,8 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-/** Which nodes a dispatcher run covers, as the chart hands them to it: names win, else a union of selectors. */
-export interface NodeSelectionSpec {
-  /** Explicit node names (`--nodes=`). */
-  nodes?: string[];
-  /** Label selectors (`--node-selector=`), OR-ed; none (and no names) means every node. */
-  selectors?: string[];
-}
+/** Which nodes a dispatcher run covers (kube/nodeSelection.ts): names win, else a union of selectors. */
+export type NodeSelectionSpec = NodeSelection;
 
 /** One hook stage in job mode: the dispatcher Job to create and what its per-node Jobs look like. */
 export interface DispatcherStage {

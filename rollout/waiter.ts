@@ -22,6 +22,7 @@ import {
   progressLine,
   selectNodes,
 } from "./aggregate";
+import { selectionQueries } from "../kube/nodeSelection";
 import { KubeApiError, type KubeClient, isForbidden, isNotFound } from "./kubeClient";
 import type { DaemonSetTarget, DispatcherStage, KubeObject, NodeResult } from "./types";
 
@@ -157,6 +158,9 @@ export class Reflector<T extends Obj> {
           this.path,
           { ...this.query, resourceVersion: rv, timeoutSeconds: Math.min(300, remaining) },
           (event) => {
+            // A stream that delivered events was a working connection: if it breaks, the server is not failing,
+            // so the backoff starts over (otherwise routine resets stack up to 5 s of waiting each).
+            failures = 0;
             // Kept as each event arrives: a stream that breaks mid-way resumes right after the last event handled.
             rv = event.object?.metadata?.resourceVersion ?? rv;
             this.noteProgress(rv);
@@ -267,6 +271,9 @@ export async function waitGone(
     await sleep(Math.min(2_000, 100 * 2 ** Math.min(i, 5)));
   }
 }
+
+/** Marks a pod read that failed for a passing reason (timeout, 5xx), to be made again. */
+const READ_AGAIN = Symbol("read again");
 
 /** Pods of one Job (by the label the Job controller puts on them); undefined when pods may not be read. */
 export async function podsOfJob(client: KubeClient, ns: string, job: string): Promise<PodLike[] | undefined> {
@@ -672,7 +679,10 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         await Promise.all(
           failedWithoutPods.map(async ({ obj }) => {
             const job = obj.metadata?.name ?? "";
-            const list = await podsOfJob(client, ns, job).catch(() => undefined);
+            const list = await podsOfJob(client, ns, job).catch((): typeof READ_AGAIN => READ_AGAIN);
+            // A transient failure (the client already retried it) is read again on the next pass; only a refusal
+            // (403) stops reading pods for good.
+            if (list === READ_AGAIN) return;
             if (list === undefined) podsReadable = false;
             pods.set(job, list);
           }),
@@ -806,7 +816,13 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
           ),
         );
       }
-      if (state.done && (dispatcherDone || timedOut)) break;
+      // Failure reasons come from the pods: a run is not over while a failed Job's pods are still to be read.
+      const podsOutstanding =
+        podsReadable &&
+        jobs
+          .all()
+          .some(({ obj }) => jobOutcome(obj).phase === "failed" && !pods.has(obj.metadata?.name ?? ""));
+      if (state.done && (dispatcherDone || timedOut) && (timedOut || !podsOutstanding)) break;
       await sleep(250, abort.signal);
     }
   } finally {
@@ -953,12 +969,10 @@ function recordsOf(lists: readonly (readonly NodeLike[])[]): Map<string, NodeRec
 
 /** Nodes as the API server selects them: one LIST per label selector (their union is the selection), or all nodes. */
 export async function listSelection(client: KubeClient, stage: DispatcherStage): Promise<NodeLike[][]> {
-  const selectors = stage.selection.nodes?.length ? [] : (stage.selection.selectors ?? []);
-  if (!selectors.length) return [(await client.list<NodeLike>(NODES_PATH, {}, "list nodes")).items];
   return Promise.all(
-    selectors.map(
+    selectionQueries(stage.selection).map(
       async (labelSelector) =>
-        (await client.list<NodeLike>(NODES_PATH, { labelSelector }, "list nodes")).items,
+        (await client.list<NodeLike>(NODES_PATH, labelSelector ? { labelSelector } : {}, "list nodes")).items,
     ),
   );
 }

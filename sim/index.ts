@@ -12,6 +12,9 @@ import { SimClock } from "./clock";
 import { DaemonSetController } from "./controllers/daemonset";
 import { JobController } from "./controllers/job";
 import { Kubelet } from "./controllers/kubelet";
+import { NodeLifecycle } from "./controllers/nodeLifecycle";
+import { PodGc } from "./controllers/podGc";
+import { TaintEviction } from "./controllers/taintEviction";
 import { Scheduler } from "./controllers/scheduler";
 import { NodeProcessExecutor } from "./executor";
 import { FaultInjector, seededRandom } from "./faults";
@@ -164,15 +167,24 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     jobDurationMs,
     podStartDelayMs: options.podStartDelayMs ?? 1000,
     terminationDelayMs: 1000,
-    podGcDelayMs: 20_000,
     outcomeFor,
     executor,
+    disrupt: (node, kind) =>
+      kind === "nodeNotReady" ? nodeLifecycle.setNodeNotReady(node) : nodeLifecycle.deleteNode(node),
   });
+  const podsOn = (node: string): Iterable<string> => kubelet.podsOn(node);
+  const nodeLifecycle = new NodeLifecycle(store, clock, podsOn);
+  const taintEviction = new TaintEviction(store, clock, podsOn);
+  const podGc = new PodGc(store, clock, 20_000, podsOn);
   const jobs = new JobController(store, clock);
   const daemonsets = new DaemonSetController(store);
   const scheduler = new Scheduler(store, clock);
   store.onEvent((e) => scheduler.onEvent(e));
+  // Node-side controllers see a node change in this order: evictions, the kubelet, pods marked not Ready, PodGC.
+  store.onEvent((e) => taintEviction.onEvent(e));
   store.onEvent((e) => kubelet.onEvent(e));
+  store.onEvent((e) => nodeLifecycle.onEvent(e));
+  store.onEvent((e) => podGc.onEvent(e));
   store.onEvent((e) => jobs.onEvent(e));
   store.onEvent((e) => daemonsets.onEvent(e));
   // ServiceAccount controller: every new namespace gets its "default" ServiceAccount.
@@ -332,8 +344,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
         };
         waiters.add(check);
       }),
-    setNodeNotReady: (node) => kubelet.setNodeNotReady(node),
-    setNodeReady: (node) => kubelet.setNodeReady(node),
+    setNodeNotReady: (node) => nodeLifecycle.setNodeNotReady(node),
+    setNodeReady: (node) => nodeLifecycle.setNodeReady(node),
     attemptsOn: (node) => kubelet.attemptsOn(node),
     close: async () => {
       if (closed) return;

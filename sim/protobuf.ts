@@ -1,241 +1,19 @@
-// Protobuf request bodies (`application/vnd.kubernetes.protobuf`), which kubectl's typed commands and other
-// client-go programs send: the `k8s\0` magic, a runtime.Unknown envelope naming apiVersion/kind, and the object
-// in Kubernetes' protobuf encoding. Decoded to the JSON form the store keeps, for the kinds whose schema is
-// written below (field numbers and types of Kubernetes' wire format; JSON names as in the API). Other kinds
-// answer 415 like kube-apiserver does for a kind that has no protobuf encoding. Responses are always JSON
-// (every client-go Accept header lists application/json).
+// Protobuf bodies (`application/vnd.kubernetes.protobuf`), which kubectl's typed commands, Helm and other
+// client-go programs send and ask for: the `k8s\0` magic, a runtime.Unknown envelope naming apiVersion/kind,
+// and the object in Kubernetes' protobuf encoding, for every kind described in sim/schemas.ts (all served
+// kinds, their lists, DeleteOptions, the reviews, Status). A body of another kind answers 415 like
+// kube-apiserver does for a kind without a protobuf encoding.
 import { ApiError, badRequest } from "./errors";
+import { Field, jsonFields, SCALARS, SCHEMAS, schemaOf } from "./schemas";
 
 export const PROTOBUF = "application/vnd.kubernetes.protobuf";
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
-type Scalar = "string" | "int" | "bool" | "bytes";
-/** One field: JSON name, type (a scalar, a message name, or a map), repeated, pointer (zero values kept). */
-interface Field {
-  name: string;
-  type: Scalar | string | { map: Scalar | string };
-  repeated?: true;
-  pointer?: true;
-}
-type Message = Record<number, Field>;
+type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
+type JsonObject = { [k: string]: Json };
 
-const f = (name: string, type: Field["type"], extra: Partial<Field> = {}): Field => ({
-  name,
-  type,
-  ...extra,
-});
-const list = (name: string, type: Field["type"]): Field => ({ name, type, repeated: true });
-const ptr = (name: string, type: Field["type"]): Field => ({ name, type, pointer: true });
-
-// Types with a JSON form of their own.
-const TIME = "Time"; // seconds(1)/nanos(2) → RFC 3339
-const FIELDS_V1 = "FieldsV1"; // Raw(1) bytes holding JSON
-
-const SCHEMAS: Record<string, Message> = {
-  Unknown: {
-    1: f("typeMeta", "TypeMeta"),
-    2: f("raw", "bytes"),
-    3: f("contentEncoding", "string"),
-    4: f("contentType", "string"),
-  },
-  TypeMeta: { 1: f("apiVersion", "string"), 2: f("kind", "string") },
-  ObjectMeta: {
-    1: f("name", "string"),
-    2: f("generateName", "string"),
-    3: f("namespace", "string"),
-    4: f("selfLink", "string"),
-    5: f("uid", "string"),
-    6: f("resourceVersion", "string"),
-    7: f("generation", "int"),
-    8: f("creationTimestamp", TIME),
-    9: f("deletionTimestamp", TIME),
-    10: ptr("deletionGracePeriodSeconds", "int"),
-    11: f("labels", { map: "string" }),
-    12: f("annotations", { map: "string" }),
-    13: list("ownerReferences", "OwnerReference"),
-    14: list("finalizers", "string"),
-    17: list("managedFields", "ManagedFieldsEntry"),
-  },
-  OwnerReference: {
-    5: f("apiVersion", "string"),
-    1: f("kind", "string"),
-    3: f("name", "string"),
-    4: f("uid", "string"),
-    6: ptr("controller", "bool"),
-    7: ptr("blockOwnerDeletion", "bool"),
-  },
-  ManagedFieldsEntry: {
-    1: f("manager", "string"),
-    2: f("operation", "string"),
-    3: f("apiVersion", "string"),
-    4: f("time", TIME),
-    6: f("fieldsType", "string"),
-    7: f("fieldsV1", FIELDS_V1),
-    8: f("subresource", "string"),
-  },
-  LabelSelector: {
-    1: f("matchLabels", { map: "string" }),
-    2: list("matchExpressions", "LabelSelectorRequirement"),
-  },
-  LabelSelectorRequirement: {
-    1: f("key", "string"),
-    2: f("operator", "string"),
-    3: list("values", "string"),
-  },
-  Namespace: {
-    1: f("metadata", "ObjectMeta"),
-    2: f("spec", "NamespaceSpec"),
-    3: f("status", "NamespaceStatus"),
-  },
-  NamespaceSpec: { 1: list("finalizers", "string") },
-  NamespaceStatus: { 1: f("phase", "string"), 2: list("conditions", "NamespaceCondition") },
-  NamespaceCondition: {
-    1: f("type", "string"),
-    2: f("status", "string"),
-    4: f("lastTransitionTime", TIME),
-    5: f("reason", "string"),
-    6: f("message", "string"),
-  },
-  ConfigMap: {
-    1: f("metadata", "ObjectMeta"),
-    4: ptr("immutable", "bool"),
-    2: f("data", { map: "string" }),
-    3: f("binaryData", { map: "bytes" }),
-  },
-  Secret: {
-    1: f("metadata", "ObjectMeta"),
-    5: ptr("immutable", "bool"),
-    2: f("data", { map: "bytes" }),
-    4: f("stringData", { map: "string" }),
-    3: f("type", "string"),
-  },
-  ServiceAccount: {
-    1: f("metadata", "ObjectMeta"),
-    2: list("secrets", "ObjectReference"),
-    3: list("imagePullSecrets", "LocalObjectReference"),
-    4: ptr("automountServiceAccountToken", "bool"),
-  },
-  ObjectReference: {
-    1: f("kind", "string"),
-    2: f("namespace", "string"),
-    3: f("name", "string"),
-    4: f("uid", "string"),
-    5: f("apiVersion", "string"),
-    6: f("resourceVersion", "string"),
-    7: f("fieldPath", "string"),
-  },
-  LocalObjectReference: { 1: f("name", "string") },
-  TokenRequest: {
-    1: f("metadata", "ObjectMeta"),
-    2: f("spec", "TokenRequestSpec"),
-    3: f("status", "TokenRequestStatus"),
-  },
-  TokenRequestStatus: { 1: f("token", "string"), 2: f("expirationTimestamp", TIME) },
-  TokenRequestSpec: {
-    1: list("audiences", "string"),
-    4: ptr("expirationSeconds", "int"),
-    3: f("boundObjectRef", "BoundObjectReference"),
-  },
-  BoundObjectReference: {
-    1: f("kind", "string"),
-    2: f("apiVersion", "string"),
-    3: f("name", "string"),
-    4: f("uid", "string"),
-  },
-  SelfSubjectAccessReview: {
-    1: f("metadata", "ObjectMeta"),
-    2: f("spec", "SelfSubjectAccessReviewSpec"),
-    3: f("status", "SubjectAccessReviewStatus"),
-  },
-  SubjectAccessReviewStatus: {
-    1: f("allowed", "bool"),
-    4: f("denied", "bool"),
-    2: f("reason", "string"),
-    3: f("evaluationError", "string"),
-  },
-  SelfSubjectAccessReviewSpec: {
-    1: f("resourceAttributes", "ResourceAttributes"),
-    2: f("nonResourceAttributes", "NonResourceAttributes"),
-  },
-  SubjectAccessReview: {
-    1: f("metadata", "ObjectMeta"),
-    2: f("spec", "SubjectAccessReviewSpec"),
-    3: f("status", "SubjectAccessReviewStatus"),
-  },
-  SubjectAccessReviewSpec: {
-    1: f("resourceAttributes", "ResourceAttributes"),
-    2: f("nonResourceAttributes", "NonResourceAttributes"),
-    3: f("user", "string"),
-    4: list("groups", "string"),
-    6: f("uid", "string"),
-  },
-  ResourceAttributes: {
-    1: f("namespace", "string"),
-    2: f("verb", "string"),
-    3: f("group", "string"),
-    4: f("version", "string"),
-    5: f("resource", "string"),
-    6: f("subresource", "string"),
-    7: f("name", "string"),
-  },
-  NonResourceAttributes: { 1: f("path", "string"), 2: f("verb", "string") },
-  SelfSubjectReview: { 1: f("metadata", "ObjectMeta"), 2: f("status", "SelfSubjectReviewStatus") },
-  SelfSubjectReviewStatus: { 1: f("userInfo", "UserInfo") },
-  UserInfo: { 1: f("username", "string"), 2: f("uid", "string"), 3: list("groups", "string") },
-  PolicyRule: {
-    1: list("verbs", "string"),
-    2: list("apiGroups", "string"),
-    3: list("resources", "string"),
-    4: list("resourceNames", "string"),
-    5: list("nonResourceURLs", "string"),
-  },
-  AggregationRule: { 1: list("clusterRoleSelectors", "LabelSelector") },
-  Role: { 1: f("metadata", "ObjectMeta"), 2: list("rules", "PolicyRule") },
-  ClusterRole: {
-    1: f("metadata", "ObjectMeta"),
-    2: list("rules", "PolicyRule"),
-    3: f("aggregationRule", "AggregationRule"),
-  },
-  Subject: {
-    1: f("kind", "string"),
-    2: f("apiGroup", "string"),
-    3: f("name", "string"),
-    4: f("namespace", "string"),
-  },
-  RoleRef: { 1: f("apiGroup", "string"), 2: f("kind", "string"), 3: f("name", "string") },
-  RoleBinding: { 1: f("metadata", "ObjectMeta"), 2: list("subjects", "Subject"), 3: f("roleRef", "RoleRef") },
-  ClusterRoleBinding: {
-    1: f("metadata", "ObjectMeta"),
-    2: list("subjects", "Subject"),
-    3: f("roleRef", "RoleRef"),
-  },
-  Preconditions: { 1: ptr("uid", "string"), 2: ptr("resourceVersion", "string") },
-  DeleteOptions: {
-    1: ptr("gracePeriodSeconds", "int"),
-    2: f("preconditions", "Preconditions"),
-    3: ptr("orphanDependents", "bool"),
-    4: ptr("propagationPolicy", "string"),
-    5: list("dryRun", "string"),
-    6: ptr("ignoreStoreReadErrorWithClusterBreakingPotential", "bool"),
-  },
-  Eviction: { 1: f("metadata", "ObjectMeta"), 2: f("deleteOptions", "DeleteOptions") },
-  RuntimeClass: {
-    1: f("metadata", "ObjectMeta"),
-    2: f("handler", "string"),
-    3: f("overhead", "Overhead"),
-    4: f("scheduling", "Scheduling"),
-  },
-  Overhead: { 1: f("podFixed", { map: "Quantity" }) },
-  Quantity: { 1: f("string", "string") },
-  Scheduling: { 1: f("nodeSelector", { map: "string" }), 2: list("tolerations", "Toleration") },
-  Toleration: {
-    1: f("key", "string"),
-    2: f("operator", "string"),
-    3: f("value", "string"),
-    4: f("effect", "string"),
-    5: ptr("tolerationSeconds", "int"),
-  },
-};
+// -------------------------------------------------------------------------------------------------
+// Decoding
 
 class Reader {
   pos = 0;
@@ -262,11 +40,45 @@ class Reader {
     this.pos += len;
     return out;
   }
+  fixed(n: 4 | 8): Buffer {
+    if (this.pos + n > this.buf.length) throw badRequest("protobuf: truncated field");
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
 }
 
-type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
+function timeText(seconds: number, nanos: number, micro: boolean): Json {
+  if (seconds === 0 && nanos === 0) return null;
+  const iso = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "");
+  return micro ? `${iso}.${String(Math.floor(nanos / 1000)).padStart(6, "0")}Z` : `${iso}Z`;
+}
 
-function scalarOrMessage(type: Scalar | string, wire: number, r: Reader, path: string): Json {
+/** A message with a JSON form of its own, decoded to that form. */
+function special(type: string, m: JsonObject): Json | undefined {
+  switch (type) {
+    case "Time":
+    case "MicroTime":
+      return timeText(Number(m.seconds ?? 0), Number(m.nanos ?? 0), type === "MicroTime");
+    case "Quantity":
+      return (m.string as string | undefined) ?? "0";
+    case "IntOrString":
+      return m.type === 1
+        ? ((m.strVal as string | undefined) ?? "")
+        : ((m.intVal as number | undefined) ?? 0);
+    case "RawExtension":
+    case "FieldsV1":
+      return typeof m.raw === "string"
+        ? (JSON.parse(Buffer.from(m.raw, "base64").toString("utf8")) as Json)
+        : {};
+    case "ExtraValue":
+      return (m.items as Json[] | undefined) ?? [];
+    default:
+      return undefined;
+  }
+}
+
+function scalar(type: string, wire: number, r: Reader): Json {
   switch (type) {
     case "string":
       return r.bytes().toString("utf8");
@@ -276,22 +88,25 @@ function scalarOrMessage(type: Scalar | string, wire: number, r: Reader, path: s
       return Number(BigInt.asIntN(64, r.varint()));
     case "bool":
       return r.varint() !== 0n;
-    case TIME: {
-      const t = decodeMessage({ 1: f("seconds", "int"), 2: f("nanos", "int") }, r.bytes(), path);
-      const seconds = typeof t.seconds === "number" ? t.seconds : 0;
-      return seconds === 0 ? null : new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-    }
-    case FIELDS_V1: {
-      const raw = decodeMessage({ 1: f("Raw", "bytes") }, r.bytes(), path).Raw;
-      return typeof raw === "string" ? (JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as Json) : {};
-    }
-    default: {
-      if (wire !== 2) throw badRequest(`protobuf: ${path}: expected a message`);
-      const schema = SCHEMAS[type];
-      if (type === "Quantity") return (decodeMessage(schema, r.bytes(), path).string as string) ?? "0";
-      return decodeMessage(schema, r.bytes(), path);
-    }
+    default: // double
+      return wire === 1 ? r.fixed(8).readDoubleLE(0) : r.fixed(4).readFloatLE(0);
   }
+}
+
+function value(field: Field, wire: number, r: Reader, path: string): Json | Json[] {
+  if (SCALARS.has(field.type)) {
+    // Repeated numbers may come packed.
+    if (wire === 2 && field.type !== "string" && field.type !== "bytes") {
+      const packed = new Reader(r.bytes());
+      const out: Json[] = [];
+      while (!packed.done()) out.push(scalar(field.type, field.type === "double" ? 1 : 0, packed));
+      return out;
+    }
+    return scalar(field.type, wire, r);
+  }
+  if (wire !== 2) throw badRequest(`protobuf: ${path}: expected a message`);
+  const m = decodeMessage(field.type, r.bytes(), path);
+  return special(field.type, m) ?? m;
 }
 
 function isZero(v: Json): boolean {
@@ -305,37 +120,53 @@ function isZero(v: Json): boolean {
   );
 }
 
-function decodeMessage(schema: Message, buf: Buffer, path: string): { [k: string]: Json } {
+const byNumberCache = new Map<string, ReadonlyMap<number, Field>>();
+
+function fieldsByNumber(type: string): ReadonlyMap<number, Field> {
+  let out = byNumberCache.get(type);
+  if (!out) byNumberCache.set(type, (out = new Map(schemaOf(type).map((f) => [f.num, f]))));
+  return out;
+}
+
+function decodeMessage(type: string, buf: Buffer, path: string): JsonObject {
+  const byNumber = fieldsByNumber(type);
   const r = new Reader(buf);
-  const out: { [k: string]: Json } = {};
+  const out: JsonObject = {};
   const pointers = new Set<string>();
   while (!r.done()) {
     const key = Number(r.varint());
     const num = key >>> 3;
     const wire = key & 7;
-    const field = schema[num];
+    const field = byNumber.get(num);
     if (!field) {
       // A field kube-sim does not know: refuse rather than drop what the client said.
       throw badRequest(`protobuf: ${path}: field number ${num} is not served by kube-sim`);
     }
     const at = `${path}.${field.name}`;
-    if (typeof field.type === "object") {
+    if (field.inline) {
+      Object.assign(out, decodeMessage(field.type, r.bytes(), at));
+      continue;
+    }
+    if (field.map) {
       const entry = new Reader(r.bytes());
       let k = "";
       let v: Json = "";
       while (!entry.done()) {
         const ek = Number(entry.varint());
         if (ek >>> 3 === 1) k = entry.bytes().toString("utf8");
-        else v = scalarOrMessage(field.type.map, ek & 7, entry, `${at}[${k}]`);
+        else v = value({ ...field, map: false }, ek & 7, entry, `${at}[${k}]`) as Json;
       }
-      const map = (out[field.name] ?? {}) as { [k: string]: Json };
+      const map = (out[field.name] ?? {}) as JsonObject;
       map[k] = v;
       out[field.name] = map;
       continue;
     }
-    const value = scalarOrMessage(field.type, wire, r, at);
-    if (field.repeated) ((out[field.name] ??= []) as Json[]).push(value);
-    else out[field.name] = value;
+    const v = value(field, wire, r, at);
+    if (field.repeated) {
+      const list = (out[field.name] ??= []) as Json[];
+      if (Array.isArray(v) && SCALARS.has(field.type)) list.push(...v);
+      else list.push(v as Json);
+    } else out[field.name] = v as Json;
     if (field.pointer) pointers.add(field.name);
   }
   // Non-pointer fields are always on the wire: their zero values mean "unset" (JSON omitempty).
@@ -347,13 +178,18 @@ function decodeMessage(schema: Message, buf: Buffer, path: string): { [k: string
 export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC))
     throw badRequest("protobuf: missing the k8s magic prefix");
-  const unknown = decodeMessage(SCHEMAS.Unknown, body.subarray(4), "Unknown");
+  const unknown = decodeMessage("Unknown", body.subarray(4), "Unknown");
   const typeMeta = (unknown.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
   const kind = typeMeta.kind ?? "";
-  const schema = SCHEMAS[kind];
-  if (!schema || kind === "Unknown" || kind === "TypeMeta") throw unsupportedProtobuf(kind);
+  if (!hasProtobuf(kind)) throw unsupportedProtobuf(kind);
   const raw = Buffer.from((unknown.raw as string | undefined) ?? "", "base64");
-  return { apiVersion: typeMeta.apiVersion, kind, ...decodeMessage(schema, raw, kind) };
+  return { apiVersion: typeMeta.apiVersion, kind, ...decodeMessage(kind, raw, kind) };
+}
+
+const NOT_TOP_LEVEL = new Set(["Unknown", "TypeMeta", "Time", "MicroTime", "Quantity", "IntOrString"]);
+
+function hasProtobuf(kind: string): boolean {
+  return SCHEMAS.has(kind) && !NOT_TOP_LEVEL.has(kind);
 }
 
 function unsupportedProtobuf(kind: string): ApiError {
@@ -366,4 +202,175 @@ function unsupportedProtobuf(kind: string): ApiError {
     reason: "UnsupportedMediaType",
     code: 415,
   });
+}
+
+// -------------------------------------------------------------------------------------------------
+// Encoding
+
+/** A JSON value the schema cannot carry (a field it does not have, a wrong type): answer in JSON instead. */
+class Unrepresentable extends Error {
+  override name = "Unrepresentable";
+}
+
+/** A protobuf writer for messages without a schema here (the OpenAPI v2 document, sim/openapi.ts). */
+export class Writer {
+  private readonly parts: Buffer[] = [];
+  varint(v: bigint | number): void {
+    let n = BigInt.asUintN(64, BigInt(v));
+    const bytes: number[] = [];
+    do {
+      let b = Number(n & 0x7fn);
+      n >>= 7n;
+      if (n !== 0n) b |= 0x80;
+      bytes.push(b);
+    } while (n !== 0n);
+    this.parts.push(Buffer.from(bytes));
+  }
+  key(num: number, wire: number): void {
+    this.varint((num << 3) | wire);
+  }
+  bytes(num: number, b: Buffer): void {
+    this.key(num, 2);
+    this.varint(b.length);
+    this.parts.push(b);
+  }
+  raw(b: Buffer): void {
+    this.parts.push(b);
+  }
+  string(num: number, s: string): void {
+    this.bytes(num, Buffer.from(s, "utf8"));
+  }
+  bool(num: number, b: boolean): void {
+    this.key(num, 0);
+    this.varint(b ? 1 : 0);
+  }
+  done(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+function timeMessage(text: Json, micro: boolean): JsonObject {
+  if (typeof text !== "string") throw new Unrepresentable("time");
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new Unrepresentable("time");
+  const fraction = /\.(\d+)Z$/.exec(text)?.[1] ?? "";
+  const nanos = micro ? Number(fraction.padEnd(9, "0").slice(0, 9)) : 0;
+  return { seconds: Math.floor(ms / 1000), nanos };
+}
+
+/** The message form of a type with a JSON form of its own. */
+function specialMessage(type: string, v: Json): JsonObject | undefined {
+  switch (type) {
+    case "Time":
+    case "MicroTime":
+      return timeMessage(v, type === "MicroTime");
+    case "Quantity":
+      return { string: String(v) };
+    case "IntOrString":
+      return typeof v === "number" ? { type: 0, intVal: v } : { type: 1, strVal: String(v) };
+    case "RawExtension":
+    case "FieldsV1":
+      return { raw: Buffer.from(JSON.stringify(v)).toString("base64") };
+    case "ExtraValue":
+      return { items: v };
+    default:
+      return undefined;
+  }
+}
+
+function writeScalar(w: Writer, num: number, type: string, v: Json): void {
+  switch (type) {
+    case "string":
+      if (typeof v !== "string") throw new Unrepresentable(type);
+      return w.bytes(num, Buffer.from(v, "utf8"));
+    case "bytes":
+      if (typeof v !== "string") throw new Unrepresentable(type);
+      return w.bytes(num, Buffer.from(v, "base64"));
+    case "int":
+      if (typeof v !== "number" || !Number.isInteger(v)) throw new Unrepresentable(type);
+      w.key(num, 0);
+      return w.varint(v);
+    case "bool":
+      if (typeof v !== "boolean") throw new Unrepresentable(type);
+      w.key(num, 0);
+      return w.varint(v ? 1 : 0);
+    default: {
+      if (typeof v !== "number") throw new Unrepresentable(type);
+      const b = Buffer.alloc(8);
+      b.writeDoubleLE(v, 0);
+      w.key(num, 1);
+      return w.raw(b);
+    }
+  }
+}
+
+function writeValue(w: Writer, num: number, type: string, v: Json): void {
+  if (SCALARS.has(type)) return writeScalar(w, num, type, v);
+  w.bytes(num, encodeMessage(type, specialMessage(type, v) ?? v));
+}
+
+function encodeMessage(type: string, json: Json): Buffer {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new Unrepresentable(type);
+  const obj = json as JsonObject;
+  const used = new Set<string>();
+  const w = new Writer();
+  for (const f of schemaOf(type)) {
+    if (f.inline) {
+      const part: JsonObject = {};
+      for (const k of jsonFields(f.type).keys()) {
+        if (obj[k] === undefined) continue;
+        part[k] = obj[k];
+        used.add(k);
+      }
+      if (Object.keys(part).length > 0) w.bytes(f.num, encodeMessage(f.type, part));
+      continue;
+    }
+    const v = obj[f.name];
+    used.add(f.name);
+    if (v === undefined || v === null) continue;
+    if (f.map) {
+      if (typeof v !== "object" || Array.isArray(v)) throw new Unrepresentable(f.name);
+      for (const [k, mv] of Object.entries(v)) {
+        const entry = new Writer();
+        entry.bytes(1, Buffer.from(k, "utf8"));
+        if (mv !== null) writeValue(entry, 2, f.type, mv);
+        w.bytes(f.num, entry.done());
+      }
+    } else if (f.repeated) {
+      if (!Array.isArray(v)) throw new Unrepresentable(f.name);
+      for (const item of v) writeValue(w, f.num, f.type, item);
+    } else writeValue(w, f.num, f.type, v);
+  }
+  for (const k of Object.keys(obj)) if (!used.has(k) && obj[k] !== undefined) throw new Unrepresentable(k);
+  return w.done();
+}
+
+/**
+ * The protobuf body of an object (a served kind, `<Kind>List` or Status), or undefined when it has a field
+ * the schema does not carry (the caller answers in JSON then, or 406 when the client takes only protobuf).
+ */
+export function encodeProtobufObject(obj: Record<string, unknown>): Buffer | undefined {
+  const { apiVersion, kind, ...rest } = obj as JsonObject;
+  if (typeof kind !== "string") return undefined;
+  const listOf = kind.endsWith("List") ? kind.slice(0, -4) : undefined;
+  try {
+    let raw: Buffer;
+    if (listOf && hasProtobuf(listOf)) {
+      const w = new Writer();
+      w.bytes(1, encodeMessage("ListMeta", rest.metadata ?? {}));
+      for (const item of (rest.items as Json[] | undefined) ?? []) {
+        const { apiVersion: _a, kind: _k, ...fields } = item as JsonObject;
+        w.bytes(2, encodeMessage(listOf, fields));
+      }
+      raw = w.done();
+    } else if (hasProtobuf(kind)) raw = encodeMessage(kind, rest);
+    else return undefined;
+    const envelope = new Writer();
+    envelope.bytes(1, encodeMessage("TypeMeta", { apiVersion: apiVersion ?? "", kind }));
+    envelope.bytes(2, raw);
+    return Buffer.concat([MAGIC, envelope.done()]);
+  } catch (e) {
+    if (e instanceof Unrepresentable) return undefined;
+    throw e;
+  }
 }

@@ -27,8 +27,9 @@ import { applyConfiguration } from "./apply";
 import { parse as parseYaml } from "yaml";
 import { IncludeObject, toTable, wantsTable } from "./table";
 import { answerReview, findVirtual, VIRTUAL_RESOURCES } from "./reviews";
-import { decodeProtobufObject, PROTOBUF } from "./protobuf";
-import { openApiV3 } from "./openapi";
+import { decodeProtobufObject, encodeProtobufObject, PROTOBUF } from "./protobuf";
+import { unknownFields } from "./schemas";
+import { OPENAPI_V2_PROTOBUF, openApiV2, openApiV2Protobuf, openApiV3 } from "./openapi";
 import type { KubeObject, PropagationPolicy, ResourceName, Verb } from "./types";
 
 export interface ServerDeps {
@@ -141,6 +142,59 @@ function sendJson(
   const bytes = Buffer.from(body, "utf8");
   res.writeHead(code, { "Content-Type": "application/json", "Content-Length": bytes.length, ...headers });
   res.end(bytes);
+}
+
+/** The media types an Accept header takes, in its order of preference (none given: JSON). */
+function acceptedTypes(accept: string | undefined): {
+  protobufFirst: boolean;
+  json: boolean;
+  protobuf: boolean;
+} {
+  const types = (accept ?? "")
+    .split(",")
+    .map((part) => part.split(";")[0].trim().toLowerCase())
+    .filter(Boolean);
+  if (types.length === 0) return { protobufFirst: false, json: true, protobuf: false };
+  const json = types.findIndex((t) => t === "application/json" || t === "application/*" || t === "*/*");
+  const protobuf = types.indexOf(PROTOBUF);
+  return {
+    protobufFirst: protobuf >= 0 && (json < 0 || protobuf < json),
+    json: json >= 0,
+    protobuf: protobuf >= 0,
+  };
+}
+
+/**
+ * An API object in the response's content type: protobuf when the client prefers it and the object has a
+ * protobuf form (sim/protobuf.ts), else JSON; 406 NotAcceptable when the client takes neither.
+ */
+function sendObject(req: http.IncomingMessage, res: http.ServerResponse, code: number, json: string): void {
+  const accepted = acceptedTypes(req.headers.accept);
+  if (accepted.protobufFirst || !accepted.json) {
+    const bytes = accepted.protobuf
+      ? encodeProtobufObject(JSON.parse(json) as Record<string, unknown>)
+      : undefined;
+    if (bytes) {
+      res.writeHead(code, { "Content-Type": PROTOBUF, "Content-Length": bytes.length });
+      res.end(bytes);
+      return;
+    }
+    if (!accepted.json) throw notAcceptable();
+  }
+  sendJson(res, code, json);
+}
+
+function notAcceptable(): ApiError {
+  return new ApiError({
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message:
+      "only the following media types are accepted: application/json, application/vnd.kubernetes.protobuf",
+    reason: "NotAcceptable",
+    code: 406,
+  });
 }
 
 function sendStatus(res: http.ServerResponse, status: StatusObject): void {
@@ -290,6 +344,19 @@ export class ApiServer {
         record(200);
         return;
       }
+      if (url.pathname === "/openapi/v2") {
+        if ((req.headers.accept ?? "").includes(OPENAPI_V2_PROTOBUF)) {
+          const bytes = openApiV2Protobuf();
+          // The answer's media type spells the version with a dot: "@" is not valid in a Content-Type.
+          res.writeHead(200, {
+            "Content-Type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            "Content-Length": bytes.length,
+          });
+          res.end(bytes);
+        } else sendJson(res, 200, openApiV2());
+        record(200);
+        return;
+      }
       if (url.pathname === "/openapi/v3" || url.pathname.startsWith("/openapi/v3/")) {
         const doc = openApiV3(url.pathname);
         if (!doc) throw pathNotFound();
@@ -312,7 +379,7 @@ export class ApiServer {
           authz: this.deps.authz,
           userNamed: this.deps.userNamed,
         });
-        sendJson(res, 201, JSON.stringify(answer));
+        sendObject(req, res, 201, JSON.stringify(answer));
         record(201);
         return;
       }
@@ -434,7 +501,10 @@ export class ApiServer {
       manager: fieldManagerOf(query, req.headers["user-agent"]),
       subresource: route.subresource === "status" ? "status" : undefined,
     };
-    fieldValidationOf(query);
+    const accepted = acceptedTypes(req.headers.accept);
+    // Negotiated before anything is done, as kube-apiserver does (logs are plain text).
+    if (!accepted.json && !accepted.protobuf && route.subresource !== "log") throw notAcceptable();
+    write.pruneUnknown = fieldValidationOf(query, res);
     switch (verb) {
       case "get": {
         if (route.subresource === "log") {
@@ -448,7 +518,7 @@ export class ApiServer {
         if (wantsTable(req.headers.accept)) {
           const table = toTable(route.info, [o], this.deps.now(), {}, includeObjectOf(query));
           sendJson(res, 200, JSON.stringify(table));
-        } else sendJson(res, 200, jsonOf(o));
+        } else sendObject(req, res, 200, jsonOf(o));
         return 200;
       }
       case "list": {
@@ -480,14 +550,14 @@ export class ApiServer {
           // Not cached: a list of a big table would otherwise pin a JSON copy of every object.
           result.items.map((o) => objectJson.get(o) ?? JSON.stringify(o)).join(",") +
           "]}";
-        sendJson(res, 200, body);
+        sendObject(req, res, 200, body);
         return 200;
       }
       case "create": {
         if (route.subresource) return this.serveAction(req, res, route, write);
         const body = ((await readObject(req)) ?? {}) as KubeObject;
         const created = store.withRequest(write, () => store.create(resource, body, ns));
-        sendJson(res, 201, jsonOf(created));
+        sendObject(req, res, 201, jsonOf(created));
         return 201;
       }
       case "update": {
@@ -495,7 +565,7 @@ export class ApiServer {
         const updated = store.withRequest(write, () =>
           store.update(resource, body, ns, route.name as string, write.subresource),
         );
-        sendJson(res, 200, jsonOf(updated));
+        sendObject(req, res, 200, jsonOf(updated));
         return 200;
       }
       case "patch": {
@@ -503,7 +573,7 @@ export class ApiServer {
         const text = (await readBody(req)).toString("utf8");
         if (contentType === "application/apply-patch+yaml") {
           const { object, created } = this.serveApply(route, query, text, write);
-          sendJson(res, created ? 201 : 200, jsonOf(object));
+          sendObject(req, res, created ? 201 : 200, jsonOf(object));
           return created ? 201 : 200;
         }
         const type = patchTypeOf(contentType);
@@ -511,7 +581,7 @@ export class ApiServer {
         const patched = store.withRequest(write, () =>
           store.patch(resource, ns, route.name as string, body, type, write.subresource),
         );
-        sendJson(res, 200, jsonOf(patched));
+        sendObject(req, res, 200, jsonOf(patched));
         return 200;
       }
       case "deletecollection": {
@@ -531,7 +601,8 @@ export class ApiServer {
           );
           deleted.push(r.object ?? o);
         }
-        sendJson(
+        sendObject(
+          req,
           res,
           200,
           JSON.stringify({
@@ -550,8 +621,8 @@ export class ApiServer {
         const result = store.withRequest(write, () =>
           store.delete(resource, ns, route.name as string, deleteOptions),
         );
-        if (result.object) sendJson(res, 200, JSON.stringify(result.object));
-        else sendJson(res, 200, JSON.stringify(result.status));
+        if (result.object) sendObject(req, res, 200, JSON.stringify(result.object));
+        else sendObject(req, res, 200, JSON.stringify(result.status));
         return 200;
       }
       default:
@@ -591,6 +662,8 @@ export class ApiServer {
         `the apiVersion/kind of the applied object (${String(config.apiVersion)}/${String(config.kind)}) does not match the URL (${apiVersionOf(route.info)}/${route.info.kind})`,
       );
     }
+    // Unknown fields are refused (Strict) or dropped before they could become anyone's managed fields.
+    if (write.pruneUnknown) config = write.pruneUnknown(route.info, config);
     const live = store.peek(route.info.name, route.namespace, name);
     const merged = applyConfiguration(live, config, {
       manager,
@@ -601,7 +674,7 @@ export class ApiServer {
     });
     merged.metadata.name = name;
     // The field sets are already computed: the store must not track this write as an update.
-    const context: WriteContext = { ...write, manager: undefined };
+    const context: WriteContext = { ...write, manager: undefined, pruneUnknown: undefined };
     if (!live) {
       if (write.subresource) throw notFound(route.info, name);
       return {
@@ -633,7 +706,8 @@ export class ApiServer {
       const options = (body.deleteOptions ?? {}) as DeleteOptions;
       write.dryRun ||= bodyDryRun(body.deleteOptions);
       store.withRequest(write, () => store.delete("pods", route.namespace, name, options));
-      sendJson(
+      sendObject(
+        req,
         res,
         201,
         JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 }),
@@ -648,7 +722,8 @@ export class ApiServer {
         "spec.expirationSeconds: Invalid value: may not specify a duration less than 10 minutes",
       );
     const now = this.deps.now();
-    sendJson(
+    sendObject(
+      req,
       res,
       201,
       JSON.stringify({
@@ -718,8 +793,23 @@ export class ApiServer {
       }
       res.write(line);
     };
+    // `kubectl get -w` asks for Tables: each event carries a one-row Table of the object.
+    const asTable = wantsTable(req.headers.accept);
+    const includeObject = includeObjectOf(query);
+    const encode = (o: KubeObject): string =>
+      asTable
+        ? JSON.stringify(
+            toTable(
+              info,
+              [o],
+              this.deps.now(),
+              { resourceVersion: o.metadata.resourceVersion },
+              includeObject,
+            ),
+          )
+        : jsonOf(o);
     const sink = {
-      event: (type: string, o: KubeObject) => write(`{"type":"${type}","object":${jsonOf(o)}}\n`),
+      event: (type: string, o: KubeObject) => write(`{"type":"${type}","object":${encode(o)}}\n`),
     };
     let tooOldStatus: StatusObject | undefined;
     const rv = sendInitial ? "" : (query.get("resourceVersion") ?? undefined);
@@ -826,14 +916,34 @@ function fieldManagerOf(query: URLSearchParams, userAgent: string | undefined): 
   return (userAgent ?? "unknown").split("/")[0].slice(0, 128) || "unknown";
 }
 
-/** Accepts `fieldValidation` values; unknown-field detection itself is not simulated (sim/README.md). */
-function fieldValidationOf(query: URLSearchParams): void {
-  const v = query.get("fieldValidation");
-  if (v !== null && !["Strict", "Warn", "Ignore", ""].includes(v)) {
+/**
+ * `fieldValidation` (default Warn): the fields a body has that its kind does not (sim/schemas.ts) are dropped,
+ * as a real server's decoder drops them; Strict refuses the write with 400 listing them, Warn reports each in a
+ * `Warning` header, Ignore says nothing.
+ */
+function fieldValidationOf(
+  query: URLSearchParams,
+  res: http.ServerResponse,
+): (info: ResourceInfo, o: KubeObject) => KubeObject {
+  const mode = query.get("fieldValidation") || "Warn";
+  if (!["Strict", "Warn", "Ignore"].includes(mode)) {
     throw badRequest(
-      `fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"`,
+      `fieldValidation: Unsupported value: "${mode}": supported values: "Ignore", "Strict", "Warn"`,
     );
   }
+  return (info, o) => {
+    const { apiVersion, kind, ...fields } = o;
+    const { paths, pruned } = unknownFields(info.kind, fields);
+    if (paths.length === 0) return o;
+    const problems = paths.map((p) => `unknown field "${p}"`);
+    if (mode === "Strict") throw badRequest(`strict decoding error: ${problems.join(", ")}`);
+    if (mode === "Warn") {
+      const previous = res.getHeader("Warning");
+      const earlier = Array.isArray(previous) ? previous : previous ? [String(previous)] : [];
+      res.setHeader("Warning", [...earlier, ...problems.map((p) => `299 - ${JSON.stringify(p)}`)]);
+    }
+    return { apiVersion, kind, ...(pruned as object) } as KubeObject;
+  };
 }
 
 /** DeleteOptions from the query and/or the body (both are accepted, as by kube-apiserver). */

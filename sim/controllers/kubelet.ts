@@ -1,15 +1,15 @@
-// The simulated node side: one "kubelet" per node runs pods bound to it through the node's outcome
-// program (or for real, through the executor), plus the control-plane loops that act on nodes: node
-// lifecycle (NotReady → unreachable taints), taint-based eviction (NoExecute), and PodGC for pods on
-// deleted nodes (kubernetes-api-facts.md §6, §7).
-import { describeTaint, firstUntoleratedTaint, Taint, Toleration, tolerates } from "../../kube/tolerations";
+// The simulated kubelets: one per node runs the pods bound to it through the node's outcome program (or for
+// real, through the executor): admission, container start, init containers, restarts, termination
+// (kubernetes-api-facts.md §6, §7). A kubelet whose node is not Ready does nothing until it is back; one
+// whose node is deleted stops its pods' processes. The control-plane loops that act on nodes live next to it:
+// nodeLifecycle.ts, taintEviction.ts, podGc.ts.
+import { firstUntoleratedTaint, Taint, Toleration } from "../../kube/tolerations";
 import type { SimClock } from "../clock";
-import { ApiError } from "../errors";
 import type { Store, StoreEvent } from "../store";
 import type { ContainerFailure, KubeObject, OutcomeProgram } from "../types";
+import { currentPod, deletePod, nodeReady, podKey, writePod } from "./podAccess";
 import {
   Condition,
-  conditionStatus,
   containersOf,
   ContainerSpec,
   ContainerState,
@@ -37,9 +37,9 @@ export interface KubeletOptions {
   podStartDelayMs: number;
   /** Simulated ms a deleted pod's containers take to stop after SIGTERM. */
   terminationDelayMs: number;
-  /** Simulated ms PodGC waits before failing pods of a node that no longer exists. */
-  podGcDelayMs: number;
   outcomeFor(node: string): OutcomeProgram;
+  /** An outcome program's disruption of the node (the node lifecycle controller carries it out). */
+  disrupt(node: string, kind: "nodeNotReady" | "nodeDeleted"): void;
   executor?: PodExecutor;
 }
 
@@ -48,19 +48,12 @@ interface PodRun {
   execution?: ExecutionHandle;
 }
 
-const podKey = (p: KubeObject): string => `${p.metadata.namespace}/${p.metadata.name}`;
-
-function nodeReady(node: KubeObject | undefined): boolean {
-  return !!node && conditionStatus(node, "Ready") === "True";
-}
-
 export class Kubelet {
   private readonly runs = new Map<string, PodRun>();
   /** node → keys of pods bound to it */
   private readonly podsByNode = new Map<string, Set<string>>();
   /** node → number of attempts (container runs) begun on it, for failThenSucceed */
   private readonly attempts = new Map<string, number>();
-  private readonly evictionTimers = new Map<string, () => void>();
   /** pod key → the node's outcome program when the pod was created (setOutcome affects later pods). */
   private readonly programs = new Map<string, OutcomeProgram>();
 
@@ -69,6 +62,11 @@ export class Kubelet {
     private readonly clock: SimClock,
     private readonly options: KubeletOptions,
   ) {}
+
+  /** Keys of the pods bound to a node (also read by node lifecycle, taint eviction and PodGC). */
+  podsOn(node: string): Iterable<string> {
+    return this.podsByNode.get(node) ?? [];
+  }
 
   attemptsOn(node: string): number {
     return this.attempts.get(node) ?? 0;
@@ -118,18 +116,11 @@ export class Kubelet {
   }
 
   private current(key: string): KubeObject | undefined {
-    const [ns, name] = key.split("/");
-    return this.store.peek("pods", ns, name);
+    return currentPod(this.store, key);
   }
 
-  private write(key: string, fn: (draft: KubeObject) => void): KubeObject | undefined {
-    const [ns, name] = key.split("/");
-    try {
-      return this.store.mutate("pods", ns, name, fn);
-    } catch (e) {
-      if (e instanceof ApiError) return undefined;
-      throw e;
-    }
+  private write(key: string, fn: (draft: KubeObject) => boolean | void): KubeObject | undefined {
+    return writePod(this.store, key, fn);
   }
 
   private run(key: string): PodRun {
@@ -157,10 +148,7 @@ export class Kubelet {
     if (!pod || isPodTerminal(pod) || pod.metadata.deletionTimestamp || pod.status?.startTime) return;
     const nodeName = pod.spec?.nodeName as string;
     const node = this.store.peek("nodes", undefined, nodeName);
-    if (!node) {
-      this.schedulePodGc(key);
-      return;
-    }
+    if (!node) return; // no kubelet: PodGC collects the pod
     if (!nodeReady(node)) return; // kubelet down: the pod waits, Pending
     const tolerations = (pod.spec?.tolerations as Toleration[] | undefined) ?? [];
     const taints = (node.spec?.taints as Taint[] | undefined) ?? [];
@@ -262,9 +250,7 @@ export class Kubelet {
       // The disruption hits once, `afterMs` after the first pod started on the node.
       if (attempt === 1) {
         const afterMs = program.afterMs ?? this.options.jobDurationMs / 2;
-        this.clock.after(afterMs, () =>
-          program.kind === "nodeNotReady" ? this.setNodeNotReady(nodeName) : this.deleteNode(nodeName),
-        );
+        this.clock.after(afterMs, () => this.options.disrupt(nodeName, program.kind));
       }
     }
     const executor = this.options.executor;
@@ -559,35 +545,22 @@ export class Kubelet {
         });
       }
       this.stopRun(key, false);
-      this.forceRemove(key);
+      deletePod(this.store, key, 0);
     });
   }
 
-  private forceRemove(key: string): void {
-    const [ns, name] = key.split("/");
-    try {
-      this.store.delete("pods", ns, name, { gracePeriodSeconds: 0, propagationPolicy: "Background" });
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-    }
-  }
-
   // -------------------------------------------------------------------------------------------------
-  // Nodes: lifecycle, taint eviction, PodGC
+  // The node itself: deleted, not Ready, back
 
   private onNode(e: StoreEvent): void {
-    const node = e.object;
-    const name = node.metadata.name ?? "";
+    const name = e.object.metadata.name ?? "";
     if (e.type === "DELETED") {
-      for (const key of this.podsByNode.get(name) ?? []) this.schedulePodGc(key);
+      for (const key of this.podsByNode.get(name) ?? []) this.stopRun(key, true);
       return;
     }
     if (e.type !== "MODIFIED") return;
-    const before = (e.previous?.spec?.taints as Taint[] | undefined) ?? [];
-    const after = (node.spec?.taints as Taint[] | undefined) ?? [];
-    if (JSON.stringify(before) !== JSON.stringify(after)) this.checkEvictions(name, after);
     const wasReady = nodeReady(e.previous);
-    const isReady = nodeReady(node);
+    const isReady = nodeReady(e.object);
     if (!wasReady && isReady) {
       // Kubelet back: admit waiting pods, finish pending terminations.
       for (const key of this.podsByNode.get(name) ?? []) {
@@ -597,167 +570,12 @@ export class Kubelet {
         else this.clock.after(0, () => this.admit(key));
       }
     } else if (wasReady && !isReady) {
+      // Kubelet gone: nothing it had planned happens.
       for (const key of this.podsByNode.get(name) ?? []) {
         const r = this.runs.get(key);
         r?.cancels.forEach((c) => c());
         if (r) r.cancels = [];
-        this.write(key, (p) => {
-          if (isPodTerminal(p)) return false;
-          const now = this.clock.iso();
-          const status = (p.status ?? {}) as Rec;
-          status.conditions = setCondition(
-            (status.conditions as Condition[]) ?? [],
-            { type: "Ready", status: "False", reason: "NodeNotReady" },
-            now,
-          );
-        });
       }
-    }
-  }
-
-  /** Taint manager: untolerated NoExecute evicts now; tolerated with tolerationSeconds evicts later. */
-  private checkEvictions(nodeName: string, taints: Taint[]): void {
-    const noExecute = taints.filter((t) => t.effect === "NoExecute");
-    for (const key of this.podsByNode.get(nodeName) ?? []) {
-      const pod = this.current(key);
-      if (!pod || pod.metadata.deletionTimestamp || isPodTerminal(pod)) continue;
-      const tolerations = (pod.spec?.tolerations as Toleration[] | undefined) ?? [];
-      let evictAfter: number | undefined;
-      for (const t of noExecute) {
-        const matching = tolerations.filter((tol) => tolerates(tol, t));
-        if (matching.length === 0) {
-          evictAfter = 0;
-          break;
-        }
-        const limited = matching.filter((tol) => tol.tolerationSeconds !== undefined);
-        if (limited.length === matching.length) {
-          const secs = Math.min(...limited.map((tol) => Math.max(0, tol.tolerationSeconds as number)));
-          evictAfter = evictAfter === undefined ? secs * 1000 : Math.min(evictAfter, secs * 1000);
-        }
-      }
-      this.evictionTimers.get(key)?.();
-      this.evictionTimers.delete(key);
-      if (evictAfter === undefined) continue;
-      const taint = noExecute.map(describeTaint).join(", ");
-      if (evictAfter === 0) this.evict(key, taint);
-      else
-        this.evictionTimers.set(
-          key,
-          this.clock.after(evictAfter, () => this.evict(key, taint)),
-        );
-    }
-  }
-
-  private evict(key: string, taint: string): void {
-    this.evictionTimers.delete(key);
-    const pod = this.write(key, (p) => {
-      if (p.metadata.deletionTimestamp || isPodTerminal(p)) return false;
-      const status = (p.status ?? {}) as Rec;
-      status.conditions = setCondition(
-        (status.conditions as Condition[]) ?? [],
-        {
-          type: "DisruptionTarget",
-          status: "True",
-          reason: "DeletionByTaintManager",
-          message: `Taint manager: deleting due to NoExecute taint (${taint})`,
-        },
-        this.clock.iso(),
-      );
-    });
-    if (!pod) return;
-    const [ns, name] = key.split("/");
-    try {
-      this.store.delete("pods", ns, name, { propagationPolicy: "Background" });
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-    }
-  }
-
-  /** PodGC: a pod bound to a node that does not exist is failed (DisruptionTarget) and deleted. */
-  private schedulePodGc(key: string): void {
-    this.stopRun(key, true);
-    this.clock.after(this.options.podGcDelayMs, () => {
-      const pod = this.current(key);
-      if (!pod) return;
-      const nodeName = pod.spec?.nodeName as string;
-      if (this.store.peek("nodes", undefined, nodeName)) return;
-      this.write(key, (p) => {
-        if (isPodTerminal(p)) return false;
-        const now = this.clock.iso();
-        const status = (p.status ?? {}) as Rec;
-        status.phase = "Failed";
-        status.conditions = setCondition(
-          (status.conditions as Condition[]) ?? [],
-          {
-            type: "DisruptionTarget",
-            status: "True",
-            reason: "DeletionByPodGC",
-            message: "PodGC: node no longer exists",
-          },
-          now,
-        );
-      });
-      this.forceRemove(key);
-    });
-  }
-
-  /** Node lifecycle controller: the kubelet stopped posting status. */
-  setNodeNotReady(nodeName: string): void {
-    this.store.mutate("nodes", undefined, nodeName, (n) => {
-      const now = this.clock.iso();
-      const status = (n.status ?? {}) as Rec;
-      const conds = ((status.conditions as Condition[]) ?? []).map((c) =>
-        c.type === "Ready"
-          ? {
-              ...c,
-              status: "Unknown" as const,
-              reason: "NodeStatusUnknown",
-              message: "Kubelet stopped posting node status.",
-              lastTransitionTime: now,
-            }
-          : c,
-      );
-      status.conditions = conds;
-      const spec = (n.spec ?? {}) as Rec;
-      const taints = ((spec.taints as Rec[]) ?? []).filter((t) => t.key !== "node.kubernetes.io/unreachable");
-      taints.push({ key: "node.kubernetes.io/unreachable", effect: "NoSchedule", timeAdded: now });
-      taints.push({ key: "node.kubernetes.io/unreachable", effect: "NoExecute", timeAdded: now });
-      spec.taints = taints;
-      n.spec = spec;
-    });
-  }
-
-  /** The node recovers: Ready=True again and the unreachable/not-ready taints are removed. */
-  setNodeReady(nodeName: string): void {
-    this.store.mutate("nodes", undefined, nodeName, (n) => {
-      const now = this.clock.iso();
-      const status = (n.status ?? {}) as Rec;
-      status.conditions = ((status.conditions as Condition[]) ?? []).map((c) =>
-        c.type === "Ready"
-          ? {
-              ...c,
-              status: "True" as const,
-              reason: "KubeletReady",
-              message: "kubelet is posting ready status",
-              lastTransitionTime: now,
-            }
-          : c,
-      );
-      const spec = (n.spec ?? {}) as Rec;
-      const taints = ((spec.taints as Rec[]) ?? []).filter(
-        (t) => t.key !== "node.kubernetes.io/unreachable" && t.key !== "node.kubernetes.io/not-ready",
-      );
-      if (taints.length > 0) spec.taints = taints;
-      else delete spec.taints;
-      n.spec = spec;
-    });
-  }
-
-  private deleteNode(nodeName: string): void {
-    try {
-      this.store.delete("nodes", undefined, nodeName, { propagationPolicy: "Background" });
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
     }
   }
 }

@@ -41,7 +41,7 @@ async function dispatch(sim: Simulator) {
 }
 
 describe("chart: the component's dispatcher reader Role covers the published chart 4.0.0's RBAC (simulator)", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const fleet = () => [
     ...Array.from({ length: 6 }, (_, i) => worker(`r-${i}`)),
     worker("bad", { kind: "fail", failure: { container: "host-check", exitCode: 3, message: "no kvm" } }),

@@ -32,6 +32,44 @@ stringData:
   token: "not-a-real-token"
 `,
   );
+  // Kinds a real chart brings besides ConfigMaps: a Namespace (client-side validated against OpenAPI v2), a
+  // Service and a DaemonSet.
+  fs.writeFileSync(
+    path.join(dir, "templates", "workload.yaml"),
+    `apiVersion: v1
+kind: Namespace
+metadata:
+  name: {{ .Release.Name }}-space
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  selector:
+    app: {{ .Release.Name }}-agent
+  ports:
+    - port: 80
+      targetPort: 8080
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {{ .Release.Name }}-agent
+spec:
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}-agent
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}-agent
+    spec:
+      containers:
+        - name: agent
+          image: agent:{{ .Values.greeting }}
+`,
+  );
   fs.writeFileSync(
     path.join(dir, "templates", "hook.yaml"),
     `apiVersion: batch/v1
@@ -57,7 +95,7 @@ spec:
 }
 
 describe("real Helm 4 against kube-sim", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let helm: string;
   let sim: RunningSimulator;
   let env: ClientEnv;
@@ -103,6 +141,11 @@ describe("real Helm 4 against kube-sim", function () {
       sim.get("configmaps", "default", "demo-settings")?.metadata.managedFields as { operation: string }[]
     ).map((m) => m.operation);
     assert.deepEqual(managers, ["Apply"], "Helm 4 applies server-side");
+    assert.equal(sim.get("namespaces", undefined, "demo-space")?.status?.phase, "Active");
+    assert.deepEqual((sim.get("services", "default", "demo-web")?.spec as { ports: unknown[] }).ports, [
+      { port: 80, targetPort: 8080 },
+    ]);
+    assert.ok(sim.get("daemonsets", "default", "demo-agent"));
   });
 
   it("upgrades: the hook runs again, the object changes, a second release revision is stored", async () => {
@@ -119,6 +162,10 @@ describe("real Helm 4 against kube-sim", function () {
     assert.match(await h("uninstall", "demo"), /release "demo" uninstalled/);
     assert.equal(sim.get("configmaps", "default", "demo-settings"), undefined);
     assert.equal(sim.get("secrets", "default", "demo-token"), undefined);
+    assert.equal(sim.get("services", "default", "demo-web"), undefined);
+    assert.equal(sim.get("daemonsets", "default", "demo-agent"), undefined);
+    const space = sim.get("namespaces", undefined, "demo-space");
+    assert.ok(!space || space.metadata.deletionTimestamp, "the chart's Namespace is gone or going");
     assert.deepEqual(releaseSecrets(), []);
   });
 });

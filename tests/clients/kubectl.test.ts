@@ -8,7 +8,7 @@ import * as https from "node:https";
 import * as path from "node:path";
 import { RunningSimulator, startSimulator } from "../../sim";
 import { layerBinary, requireBinary, systemKubectl } from "../realBinaries";
-import { ClientEnv, clientEnv, headerOf, ok, rowsOf, run } from "./run";
+import { ClientEnv, clientEnv, headerOf, ok, rowsOf, run, watchOutput } from "./run";
 
 const CONFIGMAP = `apiVersion: v1
 kind: ConfigMap
@@ -18,6 +18,21 @@ metadata:
     app: demo
 data:
   a: "1"
+`;
+
+const JOB_WITH_TYPOS = `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: typo
+spec:
+  bogus: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: c
+          image: busybox:1
+          colour: red
 `;
 
 interface Flavour {
@@ -38,11 +53,39 @@ const FLAVOURS: Flavour[] = [
 
 for (const flavour of FLAVOURS) {
   describe(`real ${flavour.title} against kube-sim`, function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     let kubectl: string;
     let sim: RunningSimulator;
     let env: ClientEnv;
     const k = (...args: string[]): Promise<string> => ok(kubectl, args, env);
+    /** One raw HTTPS request with the admin token (for media types kubectl never asks for). */
+    const raw = (
+      method: string,
+      urlPath: string,
+      headers: Record<string, string>,
+      body?: Buffer,
+    ): Promise<{ status: number; body: string; bytes: Buffer; contentType: string }> =>
+      new Promise((resolve, reject) => {
+        const req = https.request(
+          `${sim.url}${urlPath}`,
+          { method, ca: sim.caPem, headers: { Authorization: `Bearer ${sim.adminToken}`, ...headers } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              const bytes = Buffer.concat(chunks);
+              resolve({
+                status: res.statusCode ?? 0,
+                body: bytes.toString("utf8"),
+                bytes,
+                contentType: String(res.headers["content-type"] ?? ""),
+              });
+            });
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
 
     before(async function () {
       kubectl = await requireBinary(this, flavour.title, flavour.get);
@@ -277,12 +320,152 @@ for (const flavour of FLAVOURS) {
         ]);
       });
 
-      it("explains a served kind from the OpenAPI v3 documents", async () => {
+      it("explains served kinds and their nested fields from OpenAPI v3 and v2", async () => {
         const out = await k("explain", "configmap");
         assert.match(out, /KIND:\s+ConfigMap/);
         assert.match(out, /VERSION:\s+v1/);
-        assert.match(out, /^\s+data\s+<Object>/m);
+        assert.match(out, /^\s+data\s+<map\[string\]string>/m);
         assert.match(out, /^\s+immutable\s+<boolean>/m);
+        const template = await k("explain", "job.spec.template");
+        assert.match(template, /FIELD:\s+template <PodTemplateSpec>/);
+        assert.match(template, /^\s+spec\s+<PodSpec>/m);
+        const containers = await k("explain", "job.spec.template.spec.containers");
+        assert.match(containers, /FIELD:\s+containers <\[\]Container>/);
+        assert.match(containers, /^\s+image\s+<string>/m);
+        assert.match(containers, /^\s+env\s+<\[\]EnvVar>/m);
+        // The v2 document comes in gnostic's protobuf form, the only one client-go reads.
+        const v2 = await k("explain", "daemonset.spec.updateStrategy", "--output=plaintext-openapiv2");
+        assert.match(v2, /RESOURCE:\s+updateStrategy <Object>/);
+        assert.match(v2, /^\s+rollingUpdate\s+<Object>/m);
+        assert.match(v2, /^\s+type\s+<string>/m);
+      });
+
+      it("validates fields as fieldValidation says: Strict refuses, Warn warns, both drop unknown fields", async () => {
+        const file = path.join(env.home, "job-typo.yaml");
+        fs.writeFileSync(file, JOB_WITH_TYPOS);
+        const strict = await run(kubectl, ["create", "-f", file], env);
+        assert.notEqual(strict.code, 0);
+        assert.match(
+          strict.stderr,
+          /strict decoding error: unknown field "spec\.bogus", unknown field "spec\.template\.spec\.containers\[0\]\.colour"/,
+        );
+        assert.equal(sim.get("jobs", "default", "typo"), undefined);
+        const warned = await run(kubectl, ["create", "-f", file, "--validate=warn"], env);
+        assert.equal(warned.code, 0, warned.stderr);
+        assert.match(warned.stderr, /Warning: unknown field "spec\.bogus"/);
+        assert.match(warned.stderr, /Warning: unknown field "spec\.template\.spec\.containers\[0\]\.colour"/);
+        const stored = sim.get("jobs", "default", "typo");
+        assert.equal((stored?.spec as Record<string, unknown>).bogus, undefined);
+        const container = (stored?.spec?.template as { spec: { containers: Record<string, unknown>[] } }).spec
+          .containers[0];
+        assert.deepEqual([container.name, container.image, container.colour], ["c", "busybox:1", undefined]);
+        await k("delete", "job", "typo");
+      });
+
+      it("creates and reads Job, Pod list, Service, DaemonSet and ControllerRevision in protobuf", async () => {
+        const pb = /Content-Type: application\/vnd\.kubernetes\.protobuf/g;
+        const job = await run(kubectl, ["create", "job", "pb-job", "--image=busybox:1", "-v=8"], env);
+        assert.equal(job.code, 0, job.stderr);
+        // Request and response bodies of the POST are protobuf (kubectl logs both headers at -v=8).
+        assert.ok((job.stderr.match(pb) ?? []).length >= 2, job.stderr);
+        assert.equal(
+          (
+            sim.get("jobs", "default", "pb-job")?.spec?.template as {
+              spec: { containers: { image: string }[] };
+            }
+          ).spec.containers[0].image,
+          "busybox:1",
+        );
+        await k("run", "pb-pod", "--image=nginx:1", "--labels=app=pb");
+        await sim.waitFor(() => !!sim.get("pods", "default", "pb-pod")?.spec?.nodeName, 30_000);
+        const node = sim.get("pods", "default", "pb-pod")?.spec?.nodeName as string;
+        // drain lists the node's pods through the typed client: a protobuf PodList kubectl must decode to name
+        // the pod it would evict.
+        const drain = await run(
+          kubectl,
+          ["drain", node, "--dry-run=client", "--ignore-daemonsets", "--force", "-v=8"],
+          env,
+        );
+        assert.equal(drain.code, 0, drain.stderr);
+        assert.match(drain.stdout, /evicting pod default\/pb-pod \(dry run\)/);
+        assert.ok((drain.stderr.match(pb) ?? []).length >= 1, drain.stderr);
+        assert.ok(sim.get("pods", "default", "pb-pod"), "a dry run evicts nothing");
+        await k("create", "service", "clusterip", "pb-svc", "--tcp=80:8080");
+        assert.deepEqual((sim.get("services", "default", "pb-svc")?.spec as { ports: unknown[] }).ports, [
+          { name: "80-8080", port: 80, protocol: "TCP", targetPort: 8080 },
+        ]);
+        // rollout history reads the DaemonSet and its ControllerRevisions through the typed (protobuf) client.
+        const history = await run(kubectl, ["rollout", "history", "daemonset/agent", "-v=8"], env);
+        assert.equal(history.code, 0, history.stderr);
+        assert.match(history.stdout, /REVISION\s+CHANGE-CAUSE\s*\n1\s+<none>/);
+        assert.ok((history.stderr.match(pb) ?? []).length >= 2, history.stderr);
+      });
+
+      it("answers 415 for a protobuf body of a kind it has no encoding for, 406 for an Accept it cannot serve", async () => {
+        // The k8s protobuf envelope naming kind "Deployment" (not served here).
+        const typeMeta = Buffer.concat([
+          Buffer.from([0x0a, 7]),
+          Buffer.from("apps/v1"),
+          Buffer.from([0x12, 10]),
+          Buffer.from("Deployment"),
+        ]);
+        const body = Buffer.concat([Buffer.from("k8s\0"), Buffer.from([0x0a, typeMeta.length]), typeMeta]);
+        const unsupported = await raw(
+          "POST",
+          "/api/v1/namespaces/default/configmaps",
+          {
+            "Content-Type": "application/vnd.kubernetes.protobuf",
+          },
+          body,
+        );
+        assert.equal(unsupported.status, 415, unsupported.body);
+        assert.match(unsupported.body, /"reason":"UnsupportedMediaType"/);
+        const cbor = await raw("GET", "/api/v1/namespaces/default/configmaps", {
+          Accept: "application/cbor",
+        });
+        assert.equal(cbor.status, 406, cbor.body);
+        assert.match(cbor.body, /"reason":"NotAcceptable"/);
+        const proto = await raw("GET", "/api/v1/namespaces", {
+          Accept: "application/vnd.kubernetes.protobuf",
+        });
+        assert.equal(proto.status, 200);
+        assert.equal(proto.contentType, "application/vnd.kubernetes.protobuf");
+        assert.ok(proto.bytes.subarray(0, 4).equals(Buffer.from("k8s\0")));
+      });
+
+      it("prints table rows as a Job changes under kubectl get -w", async () => {
+        const watch = watchOutput(kubectl, ["get", "jobs", "-w"], env);
+        try {
+          await watch.until((out) => /^NAME\s+STATUS/m.test(out));
+          const worker = sim
+            .list("nodes", { labelSelector: "node-role.kubernetes.io/worker" })
+            .map((n) => n.metadata.name as string)[0];
+          sim.create("jobs", {
+            metadata: { name: "watched", namespace: "default" },
+            spec: {
+              template: {
+                spec: {
+                  nodeName: worker,
+                  restartPolicy: "Never",
+                  containers: [{ name: "c", image: "installer:1" }],
+                },
+              },
+            },
+          });
+          const out = await watch.until((o) => /^watched\s+Complete\s+1\/1/m.test(o));
+          assert.match(out, /^watched\s+Running\s+0\/1/m);
+          assert.equal(out.match(/^NAME\s+STATUS/gm)?.length, 1, "one header, then rows");
+        } finally {
+          watch.stop();
+        }
+      });
+
+      it("creates a Namespace from a file with client-side validation (OpenAPI v2)", async () => {
+        const file = path.join(env.home, "ns.yaml");
+        fs.writeFileSync(file, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: from-file\n");
+        assert.match(await k("apply", "-f", file), /namespace\/from-file created/);
+        assert.match(await k("apply", "-f", file), /namespace\/from-file unchanged/);
+        assert.equal(sim.get("namespaces", undefined, "from-file")?.status?.phase, "Active");
       });
 
       it("creates a ServiceAccount token that authenticates as that ServiceAccount", async () => {

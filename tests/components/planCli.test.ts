@@ -213,7 +213,7 @@ describe("components: plan (npm run plan -- --args FILE)", () => {
   });
 
   it("npm run plan: the real script, exit code and streams", function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     const file = write("bad2.yaml", "job:\n  nodeSelectorExpressions:\n    - {key: zone, operator: In}\n");
     const bad = spawnSync("npm", ["run", "-s", "plan", "--", "--args", file], {
       cwd: ROOT,

@@ -69,7 +69,7 @@ interface StageInput {
 }
 
 describe("components/KataDeploy: the rollout under the mock runtime", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const mocks = new MockRecorder();
   before(() => mocks.install(false));
   after(() => mocks.uninstall());
@@ -252,7 +252,7 @@ describe("components/KataDeploy: the rollout under the mock runtime", function (
 });
 
 describe("components/KataDeploy: the rollout in preview (isDryRun) with unknowns", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const mocks = new MockRecorder();
   before(() => mocks.install(true));
   after(async () => {

@@ -39,7 +39,7 @@ interface Schema {
 }
 
 describe("components: Pulumi package schema (component provider, inferred without the CLI)", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let schema: Schema;
   let provider: ComponentProvider;
   const mocks = new MockRecorder();

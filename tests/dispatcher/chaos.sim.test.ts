@@ -42,7 +42,7 @@ function options(template: string, extra: Partial<DispatcherOptions> = {}): Disp
 }
 
 describe("dispatcher chaos and RBAC against the simulator", function () {
-  this.timeout(150_000);
+  this.timeout(300_000);
 
   it("survives 5% API errors, dropped watches and three kills: every node exactly once, never over parallelism", async () => {
     const random = rng(11);

@@ -65,6 +65,10 @@ describe("dispatcher CLI", () => {
       assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--nodes", empty], io), 2);
       assert.match(out.join(""), /--nodes <names>' argument .* is invalid\. no node name in/);
     }
+    // One bound for job.parallelism (chart/parallelism.ts): the command line refuses 0 as the schema does.
+    out.length = 0;
+    assert.equal(await main(["--job-template", "t", "--name-prefix", "p", "--parallelism=0"], io), 2);
+    assert.match(out.join(""), /--parallelism takes a whole number >= 1, got "0"/);
     out.length = 0;
     const dir = tempDir("cli-");
     const template = path.join(dir, "t.yaml");

@@ -59,7 +59,7 @@ function baseOptions(template: string, extra: Partial<DispatcherOptions> = {}): 
 const quiet = { logger: silentLogger, retry: { baseDelayMs: 20, maxDelayMs: 500 } };
 
 describe("dispatcher against the simulator", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   it("covers 1,000 nodes exactly once at parallelism 37, skipping unselected and tainted nodes", async () => {
     const random = rng(7);
@@ -177,7 +177,8 @@ describe("dispatcher against the simulator", function () {
       const doc = await runDispatcher(
         baseOptions(writeTemplate(installTemplate()), {
           stuckAfterSecs: 0.3,
-          timeoutSecs: 2,
+          // pull-1 must be seen stuck before the timeout: at 2 s a machine at load 18 once got there first.
+          timeoutSecs: 10,
           pollIntervalSecs: 0.1,
         }),
         { kubeConfig: kubeConfigOf(sim.kubeconfigPath), ...quiet },

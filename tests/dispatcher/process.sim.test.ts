@@ -51,7 +51,7 @@ function run(
 }
 
 describe("dispatcher bundle as a process", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let entry = "";
   let bytes = 0;
 
@@ -73,7 +73,7 @@ describe("dispatcher bundle as a process", function () {
       {},
     );
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--parallelism takes a whole number >= 0, got "two"/);
+    assert.match(bad.stderr, /--parallelism takes a whole number >= 1, got "two"/);
   });
 
   it("runs a rollout from KUBECONFIG, writes the results file, and survives SIGKILL plus restart", async () => {

@@ -91,7 +91,7 @@ function collect(stream: NodeJS.ReadableStream): { value: string } {
 }
 
 describe("npm start (the main job on a simulated fleet)", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let outputs: Outputs;
   let exitCode: number | null;
   let stdoutText = "";
@@ -156,7 +156,7 @@ describe("npm start (the main job on a simulated fleet)", function () {
 });
 
 describe("npm start: the summary a person reads, --args, optional outputs that fail, --keep", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   const dir = tempDir("kata-start-human-");
   let stdout: { value: string };
   let stderr: { value: string };
@@ -264,7 +264,7 @@ describe("npm start: the summary a person reads, --args, optional outputs that f
 });
 
 describe("npm start: drains a large --json to a slow pipe", function () {
-  this.timeout(240_000);
+  this.timeout(300_000);
 
   it("delivers the whole JSON of 300 nodes (> 64 KiB) to a reader that starts only after the results", async () => {
     const dir = tempDir("kata-start-pipe-");
@@ -285,7 +285,7 @@ describe("npm start: drains a large --json to a slow pipe", function () {
 });
 
 describe("npm start: options and input files (exit 2 through stdio/exit's UsageError)", function () {
-  this.timeout(60_000);
+  this.timeout(300_000);
   const dir = tempDir("kata-start-usage-");
   const file = (name: string, text: string) => {
     const f = path.join(dir, name);

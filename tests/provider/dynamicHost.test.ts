@@ -12,7 +12,7 @@ import { EngineSide, ProviderClient, startProvider, type ProviderProcess } from 
 const TYPE = "pulumi-nodejs:dynamic/kata-deploy:KataRollout";
 
 describe("the rollout through Pulumi's dynamic-provider host over gRPC (the TypeScript library's path)", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const engine = new EngineSide();
   let host: ProviderProcess;
   let client: ProviderClient;

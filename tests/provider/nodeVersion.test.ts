@@ -51,7 +51,7 @@ describe("Node.js version gate of the library and the plugin", () => {
   });
 
   it("the real Node.js 20 of this machine loading the package entry (index.ts) stops with that sentence", async function (this: Context) {
-    this.timeout(60_000);
+    this.timeout(300_000);
     const node20 = await requireBinary(this, "system Node.js 20", async () => {
       if (!existsSync("/usr/bin/node")) throw new Error("/usr/bin/node is not installed");
       return "/usr/bin/node";

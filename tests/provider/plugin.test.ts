@@ -74,7 +74,7 @@ function installJobsPerNode(sim: RunningSimulator, owner = INSTALL_OWNER): Map<s
 }
 
 describe("the package's provider plugin over gRPC (run-plugin, as the engine starts it)", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let plugin: ProviderProcess;
   let client: ProviderClient;
 

@@ -66,7 +66,7 @@ const json = (res: http.ServerResponse, code: number, obj: unknown) => {
 };
 
 describe("rollout/kubeClient (built-ins only)", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let clients: KubeClient[] = [];
   const client = (...args: ConstructorParameters<typeof KubeClient>) => {
     const c = new KubeClient(...args);

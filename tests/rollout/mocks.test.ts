@@ -31,7 +31,7 @@ function isSecret(v: unknown): v is { value: unknown } {
 }
 
 describe("KataRollout under mocks", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const registered: Registered[] = [];
 
   before(async () => {
@@ -73,7 +73,6 @@ describe("KataRollout under mocks", function () {
         namespace: release.namespace,
         releaseName: release.name,
         chart: { chart: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy", version: "4.0.0" },
-        values,
         rendered: renderChart(values, release),
         connection: CONNECTION,
         bundle: BUNDLE,
@@ -170,7 +169,6 @@ describe("KataRollout under mocks", function () {
       namespace: "kube-system",
       releaseName: "kata",
       chart: { chart: "oci://x/kata-deploy", version: "4.0.0" },
-      values: {},
       rendered: renderChart({}, release),
       connection: CONNECTION,
     });
@@ -189,7 +187,6 @@ describe("KataRollout under mocks", function () {
         namespace: "kube-system",
         releaseName: "kata",
         chart: { chart: "oci://x/kata-deploy", version: "4.0.0" },
-        values,
         rendered: renderChart(values, release),
         connection: CONNECTION,
         bundle: { ...BUNDLE, sha256: extra.sha ?? BUNDLE.sha256 },

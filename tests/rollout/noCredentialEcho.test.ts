@@ -69,7 +69,7 @@ function wrongArguments(dir: string): Record<string, string> {
 }
 
 describe("no credential in any message (kubeconfig arguments)", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   const dir = tempDir("kata-echo-");
   let captured = "";
   const originals = { stderr: process.stderr.write, stdout: process.stdout.write, log: console.log };

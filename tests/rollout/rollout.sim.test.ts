@@ -52,7 +52,7 @@ function createsOf(r: Release, name: string): number {
 }
 
 describe("rollout provider on the simulator", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   describe("end to end: 500 nodes, mixed outcomes, RBAC on, the bundled dispatcher executed", () => {
     let r: Release;
@@ -364,7 +364,7 @@ describe("rollout provider on the simulator", function () {
     let timeoutSeconds = 0;
     let elapsedMs = 0;
     before(async function () {
-      this.timeout(240_000);
+      this.timeout(300_000);
       // The scenario needs ok-1 and ok-2 finished and "hangs" running when the rollout's (real-time) timeout
       // passes. On a busy machine the dispatcher process may not even start within a short timeout, so the
       // timeout doubles until the simulator shows that scenario; an idle machine needs the first, 6 s.

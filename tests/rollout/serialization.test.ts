@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { isBuiltin, requiredModules, serializedProvider } from "./serialized";
 
 describe("rollout provider serialization", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   it("serializes, and the text requires Node built-ins only", async () => {
     const { text } = await serializedProvider();
@@ -86,7 +86,7 @@ describe("rollout provider serialization", function () {
 });
 
 describe("shared pure modules after the closure serializer", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   // Module-level Sets/Maps and class field initializers do not survive serialization; this runs one of the
   // shared helpers the provider reaches, serialized the way the engine serializes the provider.

@@ -99,7 +99,6 @@ export async function deployRelease(
     namespace: RELEASE.namespace,
     releaseName: RELEASE.name,
     chart: { chart: "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy", version: "4.0.0" },
-    values,
     rendered,
     connection: { server: sim.url, caData: sim.caPem, token: sim.adminToken },
     dispatcherImplementation: opts.implementation ?? "bundled",

@@ -15,7 +15,7 @@ const vectors: Vectors = readVectors("label-selectors.json");
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
 describe("kube-sim REST conformance", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ nodes: 3, seed: 2, timeScale: 1000, jobDurationMs: 5000 });

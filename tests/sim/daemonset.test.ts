@@ -28,7 +28,7 @@ const fleet: FleetNode[] = [
 ];
 
 describe("kube-sim DaemonSet controller", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ fleet: { nodes: fleet }, timeScale: 1000, jobDurationMs: 5000 });

@@ -62,7 +62,7 @@ function nodeJob(name: string, args: string[] = []): k8s.V1Job {
 }
 
 describe("kube-sim real execution of Node.js Job pods", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({

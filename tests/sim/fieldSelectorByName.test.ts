@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Clients, startWithClients } from "./helpers";
 
 describe("kube-sim list by metadata.name", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ nodes: 50, seed: 3 });

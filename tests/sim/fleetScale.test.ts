@@ -10,7 +10,7 @@ import { clientsFor, startWithClients } from "./helpers";
 import { tempDir } from "../tempDir";
 
 describe("kube-sim fleets", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   it("generates a deterministic fleet with roles, taints, architectures, runtimes, machine IDs and awkward names", async () => {
     const options = { nodes: 400, seed: 42, controlPlane: 3, tainted: 7, failRate: 0.05 };
@@ -161,7 +161,7 @@ describe("kube-sim fleets", function () {
 });
 
 describe("kube-sim standalone CLI", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   it("prints `kubeconfig: <path>` first, serves the fleet and the audit endpoints, and exits cleanly on SIGTERM", async () => {
     const root = path.resolve(__dirname, "../..");

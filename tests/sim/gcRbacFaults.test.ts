@@ -6,7 +6,7 @@ import { startSimulator } from "../../sim";
 import { Clients, clientsFor, expectStatus, jobBody, raw, startWithClients } from "./helpers";
 
 describe("kube-sim garbage collection", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({
@@ -137,7 +137,7 @@ describe("kube-sim garbage collection", function () {
 });
 
 describe("kube-sim authentication and RBAC", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   let sa: Omit<Clients, "sim">;
   before(async () => {
@@ -236,7 +236,7 @@ describe("kube-sim authentication and RBAC", function () {
 });
 
 describe("kube-sim fault injection", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ nodes: 20, seed: 5 });

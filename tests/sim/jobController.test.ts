@@ -3,6 +3,7 @@
 import * as k8s from "@kubernetes/client-node";
 import assert from "node:assert/strict";
 import type { FleetNode } from "../../sim";
+import type { KubeObject } from "../../sim/types";
 import { Clients, jobBody, rawWatch, startWithClients } from "./helpers";
 
 const HOST_CHECK = { name: "host-check", image: "kata-deploy:3.x" };
@@ -33,7 +34,7 @@ const conditionTypes = (j: Job): string[] =>
   (j.status?.conditions ?? []).filter((c) => c.status === "True").map((c) => c.type);
 
 describe("kube-sim Job controller and kubelet", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({
@@ -206,21 +207,29 @@ describe("kube-sim Job controller and kubelet", function () {
   it("imagePullError: ErrImagePull then ImagePullBackOff while the Job stays active", async () => {
     await c.batch.createNamespacedJob({
       namespace: "default",
-      body: jobBody("j-pull", "pull-1", { spec: { activeDeadlineSeconds: 120 } }),
+      body: jobBody("j-pull", "pull-1", { spec: { activeDeadlineSeconds: 600 } }),
     });
+    // The pod and its Job are read together, in one synchronous look at the store, at the first moment the pod
+    // shows ImagePullBackOff and the Job controller has counted it: at time scale 1000 the deadline is 600 ms
+    // real away, so reads made later (over HTTP, on a busy machine) could already see the deadline's effects.
+    type Waiting = { state?: { waiting?: { reason?: string; message?: string } } };
+    let seen: { pod: KubeObject; job: KubeObject } | undefined;
     await c.sim.waitFor(() => {
-      const [p] = c.sim.list("pods", { labelSelector: "job-name=j-pull" });
-      const cs =
-        (p?.status?.containerStatuses as { state?: { waiting?: { reason?: string } } }[] | undefined) ?? [];
-      return cs[0]?.state?.waiting?.reason === "ImagePullBackOff";
+      const [pod] = c.sim.list("pods", { labelSelector: "job-name=j-pull" });
+      const job = c.sim.get("jobs", "default", "j-pull");
+      const cs = (pod?.status?.containerStatuses as Waiting[] | undefined) ?? [];
+      const active = (job?.status as { active?: number } | undefined)?.active;
+      if (!pod || !job || cs[0]?.state?.waiting?.reason !== "ImagePullBackOff" || active !== 1) return false;
+      seen = structuredClone({ pod, job });
+      return true;
     }, 5000);
-    const [pod] = await podsOf("j-pull");
+    const pod = seen!.pod as unknown as k8s.V1Pod;
+    const running = seen!.job as unknown as Job;
     assert.equal(pod.status?.phase, "Pending");
     assert.match(
       pod.status?.containerStatuses?.[0].state?.waiting?.message ?? "",
       /^Back-off pulling image "quay\.io\/kata-containers\/kata-deploy:3\.x"$/,
     );
-    const running = await c.batch.readNamespacedJob({ name: "j-pull", namespace: "default" });
     assert.equal(running.status?.active, 1);
     assert.equal(running.status?.ready, 0);
     assert.deepEqual(conditionTypes(running), []);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Clients, eventually, expectStatus, raw, rawWatch, startWithClients } from "./helpers";
 
 describe("kube-sim list pagination", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     // Walking 10,000 objects must never outlive a continue token, even on a busy machine; expiry has its own test.
@@ -115,7 +115,7 @@ describe("kube-sim list pagination", function () {
 });
 
 describe("kube-sim list options", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({});
@@ -177,7 +177,7 @@ describe("kube-sim list options", function () {
 });
 
 describe("kube-sim watch", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ watchHistory: 20, bookmarkIntervalMs: 100 });

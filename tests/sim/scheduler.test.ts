@@ -30,7 +30,7 @@ function job(name: string, podSpec: Partial<k8s.V1PodSpec>): k8s.V1Job {
 }
 
 describe("kube-sim scheduler", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let c: Clients;
   before(async () => {
     c = await startWithClients({ fleet: { nodes: fleet }, timeScale: 1000, jobDurationMs: 2000 });

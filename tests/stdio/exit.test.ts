@@ -35,7 +35,7 @@ function runWithLateReader(how: "drain" | "exit" | "usage"): Promise<Ended & { s
 }
 
 describe("stdio/exit: output that drains before the exit", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   it("delivers 5 MiB of JSON to a reader that starts reading only after the program wants to exit", async () => {
     const { stdout, code } = await runWithLateReader("drain");

@@ -16,7 +16,7 @@ async function layerProblems(at: string, code: string): Promise<string[]> {
 }
 
 describe("structure: imports only point down the layers", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
 
   it("fails the fixture file: kube/ importing rollout/", async () => {
     const fixture = readFileSync(path.join(__dirname, "fixtures", "upward-import.ts.fixture"), "utf8");
