@@ -189,6 +189,10 @@ export class KataDeploy extends pulumi.ComponentResource {
         name: plan.apply((p) => p.args.releaseName),
         namespace,
         values: plan.apply((p) => p.values),
+        // The provider would otherwise await every child, the DaemonSet's pods on all nodes (10 min): one stuck node
+        // would fail the chart and the rollout, which reports each node, would never run (docs/spec/pulumi-facts.md,
+        // "Await"). The rollout's own node-by-node wait decides success in both modes.
+        skipAwait: true,
       },
       { parent: this, dependsOn: namespaceResource ? [namespaceResource] : [] },
     );

@@ -261,6 +261,18 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         registrations.filter((r) => r.custom && r.type.startsWith("kubernetes:")).map((r) => r.type),
         [],
       );
+      // The chart is registered so that the kubernetes provider does not await its DaemonSet's pods: the Rollout's
+      // per-node wait decides, and a stuck node cannot block the chart (and with it every result).
+      const chart = registrations.find((r) => r.type === "kubernetes:helm.sh/v4:Chart")!;
+      assert.equal(
+        (revealed(chart.object) as { skipAwait?: unknown }).skipAwait,
+        true,
+        "registered with skipAwait",
+      );
+      assert.ok(
+        registrations.find((r) => r.type === ROLLOUT)!.dependencies.includes(chart.urn),
+        "the Rollout still runs after the chart",
+      );
       const rollout = registrations.find((r) => r.type === ROLLOUT)!;
       assert.equal((revealed(rollout.object) as { mode: string }).mode, "daemonset");
       const state = result.state as { nodeResults: { node: string; outcome: string }[] };
