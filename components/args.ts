@@ -317,7 +317,10 @@ export interface RolloutArgs {
 export interface NodeResultOutput {
   /** Node name. */
   node: string;
-  /** `succeeded`, `failed` or `skipped`. */
+  /**
+   * `succeeded`, `failed`, `skipped`, or `unknown`: the node's Job vanished (TTL, a user, GC) before anyone saw it
+   * end and the node carries no record of it; never reported as a failure (`reason` says why).
+   */
   outcome: string;
   /** The per-node Job, when one was created. */
   job?: string;
@@ -339,5 +342,7 @@ export interface RolloutSummaryOutput {
   succeeded: number;
   failed: number;
   skipped: number;
+  /** Nodes whose outcome nobody could know (their Job vanished unrecorded); present only when there are some. */
+  unknown?: number;
   durationSeconds: number;
 }
