@@ -14,9 +14,9 @@ import { parseJobTemplate } from "../dispatcher/template";
 import type { NodeResult } from "../kube/jobStatus";
 import { summarize } from "../rollout/aggregate";
 import { encodeResults } from "../rollout/compact";
-import { startSimulator } from "../sim";
+import { startSimulator, type LatencyProbeApi } from "../sim";
 import { runCommand, UsageError } from "../stdio/exit";
-import { runFigures, type RunFigures } from "./metrics";
+import { runFigures, slotRefills, spread, type RunFigures, type Spread } from "./metrics";
 import { runPollDispatcher } from "./pollDispatcher";
 
 type TrackingMode = "watch" | "poll";
@@ -48,6 +48,49 @@ export interface BenchRun {
   /** Nodes the dispatcher reported succeeded: short of nodesWithOneSuccess when it lost track of a Job. */
   nodesReportedSucceeded: number;
   wallSeconds: number;
+  /** Real ms on the API server's side from a Job's end shown to the dispatcher to the create taking its slot. */
+  reactionRealMs: Spread;
+  /** Reaction p99 as a share of D in real ms (D / time scale): under 1% keeps makespan/ideal meaningful. */
+  reactionP99OverD: number;
+  cpu: CpuFigures;
+}
+
+/** CPU seconds and share of the dispatch's wall time (100% = one core). */
+interface CpuFigures {
+  wallSeconds: number;
+  /** The benchmark process: the simulator, and for the poll reproduction the dispatcher too. */
+  simulatorSeconds: number;
+  simulatorPercent: number;
+  /** The dispatcher child process (watch mode); null for the in-process poll reproduction. */
+  dispatcherSeconds: number | null;
+  dispatcherPercent: number | null;
+}
+
+/** What rssProbe.cjs writes when the dispatcher exits. */
+interface ProbeFile {
+  maxRssKiB: number;
+  userUs: number;
+  systemUs: number;
+}
+
+function reactionFigures(sim: { latency: LatencyProbeApi }, parallelism: number): Spread {
+  const ms = slotRefills(sim.latency.jobCreatesArrived(), sim.latency.jobEndsShown(), parallelism);
+  const s = spread(ms);
+  return { p50: round(s.p50, 2), p99: round(s.p99, 2), max: round(s.max, 2), count: s.count };
+}
+
+function cpuFigures(simCpu: NodeJS.CpuUsage, wallMs: number, probe: ProbeFile | null): CpuFigures {
+  const wallSeconds = wallMs / 1000;
+  const share = (seconds: number) => round((100 * seconds) / Math.max(wallSeconds, 1e-9), 1);
+  const simulatorSeconds = (simCpu.user + simCpu.system) / 1e6;
+  const dispatcherSeconds = probe ? (probe.userUs + probe.systemUs) / 1e6 : null;
+  return {
+    wallSeconds: round(wallSeconds, 2),
+    simulatorSeconds: round(simulatorSeconds, 2),
+    simulatorPercent: share(simulatorSeconds),
+    dispatcherSeconds: dispatcherSeconds === null ? null : round(dispatcherSeconds, 2),
+    dispatcherPercent: dispatcherSeconds === null ? null : share(dispatcherSeconds),
+  };
 }
 
 const NAMESPACE = "kube-system";
@@ -89,6 +132,7 @@ async function runOne(
     podStartDelayMs: 0,
     auditRequestLimit: 1000,
   });
+  sim.latency.enable(ownerValue(NAME_PREFIX));
   const started = Date.now();
   try {
     // The per-node install Job exactly as chart 4.0.0 renders it in job mode.
@@ -99,6 +143,9 @@ async function runOne(
     fs.writeFileSync(templateFile, templateText);
     let results: NodeResult[];
     let peakRssMiB: number | null = null;
+    let probe: ProbeFile | null = null;
+    const cpuBefore = process.cpuUsage();
+    const wallBefore = performance.now();
     if (mode === "watch") {
       const resultsFile = path.join(workDir, `results-${nodes}.json`);
       const rssFile = path.join(workDir, `rss-${nodes}`);
@@ -129,7 +176,8 @@ async function runOne(
       });
       if (code !== 0) throw new Error(`the dispatcher exited ${code} on ${nodes} nodes`);
       results = (JSON.parse(fs.readFileSync(resultsFile, "utf8")) as { nodes: NodeResult[] }).nodes;
-      peakRssMiB = Number(fs.readFileSync(rssFile, "utf8")) / 1024;
+      probe = JSON.parse(fs.readFileSync(rssFile, "utf8")) as ProbeFile;
+      peakRssMiB = probe.maxRssKiB / 1024;
     } else {
       const kc = new KubeConfig();
       kc.loadFromFile(sim.kubeconfigPath);
@@ -143,6 +191,8 @@ async function runOne(
         readErrorBudgetMs: UPSTREAM_READ_ERROR_BUDGET_MS / settings.timeScale,
       });
     }
+    const cpu = cpuFigures(process.cpuUsage(cpuBefore), performance.now() - wallBefore, probe);
+    const reaction = reactionFigures(sim, settings.parallelism);
     const totalRequests = Object.values(sim.audit.requestCounts()).reduce((a, b) => a + b, 0);
     const peakActive = sim.audit.peakActiveJobsByOwner()[ownerValue(NAME_PREFIX)] ?? 0;
     const figures: RunFigures = runFigures(
@@ -168,6 +218,9 @@ async function runOne(
       nodesWithOneSuccess: figures.nodesWithOneSuccess,
       nodesReportedSucceeded: results.filter((r) => r.outcome === "succeeded").length,
       wallSeconds: round((Date.now() - started) / 1000, 1),
+      reactionRealMs: reaction,
+      reactionP99OverD: round(reaction.p99 / (settings.jobDurationMs / settings.timeScale), 4),
+      cpu,
     };
   } finally {
     await sim.close();
@@ -179,6 +232,14 @@ function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
+function reactionCell(s: Spread): string {
+  return s.count === 0 ? "n/a" : `${s.p50.toFixed(1)} / ${s.p99.toFixed(1)} / ${s.max.toFixed(1)}`;
+}
+
+function cpuCell(seconds: number, percent: number): string {
+  return `${seconds.toFixed(1)} (${percent.toFixed(0)}%)`;
+}
+
 function table(runs: BenchRun[]): string {
   const head = [
     "nodes",
@@ -187,6 +248,9 @@ function table(runs: BenchRun[]): string {
     "req/node",
     "refill p50 ms",
     "refill p99 ms",
+    "reaction p50/p99/max real ms",
+    "sim CPU s (%)",
+    "dispatcher CPU s (%)",
     "peak RSS MiB",
     "state B/node",
     "peak active",
@@ -201,6 +265,11 @@ function table(runs: BenchRun[]): string {
     r.requestsPerNode.toFixed(2),
     r.refillP50Ms.toFixed(1),
     r.refillP99Ms.toFixed(1),
+    reactionCell(r.reactionRealMs),
+    cpuCell(r.cpu.simulatorSeconds, r.cpu.simulatorPercent),
+    r.cpu.dispatcherSeconds === null
+      ? "in sim"
+      : cpuCell(r.cpu.dispatcherSeconds, r.cpu.dispatcherPercent ?? 0),
     r.peakRssMiB === null ? "n/a" : r.peakRssMiB.toFixed(1),
     r.stateBytesPerNode.toFixed(1),
     String(r.peakActive),
