@@ -41,13 +41,13 @@ describe("kube-sim reaction probe", function () {
     });
     await eventually(
       () =>
-        ["mine", "theirs"].every((n) =>
+        ["before", "mine", "theirs"].every((n) =>
           w.events.some(
             (e) => isEnded(e.object) && (e.object as { metadata: { name: string } }).metadata.name === n,
           ),
         ),
       60_000,
-      "both Jobs seen ended on the watch",
+      "the three Jobs seen ended on the watch",
     );
     const t1 = performance.now();
     // Reads and the deletion of an ended Job do not stamp it again.
