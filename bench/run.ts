@@ -358,7 +358,14 @@ async function main(): Promise<number> {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  const report = { machine: machine(), date: new Date().toISOString(), command, settings, runs };
+  const report = {
+    machine: machine(),
+    date: new Date().toISOString(),
+    command,
+    settings,
+    duration: durationNote(settings),
+    runs,
+  };
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${durationNote(settings)}\n\n${table(runs)}\n\n${ratios(runs).join("\n")}\n`);
   if (o.write) writeResults(o.out, report, runs);
