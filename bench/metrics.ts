@@ -25,6 +25,40 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank];
 }
 
+/**
+ * Slot refill delays, ascending, from ascending creation and end times (any one clock): with every slot busy,
+ * the i-th creation after the first P waits for the (i-P)-th end.
+ */
+export function slotRefills(
+  created: readonly number[],
+  ended: readonly number[],
+  parallelism: number,
+): number[] {
+  const refills: number[] = [];
+  for (let i = parallelism; i < created.length; i++) {
+    const freedAt = ended[i - parallelism];
+    if (freedAt !== undefined) refills.push(Math.max(0, created[i] - freedAt));
+  }
+  return refills.sort((a, b) => a - b);
+}
+
+export interface Spread {
+  p50: number;
+  p99: number;
+  max: number;
+  count: number;
+}
+
+/** p50/p99/max of ascending values (all 0 when there are none). */
+export function spread(sorted: readonly number[]): Spread {
+  return {
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.length > 0 ? sorted[sorted.length - 1] : 0,
+    count: sorted.length,
+  };
+}
+
 export function runFigures(
   jobsByNode: Record<string, NodeJobsReport>,
   totalRequests: number,
@@ -52,13 +86,7 @@ export function runFigures(
   const jobDurationMs = percentile(durations, 50);
   const makespanMs = ended.length > 0 ? ended[ended.length - 1] - created[0] : 0;
   const idealMs = Math.ceil(nodes / parallelism) * jobDurationMs;
-  // With every slot busy, the i-th creation after the first P waits for the (i-P)-th end.
-  const refills: number[] = [];
-  for (let i = parallelism; i < created.length; i++) {
-    const freedAt = ended[i - parallelism];
-    if (freedAt !== undefined) refills.push(Math.max(0, created[i] - freedAt));
-  }
-  refills.sort((a, b) => a - b);
+  const refills = slotRefills(created, ended, parallelism);
   return {
     nodes,
     makespanMs,

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { AuditLog } from "./audit";
+import { LatencyProbe } from "./latency";
 import { serviceAccountUser, UserInfo } from "./authz";
 import { SimClock } from "./clock";
 import { DaemonSetController } from "./controllers/daemonset";
@@ -114,6 +115,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   store.random = seededRandom(seed ^ 0x5eed);
   const audit = new AuditLog(options.auditRequestLimit ?? 200_000, () => clock.now());
   store.onEvent((e) => audit.onEvent(e));
+  const latency = new LatencyProbe();
   const faults = new FaultInjector(seed);
   if (options.faults) faults.set(options.faults);
 
@@ -221,6 +223,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const server = new ApiServer({
     store,
     audit,
+    latency,
     faults,
     authz: options.authz === true,
     now: () => clock.now(),
@@ -282,6 +285,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     tokenFor,
     kubeconfigFor,
     audit,
+    latency,
     faults,
     now: () => clock.now(),
     sleep: (ms) => clock.sleep(ms),

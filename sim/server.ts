@@ -21,6 +21,7 @@ import {
   unsupportedMediaType,
 } from "./errors";
 import type { FaultInjector } from "./faults";
+import type { LatencyProbe } from "./latency";
 import { apiVersionOf, findResource, RESOURCES, ResourceInfo } from "./resources";
 import type { DeleteOptions, PatchType, Store, WriteContext } from "./store";
 import { applyConfiguration } from "./apply";
@@ -35,6 +36,8 @@ import type { KubeObject, PropagationPolicy, ResourceName, Verb } from "./types"
 export interface ServerDeps {
   store: Store;
   audit: AuditLog;
+  /** Real-time stamps of Job ends shown and Job creates arrived (off unless enabled). */
+  latency: LatencyProbe;
   faults: FaultInjector;
   authenticate(token: string | undefined): UserInfo | undefined;
   authz: boolean;
@@ -474,7 +477,7 @@ export class ApiServer {
         record(200);
         return;
       }
-      code = await this.serve(req, res, route, verb as Verb, query);
+      code = await this.serve(req, res, route, verb as Verb, query, started);
       record(code);
     } catch (e) {
       if (e instanceof ApiError) {
@@ -492,8 +495,9 @@ export class ApiServer {
     route: Route,
     verb: Verb,
     query: URLSearchParams,
+    arrived: number,
   ): Promise<number> {
-    const { store } = this.deps;
+    const { store, latency } = this.deps;
     const resource = route.info.name;
     const ns = route.namespace;
     const write: WriteContext = {
@@ -519,6 +523,7 @@ export class ApiServer {
           const table = toTable(route.info, [o], this.deps.now(), {}, includeObjectOf(query));
           sendJson(res, 200, JSON.stringify(table));
         } else sendObject(req, res, 200, jsonOf(o));
+        if (latency.enabled && resource === "jobs") latency.shown(o, false, performance.now());
         return 200;
       }
       case "list": {
@@ -551,12 +556,17 @@ export class ApiServer {
           result.items.map((o) => objectJson.get(o) ?? JSON.stringify(o)).join(",") +
           "]}";
         sendObject(req, res, 200, body);
+        if (latency.enabled && resource === "jobs") {
+          const at = performance.now();
+          for (const o of result.items) latency.shown(o, false, at);
+        }
         return 200;
       }
       case "create": {
         if (route.subresource) return this.serveAction(req, res, route, write);
         const body = ((await readObject(req)) ?? {}) as KubeObject;
         const created = store.withRequest(write, () => store.create(resource, body, ns));
+        if (latency.enabled && resource === "jobs" && !write.dryRun) latency.created(created, arrived);
         sendObject(req, res, 201, jsonOf(created));
         return 201;
       }
@@ -808,8 +818,13 @@ export class ApiServer {
             ),
           )
         : jsonOf(o);
+    const { latency } = this.deps;
     const sink = {
-      event: (type: string, o: KubeObject) => write(`{"type":"${type}","object":${encode(o)}}\n`),
+      event: (type: string, o: KubeObject) => {
+        write(`{"type":"${type}","object":${encode(o)}}\n`);
+        if (open && latency.enabled && info.name === "jobs")
+          latency.shown(o, type === "DELETED", performance.now());
+      },
     };
     let tooOldStatus: StatusObject | undefined;
     const rv = sendInitial ? "" : (query.get("resourceVersion") ?? undefined);

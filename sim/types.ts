@@ -304,6 +304,17 @@ export interface AuditApi {
   reset(): void;
 }
 
+/** Real-time stamps on the API server's side (sim/latency.ts): a dispatcher's reaction without the simulator's lag. */
+export interface LatencyProbeApi {
+  /** Starts stamping Jobs carrying the owner label (with this value, when given). Idempotent. */
+  enable(owner?: string): void;
+  readonly enabled: boolean;
+  /** Real ms (performance.now of the simulator's process), ascending: each Job's end first shown to a client. */
+  jobEndsShown(): number[];
+  /** Real ms, ascending: arrival of each Job create request that created a Job. */
+  jobCreatesArrived(): number[];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Simulator
 
@@ -361,6 +372,8 @@ export interface Simulator {
   /** Path of a kubeconfig using tokenFor(namespace, name), with that namespace as context namespace. */
   kubeconfigFor(namespace: string, serviceAccountName: string): string;
   readonly audit: AuditApi;
+  /** Real-time reaction probe (sim/latency.ts); off until `latency.enable()`. */
+  readonly latency: LatencyProbeApi;
   readonly faults: FaultControl;
   /** Simulated now, epoch ms. */
   now(): number;
