@@ -1,7 +1,7 @@
 // DaemonSet mode of chart 4.0.0 (§2.2, OLD column). Node built-ins only.
 
-import { atLeast41, CHART_VERSION, type ChartValues, type ChartVersion } from "./defaults";
-import { cloneJson, goPrint, isMap, truthy, type Json } from "./goValues";
+import { atLeast41, CHART_VERSION, chartDefaults, type ChartValues, type ChartVersion } from "./defaults";
+import { cloneJson, goPrint, isMap, truthy } from "./goValues";
 import type { DaemonSet, Probe } from "./k8s";
 import { chartNames } from "./names";
 import {
@@ -15,29 +15,27 @@ import {
 import type { Release, RenderOptions } from "./renderTypes";
 import { compact, podPlacement, printedScalar, withValue } from "./renderHelpers";
 
-export const HEALTH_DEFAULTS: Readonly<Record<string, Json>> = {
-  port: 8090,
-  startupProbe: {
-    enabled: true,
-    initialDelaySeconds: 1,
-    periodSeconds: 10,
-    failureThreshold: 60,
-    timeoutSeconds: 3,
-  },
-  livenessProbe: { enabled: true, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 3 },
-  readinessProbe: { enabled: true, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
-};
+/**
+ * The template's own fallbacks for `health` are the chart's default values (values.yaml): one definition, in
+ * `chartDefaults`, serves both.
+ */
+function healthDefaults(version: ChartVersion): Readonly<Record<string, unknown>> {
+  return chartDefaults(version).health ?? {};
+}
 
 /**
  * Sprig's `merge` (mergo without override): a key missing from the user's tree *or holding an empty value*
  * (false, 0, "", empty list or map) takes the built-in default; maps merge recursively. So, as in the chart,
  * `health.startupProbe.enabled: false` does not switch the probe off.
  */
-export function sprigMerge(user: unknown, defaults: Readonly<Record<string, Json>>): Record<string, unknown> {
+export function sprigMerge(
+  user: unknown,
+  defaults: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = isMap(user) ? cloneJson(user) : {};
   for (const [key, fallback] of Object.entries(defaults)) {
     const current = out[key];
-    if (isMap(current) && isMap(fallback)) out[key] = sprigMerge(current, fallback as Record<string, Json>);
+    if (isMap(current) && isMap(fallback)) out[key] = sprigMerge(current, fallback);
     else if (!truthy(current)) out[key] = cloneJson(fallback);
   }
   return out;
@@ -143,7 +141,7 @@ export function daemonSet(
 ): DaemonSet {
   const v41 = atLeast41(version);
   const names = chartNames(multiInstallSuffix(values));
-  const health = sprigMerge(values.health, HEALTH_DEFAULTS);
+  const health = sprigMerge(values.health, healthDefaults(version));
   const startup = health.startupProbe as Record<string, unknown>;
   const liveness = health.livenessProbe as Record<string, unknown>;
   const readiness = health.readinessProbe as Record<string, unknown>;

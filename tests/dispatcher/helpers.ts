@@ -55,17 +55,8 @@ export function writeTemplate(text: string): string {
   return file;
 }
 
-/** A deterministic pseudo-random generator (tests must be reproducible). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic pseudo-random generator (tests must be reproducible): the simulator's own. */
+export { seededRandom as rng } from "../../sim/faults";
 
 export function worker(
   name: string,
