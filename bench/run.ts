@@ -19,6 +19,7 @@ import { runCommand, UsageError } from "../stdio/exit";
 import { runChaosBench } from "./chaos";
 import { runFigures, slotRefills, spread, type RunFigures, type Spread } from "./metrics";
 import { runPollDispatcher } from "./pollDispatcher";
+import { formatProfileSummary, summarizeCpuProfile } from "./profile";
 
 type TrackingMode = "watch" | "poll";
 
@@ -29,6 +30,8 @@ interface BenchSettings {
   pollIntervalMs: number;
   timeScale: number;
   seed: number;
+  /** Where the dispatcher process writes its V8 CPU profile (`--cpu-prof`), when asked. */
+  cpuProfileDir?: string;
 }
 
 export interface BenchRun {
@@ -36,6 +39,8 @@ export interface BenchRun {
   mode: TrackingMode;
   makespanOverIdeal: number;
   requestsPerNode: number;
+  /** Connections (TLS handshakes) the API server accepted during the run, per node. */
+  connectionsPerNode: number;
   refillP50Ms: number;
   refillP99Ms: number;
   /** Dispatcher process peak RSS; null for the poll reproduction, which runs inside the benchmark process. */
@@ -134,6 +139,7 @@ async function runOne(
     auditRequestLimit: 1000,
   });
   sim.latency.enable(ownerValue(NAME_PREFIX));
+  const connectionsBefore = sim.connectionsOpened();
   const started = Date.now();
   try {
     // The per-node install Job exactly as chart 4.0.0 renders it in job mode.
@@ -153,6 +159,7 @@ async function runOne(
       const args = [
         // The Node.js options the bundled dispatcher Job runs with.
         ...BUNDLED_DISPATCHER_NODE_OPTIONS.split(" "),
+        ...(settings.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.cpuProfileDir}`] : []),
         "--require",
         path.join(__dirname, "rssProbe.cjs"),
         entry,
@@ -175,8 +182,12 @@ async function runOne(
           resolve(c);
         });
       });
-      if (code !== 0) throw new Error(`the dispatcher exited ${code} on ${nodes} nodes`);
+      // Exit 1 is the dispatcher's "some nodes failed": the figures still stand, and the failures are named.
+      if (code !== 0 && code !== 1) throw new Error(`the dispatcher exited ${code} on ${nodes} nodes`);
+      if (settings.cpuProfileDir) printProfile(settings.cpuProfileDir, nodes);
       results = (JSON.parse(fs.readFileSync(resultsFile, "utf8")) as { nodes: NodeResult[] }).nodes;
+      for (const r of results.filter((n) => n.outcome !== "succeeded").slice(0, 10))
+        process.stderr.write(`bench: node ${r.node} ${r.outcome}: ${r.reason ?? ""} ${r.message ?? ""}\n`);
       probe = JSON.parse(fs.readFileSync(rssFile, "utf8")) as ProbeFile;
       peakRssMiB = probe.maxRssKiB / 1024;
     } else {
@@ -208,6 +219,7 @@ async function runOne(
       mode,
       makespanOverIdeal: round(figures.makespanOverIdeal, 4),
       requestsPerNode: round(figures.requestsPerNode, 3),
+      connectionsPerNode: round((sim.connectionsOpened() - connectionsBefore) / nodes, 3),
       refillP50Ms: round(figures.refillP50Ms, 1),
       refillP99Ms: round(figures.refillP99Ms, 1),
       peakRssMiB: peakRssMiB === null ? null : round(peakRssMiB, 1),
@@ -247,6 +259,7 @@ function table(runs: BenchRun[]): string {
     "mode",
     "makespan/ideal",
     "req/node",
+    "conn/node",
     "refill p50 ms",
     "refill p99 ms",
     "reaction p50/p99/max real ms",
@@ -265,6 +278,7 @@ function table(runs: BenchRun[]): string {
     r.mode,
     r.makespanOverIdeal.toFixed(3),
     r.requestsPerNode.toFixed(2),
+    r.connectionsPerNode.toFixed(3),
     r.refillP50Ms.toFixed(1),
     r.refillP99Ms.toFixed(1),
     reactionCell(r.reactionRealMs),
@@ -309,6 +323,7 @@ async function main(): Promise<number> {
     .option("--time-scale <x>", "simulated ms per real ms", positiveInt, 24)
     .option("--seed <s>", "simulator seed", positiveInt, 1)
     .option("--modes <list>", "tracking modes to run, comma-separated", "watch,poll")
+    .option("--cpu-prof <dir>", "write the dispatcher's CPU profile into <dir> and print where its time goes")
     .option("--json", "print one JSON object instead of the table")
     .option("--out <file>", "where to write the results table", path.join(__dirname, "RESULTS.md"))
     .option("--no-write", "do not write the results table")
@@ -334,6 +349,7 @@ async function main(): Promise<number> {
     runs: number;
     seeds?: number[];
     timeoutSeconds: number;
+    cpuProf?: string;
   }>();
   if (o.chaos) {
     return runChaosBench(
@@ -359,6 +375,7 @@ async function main(): Promise<number> {
     pollIntervalMs: o.pollIntervalMs,
     timeScale: o.timeScale,
     seed: o.seed,
+    ...(o.cpuProf ? { cpuProfileDir: path.resolve(o.cpuProf) } : {}),
   };
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kata-bench-"));
   const runs: BenchRun[] = [];
@@ -392,6 +409,22 @@ async function main(): Promise<number> {
   else process.stdout.write(`${durationNote(settings)}\n\n${table(runs)}\n\n${ratios(runs).join("\n")}\n`);
   if (o.write) writeResults(o.out, report, runs);
   return 0;
+}
+
+/** The newest dispatcher profile in `dir`: where its CPU time went (stderr, so `--json` stays JSON). */
+function printProfile(dir: string, nodes: number): void {
+  const newest = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .map((f) => path.join(dir, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  if (!newest) {
+    process.stderr.write(`bench: no .cpuprofile was written into ${dir}\n`);
+    return;
+  }
+  const summary = summarizeCpuProfile(JSON.parse(fs.readFileSync(newest, "utf8")));
+  process.stderr.write(`bench: dispatcher CPU profile, ${nodes} nodes (${newest})\n`);
+  for (const line of formatProfileSummary(summary)) process.stderr.write(`bench: ${line}\n`);
 }
 
 /** D in real time and the reaction that is 1% of it: above that, makespan/ideal measures the dispatcher's lag too. */

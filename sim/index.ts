@@ -286,6 +286,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     kubeconfigFor,
     audit,
     latency,
+    connectionsOpened: () => server.connectionsOpened,
     faults,
     now: () => clock.now(),
     sleep: (ms) => clock.sleep(ms),

@@ -374,6 +374,8 @@ export interface Simulator {
   readonly audit: AuditApi;
   /** Real-time reaction probe (sim/latency.ts); off until `latency.enable()`. */
   readonly latency: LatencyProbeApi;
+  /** Connections the API server accepted so far (TLS: completed handshakes). */
+  connectionsOpened(): number;
   readonly faults: FaultControl;
   /** Simulated now, epoch ms. */
   now(): number;
