@@ -31,6 +31,8 @@ export interface HookCluster {
   create(object: HookObject): Promise<void>;
   /** Wait until a Job is Complete or Failed, a Pod Succeeded or Failed. */
   waitDone(object: HookObject, deadline: number): Promise<HookOutcome>;
+  /** Wait until the object is gone (deleted by someone else); false when it is still there at the deadline. */
+  waitGone(object: HookObject, deadline: number): Promise<boolean>;
 }
 
 export interface HookPhaseOptions {
@@ -118,16 +120,20 @@ interface PodLikeStatus {
 /** The HookCluster of a real API server (or kube-sim), through the rollout's client. */
 export function kubeHookCluster(client: KubeClient, namespace: string): HookCluster {
   const what = (o: HookObject) => `${o.kind}/${o.metadata?.name}`;
+  const waitGone = async (object: HookObject, deadline: number): Promise<boolean> => {
+    const path = objectPath(object, namespace);
+    for (let i = 0; ; i++) {
+      if ((await client.getOptional(path)) === undefined) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(Math.min(1_000, 50 * 2 ** Math.min(i, 5)));
+    }
+  };
   return {
+    waitGone,
     async deleteAndWait(object, deadline) {
-      const path = objectPath(object, namespace);
-      await client.delete(path, "Background", `delete hook ${what(object)}`);
-      for (let i = 0; ; i++) {
-        if ((await client.getOptional(path)) === undefined) return;
-        if (Date.now() >= deadline)
-          throw new Error(`hook ${what(object)} is still present after its deletion`);
-        await sleep(Math.min(1_000, 50 * 2 ** Math.min(i, 5)));
-      }
+      await client.delete(objectPath(object, namespace), "Background", `delete ${what(object)}`);
+      if (!(await waitGone(object, deadline)))
+        throw new Error(`${what(object)} is still present after its deletion`);
     },
     async create(object) {
       const collection = collectionPath(object, namespace);
