@@ -152,6 +152,8 @@ export function rolloutInputsOf(
   assembly: Assembly,
   connection: ConnectionSpec,
   chartVersion: string | undefined = plan.chart.version,
+  /** The chart's hook objects as Helm renders them (components/helmTemplate.ts); default: the offline render's. */
+  hooks?: readonly K8sObject[],
 ): RolloutInputs {
   return buildRolloutInputs({
     namespace: assembly.release.namespace,
@@ -164,5 +166,6 @@ export function rolloutInputsOf(
     bundle: assembly.bundleRef,
     rerunToken: plan.args.rerunToken,
     rollout: plan.args.rollout,
+    hooks,
   });
 }

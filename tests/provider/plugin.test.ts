@@ -11,6 +11,8 @@ import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import type { K8sObject } from "../../chart/k8s";
+import { HELM_TEMPLATE_TOKEN } from "../../components/helmTemplate";
+import { offlineHelmTemplate } from "../components/offlineTemplate";
 import {
   INSTALL_OWNER,
   CLEANUP_OWNER,
@@ -41,6 +43,9 @@ const VERSION = (
 
 /** The plugin takes long to start (ts-node type-checks the package), so it starts while mocha loads other files. */
 const engine = new EngineSide();
+// The kubernetes provider's helm template invoke (the component renders the chart's hooks with it), played offline.
+engine.onInvoke = (token, args) =>
+  token === HELM_TEMPLATE_TOKEN ? offlineHelmTemplate(String(args.jsonOpts)) : undefined;
 const started: Promise<ProviderProcess> = engine.start().then((address) =>
   startProvider("package", {
     engineAddress: address,
