@@ -118,11 +118,7 @@ describe("kube/helmHooks: Helm's hook rules (pkg/action/hooks.go, release/v1/uti
     for (const [policy, before, succeeded, failed] of table) {
       const h = hookOf(hook("Job", "j", "post-install", "0", policy)) as Hook;
       assert.deepEqual(
-        [
-          deletesOn(h, "before-hook-creation"),
-          deletesOn(h, "hook-succeeded"),
-          deletesOn(h, "hook-failed"),
-        ],
+        [deletesOn(h, "before-hook-creation"), deletesOn(h, "hook-succeeded"), deletesOn(h, "hook-failed")],
         [before, succeeded, failed],
         String(policy),
       );
