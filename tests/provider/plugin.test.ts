@@ -57,6 +57,13 @@ const started: Promise<ProviderProcess> = engine.start().then((address) =>
 // Reported by `before`; keeps an early failure from being an unhandled rejection.
 started.catch(() => undefined);
 
+/** The rollout registered after the chart (not the release hooks' side, `chartSide: "before"`). */
+function afterChart(rollouts: Registration[]): Registration {
+  const after = rollouts.filter((r) => (revealed(r.object) as { chartSide?: string }).chartSide !== "before");
+  assert.equal(after.length, 1, "one rollout after the chart");
+  return after[0];
+}
+
 function rolloutUrn(name: string): string {
   return engine.urnOf("", ROLLOUT, name);
 }
@@ -223,9 +230,10 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         assert.ok(e.dependencies.includes(chart.urn), `${e.type} after the chart`);
       }
 
+      // Two rollout resources: the release hooks' side before the chart, and the rollout after it.
       const rollouts = registrations.filter((r) => r.type === ROLLOUT);
-      assert.equal(rollouts.length, 1);
-      const rollout = rollouts[0];
+      assert.equal(rollouts.length, 2);
+      const rollout = afterChart(rollouts);
       assert.ok(rollout.custom);
       assert.equal(rollout.parent, component.urn);
       assert.equal(rollout.version, VERSION, "registered against this package's provider version");
@@ -275,10 +283,10 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         "registered with skipAwait",
       );
       assert.ok(
-        registrations.find((r) => r.type === ROLLOUT)!.dependencies.includes(chart.urn),
+        afterChart(registrations.filter((r) => r.type === ROLLOUT)).dependencies.includes(chart.urn),
         "the Rollout still runs after the chart",
       );
-      const rollout = registrations.find((r) => r.type === ROLLOUT)!;
+      const rollout = afterChart(registrations.filter((r) => r.type === ROLLOUT));
       assert.equal((revealed(rollout.object) as { mode: string }).mode, "daemonset");
       const state = result.state as { nodeResults: { node: string; outcome: string }[] };
       assert.deepEqual(state.nodeResults.map((r) => r.node).sort(), simFleet(sim));
