@@ -4,9 +4,12 @@ import assert from "node:assert/strict";
 import { splitHooks, type HookObject } from "../../kube/helmHooks";
 import { runHookPhase, kubeHookCluster } from "../../rollout/hookRunner";
 import { KubeClient } from "../../rollout/kubeClient";
+import { rolloutProvider } from "../../rollout/provider";
+import type { RolloutOutputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
 import { helmObjects } from "../chart/fixtures/objects";
+import { RELEASE, deployRelease } from "./simHarness";
 
 const NS = "kube-system"; // the fixtures' release namespace
 
@@ -183,3 +186,57 @@ describe("rollout/hookRunner: a phase of Helm hooks against kube-sim", function 
     assert.equal(sim.get("jobs", NS, "late"), undefined, "a hook after the failed one never runs");
   });
 });
+
+describe("rollout: the release hooks' side on destroy (post-delete, then the kept objects)", function () {
+  this.timeout(300_000);
+  let sim: RunningSimulator;
+  before(async () => {
+    process.env.KATA_ROLLOUT_LOG = process.env.KATA_ROLLOUT_LOG ?? "quiet";
+    sim = await startSimulator({ nodes: 2, seed: 4, timeScale: 600, jobDurationMs: 30_000 });
+  });
+  after(async () => sim?.close());
+
+  it("a failing post-delete hook fails the destroy and keeps the kept objects; the next destroy removes them", async () => {
+    const { inputs, applied } = await deployRelease(sim, { values: { deploymentMode: "daemonset" } });
+    const props: RolloutOutputs = {
+      ...inputs,
+      chartSide: "before",
+      results: "",
+      summary: { total: 0, succeeded: 0, failed: 0, skipped: 0, durationSeconds: 0 },
+      runId: "",
+      lastRunKey: inputs.runKey,
+    };
+    const kept = applied.filter((o) => o.metadata.annotations?.["helm.sh/resource-policy"] === "keep");
+    assert.equal(kept.length, 3);
+    // Pulumi has deleted the chart's other objects (the DaemonSet), retaining the kept ones.
+    for (const o of applied)
+      if (!kept.includes(o)) sim.delete(resourceOf(o.kind), o.metadata.namespace, String(o.metadata.name));
+    for (const n of sim.list("nodes", {}) as unknown as KubeObject[])
+      sim.setOutcome(String(n.metadata.name), { kind: "fail", durationMs: 1_000 });
+    await assert.rejects(
+      rolloutProvider.delete("id", props),
+      /post-delete hook Job\/kata-deploy-rb-cleanup failed: job failed: BackoffLimitExceeded.*kept objects \(ServiceAccount\/kata-deploy-sa, ClusterRole\/kata-deploy-role, ClusterRoleBinding\/kata-deploy-rb\) stay/,
+    );
+    for (const o of kept)
+      assert.ok(sim.get(resourceOf(o.kind), o.metadata.namespace, String(o.metadata.name)), `${o.kind} kept`);
+
+    for (const n of sim.list("nodes", {}) as unknown as KubeObject[])
+      sim.setOutcome(String(n.metadata.name), { kind: "succeed", durationMs: 1_000 });
+    await rolloutProvider.delete("id", props);
+    for (const o of kept)
+      assert.equal(sim.get(resourceOf(o.kind), o.metadata.namespace, String(o.metadata.name)), undefined);
+    assert.equal(sim.get("jobs", RELEASE.namespace, "kata-deploy-rb-cleanup"), undefined, "hook-succeeded");
+  });
+});
+
+function resourceOf(kind: string): "serviceaccounts" | "clusterroles" | "clusterrolebindings" | "daemonsets" {
+  const map = {
+    ServiceAccount: "serviceaccounts",
+    ClusterRole: "clusterroles",
+    ClusterRoleBinding: "clusterrolebindings",
+    DaemonSet: "daemonsets",
+  } as const;
+  const r = (map as Record<string, (typeof map)[keyof typeof map]>)[kind];
+  if (!r) throw new Error(`unexpected kind ${kind}`);
+  return r;
+}
