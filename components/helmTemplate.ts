@@ -57,13 +57,27 @@ export function templateResult(answer: unknown): K8sObject[] {
   return result.filter((o): o is K8sObject => !!o && typeof o === "object" && "kind" in o);
 }
 
-/** Helm's render of the chart's hooks through the Kubernetes provider of `parent` (the chart's own provider). */
-export async function helmHooks(req: HelmTemplateRequest, parent: pulumi.Resource): Promise<K8sObject[]> {
+/**
+ * Helm's render of the chart's hooks through the Kubernetes provider of `parent` (the chart's own provider). In a
+ * preview whose provider cannot render yet (its configuration still unknown, the engine answers without a result)
+ * it is undefined: the preview then shows the offline render's hooks, and `up` asks again.
+ */
+export async function helmHooks(
+  req: HelmTemplateRequest,
+  parent: pulumi.Resource,
+): Promise<K8sObject[] | undefined> {
   const answer: unknown = await pulumi.runtime.invoke(
     HELM_TEMPLATE_TOKEN,
     { jsonOpts: helmTemplateJsonOpts(req) },
     // As helm.v3.Chart asks: the parent's kubernetes provider, else the default one of this SDK's version.
     { parent, version: kubernetesSdkVersion(), async: true },
   );
+  if (pulumi.runtime.isDryRun() && !Array.isArray((answer as { result?: unknown } | undefined)?.result)) {
+    void pulumi.log.info(
+      `${HELM_TEMPLATE_TOKEN}: no render in this preview; showing the offline render's hooks`,
+      parent,
+    );
+    return undefined;
+  }
   return hookObjects(templateResult(answer));
 }

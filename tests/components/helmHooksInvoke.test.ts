@@ -126,4 +126,42 @@ describe("components: the chart's hooks rendered by Helm through the kubernetes:
     assert.ok(jobEnded.includes("jobComplete"), "the Job ran to completion before hook-succeeded deleted it");
     assert.equal(sim.get("serviceaccounts", "kube-system", "kata-deploy-sa-cleanup"), undefined);
   });
+
+  it("a preview whose provider cannot render yet (no result) shows the offline render's hooks instead of failing", async () => {
+    const seen: { type: string; inputs: Record<string, unknown> }[] = [];
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (a) => {
+          seen.push({ type: a.type, inputs: a.inputs as Record<string, unknown> });
+          return { id: a.custom ? `${a.name}-id` : undefined, state: a.inputs };
+        },
+        call: () => ({}),
+      },
+      "kata-deploy",
+      "dev",
+      true,
+    );
+    new KataDeploy("kata-preview", {
+      deploymentMode: DeploymentMode.Job,
+      namespace: "kube-system",
+      releaseName: "kata",
+      kubeconfig: fs.readFileSync(sim.kubeconfigPath, "utf8"),
+    });
+    const deadline = Date.now() + 60_000;
+    while (seen.filter((r) => r.type === ROLLOUT_TYPE).length < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const rollouts = seen.filter((r) => r.type === ROLLOUT_TYPE);
+    assert.equal(rollouts.length, 2);
+    const names = (r: { inputs: Record<string, unknown> }) =>
+      (r.inputs.hooks as { kind: string; metadata: { name: string } }[])
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort();
+    for (const r of rollouts)
+      assert.deepEqual(
+        names(r),
+        hookObjects(recorded)
+          .map((o) => `${o.kind}/${o.metadata.name}`)
+          .sort(),
+      );
+  });
 });
