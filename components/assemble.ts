@@ -152,8 +152,8 @@ export function rolloutInputsOf(
   assembly: Assembly,
   connection: ConnectionSpec,
   chartVersion: string | undefined = plan.chart.version,
-  /** The chart's hook objects as Helm renders them (components/helmTemplate.ts); default: the offline render's. */
-  hooks?: readonly K8sObject[],
+  /** The release as Helm renders it (components/helmTemplate.ts); default: the offline render. */
+  helm?: { hooks: readonly K8sObject[]; resources: readonly K8sObject[] },
 ): RolloutInputs {
   return buildRolloutInputs({
     namespace: assembly.release.namespace,
@@ -166,6 +166,7 @@ export function rolloutInputsOf(
     bundle: assembly.bundleRef,
     rerunToken: plan.args.rerunToken,
     rollout: plan.args.rollout,
-    hooks,
+    hooks: helm?.hooks,
+    releaseObjects: helm?.resources,
   });
 }

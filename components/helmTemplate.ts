@@ -2,7 +2,8 @@
 // invoke (what helm.v3.Chart calls; docs/spec/pulumi-facts.md §2, §5) renders the chart with the provider's own Helm
 // and returns every object, hooks included (test hooks left out). The component asks it with the same chart
 // reference, version, values, release name and namespace as its helm.v4.Chart, through the same provider (the
-// component's own, as the chart's parent), and keeps the objects that carry `helm.sh/hook`.
+// component's own, as the chart's parent): the objects that carry `helm.sh/hook` are the hooks the rollout runs, the
+// others the release's objects (what a destroy waits for, and which of them the chart keeps).
 import * as pulumi from "@pulumi/pulumi";
 import { getVersion as kubernetesSdkVersion } from "@pulumi/kubernetes/utilities";
 import type { K8sObject } from "../chart/k8s";
@@ -57,15 +58,21 @@ export function templateResult(answer: unknown): K8sObject[] {
   return result.filter((o): o is K8sObject => !!o && typeof o === "object" && "kind" in o);
 }
 
+/** Helm's render of a release: its hook objects and the objects helm.v4.Chart applies. */
+export interface HelmRender {
+  hooks: K8sObject[];
+  resources: K8sObject[];
+}
+
 /**
- * Helm's render of the chart's hooks through the Kubernetes provider of `parent` (the chart's own provider). In a
- * preview whose provider cannot render yet (its configuration still unknown, the engine answers without a result)
- * it is undefined: the preview then shows the offline render's hooks, and `up` asks again.
+ * Helm's render of the chart through the Kubernetes provider of `parent` (the chart's own provider). In a preview
+ * whose provider cannot render yet (its configuration still unknown, the engine answers without a result) it is
+ * undefined: the preview then shows the offline render's hooks, and `up` asks again.
  */
-export async function helmHooks(
+export async function helmRender(
   req: HelmTemplateRequest,
   parent: pulumi.Resource,
-): Promise<K8sObject[] | undefined> {
+): Promise<HelmRender | undefined> {
   const answer: unknown = await pulumi.runtime.invoke(
     HELM_TEMPLATE_TOKEN,
     { jsonOpts: helmTemplateJsonOpts(req) },
@@ -79,5 +86,6 @@ export async function helmHooks(
     );
     return undefined;
   }
-  return hookObjects(templateResult(answer));
+  const objects = templateResult(answer);
+  return { hooks: hookObjects(objects), resources: objects.filter((o) => hookOf(o) === undefined) };
 }

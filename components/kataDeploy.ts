@@ -17,7 +17,7 @@ import type { K8sObject } from "../chart/k8s";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
 import { assemble, rolloutInputsOf } from "./assemble";
-import { helmHooks } from "./helmTemplate";
+import { helmRender } from "./helmTemplate";
 import {
   ArgIssue,
   COMPONENT_DEFAULTS,
@@ -284,15 +284,16 @@ export class KataDeploy extends pulumi.ComponentResource {
         }
       }),
     );
-    // The hooks come from real Helm: the chart rendered through the kubernetes provider (the chart's own).
-    const hooks = plan.apply((p) =>
-      helmHooks(
+    // The hooks (and the release's objects a destroy waits for or keeps) come from real Helm: the chart rendered
+    // through the kubernetes provider (the chart's own).
+    const helm = plan.apply((p) =>
+      helmRender(
         { chart: p.chart, values: p.values, releaseName: p.args.releaseName, namespace: p.args.namespace },
         this,
       ),
     );
     const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
-      .all([planned, assembly, connection, hooks])
+      .all([planned, assembly, connection, helm])
       .apply(([{ plan: p, chartVersion }, a, conn, h]) => rolloutInputsOf(p, a, conn, chartVersion, h));
     // Before the chart: pre-install/pre-upgrade hooks; after the chart's deletion: post-delete hooks, then the
     // objects the chart keeps (removed with the stack).

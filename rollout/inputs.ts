@@ -52,6 +52,8 @@ export interface RolloutBuildArgs {
    * (the kubernetes provider's `kubernetes:helm:template` invoke).
    */
   hooks?: readonly K8sObject[];
+  /** The release's non-hook objects, from the same render as `hooks`; default: `rendered.resources`. */
+  releaseObjects?: readonly K8sObject[];
 }
 
 /** Every hook object of an offline render, whatever its phase. */
@@ -132,7 +134,7 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
     stuckGraceSeconds: opts.stuckGraceSeconds,
     displayName: `kata-deploy ${args.namespace}/${args.releaseName}`,
     hooks: (args.hooks ?? renderedHooks(rendered)) as unknown as KubeObject[],
-    releaseObjects: releaseObjectRefs(rendered.resources),
+    releaseObjects: releaseObjectRefs(args.releaseObjects ?? rendered.resources),
   };
   const chartVersion = args.chart.version ?? CHART_VERSION;
   if (rendered.mode === "job") {

@@ -93,6 +93,12 @@ describe("components: the chart's hooks rendered by Helm through the kubernetes:
     for (const r of rollouts)
       assert.deepEqual(r.inputs.hooks, helmHooks, `${r.name}: the hooks are Helm's render, whole`);
     const before = plain(rollouts.find((r) => r.inputs.chartSide === "before")!.inputs) as RolloutInputs;
+    // The release's objects are Helm's too: every non-hook object of the render, its keep ones marked.
+    assert.equal(before.releaseObjects?.length, recorded.length - helmHooks.length);
+    assert.deepEqual(
+      before.releaseObjects?.filter((r) => r.keep).map((r) => `${r.kind}/${r.name}`),
+      ["ServiceAccount/kata-deploy-sa", "ClusterRole/kata-deploy-role", "ClusterRoleBinding/kata-deploy-rb"],
+    );
     assert.deepEqual(
       phaseHooks(splitHooks(before.hooks ?? []).hooks, "pre-delete").map((h) => h.name),
       ["kata-deploy-cleanup-dispatcher"],
