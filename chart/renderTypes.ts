@@ -32,10 +32,12 @@ export interface RenderOptions {
 export type DeploymentMode = "daemonset" | "job" | "none";
 export type DispatcherStage = "install" | "cleanup";
 
-export const HOOK_ANNOTATION = "helm.sh/hook";
-export const HOOK_WEIGHT_ANNOTATION = "helm.sh/hook-weight";
-export const HOOK_DELETE_POLICY_ANNOTATION = "helm.sh/hook-delete-policy";
-export const RESOURCE_POLICY_ANNOTATION = "helm.sh/resource-policy";
+export {
+  HOOK_ANNOTATION,
+  HOOK_WEIGHT_ANNOTATION,
+  HOOK_DELETE_POLICY_ANNOTATION,
+  RESOURCE_POLICY_ANNOTATION,
+} from "../kube/helmHooks";
 
 /** Where both dispatcher Jobs mount the job-templates ConfigMap, and the keys they read. */
 export const JOB_TEMPLATES_MOUNT = "/etc/kata-job";

@@ -152,6 +152,8 @@ export function rolloutInputsOf(
   assembly: Assembly,
   connection: ConnectionSpec,
   chartVersion: string | undefined = plan.chart.version,
+  /** The release as Helm renders it (components/helmTemplate.ts); default: the offline render. */
+  helm?: { hooks: readonly K8sObject[]; resources: readonly K8sObject[] },
 ): RolloutInputs {
   return buildRolloutInputs({
     namespace: assembly.release.namespace,
@@ -164,5 +166,7 @@ export function rolloutInputsOf(
     bundle: assembly.bundleRef,
     rerunToken: plan.args.rerunToken,
     rollout: plan.args.rollout,
+    hooks: helm?.hooks,
+    releaseObjects: helm?.resources,
   });
 }

@@ -17,6 +17,7 @@ import type { K8sObject } from "../chart/k8s";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
 import { assemble, rolloutInputsOf } from "./assemble";
+import { helmRender } from "./helmTemplate";
 import {
   ArgIssue,
   COMPONENT_DEFAULTS,
@@ -180,6 +181,13 @@ export class KataDeploy extends pulumi.ComponentResource {
       ? namespaceResource.metadata.name
       : plan.apply((p) => p.args.namespace);
 
+    // The chart's hooks on its near side (rollout/README.md, "Hooks around the chart"): created before the chart and
+    // deleted after it. Registered below, once its inputs are built; the chart waits for it through this promise.
+    let releaseHooksRegistered: (r: pulumi.Resource) => void = () => undefined;
+    const releaseHooksDependency = new Promise<pulumi.Resource>(
+      (resolve) => (releaseHooksRegistered = resolve),
+    );
+
     const chart = new k8s.helm.v4.Chart(
       name,
       {
@@ -194,7 +202,11 @@ export class KataDeploy extends pulumi.ComponentResource {
         // "Await"). The rollout's own node-by-node wait decides success in both modes.
         skipAwait: true,
       },
-      { parent: this, dependsOn: namespaceResource ? [namespaceResource] : [] },
+      // Deleted before the release hooks' side, so its post-delete hooks run once the chart's objects are gone.
+      {
+        parent: this,
+        dependsOn: [...(namespaceResource ? [namespaceResource] : []), releaseHooksDependency],
+      },
     );
 
     // ---- The rollout: chart 4.0.0's hooks, run and waited for by KataRollout (rollout/README.md).
@@ -272,9 +284,26 @@ export class KataDeploy extends pulumi.ComponentResource {
         }
       }),
     );
+    // The hooks (and the release's objects a destroy waits for or keeps) come from real Helm: the chart rendered
+    // through the kubernetes provider (the chart's own).
+    const helm = plan.apply((p) =>
+      helmRender(
+        { chart: p.chart, values: p.values, releaseName: p.args.releaseName, namespace: p.args.namespace },
+        this,
+      ),
+    );
     const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
-      .all([planned, assembly, connection])
-      .apply(([{ plan: p, chartVersion }, a, conn]) => rolloutInputsOf(p, a, conn, chartVersion));
+      .all([planned, assembly, connection, helm])
+      .apply(([{ plan: p, chartVersion }, a, conn, h]) => rolloutInputsOf(p, a, conn, chartVersion, h));
+    // Before the chart: pre-install/pre-upgrade hooks; after the chart's deletion: post-delete hooks, then the
+    // objects the chart keeps (removed with the stack).
+    releaseHooksRegistered(
+      newRollout(
+        `${name}-release-hooks`,
+        rolloutInputs.apply((i) => ({ ...i, chartSide: "before" as const })),
+        { parent: this, dependsOn: namespaceResource ? [namespaceResource] : [] },
+      ),
+    );
     // Created after the chart and the extras (post-install), deleted before them (pre-delete: the cleanup runs
     // while the job-templates ConfigMap and the dispatcher RBAC still exist).
     // KataRollout (dynamic) in a TypeScript program; PackageRollout when the package's plugin constructs this.

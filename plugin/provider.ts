@@ -35,6 +35,13 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
     cleanupOnDestroy: { type: "boolean", description: "Run the cleanup dispatcher on delete (job mode)." },
     stuckGraceSeconds: { type: "number", description: "A pod stuck this long fails its node." },
     displayName: { type: "string", description: "Label of progress lines and messages." },
+    hooks: any("The chart's hook objects of every phase, run by Helm's rules."),
+    releaseObjects: any("The release's non-hook objects by reference, `keep` ones marked."),
+    chartSide: {
+      type: "string",
+      description:
+        '"after" (default): post-install/post-upgrade and pre-delete hooks; "before": pre-install/pre-upgrade and post-delete hooks, then the kept objects removed.',
+    },
   };
   const required = [
     "connection",

@@ -33,6 +33,9 @@ const INPUT_KEYS: readonly (keyof RolloutInputs)[] = [
   "cleanupOnDestroy",
   "stuckGraceSeconds",
   "displayName",
+  "hooks",
+  "releaseObjects",
+  "chartSide",
 ];
 
 /** Resource options of every KataRollout: the engine marks the `connection` output secret in the state. */

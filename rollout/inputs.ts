@@ -15,7 +15,8 @@ import { normalizeSelection } from "../kube/nodeSelection";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { computeRunKey } from "./runKey";
-import type { DispatcherStage, KubeObject, RolloutInputs } from "./types";
+import { hookOf, keptOnUninstall } from "../kube/helmHooks";
+import type { DispatcherStage, KubeObject, ReleaseObjectRef, RolloutInputs } from "./types";
 
 /** The rollout options the component exposes (all optional). */
 export interface RolloutOptions {
@@ -46,6 +47,39 @@ export interface RolloutBuildArgs {
   bundle?: DispatcherBundleRef;
   rerunToken?: string;
   rollout?: RolloutOptions;
+  /**
+   * The chart's hook objects of every phase; default: those of `rendered`. Under a Pulumi engine, Helm's own render
+   * (the kubernetes provider's `kubernetes:helm:template` invoke).
+   */
+  hooks?: readonly K8sObject[];
+  /** The release's non-hook objects, from the same render as `hooks`; default: `rendered.resources`. */
+  releaseObjects?: readonly K8sObject[];
+}
+
+/** Every hook object of an offline render, whatever its phase. */
+export function renderedHooks(rendered: RenderedChart): K8sObject[] {
+  const h = rendered.hooks;
+  return [
+    ...(h.installDispatcher ? [h.installDispatcher] : []),
+    ...(h.cleanupDispatcher ? [h.cleanupDispatcher] : []),
+    ...h.postDeleteRbacCleanup,
+  ];
+}
+
+/**
+ * The release's non-hook objects by reference, `keep` marked (what `helm uninstall` deletes or keeps). A namespaced
+ * object without a namespace is in the release namespace (kube/resourcePaths.ts puts it there).
+ */
+export function releaseObjectRefs(objects: readonly K8sObject[]): ReleaseObjectRef[] {
+  return objects
+    .filter((o) => hookOf(o) === undefined)
+    .map((o) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      name: String(o.metadata.name),
+      ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+      ...(keptOnUninstall(o) ? { keep: true } : {}),
+    }));
 }
 
 function findObject<T extends K8sObject>(
@@ -99,6 +133,8 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
     cleanupOnDestroy: opts.cleanupOnDestroy ?? ROLLOUT_DEFAULTS.cleanupOnDestroy,
     stuckGraceSeconds: opts.stuckGraceSeconds,
     displayName: `kata-deploy ${args.namespace}/${args.releaseName}`,
+    hooks: (args.hooks ?? renderedHooks(rendered)) as unknown as KubeObject[],
+    releaseObjects: releaseObjectRefs(args.releaseObjects ?? rendered.resources),
   };
   const chartVersion = args.chart.version ?? CHART_VERSION;
   if (rendered.mode === "job") {

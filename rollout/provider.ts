@@ -4,15 +4,24 @@
 // use Node built-ins only (checked by tests/rollout/serialization.test.ts).
 import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { splitHooks, type Hook, type HookPhase } from "../kube/helmHooks";
 import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
 import { withSelectionArgs } from "../kube/nodeSelection";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { connectionSpecErrors, describeConnection } from "./connection";
+import { kubeHookCluster, runHookPhase, type HookOutcome, type HookPhaseResult } from "./hookRunner";
 import { KubeClient } from "./kubeClient";
 import { canonicalJson } from "./runKey";
-import type { DispatcherStage, KubeObject, NodeResult, RolloutInputs, RolloutOutputs } from "./types";
+import type {
+  DispatcherStage,
+  KubeObject,
+  NodeResult,
+  ReleaseObjectRef,
+  RolloutInputs,
+  RolloutOutputs,
+} from "./types";
 import {
   OWNER_LABEL,
   RUN_ID_ANNOTATION,
@@ -202,6 +211,65 @@ async function ensureInstallJobsGone(
     log(`removed ${a} install dispatcher Job(s) and ${b} per-node install Job(s) left from job mode`);
 }
 
+/** Whether a run of the dispatcher failed (a node failed or is unknown, the dispatcher failed, or time ran out). */
+function runFailed(run: StageRunResult, results: NodeResult[] = run.results): boolean {
+  const summary = summarize(results, 0);
+  return summary.failed > 0 || (summary.unknown ?? 0) > 0 || !!run.dispatcherFailure || run.timedOut;
+}
+
+/** The dispatcher Job's own hook among the chart's hooks: a Job of the same name. */
+function isDispatcherHook(hook: Hook, job: KubeObject | undefined): boolean {
+  return hook.kind === "Job" && job?.metadata?.name !== undefined && hook.name === job.metadata.name;
+}
+
+interface PhaseRun {
+  /** The dispatcher's run, when it ran. */
+  run?: StageRunResult;
+  /** The hook phase, when the inputs carry the chart's hooks (state of earlier versions does not). */
+  phase?: HookPhaseResult;
+}
+
+/**
+ * Runs a phase of the chart's hooks by Helm's rules (rollout/hookRunner.ts). The dispatcher's own hook is run by
+ * `dispatch`, which follows its per-node Jobs for results; every other hook is applied and awaited as Helm does.
+ * Inputs without hooks (recorded by an earlier version) run just the dispatcher.
+ */
+async function runPhase(
+  client: KubeClient,
+  inputs: RolloutInputs,
+  phase: HookPhase,
+  dispatcherJob: KubeObject | undefined,
+  dispatch: (() => Promise<StageRunResult>) | undefined,
+  deadline: number,
+  log: Logger,
+): Promise<PhaseRun> {
+  if (!inputs.hooks) return { run: dispatch ? await dispatch() : undefined };
+  let run: StageRunResult | undefined;
+  const runHook = (hook: Hook): Promise<HookOutcome> | undefined =>
+    dispatch && isDispatcherHook(hook, dispatcherJob)
+      ? dispatch().then((r) => {
+          run = r;
+          return { ok: !runFailed(r), message: r.dispatcherFailure };
+        })
+      : undefined;
+  const result = await runHookPhase(
+    phase,
+    splitHooks(inputs.hooks).hooks,
+    kubeHookCluster(client, inputs.namespace),
+    { deadline, log, runHook },
+  );
+  // A render whose phase lacks the dispatcher's hook (none in chart 4.0.0) still runs the dispatcher.
+  if (!run && !result.failed && dispatch) run = await dispatch();
+  return { run, phase: result };
+}
+
+/** A phase that failed before the dispatcher could run: the hook and why. */
+function hookFailureMessage(what: string, phase: HookPhaseResult | undefined): string | undefined {
+  return phase?.failed
+    ? `${what}: ${phase.phase} hook ${phase.failed.hook} failed: ${phase.failed.message}`
+    : undefined;
+}
+
 /** A drift-healing run: the selected nodes without a successful install, and the results recorded so far. */
 interface HealPlan {
   nodes: string[];
@@ -211,6 +279,7 @@ interface HealPlan {
 interface RunOutcome {
   results: NodeResult[];
   run: StageRunResult;
+  phase?: HookPhaseResult;
 }
 
 async function runInstall(
@@ -223,6 +292,8 @@ async function runInstall(
 ): Promise<RunOutcome> {
   const client = new KubeClient(inputs.connection);
   const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+  // Helm runs post-install hooks on the first install, post-upgrade ones on every later one.
+  const installPhase: HookPhase = olds ? "post-upgrade" : "post-install";
   try {
     if (inputs.mode === "daemonset") {
       if (!inputs.daemonSet) throw new Error("daemonSet: required in daemonset mode");
@@ -244,7 +315,9 @@ async function runInstall(
         label: label(inputs, "install (daemonset)"),
         signal,
       });
-      return { results: run.results, run };
+      // The chart's post-install/post-upgrade hooks (none in chart 4.0.0's daemonset mode).
+      const { phase } = await runPhase(client, inputs, installPhase, undefined, undefined, deadline, log);
+      return { results: run.results, run, phase };
     }
     const stage = inputs.install as DispatcherStage;
     await ensureDaemonSetGone(client, inputs, olds?.mode, deadline, log);
@@ -265,24 +338,28 @@ async function runInstall(
         `${label(inputs, "install")}: ${heal.nodes.length} nodes to heal are too many to name; running the full selection`,
       );
     }
-    const run = await runDispatcherStage({
-      client,
-      namespace: inputs.namespace,
-      stage: runStage,
-      job: annotated(job, runId, inputs.runKey),
-      replacementJob: (nodes) => annotated(replacementDispatcherJob(job, nodes), runId, inputs.runKey),
-      runKey: inputs.runKey,
-      deadline,
-      timeoutSeconds: inputs.timeoutSeconds,
-      stuckGraceSeconds: stuckGrace(inputs),
-      log,
-      label: label(inputs, "install"),
-      signal,
-    });
+    const dispatch = () =>
+      runDispatcherStage({
+        client,
+        namespace: inputs.namespace,
+        stage: runStage,
+        job: annotated(job, runId, inputs.runKey),
+        replacementJob: (nodes) => annotated(replacementDispatcherJob(job, nodes), runId, inputs.runKey),
+        runKey: inputs.runKey,
+        deadline,
+        timeoutSeconds: inputs.timeoutSeconds,
+        stuckGraceSeconds: stuckGrace(inputs),
+        log,
+        label: label(inputs, "install"),
+        signal,
+      });
+    const { run, phase } = await runPhase(client, inputs, installPhase, stage.job, dispatch, deadline, log);
+    if (!run)
+      throw new Error(hookFailureMessage(label(inputs, "install"), phase) ?? "internal: no dispatcher run");
     const results = merged
       ? [...merged, ...run.results].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
       : run.results;
-    return { results, run };
+    return { results, run, phase };
   } finally {
     client.close();
   }
@@ -317,18 +394,20 @@ async function install(
 ): Promise<RolloutOutputs> {
   const log = stderrLogger("kata-rollout");
   const runId = newRunId(inputs.runKey, olds?.runId);
-  const { results, run } = await runInstall(inputs, olds, heal, runId, log, signal);
+  const { results, run, phase } = await runInstall(inputs, olds, heal, runId, log, signal);
   const outs = outputsFor(inputs, results, run, runId);
-  const message = withNotes(
-    finalMessage(label(inputs, "install"), outs.summary, results, {
-      timedOut: run.timedOut,
-      dispatcherFailure: run.dispatcherFailure,
-    }),
-    run,
-  );
+  const hookFailure = hookFailureMessage("hooks", phase);
+  const message =
+    withNotes(
+      finalMessage(label(inputs, "install"), outs.summary, results, {
+        timedOut: run.timedOut,
+        dispatcherFailure: run.dispatcherFailure,
+      }),
+      run,
+    ) + (hookFailure && !runFailed(run, results) ? `; ${hookFailure}` : "");
   log(message);
   // Unknown outcomes fail the `up` too (nothing confirms Kata there); the next `up` heals those nodes.
-  if (outs.summary.failed > 0 || (outs.summary.unknown ?? 0) > 0 || run.dispatcherFailure || run.timedOut) {
+  if (runFailed(run, results) || hookFailure) {
     throw new RolloutFailedError(message, rolloutId(inputs), outs as unknown as Record<string, unknown>);
   }
   return outs;
@@ -348,6 +427,9 @@ function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
       cleanupOnDestroy: x.cleanupOnDestroy,
       stuckGraceSeconds: x.stuckGraceSeconds,
       displayName: x.displayName,
+      hooks: x.hooks,
+      releaseObjects: x.releaseObjects,
+      chartSide: x.chartSide,
     });
   return pick(olds) !== pick(news);
 }
@@ -377,6 +459,92 @@ function listNames(names: readonly string[], limit = 10): string {
   return names.length > limit
     ? `${names.slice(0, limit).join(", ")} and ${names.length - limit} more`
     : names.join(", ");
+}
+
+/** How long the post-delete side waits for the chart's objects to be gone first (Helm's default --timeout). */
+const CHART_GONE_WAIT_MS = 300_000;
+
+function refObject(r: ReleaseObjectRef): KubeObject {
+  return {
+    apiVersion: r.apiVersion,
+    kind: r.kind,
+    metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) },
+  };
+}
+
+function refName(r: ReleaseObjectRef): string {
+  return `${r.kind}/${r.name}`;
+}
+
+/** The before-chart side's outputs: its inputs, no node results. */
+function beforeChartOutputs(inputs: RolloutInputs): RolloutOutputs {
+  return {
+    ...inputs,
+    results: encodeResults([]),
+    summary: summarize([], 0),
+    runId: "",
+    lastRunKey: inputs.runKey,
+  };
+}
+
+/** Create/update of the before-chart side: the chart's pre-install or pre-upgrade hooks (none in chart 4.0.0). */
+async function beforeChart(inputs: RolloutInputs, phase: HookPhase, log: Logger): Promise<RolloutOutputs> {
+  const hooks = splitHooks(inputs.hooks ?? []).hooks;
+  if (hooks.some((h) => h.phases.includes(phase))) {
+    const client = new KubeClient(inputs.connection);
+    try {
+      const result = await runHookPhase(phase, hooks, kubeHookCluster(client, inputs.namespace), {
+        deadline: Date.now() + inputs.timeoutSeconds * 1000,
+        log,
+      });
+      const failure = hookFailureMessage(label(inputs, phase), result);
+      if (failure) throw new Error(failure);
+    } finally {
+      client.close();
+    }
+  }
+  return beforeChartOutputs(inputs);
+}
+
+/**
+ * Delete of the before-chart side, which Pulumi runs once the chart's objects are deleted: as `helm uninstall` goes
+ * on after deleting the release's objects, it waits until they are gone, runs the post-delete hooks, and then removes
+ * the objects the chart marks `helm.sh/resource-policy: keep` (helm.v4.Chart retains them on delete): this project
+ * removes them with the stack, as chart 4.0.0's own post-delete Job does, so that the next `up` can create them.
+ */
+async function afterChartDeleted(props: RolloutOutputs, log: Logger): Promise<void> {
+  const client = new KubeClient(props.connection);
+  const deadline = Date.now() + props.timeoutSeconds * 1000;
+  const cluster = kubeHookCluster(client, props.namespace);
+  try {
+    const refs = props.releaseObjects ?? [];
+    const goneBy = Math.min(deadline, Date.now() + CHART_GONE_WAIT_MS);
+    const left: string[] = [];
+    for (const r of refs.filter((x) => !x.keep))
+      if (!(await cluster.waitGone(refObject(r), goneBy))) left.push(refName(r));
+    if (left.length)
+      log(
+        `${label(props, "uninstall")}: still present after the chart's deletion: ${listNames(left)}; running the post-delete hooks anyway, as helm uninstall does`,
+      );
+    const phase = await runHookPhase("post-delete", splitHooks(props.hooks ?? []).hooks, cluster, {
+      deadline,
+      log,
+    });
+    const kept = refs.filter((x) => x.keep);
+    const failure = hookFailureMessage(label(props, "uninstall"), phase);
+    if (failure) {
+      throw new Error(
+        `${failure}. The release's kept objects (${listNames(kept.map(refName))}) stay until a destroy succeeds`,
+      );
+    }
+    for (const r of kept) await cluster.deleteAndWait(refObject(r), deadline);
+    if (kept.length)
+      log(
+        `${label(props, "uninstall")}: removed the release's kept objects: ${listNames(kept.map(refName))}`,
+      );
+  } finally {
+    client.close();
+  }
 }
 
 /**
@@ -427,7 +595,7 @@ export const rolloutProvider = {
     if (containsUnknown(news)) return { changes: true };
     if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
     if (settingsChanged(olds, news)) return { changes: true };
-    if (news.healDrift && news.mode === "job") {
+    if (news.healDrift && news.mode === "job" && news.chartSide !== "before") {
       const log = stderrLogger("kata-rollout");
       const missing = await drift(news, decodeResults(olds.results), log);
       if (missing && missing.length) {
@@ -441,12 +609,21 @@ export const rolloutProvider = {
   },
 
   async create(inputs: RolloutInputs, signal?: AbortSignal) {
+    if (inputs.chartSide === "before") {
+      const outs = await beforeChart(inputs, "pre-install", stderrLogger("kata-rollout"));
+      return { id: `${rolloutId(inputs)}#before-chart`, outs };
+    }
     const outs = await install(inputs, undefined, undefined, signal);
     return { id: rolloutId(inputs), outs };
   },
 
   async update(_id: string, olds: RolloutOutputs, news: RolloutInputs, signal?: AbortSignal) {
     const rerun = olds.lastRunKey !== news.runKey || olds.mode !== news.mode;
+    if (news.chartSide === "before") {
+      // Helm runs pre-upgrade hooks on every upgrade; here when the release re-runs (its run key changed).
+      const log = stderrLogger("kata-rollout");
+      return { outs: rerun ? await beforeChart(news, "pre-upgrade", log) : beforeChartOutputs(news) };
+    }
     if (rerun) return { outs: await install(news, olds, undefined, signal) };
     const recorded = decodeResults(olds.results);
     if (news.healDrift && news.mode === "job") {
@@ -468,7 +645,7 @@ export const rolloutProvider = {
   },
 
   async read(id: string, props?: RolloutOutputs) {
-    if (!props) return { id };
+    if (!props || props.chartSide === "before") return props ? { id, props } : { id };
     const log = stderrLogger("kata-rollout");
     const recorded = decodeResults(props.results);
     if (props.mode !== "job" || !props.install) return { id, props };
@@ -523,34 +700,47 @@ export const rolloutProvider = {
 
   async delete(_id: string, props: RolloutOutputs, signal?: AbortSignal) {
     const log = stderrLogger("kata-rollout");
-    if (props.mode !== "job") return;
-    if (!props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1") {
+    if (props.chartSide === "before") return afterChartDeleted(props, log);
+    const skip = !props.cleanupOnDestroy || process.env.KATA_DEPLOY_SKIP_CLEANUP === "1";
+    if (skip) {
       log(
         `${label(props, "cleanup")}: skipped (cleanupOnDestroy is off or KATA_DEPLOY_SKIP_CLEANUP=1); nodes keep Kata`,
       );
       return;
     }
-    const stage = props.cleanup as DispatcherStage;
     const client = new KubeClient(props.connection);
     const deadline = Date.now() + props.timeoutSeconds * 1000;
     try {
+      if (props.mode !== "job") {
+        // The chart's pre-delete hooks (none in chart 4.0.0's daemonset mode: the DaemonSet's pods clean on SIGTERM).
+        const { phase } = await runPhase(client, props, "pre-delete", undefined, undefined, deadline, log);
+        const failure = hookFailureMessage(label(props, "uninstall"), phase);
+        if (failure) throw new Error(failure);
+        return;
+      }
+      const stage = props.cleanup as DispatcherStage;
       // No install may still be running while nodes are cleaned.
       await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
       const runId = newRunId(props.runKey, props.runId);
-      const run = await runDispatcherStage({
-        client,
-        namespace: props.namespace,
-        stage,
-        job: annotated(stage.job, runId, props.runKey),
-        replacementJob: (nodes) => annotated(replacementDispatcherJob(stage.job, nodes), runId, props.runKey),
-        runKey: props.runKey,
-        deadline,
-        timeoutSeconds: props.timeoutSeconds,
-        stuckGraceSeconds: stuckGrace(props),
-        log,
-        label: label(props, "cleanup"),
-        signal,
-      });
+      const dispatch = () =>
+        runDispatcherStage({
+          client,
+          namespace: props.namespace,
+          stage,
+          job: annotated(stage.job, runId, props.runKey),
+          replacementJob: (nodes) =>
+            annotated(replacementDispatcherJob(stage.job, nodes), runId, props.runKey),
+          runKey: props.runKey,
+          deadline,
+          timeoutSeconds: props.timeoutSeconds,
+          stuckGraceSeconds: stuckGrace(props),
+          log,
+          label: label(props, "cleanup"),
+          signal,
+        });
+      const { run, phase } = await runPhase(client, props, "pre-delete", stage.job, dispatch, deadline, log);
+      if (!run)
+        throw new Error(hookFailureMessage(label(props, "cleanup"), phase) ?? "internal: no cleanup run");
       const summary = summarize(run.results, Math.round((run.finishedAt - run.startedAt) / 1000));
       const message = withNotes(
         finalMessage(label(props, "cleanup"), summary, run.results, {
@@ -560,14 +750,18 @@ export const rolloutProvider = {
         run,
       );
       log(message);
-      if (summary.failed > 0 || (summary.unknown ?? 0) > 0 || run.dispatcherFailure || run.timedOut) {
+      if (runFailed(run)) {
         throw new Error(
           `${message}. Kata is still on those nodes. Fix them and destroy again, or skip the cleanup: set ` +
             `cleanupOnDestroy=false and run \`pulumi up\` first, or run the destroy with KATA_DEPLOY_SKIP_CLEANUP=1`,
         );
       }
-      // hook-succeeded: the cleanup dispatcher Job (and the per-node Jobs it owns) are removed after success.
-      await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
+      const failure = hookFailureMessage(label(props, "cleanup"), phase);
+      if (failure) throw new Error(failure);
+      // hook-succeeded: the phase deleted the cleanup dispatcher Job; inputs of earlier versions carry no hooks.
+      if (!props.hooks)
+        await client.delete(jobsPath(props.namespace, stage.job.metadata?.name ?? ""), "Background");
+      // Its per-node Jobs go with it (they name it as owner); waited for here so nothing of the release is left.
       await deleteAndWaitGone(
         client,
         jobsPath(props.namespace),

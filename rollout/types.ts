@@ -52,6 +52,24 @@ export interface DaemonSetTarget {
   tolerations?: Toleration[];
 }
 
+/** A release object by reference (what `helm uninstall` deletes, or keeps when `keep` is set). */
+export interface ReleaseObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+  /** `helm.sh/resource-policy: keep`. */
+  keep?: boolean;
+}
+
+/**
+ * Which side of the chart a rollout resource stands on. `after` (default; depends on the chart): create/update run the
+ * post-install/post-upgrade hooks, delete the pre-delete hooks. `before` (the chart depends on it): create/update run
+ * the pre-install/pre-upgrade hooks, delete runs after the chart's objects are gone: it waits for them as `helm
+ * uninstall` does, runs the post-delete hooks, then removes the release's `keep` objects.
+ */
+export type ChartSide = "before" | "after";
+
 export interface RolloutInputs {
   /** Secret. Resolved at program time (rollout/resolveConnection.ts). */
   connection: ConnectionSpec;
@@ -75,6 +93,12 @@ export interface RolloutInputs {
   stuckGraceSeconds?: number;
   /** Label used in progress lines and messages. */
   displayName?: string;
+  /** The chart's hook objects of every phase, as rendered (Helm's rules: kube/helmHooks.ts). */
+  hooks?: KubeObject[];
+  /** The release's non-hook objects (what helm.v4.Chart applies). */
+  releaseObjects?: ReleaseObjectRef[];
+  /** Default `after`. */
+  chartSide?: ChartSide;
 }
 
 export interface RolloutSummary {

@@ -3,6 +3,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { encodeResults } from "../../rollout/compact";
+import { answerInvoke } from "./offlineTemplate";
 
 /** A kubeconfig text fixture (fake server, fake token) so the rollout's connection resolves under mocks. */
 export const KUBECONFIG_FIXTURE = path.resolve(__dirname, "fixtures/kubeconfig.yaml");
@@ -91,7 +92,7 @@ export class MockRecorder {
           // Outputs = inputs, so every known input reads back as a known output (preview included).
           return { id: a.custom ? `${a.name}-id` : undefined, state: a.inputs };
         },
-        call: (a) => a.inputs,
+        call: (a) => answerInvoke(a.token, a.inputs),
       },
       project,
       stack,

@@ -99,6 +99,8 @@ export class EngineSide {
   /** Monitor and engine methods a plugin called that this engine does not serve. */
   readonly unserved: string[] = [];
   onCustom?: CustomHandler;
+  /** Answers an Invoke the engine would route to a provider (e.g. `kubernetes:helm:template`); undefined: unknown. */
+  onInvoke?: (token: string, args: Record<string, unknown>) => Record<string, unknown> | undefined;
   private server?: grpcTypes.Server;
   address = "";
 
@@ -148,8 +150,11 @@ export class EngineSide {
         // The SDK rehydrates resource references (e.g. the caller's provider) with this built-in invoke.
         const known =
           req.getTok() === "pulumi:pulumi:getResource" ? this.resources.get(String(args.urn)) : undefined;
+        const answered = known ? undefined : this.onInvoke?.(req.getTok(), args);
         if (known) {
           res.setReturn(toStruct({ urn: args.urn, id: known.id, state: known.state }));
+        } else if (answered) {
+          res.setReturn(toStruct(answered));
         } else {
           const failure = new provproto.CheckFailure();
           failure.setProperty("urn");

@@ -11,6 +11,8 @@ import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import type { K8sObject } from "../../chart/k8s";
+import { HELM_TEMPLATE_TOKEN } from "../../components/helmTemplate";
+import { offlineHelmTemplate } from "../components/offlineTemplate";
 import {
   INSTALL_OWNER,
   CLEANUP_OWNER,
@@ -41,6 +43,9 @@ const VERSION = (
 
 /** The plugin takes long to start (ts-node type-checks the package), so it starts while mocha loads other files. */
 const engine = new EngineSide();
+// The kubernetes provider's helm template invoke (the component renders the chart's hooks with it), played offline.
+engine.onInvoke = (token, args) =>
+  token === HELM_TEMPLATE_TOKEN ? offlineHelmTemplate(String(args.jsonOpts)) : undefined;
 const started: Promise<ProviderProcess> = engine.start().then((address) =>
   startProvider("package", {
     engineAddress: address,
@@ -51,6 +56,13 @@ const started: Promise<ProviderProcess> = engine.start().then((address) =>
 );
 // Reported by `before`; keeps an early failure from being an unhandled rejection.
 started.catch(() => undefined);
+
+/** The rollout registered after the chart (not the release hooks' side, `chartSide: "before"`). */
+function afterChart(rollouts: Registration[]): Registration {
+  const after = rollouts.filter((r) => (revealed(r.object) as { chartSide?: string }).chartSide !== "before");
+  assert.equal(after.length, 1, "one rollout after the chart");
+  return after[0];
+}
 
 function rolloutUrn(name: string): string {
   return engine.urnOf("", ROLLOUT, name);
@@ -218,9 +230,10 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         assert.ok(e.dependencies.includes(chart.urn), `${e.type} after the chart`);
       }
 
+      // Two rollout resources: the release hooks' side before the chart, and the rollout after it.
       const rollouts = registrations.filter((r) => r.type === ROLLOUT);
-      assert.equal(rollouts.length, 1);
-      const rollout = rollouts[0];
+      assert.equal(rollouts.length, 2);
+      const rollout = afterChart(rollouts);
       assert.ok(rollout.custom);
       assert.equal(rollout.parent, component.urn);
       assert.equal(rollout.version, VERSION, "registered against this package's provider version");
@@ -270,10 +283,10 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         "registered with skipAwait",
       );
       assert.ok(
-        registrations.find((r) => r.type === ROLLOUT)!.dependencies.includes(chart.urn),
+        afterChart(registrations.filter((r) => r.type === ROLLOUT)).dependencies.includes(chart.urn),
         "the Rollout still runs after the chart",
       );
-      const rollout = registrations.find((r) => r.type === ROLLOUT)!;
+      const rollout = afterChart(registrations.filter((r) => r.type === ROLLOUT));
       assert.equal((revealed(rollout.object) as { mode: string }).mode, "daemonset");
       const state = result.state as { nodeResults: { node: string; outcome: string }[] };
       assert.deepEqual(state.nodeResults.map((r) => r.node).sort(), simFleet(sim));
@@ -420,5 +433,199 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         .filter((x) => x.kind === "created" && x.name === inputs.installDispatcherJobName).length;
       assert.equal(dispatcherCreates, 1, "the dispatcher Job was adopted, not created again");
     });
+  });
+
+  describe("up → destroy → up on one cluster, as helm install / uninstall / install (both modes)", () => {
+    let sim: RunningSimulator;
+    before(async () => {
+      sim = await startSimulator({
+        authz: true,
+        nodes: 6,
+        controlPlane: 1,
+        seed: 13,
+        timeScale: 600,
+        jobDurationMs: 30_000,
+        execute: { nodeImages: [BUNDLED_DISPATCHER_IMAGE], timeoutMs: 120_000 },
+      });
+    });
+    after(async () => {
+      engine.onCustom = undefined;
+      await sim?.close();
+    });
+
+    const KEEP = "helm.sh/resource-policy";
+    type Created = { reg: Registration; id: string; outputs: Record<string, unknown> };
+    const RESOURCE_OF: Record<string, Parameters<RunningSimulator["delete"]>[0]> = {
+      ConfigMap: "configmaps",
+      ServiceAccount: "serviceaccounts",
+      ClusterRole: "clusterroles",
+      ClusterRoleBinding: "clusterrolebindings",
+      Role: "roles",
+      RoleBinding: "rolebindings",
+      DaemonSet: "daemonsets",
+    };
+
+    /** `pulumi up`: the chart's objects applied as helm.v4.Chart would, the component constructed by the plugin. */
+    async function up(mode: "job" | "daemonset", stackName: string) {
+      const { applied: chartObjects } = await deployRelease(sim, {
+        values: { deploymentMode: mode, job: { parallelism: 3 } },
+      });
+      const created: Created[] = [];
+      const extras: K8sObject[] = [];
+      engine.onCustom = async (reg: Registration) => {
+        if (reg.type === ROLLOUT) {
+          const checked = await client.check(reg.urn, {}, reg.object);
+          assert.deepEqual(checked.failures, []);
+          const c = await client.create(reg.urn, checked.inputs);
+          created.push({ reg, id: c.id, outputs: c.properties });
+          return { id: c.id, outputs: c.properties };
+        }
+        const object = revealed(reg.object) as K8sObject;
+        apply(sim, [object]);
+        extras.push(object);
+        return { id: `${object.metadata?.namespace ?? ""}/${object.metadata?.name}`, outputs: reg.object };
+      };
+      const from = engine.registrations.length;
+      const result = await client.construct({
+        engine,
+        type: COMPONENT,
+        name: stackName,
+        inputs: {
+          deploymentMode: mode,
+          namespace: RELEASE.namespace,
+          releaseName: RELEASE.name,
+          job: { parallelism: 3 },
+          kubeconfig: secret(fs.readFileSync(sim.kubeconfigPath, "utf8")),
+          rollout: { timeoutSeconds: 120 },
+        },
+      });
+      return { result, created, chartObjects, extras, registrations: engine.registrations.slice(from) };
+    }
+
+    /**
+     * `pulumi destroy`, in the engine's order (dependents first): the rollout (pre-delete hooks), the component's
+     * extras and the chart's objects as the kubernetes provider deletes them (`keep` ones retained, as helm.v4.Chart
+     * registers them with retainOnDelete), then the release hooks' side (post-delete hooks, kept objects).
+     */
+    async function destroy(u: Awaited<ReturnType<typeof up>>) {
+      const side = (s: "before" | "after") =>
+        u.created.find(
+          (c) => ((revealed(c.reg.object) as { chartSide?: string }).chartSide ?? "after") === s,
+        )!;
+      const after = side("after");
+      const before = side("before");
+      await client.delete(after.reg.urn, after.id, after.outputs);
+      // The test's chart objects include the component's extras (deployRelease applies both): each is deleted once.
+      const seen = new Set<string>();
+      for (const o of [...u.extras, ...[...u.chartObjects].reverse()]) {
+        const key = `${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`;
+        if (o.metadata?.annotations?.[KEEP] === "keep" || seen.has(key)) continue;
+        seen.add(key);
+        sim.delete(RESOURCE_OF[o.kind], o.metadata?.namespace, String(o.metadata?.name), {
+          propagationPolicy: "Background",
+        });
+      }
+      await client.delete(before.reg.urn, before.id, before.outputs);
+    }
+
+    /** Every object of the release still in the cluster (ServiceAccount `default` is the namespace's own). */
+    function leftovers(): string[] {
+      const ns = RELEASE.namespace;
+      const names = (resource: Parameters<RunningSimulator["list"]>[0], namespace?: string) =>
+        (sim.list(resource, namespace ? { namespace } : {}) as unknown as KubeObject[]).map(
+          (o) => `${resource}/${String(o.metadata?.name)}`,
+        );
+      return [
+        ...names("jobs", ns),
+        ...names("pods", ns),
+        ...names("configmaps", ns),
+        ...names("serviceaccounts", ns).filter((n) => n !== "serviceaccounts/default"),
+        ...names("roles", ns),
+        ...names("rolebindings", ns),
+        ...names("daemonsets", ns),
+        ...names("controllerrevisions", ns),
+        ...names("clusterroles").filter((n) => n.includes("kata-deploy")),
+        ...names("clusterrolebindings").filter((n) => n.includes("kata-deploy")),
+      ];
+    }
+
+    for (const mode of ["job", "daemonset"] as const) {
+      it(`${mode} mode: destroy runs pre-delete, then the chart's deletion, then post-delete and removes the kept objects; the next up succeeds`, async () => {
+        const first = await up(mode, `kata-${mode}`);
+        const component = first.registrations.find((r) => r.type === COMPONENT)!;
+        const chart = first.registrations.find((r) => r.type === "kubernetes:helm.sh/v4:Chart")!;
+        const rollouts = first.registrations.filter((r) => r.type === ROLLOUT);
+        const before = rollouts.find(
+          (r) => (revealed(r.object) as { chartSide?: string }).chartSide === "before",
+        )!;
+        const after = rollouts.find((r) => r !== before)!;
+        assert.ok(before && after, "two rollout resources: one on each side of the chart");
+        assert.equal(before.parent, component.urn);
+        assert.ok(chart.dependencies.includes(before.urn), "the chart depends on the release hooks' side");
+        assert.ok(after.dependencies.includes(chart.urn), "the rollout depends on the chart");
+        type Summary = { summary: { total: number; succeeded: number; failed: number } };
+        const state = first.result.state as Summary;
+        assert.ok(state.summary.succeeded > 0 && state.summary.failed === 0, JSON.stringify(state.summary));
+        // The kept objects exist (the chart applied them).
+        const kept = first.chartObjects.filter((o) => o.metadata?.annotations?.[KEEP] === "keep");
+        assert.deepEqual(kept.map((o) => `${o.kind}/${o.metadata?.name}`).sort(), [
+          "ClusterRole/kata-deploy-role",
+          "ClusterRoleBinding/kata-deploy-rb",
+          "ServiceAccount/kata-deploy-sa",
+        ]);
+        if (mode === "job") {
+          // The cleanup dispatcher's default selection: nodes labelled as having Kata (what the install labels).
+          for (const n of (first.result.state as { kataNodes: string[] }).kataNodes)
+            sim.patch("nodes", undefined, n, {
+              metadata: { labels: { "katacontainers.io/kata-runtime": "true" } },
+            });
+        }
+
+        const mark = sim.audit.transitions().length;
+        await destroy(first);
+        await sim.waitFor(() => leftovers().length === 0, 60_000).catch(() => undefined);
+        assert.deepEqual(leftovers(), [], "no object of the release is left after destroy");
+
+        // Ground truth for the order: the simulator's transitions during the destroy.
+        const t = sim.audit.transitions().slice(mark);
+        const at = (kind: string, resource: string, name: string) =>
+          t.findIndex((x) => x.kind === kind && x.resource === resource && x.name === name);
+        const chartGone = Math.max(
+          ...first.chartObjects
+            .filter((o) => o.metadata?.annotations?.[KEEP] !== "keep")
+            .map((o) => at("deleted", RESOURCE_OF[o.kind], String(o.metadata?.name))),
+        );
+        const postDeleteJob = at("created", "jobs", "kata-deploy-rb-cleanup");
+        assert.ok(postDeleteJob > chartGone, "post-delete hooks run after the chart's objects are gone");
+        assert.ok(
+          at("created", "clusterrolebindings", "kata-deploy-cleanup-rb") < postDeleteJob,
+          "weight -5 first",
+        );
+        const postDeleteJobDeleted = at("deleted", "jobs", "kata-deploy-rb-cleanup");
+        assert.ok(postDeleteJobDeleted > postDeleteJob, "hook-succeeded: the post-delete Job is deleted");
+        for (const o of kept)
+          assert.ok(
+            at("deleted", RESOURCE_OF[o.kind], String(o.metadata?.name)) > postDeleteJobDeleted,
+            `${o.kind}/${o.metadata?.name} removed after the post-delete hooks`,
+          );
+        if (mode === "job") {
+          const cleanup = at("created", "jobs", "kata-deploy-cleanup-dispatcher");
+          assert.ok(
+            cleanup >= 0 && cleanup < chartGone,
+            "pre-delete cleanup dispatcher before the chart's deletion",
+          );
+          assert.ok(simJobOutcomes(sim, CLEANUP_OWNER).size > 0, "the cleanup dispatcher cleaned nodes");
+        }
+
+        // The next up on the same cluster: nothing left to collide with; the install runs again and succeeds.
+        const second = await up(mode, `kata-${mode}`);
+        const again = second.result.state as Summary;
+        assert.deepEqual(again.summary, { ...again.summary, succeeded: state.summary.succeeded, failed: 0 });
+        // Leave the cluster clean for the next mode.
+        await destroy(second);
+        await sim.waitFor(() => leftovers().length === 0, 60_000).catch(() => undefined);
+        assert.deepEqual(leftovers(), []);
+      });
+    }
   });
 });
