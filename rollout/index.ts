@@ -10,7 +10,9 @@ import { rolloutProvider } from "./provider";
 import type { RolloutInputs, RolloutSummary } from "./types";
 
 export { buildRolloutInputs, type RolloutBuildArgs, type RolloutOptions } from "./inputs";
-export { resolveConnection } from "./resolveConnection";
+export { loadKubeConfig, resolveConnection } from "./resolveConnection";
+export { useAmbientLoader } from "./ambient";
+export { ambientReference } from "./connection";
 export type { ConnectionSpec } from "./connection";
 export type { NodeResult, RolloutInputs, RolloutSummary };
 

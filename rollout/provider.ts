@@ -9,7 +9,8 @@ import { withSelectionArgs } from "../kube/nodeSelection";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
-import { connectionSpecErrors, describeConnection } from "./connection";
+import { liveConnection } from "./ambient";
+import { connectionSpecErrors, describeConnection, sameServer } from "./connection";
 import { KubeClient } from "./kubeClient";
 import { canonicalJson } from "./runKey";
 import type { DispatcherStage, KubeObject, NodeResult, RolloutInputs, RolloutOutputs } from "./types";
@@ -221,7 +222,7 @@ async function runInstall(
   log: Logger,
   signal: AbortSignal | undefined,
 ): Promise<RunOutcome> {
-  const client = new KubeClient(inputs.connection);
+  const client = new KubeClient(liveConnection(inputs.connection));
   const deadline = Date.now() + inputs.timeoutSeconds * 1000;
   try {
     if (inputs.mode === "daemonset") {
@@ -334,11 +335,14 @@ async function install(
   return outs;
 }
 
-/** Inputs whose change only affects later runs (no re-run by itself). */
+/**
+ * Inputs whose change only affects later runs (no re-run by itself). Of the connection only the API server counts:
+ * who connects (a CI or a laptop kubeconfig, a rotated token, an ambient reference) is identity, not a change.
+ */
 function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
+  if (!sameServer(olds.connection?.server ?? "", news.connection?.server ?? "")) return true;
   const pick = (x: RolloutInputs) =>
     canonicalJson({
-      connection: x.connection,
       namespace: x.namespace,
       install: x.install,
       cleanup: x.cleanup,
@@ -359,8 +363,9 @@ async function drift(
   log: Logger,
 ): Promise<string[] | undefined> {
   if (inputs.mode !== "job" || !inputs.install) return [];
-  const client = new KubeClient(inputs.connection, { maxAttempts: 2, requestTimeoutMs: 15_000 });
+  let client: KubeClient | undefined;
   try {
+    client = new KubeClient(liveConnection(inputs.connection), { maxAttempts: 2, requestTimeoutMs: 15_000 });
     const missing = await nodesNeedingInstall(client, inputs.install, new Set(kataNodes(recorded)));
     return missing.map((n) => n.name);
   } catch (err) {
@@ -369,7 +374,7 @@ async function drift(
     );
     return undefined;
   } finally {
-    client.close();
+    client?.close();
   }
 }
 
@@ -472,8 +477,9 @@ export const rolloutProvider = {
     const log = stderrLogger("kata-rollout");
     const recorded = decodeResults(props.results);
     if (props.mode !== "job" || !props.install) return { id, props };
-    const client = new KubeClient(props.connection, { maxAttempts: 2 });
+    let client: KubeClient | undefined;
     try {
+      client = new KubeClient(liveConnection(props.connection), { maxAttempts: 2 });
       const owner = props.install.ownerValue;
       const live = await client.list<JobLike>(jobsPath(props.namespace), {
         labelSelector: `${OWNER_LABEL}=${owner}`,
@@ -517,7 +523,7 @@ export const rolloutProvider = {
       log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
       return { id, props };
     } finally {
-      client.close();
+      client?.close();
     }
   },
 
@@ -531,7 +537,8 @@ export const rolloutProvider = {
       return;
     }
     const stage = props.cleanup as DispatcherStage;
-    const client = new KubeClient(props.connection);
+    // The credentials in effect now: an ambient reference is re-read from this process's environment.
+    const client = new KubeClient(liveConnection(props.connection));
     const deadline = Date.now() + props.timeoutSeconds * 1000;
     try {
       // No install may still be running while nodes are cleaned.
