@@ -216,7 +216,10 @@ export class KataDeploy extends pulumi.ComponentResource {
             { parent: this },
           )
         : undefined;
-    const k8sOpts: pulumi.CustomResourceOptions = { parent: this, ...(ownProvider ? { provider: ownProvider } : {}) };
+    const k8sOpts: pulumi.CustomResourceOptions = {
+      parent: this,
+      ...(ownProvider ? { provider: ownProvider } : {}),
+    };
 
     let namespaceResource: k8s.core.v1.Namespace | undefined;
     if (createNamespace === true) {

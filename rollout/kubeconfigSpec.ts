@@ -89,9 +89,7 @@ export function specFromKubeConfig(kc: LoadedKubeConfig, source: string): Connec
       spec.password = user.password ?? "";
     }
     const provider = user.authProvider as
-      | { name?: string; config?: Record<string, unknown> }
-      | null
-      | undefined;
+      { name?: string; config?: Record<string, unknown> } | null | undefined;
     if (user.exec) {
       const exec = user.exec as {
         command: string;

@@ -99,6 +99,8 @@ export class EngineSide {
   /** Monitor and engine methods a plugin called that this engine does not serve. */
   readonly unserved: string[] = [];
   onCustom?: CustomHandler;
+  /** Called for each component registration (e.g. to apply a remote Chart's objects to the cluster of its provider). */
+  onComponent?: (reg: Registration) => Promise<void>;
   private server?: grpcTypes.Server;
   address = "";
 
@@ -215,6 +217,7 @@ export class EngineSide {
       res.setObject(toStruct(outputs));
       this.resources.set(reg.urn, { id, state: outputs });
     } else {
+      await this.onComponent?.(reg);
       res.setObject(toStruct({}));
     }
     return res;
