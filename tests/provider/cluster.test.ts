@@ -124,8 +124,10 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
     } catch (err) {
       // Created (or updated) but failed: the engine keeps the outputs, and the registration fails.
       const failed = initFailure(err);
-      if (failed)
+      if (failed) {
         rollouts.set(reg.urn, { id: failed.id, inputs: checked.inputs, outputs: failed.properties });
+        failedRollouts.set(reg.name, { reasons: failed.reasons, outputs: failed.properties });
+      }
       throw err;
     }
   }
@@ -399,12 +401,20 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
         () => (settled = "the construct succeeded although 3 nodes failed"),
         (e: Error) => (settled = e.message),
       );
-      const waitUntil = Date.now() + 240_000;
+      const t0 = Date.now();
+      const waitUntil = t0 + 280_000;
       let failure: { reasons: string[]; outputs: Record<string, unknown> } | undefined;
       while (!(failure = failedRollouts.get("kata-fleet-rollout"))) {
-        assert.ok(!settled && Date.now() < waitUntil, `no failed Rollout recorded (${settled || "timeout"})`);
+        // The construct's own call may hit its gRPC deadline meanwhile (the plugin waits for an answer that never comes).
+        assert.ok(
+          Date.now() < waitUntil && !settled.startsWith("the construct succeeded"),
+          `no failed Rollout (${settled})`,
+        );
         await new Promise((r) => setTimeout(r, 100));
       }
+      console.log(
+        `      the Rollout's create failed, outputs kept, ${Date.now() - t0} ms after the construct began`,
+      );
       const outputs = failure.outputs;
       const message = failure.reasons.join("\n");
       const chart = engine.registrations.find((r) => r.type === CHART && r.name === "kata-fleet")!;

@@ -312,7 +312,11 @@ export async function startProvider(kind: "package" | "dynamic", o: StartOptions
     throw e;
   });
   const address = `127.0.0.1:${port}`;
-  const client = new provrpc.ResourceProviderClient(address, grpc.credentials.createInsecure());
+  // The engine's gRPC client (grpc-go) accepts up to 16 MiB of metadata; grpc-js's 8 KiB default would drop the
+  // ErrorResourceInitFailed detail (the outputs of a failed create) of a fleet of a few hundred nodes.
+  const client = new provrpc.ResourceProviderClient(address, grpc.credentials.createInsecure(), {
+    "grpc.max_metadata_size": 16 * 1024 * 1024,
+  });
   return {
     child,
     address,
