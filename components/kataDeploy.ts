@@ -333,9 +333,22 @@ export class KataDeploy extends pulumi.ComponentResource {
         }
       }),
     );
+    // With the caller's provider the component cannot know that `kubeconfig` names its cluster, so the provider reads
+    // the cluster's identity (kube-system's uid) and the rollout checks, before it changes anything, that its
+    // connection reaches the same one.
+    const clusterUid: pulumi.Output<string | undefined> =
+      callerProvider && kubeconfig !== undefined
+        ? k8s.core.v1.Namespace.get(`${name}-cluster-identity`, "kube-system", {
+            parent: this,
+            provider: callerProvider,
+          }).metadata.uid
+        : pulumi.output(undefined);
     const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
-      .all([planned, assembly, connection])
-      .apply(([{ plan: p, chartVersion }, a, conn]) => rolloutInputsOf(p, a, conn, chartVersion));
+      .all([planned, assembly, connection, clusterUid])
+      .apply(([{ plan: p, chartVersion }, a, conn, uid]) => ({
+        ...rolloutInputsOf(p, a, conn, chartVersion),
+        ...(uid ? { clusterUid: uid } : {}),
+      }));
     // Created after the chart and the extras (post-install), deleted before them (pre-delete: the cleanup runs
     // while the job-templates ConfigMap and the dispatcher RBAC still exist).
     // KataRollout (dynamic) in a TypeScript program; PackageRollout when the package's plugin constructs this.

@@ -35,6 +35,11 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
     cleanupOnDestroy: { type: "boolean", description: "Run the cleanup dispatcher on delete (job mode)." },
     stuckGraceSeconds: { type: "number", description: "A pod stuck this long fails its node." },
     displayName: { type: "string", description: "Label of progress lines and messages." },
+    clusterUid: {
+      type: "string",
+      description:
+        "The kube-system namespace's uid as the chart's Kubernetes provider read it (same-cluster check).",
+    },
   };
   const required = [
     "connection",

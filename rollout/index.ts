@@ -35,6 +35,7 @@ const INPUT_KEYS: readonly (keyof RolloutInputs)[] = [
   "cleanupOnDestroy",
   "stuckGraceSeconds",
   "displayName",
+  "clusterUid",
 ];
 
 /** Resource options of every KataRollout: the engine marks the `connection` output secret in the state. */

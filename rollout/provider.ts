@@ -32,6 +32,8 @@ import {
   type StageRunResult,
 } from "./waiter";
 
+const KUBE_SYSTEM_PATH = "/api/v1/namespaces/kube-system";
+
 /** `--nodes=` lists longer than this fall back to a full run (Linux caps one argument at 128 KiB). */
 const MAX_NODES_ARG = 100_000;
 export { RUN_ID_ANNOTATION };
@@ -132,6 +134,24 @@ function stuckGrace(inputs: RolloutInputs): number {
   return inputs.stuckGraceSeconds ?? ROLLOUT_DEFAULTS.stuckGraceSeconds;
 }
 
+/**
+ * One cluster (components/README.md, Connection): with a Kubernetes provider of the caller's, the chart went to that
+ * provider's cluster; the connection must reach the same one (kube-system's uid as the provider read it) before
+ * anything is changed.
+ */
+async function ensureSameCluster(client: KubeClient, inputs: RolloutInputs): Promise<void> {
+  if (!inputs.clusterUid) return;
+  const kubeSystem = await client.getOptional<KubeObject>(KUBE_SYSTEM_PATH, "namespace kube-system");
+  const uid = kubeSystem?.metadata?.uid;
+  if (uid === inputs.clusterUid) return;
+  throw new Error(
+    `${label(inputs, "rollout")}: the kubeconfig argument reaches ${describeConnection(inputs.connection)}, whose ` +
+      `kube-system namespace has uid ${uid ?? "(none)"}, but the chart's Kubernetes provider reads uid ` +
+      `${inputs.clusterUid} there: another cluster. Nothing was changed; pass that provider's kubeconfig as the ` +
+      `kubeconfig argument`,
+  );
+}
+
 /** Mode switch, daemonset → job: the DaemonSet and its pods (whose SIGTERM reverts the node) must be gone first. */
 async function ensureDaemonSetGone(
   client: KubeClient,
@@ -225,6 +245,7 @@ async function runInstall(
   const client = new KubeClient(liveConnection(inputs.connection));
   const deadline = Date.now() + inputs.timeoutSeconds * 1000;
   try {
+    await ensureSameCluster(client, inputs);
     if (inputs.mode === "daemonset") {
       if (!inputs.daemonSet) throw new Error("daemonSet: required in daemonset mode");
       await ensureInstallJobsGone(
@@ -352,6 +373,7 @@ function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
       cleanupOnDestroy: x.cleanupOnDestroy,
       stuckGraceSeconds: x.stuckGraceSeconds,
       displayName: x.displayName,
+      clusterUid: x.clusterUid,
     });
   return pick(olds) !== pick(news);
 }
@@ -541,6 +563,7 @@ export const rolloutProvider = {
     const client = new KubeClient(liveConnection(props.connection));
     const deadline = Date.now() + props.timeoutSeconds * 1000;
     try {
+      await ensureSameCluster(client, props);
       // No install may still be running while nodes are cleaned.
       await ensureInstallJobsGone(client, props, props.install?.ownerValue, deadline, log);
       const runId = newRunId(props.runKey, props.runId);

@@ -86,6 +86,8 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
   const byProvider = new Map<string, RunningSimulator>();
   const rollouts = new Map<string, RolloutRecord>();
   /** Rollouts whose Create or Update failed with their outputs kept, by name. */
+  /** The error of every Rollout operation that failed, by name. */
+  const rolloutErrors = new Map<string, string>();
   const failedRollouts = new Map<string, { reasons: string[]; outputs: Record<string, unknown> }>();
   /** Chart values of the construct in progress (the test engine applies the chart's objects with them). */
   let chartValues: Record<string, unknown> = {};
@@ -122,6 +124,7 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
       rollouts.set(reg.urn, { id: prior.id, inputs: checked.inputs, outputs });
       return { id: prior.id, outputs };
     } catch (err) {
+      rolloutErrors.set(reg.name, (err as Error).message);
       // Created (or updated) but failed: the engine keeps the outputs, and the registration fails.
       const failed = initFailure(err);
       if (failed) {
@@ -155,6 +158,11 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
       if (reg.type !== CHART) return;
       // helm.v4.Chart's objects, applied by the kubernetes provider the chart was registered with.
       await deployRelease(clusterOf(reg), { values: chartValues });
+    };
+    engine.onRead = async (read) => {
+      const sim = byProvider.get(read.provider);
+      assert.ok(sim, `ReadResource ${read.type}: provider ${read.provider} unknown to the test engine`);
+      return sim.get("namespaces", undefined, read.id) as unknown as Record<string, unknown>;
     };
     engine.onCustom = async (reg) => {
       if (reg.type === ROLLOUT) return runRollout(reg);
@@ -363,6 +371,52 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
     assert.deepEqual([...simJobOutcomes(ambient, CLEANUP_OWNER).keys()].sort(), installed.sort());
   });
 
+  it("a caller's provider with the kubeconfig of another cluster: the rollout refuses before it changes anything", async () => {
+    // The caller's provider reaches the ambient cluster; the kubeconfig argument names the target.
+    const urn = "urn:pulumi:dev::proj::pulumi:providers:kubernetes::elsewhere";
+    engine.resources.set(urn, { id: "elsewhere-id", state: {} });
+    byProvider.set(`${urn}::elsewhere-id`, ambient);
+    const targetWrites = writes(target).length;
+    chartValues = { deploymentMode: "job", job: { parallelism: 4 } };
+    let settled = "";
+    void client
+      .construct({
+        engine,
+        type: COMPONENT,
+        name: "kata-mismatch",
+        inputs: {
+          deploymentMode: "job",
+          namespace: RELEASE.namespace,
+          releaseName: RELEASE.name,
+          job: { parallelism: 4 },
+          kubeconfig: secret(fs.readFileSync(target.kubeconfigPath, "utf8")),
+        },
+        providers: { kubernetes: `${urn}::elsewhere-id` },
+      })
+      .then(
+        () => (settled = "the construct succeeded"),
+        (e: Error) => (settled = e.message),
+      );
+    const waitUntil = Date.now() + 280_000;
+    let message: string | undefined;
+    while (!(message = rolloutErrors.get("kata-mismatch-rollout"))) {
+      assert.ok(Date.now() < waitUntil && settled !== "the construct succeeded", `no refusal (${settled})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const kubeSystem = (c: RunningSimulator) =>
+      String((c.get("namespaces", undefined, "kube-system") as KubeObject).metadata.uid);
+    assert.ok(
+      message.includes(`reaches ${target.url}`) &&
+        message.includes(kubeSystem(target)) &&
+        message.includes(kubeSystem(ambient)) &&
+        message.includes("pass that provider's kubeconfig"),
+      message,
+    );
+    assert.ok(engine.reads.some((r) => r.provider === `${urn}::elsewhere-id` && r.id === "kube-system"));
+    assert.equal(writes(target).length, targetWrites, "no write reached the kubeconfig argument's cluster");
+    assert.ok(![...rollouts.keys()].some((u) => u.endsWith("::kata-mismatch-rollout")), "nothing recorded");
+  });
+
   describe("daemonset mode on 200 nodes, 3 failing and 2 tainted (item 2)", () => {
     let fleet: RunningSimulator;
     before(async () => {
@@ -378,7 +432,9 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
       sims.push(fleet);
     });
 
-    it("the rollout runs to the end and names the 3 failures with reasons and the 2 skips", async () => {
+    it("the rollout runs to the end and names the 3 failures with reasons and the 2 skips", async function () {
+      // 200 DaemonSet pods and the plugin's render on a loaded machine: from 50 s to 150 s seen.
+      this.timeout(600_000);
       const nodes = fleet.list("nodes") as unknown as KubeObject[];
       const tainted = nodes
         .filter((n) => ((n.spec as { taints?: unknown[] } | undefined)?.taints ?? []).length > 0)
@@ -402,7 +458,7 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
         (e: Error) => (settled = e.message),
       );
       const t0 = Date.now();
-      const waitUntil = t0 + 280_000;
+      const waitUntil = t0 + 540_000;
       let failure: { reasons: string[]; outputs: Record<string, unknown> } | undefined;
       while (!(failure = failedRollouts.get("kata-fleet-rollout"))) {
         // The construct's own call may hit its gRPC deadline meanwhile (the plugin waits for an answer that never comes).

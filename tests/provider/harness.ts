@@ -99,6 +99,16 @@ export class EngineSide {
   /** Monitor and engine methods a plugin called that this engine does not serve. */
   readonly unserved: string[] = [];
   onCustom?: CustomHandler;
+  /** Answers ReadResource (a `.get`): the live object's properties, as the resource's provider reads them. */
+  onRead?: (req: {
+    type: string;
+    name: string;
+    id: string;
+    provider: string;
+    parent: string;
+  }) => Promise<Record<string, unknown>>;
+  /** Every ReadResource: type, name, id and provider reference. */
+  readonly reads: { type: string; name: string; id: string; provider: string }[] = [];
   /** Called for each component registration (e.g. to apply a remote Chart's objects to the cluster of its provider). */
   onComponent?: (reg: Registration) => Promise<void>;
   private server?: grpcTypes.Server;
@@ -158,6 +168,23 @@ export class EngineSide {
           failure.setReason(`${req.getTok()}: unknown to the test engine (${String(args.urn ?? "")})`);
           res.setFailuresList([failure]);
         }
+        return res;
+      }),
+      readResource: unary(async (req: resproto.ReadResourceRequest) => {
+        const read = {
+          type: req.getType(),
+          name: req.getName(),
+          id: req.getId(),
+          provider: req.getProvider(),
+          parent: req.getParent(),
+        };
+        this.reads.push(read);
+        if (!this.onRead)
+          throw new Error(`ReadResource ${read.type} ${read.id}: not served by this test engine`);
+        const properties = await this.onRead(read);
+        const res = new resproto.ReadResourceResponse();
+        res.setUrn(this.urnOf(read.parent, read.type, read.name));
+        res.setProperties(toStruct(properties));
         return res;
       }),
       registerResourceOutputs: unary((req: resproto.RegisterResourceOutputsRequest) => {
