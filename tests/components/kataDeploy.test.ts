@@ -93,6 +93,9 @@ describe("components/KataDeploy under the mock runtime", () => {
     assert.equal(ns.provider, providerRef);
     const chart = mocks.one(CHART, "kdt-job");
     assert.equal(chart.provider, providerRef);
+    // The cluster's identity, read through the caller's provider, for the rollout's same-cluster check.
+    await mocks.until(() => mocks.named("kdt-job-cluster-identity").length === 1);
+    assert.equal(mocks.one(NAMESPACE, "kdt-job-cluster-identity").provider, providerRef);
     assert.equal(chart.inputs.namespace, "kata-system");
     assert.equal(chart.inputs.name, "kata");
     assert.deepEqual(chart.inputs.values, {
