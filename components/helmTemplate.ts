@@ -65,19 +65,21 @@ export interface HelmRender {
 }
 
 /**
- * Helm's render of the chart through the Kubernetes provider of `parent` (the chart's own provider). In a preview
+ * Helm's render of the chart through the chart's own Kubernetes provider: `provider` when the component made one,
+ * else the one `parent` resolves to. In a preview
  * whose provider cannot render yet (its configuration still unknown, the engine answers without a result) it is
  * undefined: the preview then shows the offline render's hooks, and `up` asks again.
  */
 export async function helmRender(
   req: HelmTemplateRequest,
   parent: pulumi.Resource,
+  provider?: pulumi.ProviderResource,
 ): Promise<HelmRender | undefined> {
   const answer: unknown = await pulumi.runtime.invoke(
     HELM_TEMPLATE_TOKEN,
     { jsonOpts: helmTemplateJsonOpts(req) },
     // As helm.v3.Chart asks: the parent's kubernetes provider, else the default one of this SDK's version.
-    { parent, version: kubernetesSdkVersion(), async: true },
+    { parent, ...(provider ? { provider } : {}), version: kubernetesSdkVersion(), async: true },
   );
   if (pulumi.runtime.isDryRun() && !Array.isArray((answer as { result?: unknown } | undefined)?.result)) {
     void pulumi.log.info(

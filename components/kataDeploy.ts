@@ -5,7 +5,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
-import { newRollout, resolveConnection, type RolloutInputs } from "../rollout";
+import { ambientReference, newRollout, resolveConnection, type RolloutInputs } from "../rollout";
+import { recogniseKubeconfigArgument } from "../rollout/resolveConnection";
 import {
   DeploymentMode,
   DispatcherImplementation,
@@ -86,6 +87,37 @@ function knownMode(known: Record<string, unknown>): DeploymentMode | undefined {
   return typeof fromValues === "string" ? (fromValues as DeploymentMode) : DeploymentMode.Daemonset;
 }
 
+/** The Kubernetes provider the caller chose: `opts.provider`, `opts.providers`, or one inherited from the parent. */
+export function callerKubernetesProvider(
+  opts: pulumi.ComponentResourceOptions | undefined,
+): pulumi.ProviderResource | undefined {
+  const packageOf = (p: pulumi.ProviderResource) => (p as unknown as { getPackage(): string }).getPackage();
+  if (opts?.provider && packageOf(opts.provider) === "kubernetes") return opts.provider;
+  const providers = opts?.providers;
+  if (Array.isArray(providers)) {
+    const found = providers.find((p) => packageOf(p) === "kubernetes");
+    if (found) return found;
+  } else if (providers?.kubernetes) return providers.kubernetes;
+  return opts?.parent?.getProvider("kubernetes:core/v1:Namespace");
+}
+
+/** Why a caller's provider without the `kubeconfig` argument is refused (components/README.md, Connection). */
+export const PROVIDER_NEEDS_KUBECONFIG =
+  "required with an explicit Kubernetes provider (opts.provider, opts.providers, or one inherited from the " +
+  "parent): the component cannot read a provider's kubeconfig, and the rollout must reach the cluster the chart " +
+  "goes to. Pass that provider's kubeconfig as the kubeconfig argument too, or pass only the kubeconfig argument " +
+  "(the component then creates the Kubernetes provider from it)";
+
+/** What the component's own Kubernetes provider gets: the document itself, or the path (read by the provider). */
+function providerKubeconfig(argument: string): string {
+  const recognised = recogniseKubeconfigArgument(argument);
+  return recognised.kind === "file"
+    ? recognised.path
+    : recognised.kind === "unrecognised"
+      ? argument
+      : recognised.text;
+}
+
 /**
  * Kata Containers on a Kubernetes cluster through the kata-deploy Helm chart (4.0.0 by default), in
  * daemonset mode or job mode. Arguments mirror the chart's values; see components/README.md.
@@ -135,6 +167,11 @@ export class KataDeploy extends pulumi.ComponentResource {
           'must be a plain "bundled" or "upstream" (not an output): it decides whether the dispatcher script ConfigMap exists',
       });
     }
+    // One cluster, by construction: the chart and the rollout must reach the same cluster, and the component cannot
+    // read a caller's provider, so that provider comes with its kubeconfig or not at all.
+    const callerProvider = callerKubernetesProvider(opts);
+    if (callerProvider && kubeconfigArg === undefined)
+      eager.errors.push({ path: "kubeconfig", message: PROVIDER_NEEDS_KUBECONFIG });
     if (eager.errors.length > 0) throw new KataDeployArgsError(eager.errors, `KataDeploy "${name}"`);
     const warnOnce = (issues: ArgIssue[]) => {
       for (const i of issues) void pulumi.log.warn(`${i.path}: ${i.message}`, this);
@@ -169,12 +206,28 @@ export class KataDeploy extends pulumi.ComponentResource {
     }
     const plan = planned.apply((p) => p.plan);
 
+    // The kubeconfig argument without a provider of the caller's: the component's own provider, built from the very
+    // kubeconfig the rollout connects with. Without either, the default provider and the rollout both use the
+    // ambient kubeconfig (the stack's kubernetes:kubeconfig / kubernetes:context config, else $KUBECONFIG).
+    const ownProvider =
+      kubeconfig !== undefined && !callerProvider
+        ? new k8s.Provider(
+            name,
+            { kubeconfig: pulumi.secret(pulumi.output(kubeconfig).apply(providerKubeconfig)) },
+            { parent: this },
+          )
+        : undefined;
+    const k8sOpts: pulumi.CustomResourceOptions = {
+      parent: this,
+      ...(ownProvider ? { provider: ownProvider } : {}),
+    };
+
     let namespaceResource: k8s.core.v1.Namespace | undefined;
     if (createNamespace === true) {
       namespaceResource = new k8s.core.v1.Namespace(
         name,
         { metadata: { name: plan.apply((p) => p.args.namespace) } },
-        { parent: this },
+        k8sOpts,
       );
     }
     const namespace = namespaceResource
@@ -203,10 +256,7 @@ export class KataDeploy extends pulumi.ComponentResource {
         skipAwait: true,
       },
       // Deleted before the release hooks' side, so its post-delete hooks run once the chart's objects are gone.
-      {
-        parent: this,
-        dependsOn: [...(namespaceResource ? [namespaceResource] : []), releaseHooksDependency],
-      },
+      { ...k8sOpts, dependsOn: [...(namespaceResource ? [namespaceResource] : []), releaseHooksDependency] },
     );
 
     // ---- The rollout: chart 4.0.0's hooks, run and waited for by KataRollout (rollout/README.md).
@@ -229,7 +279,7 @@ export class KataDeploy extends pulumi.ComponentResource {
     const mode = knownMode(known);
     if (mode === undefined || mode === DeploymentMode.Job) {
       const objects = assembly.apply((a) => a.extras!);
-      const childOpts = { parent: this, dependsOn: [chart] };
+      const childOpts = { ...k8sOpts, dependsOn: [chart] };
       if (bundled) {
         const configMap = objects.apply((o) => o.scriptConfigMap!);
         extras.push(
@@ -260,10 +310,17 @@ export class KataDeploy extends pulumi.ComponentResource {
       );
     }
 
-    // The connection is resolved now (files read, exec plugins kept as commands) and is secret from here on.
-    // KataRollout marks its `connection` input secret itself; it is unwrapped here only so that the other
+    // The rollout's connection reaches the cluster the chart objects go to: the kubeconfig argument (the caller's or
+    // the component's own provider uses the same), else the default provider's: the stack's kubernetes:kubeconfig and
+    // kubernetes:context config, else the ambient kubeconfig. A kubeconfig the user passed is resolved now (files
+    // read, exec plugins kept as commands) and is secret; an ambient one becomes a reference without credentials,
+    // re-read by the provider at each use (rollout/ambient.ts), so the state holds no credential the user did not
+    // pass. KataRollout marks its `connection` input secret itself; it is unwrapped here only so that the other
     // rollout inputs (built in the same apply) do not become secret too.
-    const kubeconfigText = pulumi.output(kubeconfig).apply((kc) => {
+    const defaultProviderConfig = new pulumi.Config("kubernetes");
+    const context = kubeconfig === undefined ? defaultProviderConfig.get("context") : undefined;
+    const passed = kubeconfig ?? defaultProviderConfig.getSecret("kubeconfig");
+    const kubeconfigText = pulumi.output(passed).apply((kc) => {
       if (kc !== undefined) {
         const problems = checkArgs({ kubeconfig: kc }, name).errors;
         if (problems.length > 0) fail(new KataDeployArgsError(problems, `KataDeploy "${name}"`));
@@ -273,7 +330,8 @@ export class KataDeploy extends pulumi.ComponentResource {
     const connection = pulumi.unsecret(
       kubeconfigText.apply((kc) => {
         try {
-          return resolveConnection({ kubeconfig: kc });
+          const spec = resolveConnection({ kubeconfig: kc, context });
+          return kc === undefined ? ambientReference(spec) : spec;
         } catch (e) {
           // The resolver's messages name the source and field, never the kubeconfig's content.
           throw new pulumi.ResourceError(
@@ -284,17 +342,31 @@ export class KataDeploy extends pulumi.ComponentResource {
         }
       }),
     );
+    // With the caller's provider the component cannot know that `kubeconfig` names its cluster, so the provider reads
+    // the cluster's identity (kube-system's uid) and the rollout checks, before it changes anything, that its
+    // connection reaches the same one.
+    const clusterUid: pulumi.Output<string | undefined> =
+      callerProvider && kubeconfig !== undefined
+        ? k8s.core.v1.Namespace.get(`${name}-cluster-identity`, "kube-system", {
+            parent: this,
+            provider: callerProvider,
+          }).metadata.uid
+        : pulumi.output(undefined);
     // The hooks (and the release's objects a destroy waits for or keeps) come from real Helm: the chart rendered
-    // through the kubernetes provider (the chart's own).
+    // through the kubernetes provider the chart itself uses.
     const helm = plan.apply((p) =>
       helmRender(
         { chart: p.chart, values: p.values, releaseName: p.args.releaseName, namespace: p.args.namespace },
         this,
+        ownProvider,
       ),
     );
     const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
-      .all([planned, assembly, connection, helm])
-      .apply(([{ plan: p, chartVersion }, a, conn, h]) => rolloutInputsOf(p, a, conn, chartVersion, h));
+      .all([planned, assembly, connection, helm, clusterUid])
+      .apply(([{ plan: p, chartVersion }, a, conn, h, uid]) => ({
+        ...rolloutInputsOf(p, a, conn, chartVersion, h),
+        ...(uid ? { clusterUid: uid } : {}),
+      }));
     // Before the chart: pre-install/pre-upgrade hooks; after the chart's deletion: post-delete hooks, then the
     // objects the chart keeps (removed with the stack).
     releaseHooksRegistered(

@@ -42,6 +42,11 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
       description:
         '"after" (default): post-install/post-upgrade and pre-delete hooks; "before": pre-install/pre-upgrade and post-delete hooks, then the kept objects removed.',
     },
+    clusterUid: {
+      type: "string",
+      description:
+        "The kube-system namespace's uid as the chart's Kubernetes provider read it (same-cluster check).",
+    },
   };
   const required = [
     "connection",

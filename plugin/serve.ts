@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { main } from "@pulumi/pulumi/provider";
-import { useRolloutOfPackage } from "../rollout";
+import { loadKubeConfig, useAmbientLoader, useRolloutOfPackage } from "../rollout";
 import { KataDeployProvider } from "./provider";
 
 /** The package name as run-plugin derives it from package.json (`@scope/name` → `name`). */
@@ -18,6 +18,8 @@ export function servePlugin(packageDir: string): void {
   const provider = new KataDeployProvider({ ...packageName(packageDir), dirname: packageDir });
   // Components constructed here register the rollout as this package's custom resource, not a dynamic one.
   useRolloutOfPackage(provider.version);
+  // An ambient connection is re-read here at each use, with the loader the program side uses.
+  useAmbientLoader((context) => loadKubeConfig({ context }));
   // Synchronous up to its `isServing` flag: run-plugin's later componentProviderHost call starts nothing.
   void main(provider, process.argv.slice(2));
 }

@@ -33,6 +33,39 @@ export interface ConnectionSpec {
   source?: string;
   /** The kubeconfig context it was resolved from, for messages. */
   context?: string;
+  /**
+   * An ambient reference, not a connection: no credential is stored. The provider re-reads the ambient kubeconfig
+   * (`$KUBECONFIG`, `~/.kube/config`, in-cluster) of its own process at each use (rollout/ambient.ts), with
+   * `context` if set, and refuses when that kubeconfig's cluster is not `server`.
+   */
+  ambient?: boolean;
+}
+
+/** Fields that carry or yield a credential: never in an ambient reference. */
+const CREDENTIAL_FIELDS = [
+  "token",
+  "tokenFile",
+  "clientCertificateData",
+  "clientKeyData",
+  "username",
+  "password",
+  "exec",
+] as const satisfies readonly (keyof ConnectionSpec)[];
+
+/**
+ * What the state keeps of a connection the user did not pass: where it went (server, context, source), no
+ * credential. The CA is public, but it is dropped too, since the live kubeconfig brings its own.
+ */
+export function ambientReference(spec: ConnectionSpec): ConnectionSpec {
+  const ref: ConnectionSpec = { ambient: true, server: spec.server };
+  if (spec.context) ref.context = spec.context;
+  if (spec.source) ref.source = spec.source;
+  return ref;
+}
+
+/** Two specs reach the same API server (trailing slashes aside). */
+export function sameServer(a: string, b: string): boolean {
+  return a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
 }
 
 /** Problems with a spec, each naming the field and what would be valid; empty when it is usable. */
@@ -49,6 +82,13 @@ export function connectionSpecErrors(spec: Partial<ConnectionSpec> | undefined):
   }
   if (spec.exec && (typeof spec.exec.command !== "string" || spec.exec.command === "")) {
     errors.push("connection.exec.command: expected the credential plugin's command");
+  }
+  if (spec.ambient) {
+    const held = CREDENTIAL_FIELDS.filter((f) => spec[f] !== undefined);
+    if (held.length)
+      errors.push(
+        `connection.ambient: an ambient reference carries no credential, but it has ${held.join(", ")}`,
+      );
   }
   if (!!spec.username !== !!spec.password) {
     errors.push("connection.username/password: give both or neither");

@@ -10,7 +10,9 @@ import { rolloutProvider } from "./provider";
 import type { RolloutInputs, RolloutSummary } from "./types";
 
 export { buildRolloutInputs, type RolloutBuildArgs, type RolloutOptions } from "./inputs";
-export { resolveConnection } from "./resolveConnection";
+export { loadKubeConfig, resolveConnection } from "./resolveConnection";
+export { useAmbientLoader } from "./ambient";
+export { ambientReference } from "./connection";
 export type { ConnectionSpec } from "./connection";
 export type { NodeResult, RolloutInputs, RolloutSummary };
 
@@ -36,6 +38,7 @@ const INPUT_KEYS: readonly (keyof RolloutInputs)[] = [
   "hooks",
   "releaseObjects",
   "chartSide",
+  "clusterUid",
 ];
 
 /** Resource options of every KataRollout: the engine marks the `connection` output secret in the state. */

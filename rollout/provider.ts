@@ -10,7 +10,8 @@ import { withSelectionArgs } from "../kube/nodeSelection";
 import { finalMessage, kataNodes, summarize } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
-import { connectionSpecErrors, describeConnection } from "./connection";
+import { liveConnection } from "./ambient";
+import { connectionSpecErrors, describeConnection, sameServer } from "./connection";
 import { kubeHookCluster, runHookPhase, type HookOutcome, type HookPhaseResult } from "./hookRunner";
 import { KubeClient } from "./kubeClient";
 import { canonicalJson } from "./runKey";
@@ -39,6 +40,8 @@ import {
   type Logger,
   type StageRunResult,
 } from "./waiter";
+
+const KUBE_SYSTEM_PATH = "/api/v1/namespaces/kube-system";
 
 /** `--nodes=` lists longer than this fall back to a full run (Linux caps one argument at 128 KiB). */
 const MAX_NODES_ARG = 100_000;
@@ -138,6 +141,24 @@ function annotated(job: KubeObject, runId: string, runKey: string): KubeObject {
 
 function stuckGrace(inputs: RolloutInputs): number {
   return inputs.stuckGraceSeconds ?? ROLLOUT_DEFAULTS.stuckGraceSeconds;
+}
+
+/**
+ * One cluster (components/README.md, Connection): with a Kubernetes provider of the caller's, the chart went to that
+ * provider's cluster; the connection must reach the same one (kube-system's uid as the provider read it) before
+ * anything is changed.
+ */
+async function ensureSameCluster(client: KubeClient, inputs: RolloutInputs): Promise<void> {
+  if (!inputs.clusterUid) return;
+  const kubeSystem = await client.getOptional<KubeObject>(KUBE_SYSTEM_PATH, "namespace kube-system");
+  const uid = kubeSystem?.metadata?.uid;
+  if (uid === inputs.clusterUid) return;
+  throw new Error(
+    `${label(inputs, "rollout")}: the kubeconfig argument reaches ${describeConnection(inputs.connection)}, whose ` +
+      `kube-system namespace has uid ${uid ?? "(none)"}, but the chart's Kubernetes provider reads uid ` +
+      `${inputs.clusterUid} there: another cluster. Nothing was changed; pass that provider's kubeconfig as the ` +
+      `kubeconfig argument`,
+  );
 }
 
 /** Mode switch, daemonset → job: the DaemonSet and its pods (whose SIGTERM reverts the node) must be gone first. */
@@ -290,11 +311,12 @@ async function runInstall(
   log: Logger,
   signal: AbortSignal | undefined,
 ): Promise<RunOutcome> {
-  const client = new KubeClient(inputs.connection);
+  const client = new KubeClient(liveConnection(inputs.connection));
   const deadline = Date.now() + inputs.timeoutSeconds * 1000;
   // Helm runs post-install hooks on the first install, post-upgrade ones on every later one.
   const installPhase: HookPhase = olds ? "post-upgrade" : "post-install";
   try {
+    await ensureSameCluster(client, inputs);
     if (inputs.mode === "daemonset") {
       if (!inputs.daemonSet) throw new Error("daemonSet: required in daemonset mode");
       await ensureInstallJobsGone(
@@ -413,11 +435,14 @@ async function install(
   return outs;
 }
 
-/** Inputs whose change only affects later runs (no re-run by itself). */
+/**
+ * Inputs whose change only affects later runs (no re-run by itself). Of the connection only the API server counts:
+ * who connects (a CI or a laptop kubeconfig, a rotated token, an ambient reference) is identity, not a change.
+ */
 function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
+  if (!sameServer(olds.connection?.server ?? "", news.connection?.server ?? "")) return true;
   const pick = (x: RolloutInputs) =>
     canonicalJson({
-      connection: x.connection,
       namespace: x.namespace,
       install: x.install,
       cleanup: x.cleanup,
@@ -430,6 +455,7 @@ function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
       hooks: x.hooks,
       releaseObjects: x.releaseObjects,
       chartSide: x.chartSide,
+      clusterUid: x.clusterUid,
     });
   return pick(olds) !== pick(news);
 }
@@ -441,8 +467,9 @@ async function drift(
   log: Logger,
 ): Promise<string[] | undefined> {
   if (inputs.mode !== "job" || !inputs.install) return [];
-  const client = new KubeClient(inputs.connection, { maxAttempts: 2, requestTimeoutMs: 15_000 });
+  let client: KubeClient | undefined;
   try {
+    client = new KubeClient(liveConnection(inputs.connection), { maxAttempts: 2, requestTimeoutMs: 15_000 });
     const missing = await nodesNeedingInstall(client, inputs.install, new Set(kataNodes(recorded)));
     return missing.map((n) => n.name);
   } catch (err) {
@@ -451,7 +478,7 @@ async function drift(
     );
     return undefined;
   } finally {
-    client.close();
+    client?.close();
   }
 }
 
@@ -649,8 +676,9 @@ export const rolloutProvider = {
     const log = stderrLogger("kata-rollout");
     const recorded = decodeResults(props.results);
     if (props.mode !== "job" || !props.install) return { id, props };
-    const client = new KubeClient(props.connection, { maxAttempts: 2 });
+    let client: KubeClient | undefined;
     try {
+      client = new KubeClient(liveConnection(props.connection), { maxAttempts: 2 });
       const owner = props.install.ownerValue;
       const live = await client.list<JobLike>(jobsPath(props.namespace), {
         labelSelector: `${OWNER_LABEL}=${owner}`,
@@ -694,7 +722,7 @@ export const rolloutProvider = {
       log(`refresh: cluster not readable (${(err as Error).message}); keeping the recorded results`);
       return { id, props };
     } finally {
-      client.close();
+      client?.close();
     }
   },
 
@@ -708,9 +736,11 @@ export const rolloutProvider = {
       );
       return;
     }
-    const client = new KubeClient(props.connection);
+    // The credentials in effect now: an ambient reference is re-read from this process's environment.
+    const client = new KubeClient(liveConnection(props.connection));
     const deadline = Date.now() + props.timeoutSeconds * 1000;
     try {
+      await ensureSameCluster(client, props);
       if (props.mode !== "job") {
         // The chart's pre-delete hooks (none in chart 4.0.0's daemonset mode: the DaemonSet's pods clean on SIGTERM).
         const { phase } = await runPhase(client, props, "pre-delete", undefined, undefined, deadline, log);

@@ -1,30 +1,12 @@
 // Program-time only (never imported by the serialized provider): turn a kubeconfig — the component's `kubeconfig`
 // argument, else $KUBECONFIG / ~/.kube/config / in-cluster — into the plain ConnectionSpec the provider uses, with
 // @kubernetes/client-node's own loader so that merging, contexts and in-cluster rules are the usual ones.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
-import { connectionSpecErrors, type ConnectionSpec } from "./connection";
+import type { ConnectionSpec } from "./connection";
+import { ConnectionResolutionError, ambientSource, specFromKubeConfig } from "./kubeconfigSpec";
 
-export class ConnectionResolutionError extends Error {
-  override readonly name = "ConnectionResolutionError";
-}
-
-/** kubeconfig `*-data` fields are base64 of PEM; files are read now, because the provider may run elsewhere later. */
-function pemFrom(
-  data: string | undefined | null,
-  file: string | undefined | null,
-  field: string,
-): string | undefined {
-  if (data) return Buffer.from(data, "base64").toString("utf8");
-  if (file) {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (err) {
-      throw new ConnectionResolutionError(`kubeconfig ${field} ${file}: ${(err as Error).message}`);
-    }
-  }
-  return undefined;
-}
+export { ConnectionResolutionError };
 
 export interface ResolveOptions {
   /** The component's `kubeconfig` argument: kubeconfig YAML/JSON text, base64 of it, or a file path. */
@@ -99,11 +81,7 @@ export function loadKubeConfig(opts: ResolveOptions = {}): { kc: KubeConfig; sou
     source = `kubeconfig argument${from}`;
   } else {
     kc.loadFromDefault();
-    source = process.env.KUBECONFIG
-      ? "$KUBECONFIG"
-      : kc.currentContext === "inClusterContext"
-        ? "in-cluster"
-        : "~/.kube/config";
+    source = ambientSource(kc);
   }
   if (opts.context) kc.setCurrentContext(opts.context);
   return { kc, source };
@@ -112,60 +90,5 @@ export function loadKubeConfig(opts: ResolveOptions = {}): { kc: KubeConfig; sou
 /** Resolve a ConnectionSpec; every failure names the kubeconfig field and what would be valid. */
 export function resolveConnection(opts: ResolveOptions = {}): ConnectionSpec {
   const { kc, source } = loadKubeConfig(opts);
-  const cluster = kc.getCurrentCluster();
-  const user = kc.getCurrentUser();
-  if (!cluster) {
-    throw new ConnectionResolutionError(
-      `kubeconfig (${source}): the current context "${kc.getCurrentContext()}" names no cluster; set current-context or pass a context`,
-    );
-  }
-  const spec: ConnectionSpec = {
-    server: cluster.server,
-    caData: pemFrom(cluster.caData, cluster.caFile, "certificate-authority"),
-    insecureSkipTlsVerify: cluster.skipTLSVerify || undefined,
-    tlsServerName: cluster.tlsServerName || undefined,
-    source,
-    context: kc.getCurrentContext() || undefined,
-  };
-  if (user) {
-    spec.clientCertificateData = pemFrom(user.certData, user.certFile, "client-certificate");
-    spec.clientKeyData = pemFrom(user.keyData, user.keyFile, "client-key");
-    if (user.token) spec.token = user.token;
-    if (user.username) {
-      spec.username = user.username;
-      spec.password = user.password ?? "";
-    }
-    const provider = user.authProvider as
-      { name?: string; config?: Record<string, unknown> } | null | undefined;
-    if (user.exec) {
-      const exec = user.exec as {
-        command: string;
-        args?: string[];
-        env?: { name: string; value: string }[] | null;
-        apiVersion?: string;
-        installHint?: string;
-      };
-      spec.exec = {
-        command: exec.command,
-        args: exec.args ?? undefined,
-        env: exec.env ?? undefined,
-        apiVersion: exec.apiVersion,
-        installHint: exec.installHint,
-      };
-    } else if (provider?.name === "tokenFile" && typeof provider.config?.tokenFile === "string") {
-      // In-cluster: keep the path (the kubelet rotates the token) and today's token as a fallback.
-      spec.tokenFile = provider.config.tokenFile;
-    } else if (provider) {
-      throw new ConnectionResolutionError(
-        `kubeconfig user "${user.name}": auth-provider "${provider.name}" is not supported by the rollout; ` +
-          `use an exec credential plugin (users[].user.exec), a token or a client certificate`,
-      );
-    }
-  }
-  // Drop empty optionals so the secret input stays small and stable.
-  for (const key of Object.keys(spec) as (keyof ConnectionSpec)[])
-    if (spec[key] === undefined) delete spec[key];
-  const errors = connectionSpecErrors(spec);
-  if (errors.length) throw new ConnectionResolutionError(`kubeconfig (${source}): ${errors.join("; ")}`);
-  return spec;
+  return specFromKubeConfig(kc, source);
 }

@@ -99,6 +99,11 @@ export interface RolloutInputs {
   releaseObjects?: ReleaseObjectRef[];
   /** Default `after`. */
   chartSide?: ChartSide;
+  /**
+   * With a Kubernetes provider of the caller's: the uid of the kube-system namespace as that provider read it. The
+   * rollout's connection must reach the namespace of this uid (the same cluster) before it changes anything.
+   */
+  clusterUid?: string;
 }
 
 export interface RolloutSummary {

@@ -3,11 +3,22 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 // Way 1 of 3: the project imported as a TypeScript library.
 import { CHART_REFERENCE, DeploymentMode, KataDeploy, KataDeployArgs } from "../../index";
-import { MockRecorder, captureWarnings, isKnown, registeredUrns, settle, value } from "./mockRuntime";
+import {
+  KUBECONFIG_FIXTURE,
+  MockRecorder,
+  captureWarnings,
+  isKnown,
+  registeredUrns,
+  settle,
+  value,
+} from "./mockRuntime";
 
 const COMPONENT = "kata-deploy:index:KataDeploy";
 const CHART = "kubernetes:helm.sh/v4:Chart";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
+/** How the mock monitor presents a secret input (@pulumi/pulumi runtime/rpc specialSigKey / specialSecretSig). */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 async function outputsOf(k: KataDeploy) {
   return {
@@ -66,6 +77,7 @@ describe("components/KataDeploy under the mock runtime", () => {
       job: { parallelism: 5, nodes: ["node-a", "node-b"] },
       env: { multiInstallSuffix: "dev" },
       values: { job: { parallelism: 50, backoffLimit: 1 }, monitor: { enabled: true } },
+      kubeconfig: KUBECONFIG_FIXTURE,
     };
     const kata = new KataDeploy("kdt-job", args, { provider });
     assert.deepEqual(await outputsOf(kata), {
@@ -81,6 +93,9 @@ describe("components/KataDeploy under the mock runtime", () => {
     assert.equal(ns.provider, providerRef);
     const chart = mocks.one(CHART, "kdt-job");
     assert.equal(chart.provider, providerRef);
+    // The cluster's identity, read through the caller's provider, for the rollout's same-cluster check.
+    await mocks.until(() => mocks.named("kdt-job-cluster-identity").length === 1);
+    assert.equal(mocks.one(NAMESPACE, "kdt-job-cluster-identity").provider, providerRef);
     assert.equal(chart.inputs.namespace, "kata-system");
     assert.equal(chart.inputs.name, "kata");
     assert.deepEqual(chart.inputs.values, {
@@ -96,14 +111,60 @@ describe("components/KataDeploy under the mock runtime", () => {
 
   it("honours opts.providers (map and list) as well", async () => {
     const provider = new k8s.Provider("kdt-provider2", {});
-    new KataDeploy("kdt-prov-map", {}, { providers: { kubernetes: provider } });
-    new KataDeploy("kdt-prov-list", {}, { providers: [provider] });
+    new KataDeploy(
+      "kdt-prov-map",
+      { kubeconfig: KUBECONFIG_FIXTURE },
+      { providers: { kubernetes: provider } },
+    );
+    new KataDeploy("kdt-prov-list", { kubeconfig: KUBECONFIG_FIXTURE }, { providers: [provider] });
     await mocks.until(
       () => mocks.named("kdt-prov-map").length === 2 && mocks.named("kdt-prov-list").length === 2,
     );
     const ref = "urn:pulumi:dev::kata-deploy::pulumi:providers:kubernetes::kdt-provider2::kdt-provider2-id";
     assert.equal(mocks.one(CHART, "kdt-prov-map").provider, ref);
     assert.equal(mocks.one(CHART, "kdt-prov-list").provider, ref);
+  });
+
+  it("one cluster: a caller's provider (also inherited) without kubeconfig is refused before anything registers", () => {
+    const provider = new k8s.Provider("kdt-provider3", {});
+    const parent = new pulumi.ComponentResource(
+      "test:index:Parent",
+      "kdt-parent",
+      {},
+      { providers: [provider] },
+    );
+    const before = mocks.registered.length;
+    for (const [name, opts] of [
+      ["kdt-refused-provider", { provider }],
+      ["kdt-refused-map", { providers: { kubernetes: provider } }],
+      ["kdt-refused-inherited", { parent }],
+    ] as [string, pulumi.ComponentResourceOptions][]) {
+      assert.throws(
+        () => new KataDeploy(name, {}, opts),
+        (e: Error) => /kubeconfig: required with an explicit Kubernetes provider/.test(e.message),
+        name,
+      );
+    }
+    assert.equal(mocks.registered.slice(before).filter((r) => r.name.startsWith("kdt-refused")).length, 0);
+  });
+
+  it("one cluster: the kubeconfig argument alone builds the component's own provider, used by every Kubernetes child", async () => {
+    new KataDeploy("kdt-own", {
+      deploymentMode: DeploymentMode.Job,
+      createNamespace: true,
+      namespace: "kata",
+      kubeconfig: KUBECONFIG_FIXTURE,
+    });
+    await mocks.until(() => mocks.named("kdt-own").length === 4);
+    const own = mocks.one("pulumi:providers:kubernetes", "kdt-own");
+    const ref = `urn:pulumi:dev::kata-deploy::${COMPONENT}$pulumi:providers:kubernetes::kdt-own::kdt-own-id`;
+    for (const type of [NAMESPACE, CHART]) assert.equal(mocks.one(type, "kdt-own").provider, ref, type);
+    await mocks.until(() => mocks.named("kdt-own-dispatcher-reader").length === 2);
+    for (const r of mocks.named("kdt-own-dispatcher-reader")) assert.equal(r.provider, ref, r.type);
+    // The provider reads the same file the rollout's connection was resolved from; a secret input.
+    const secretInput = own.inputs.kubeconfig as Record<string, unknown>;
+    assert.equal(secretInput[SECRET_SIG_KEY], SECRET_SIG, "the provider's kubeconfig is a secret input");
+    assert.equal(secretInput.value, KUBECONFIG_FIXTURE);
   });
 
   it("chart source overrides: version, an https repository, a local path (version read from its Chart.yaml)", async () => {

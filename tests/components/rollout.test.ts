@@ -222,9 +222,21 @@ describe("components/KataDeploy: the rollout under the mock runtime", function (
     });
     assert.deepEqual(rollout.dependencies, [urnOf(CHART, "kro-ds")]);
     assert.equal(mocks.registered.filter((r) => r.name.startsWith("kro-ds-dispatcher")).length, 0);
-    // No kubeconfig argument: the connection comes from $KUBECONFIG (the fixture), still secret.
+    // No kubeconfig argument: the connection is a reference to $KUBECONFIG (the fixture), without its credential.
     assert.ok(isSecret(rollout.inputs.connection));
-    assert.equal((rollout.inputs.connection as { value: { source: string } }).value.source, "$KUBECONFIG");
+    assert.deepEqual((rollout.inputs.connection as { value: unknown }).value, {
+      ambient: true,
+      server: "https://127.0.0.1:6443",
+      context: "fixture",
+      source: "$KUBECONFIG",
+    });
+    for (const r of mocks.registered.filter((x) => x.name.startsWith("kro-ds")))
+      assert.ok(!JSON.stringify(redacted(r.inputs)).includes(FIXTURE_TOKEN), r.name);
+    assert.equal(
+      mocks.registered.filter((x) => x.name === "kro-ds" && x.custom).length,
+      0,
+      "no provider of its own",
+    );
   });
 
   it("a secret kubeconfig Output keeps only the connection secret (the chart's values stay plain)", async () => {

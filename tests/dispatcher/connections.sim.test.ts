@@ -4,8 +4,7 @@
 import { strict as assert } from "node:assert";
 import { KubeConfig } from "@kubernetes/client-node";
 import { clientNodeApi } from "../../dispatcher/kubeApi";
-import { startSimulator } from "../../sim";
-import type { RunningSimulator } from "../../sim/types";
+import { startSimulator, type RunningSimulator } from "../../sim";
 
 describe("dispatcher client: connections are reused", function () {
   this.timeout(300_000);

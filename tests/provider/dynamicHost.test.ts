@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { decodeResults } from "../../rollout/compact";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import { startSimulator, type RunningSimulator } from "../../sim";
-import { INSTALL_OWNER, deployRelease, simJobOutcomes } from "../rollout/simHarness";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CLEANUP_OWNER, INSTALL_OWNER, deployRelease, simJobOutcomes } from "../rollout/simHarness";
+import { tempDir } from "../tempDir";
 import { serializedProvider } from "../rollout/serialized";
 import { EngineSide, ProviderClient, startProvider, type ProviderProcess } from "./harness";
 
@@ -17,13 +20,16 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
   let host: ProviderProcess;
   let client: ProviderClient;
   let sim: RunningSimulator;
+  /** The host's ambient kubeconfig (its KUBECONFIG): the simulator's, copied once it runs. */
+  const ambientPath = path.join(tempDir("kata-dynamic-ambient-"), "kubeconfig");
+  let created: { id: string; properties: Record<string, unknown> } | undefined;
 
   before(async () => {
     await engine.start();
     host = await startProvider("dynamic", {
       engineAddress: engine.address,
       startTimeoutMs: 60_000,
-      env: { KATA_ROLLOUT_LOG: "" },
+      env: { KATA_ROLLOUT_LOG: "", KUBECONFIG: ambientPath },
     });
     client = new ProviderClient(host);
     sim = await startSimulator({
@@ -35,6 +41,7 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
       jobDurationMs: 30_000,
       execute: { nodeImages: [BUNDLED_DISPATCHER_IMAGE], timeoutMs: 60_000 },
     });
+    fs.copyFileSync(sim.kubeconfigPath, ambientPath);
   });
   after(async () => {
     await host?.stop();
@@ -52,7 +59,7 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
 
     const checked = await client.check(urn, {}, news);
     assert.deepEqual(checked.failures, []);
-    const created = await client.create(urn, checked.inputs);
+    created = await client.create(urn, checked.inputs);
     assert.equal(created.id, "kata-system/kata-deploy");
     const results = decodeResults(created.properties.results as string);
     const truth = simJobOutcomes(sim, INSTALL_OWNER);
@@ -64,5 +71,26 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
       /\[kata-rollout\] kata-deploy kata-system\/kata install: \d+\/\d+ nodes succeeded/,
     );
     assert.equal(await client.diff(urn, created.id, created.properties, checked.inputs), "none");
+  });
+
+  it("an ambient reference (no credential in the state): the serialized code re-reads the host's KUBECONFIG at delete", async () => {
+    assert.ok(created, "the previous test created the rollout");
+    const urn = engine.urnOf("", TYPE, "kata-rollout");
+    const { text } = await serializedProvider();
+    const installed = decodeResults(created.properties.results as string)
+      .filter((r) => r.outcome === "succeeded")
+      .map((r) => r.node);
+    // The cleanup dispatcher selects nodes labelled as having Kata (the simulator runs no label stage).
+    for (const node of installed)
+      sim.patch("nodes", undefined, node, {
+        metadata: { labels: { "katacontainers.io/kata-runtime": "true" } },
+      });
+    const reference = { ambient: true, server: sim.url, context: "kube-sim", source: "$KUBECONFIG" };
+    await client.delete(urn, created.id, { ...created.properties, connection: reference, __provider: text });
+    assert.deepEqual([...simJobOutcomes(sim, CLEANUP_OWNER).keys()].sort(), installed.sort());
+    assert.match(
+      host.stderr(),
+      /\[kata-rollout\] kata-deploy kata-system\/kata cleanup: \d+\/\d+ nodes succeeded/,
+    );
   });
 });

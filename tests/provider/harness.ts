@@ -101,6 +101,18 @@ export class EngineSide {
   onCustom?: CustomHandler;
   /** Answers an Invoke the engine would route to a provider (e.g. `kubernetes:helm:template`); undefined: unknown. */
   onInvoke?: (token: string, args: Record<string, unknown>) => Record<string, unknown> | undefined;
+  /** Answers ReadResource (a `.get`): the live object's properties, as the resource's provider reads them. */
+  onRead?: (req: {
+    type: string;
+    name: string;
+    id: string;
+    provider: string;
+    parent: string;
+  }) => Promise<Record<string, unknown>>;
+  /** Every ReadResource: type, name, id and provider reference. */
+  readonly reads: { type: string; name: string; id: string; provider: string }[] = [];
+  /** Called for each component registration (e.g. to apply a remote Chart's objects to the cluster of its provider). */
+  onComponent?: (reg: Registration) => Promise<void>;
   private server?: grpcTypes.Server;
   address = "";
 
@@ -163,6 +175,23 @@ export class EngineSide {
         }
         return res;
       }),
+      readResource: unary(async (req: resproto.ReadResourceRequest) => {
+        const read = {
+          type: req.getType(),
+          name: req.getName(),
+          id: req.getId(),
+          provider: req.getProvider(),
+          parent: req.getParent(),
+        };
+        this.reads.push(read);
+        if (!this.onRead)
+          throw new Error(`ReadResource ${read.type} ${read.id}: not served by this test engine`);
+        const properties = await this.onRead(read);
+        const res = new resproto.ReadResourceResponse();
+        res.setUrn(this.urnOf(read.parent, read.type, read.name));
+        res.setProperties(toStruct(properties));
+        return res;
+      }),
       registerResourceOutputs: unary((req: resproto.RegisterResourceOutputsRequest) => {
         this.outputs.set(req.getUrn(), (req.getOutputs()?.toJavaScript() ?? {}) as Record<string, unknown>);
         return new Empty();
@@ -220,6 +249,7 @@ export class EngineSide {
       res.setObject(toStruct(outputs));
       this.resources.set(reg.urn, { id, state: outputs });
     } else {
+      await this.onComponent?.(reg);
       res.setObject(toStruct({}));
     }
     return res;
@@ -314,7 +344,11 @@ export async function startProvider(kind: "package" | "dynamic", o: StartOptions
     throw e;
   });
   const address = `127.0.0.1:${port}`;
-  const client = new provrpc.ResourceProviderClient(address, grpc.credentials.createInsecure());
+  // The engine's gRPC client (grpc-go) accepts up to 16 MiB of metadata; grpc-js's 8 KiB default would drop the
+  // ErrorResourceInitFailed detail (the outputs of a failed create) of a fleet of a few hundred nodes.
+  const client = new provrpc.ResourceProviderClient(address, grpc.credentials.createInsecure(), {
+    "grpc.max_metadata_size": 16 * 1024 * 1024,
+  });
   return {
     child,
     address,

@@ -157,6 +157,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
     });
     after(async () => {
       engine.onCustom = undefined;
+      engine.onRead = undefined;
       await sim?.close();
     });
 
@@ -173,6 +174,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         apply(sim, [object]);
         return { id: `${object.metadata?.namespace ?? ""}/${object.metadata?.name}`, outputs: reg.object };
       };
+      // The caller's provider reads the cluster's identity (kube-system) from the simulator.
+      engine.onRead = async (read) =>
+        sim.get("namespaces", undefined, read.id) as unknown as Record<string, unknown>;
     }
 
     async function construct(name: string, mode: "job" | "daemonset") {
@@ -241,6 +245,11 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       for (const dep of [chart, ...extras]) assert.ok(rollout.dependencies.includes(dep.urn), dep.type);
       assert.ok(rollout.additionalSecretOutputs.includes("connection"));
       assert.ok(isSecret(rollout.object.connection), "connection sent as a secret");
+      assert.equal(
+        (revealed(rollout.object) as { clusterUid?: string }).clusterUid,
+        (sim.get("namespaces", undefined, "kube-system") as KubeObject).metadata?.uid,
+        "the caller's provider read the cluster's identity, which the rollout checks",
+      );
       assert.ok(!("__provider" in rollout.object), "no serialized provider code");
 
       // The create ran inside the plugin process (its progress went to the plugin's stderr) against kube-sim.
