@@ -8,6 +8,7 @@ import { startSimulator, type RunningSimulator } from "../../sim";
 import { INSTALL_OWNER, deployRelease, simJobOutcomes } from "../rollout/simHarness";
 import { serializedProvider } from "../rollout/serialized";
 import { EngineSide, ProviderClient, startProvider, type ProviderProcess } from "./harness";
+import { rolloutLifecycleSuite } from "./lifecycle";
 
 const TYPE = "pulumi-nodejs:dynamic/kata-deploy:KataRollout";
 
@@ -17,6 +18,7 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
   let host: ProviderProcess;
   let client: ProviderClient;
   let sim: RunningSimulator;
+  let configured: Awaited<ReturnType<ProviderClient["configure"]>>;
 
   before(async () => {
     await engine.start();
@@ -26,6 +28,7 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
       env: { KATA_ROLLOUT_LOG: "" },
     });
     client = new ProviderClient(host);
+    configured = await client.configure();
     sim = await startSimulator({
       authz: true,
       nodes: 10,
@@ -43,7 +46,6 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
   });
 
   it("Configure refuses secrets (the engine then sends plain values); Check → Create → Diff run the serialized code", async () => {
-    const configured = await client.configure();
     assert.equal(configured.getAcceptsecrets(), false);
     const { inputs } = await deployRelease(sim, { values: { job: { parallelism: 3 } } });
     const { text } = await serializedProvider();
@@ -64,5 +66,16 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
       /\[kata-rollout\] kata-deploy kata-system\/kata install: \d+\/\d+ nodes succeeded/,
     );
     assert.equal(await client.diff(urn, created.id, created.properties, checked.inputs), "none");
+  });
+
+  rolloutLifecycleSuite({
+    client: () => client,
+    urn: (name) => engine.urnOf("", TYPE, name),
+    // Configure refused secrets: the engine sends plain values, with the serialized provider as `__provider`.
+    wire: async (inputs) => ({
+      ...(JSON.parse(JSON.stringify(inputs)) as Record<string, unknown>),
+      __provider: (await serializedProvider()).text,
+    }),
+    secrets: false,
   });
 });
