@@ -82,7 +82,9 @@ async function main(): Promise<void> {
           kataSummary: state.summary,
           kataNodeOutcomes: state.nodeOutcomes,
         };
-        const notSucceeded = listNodeOutcomes(state.nodeOutcomes).filter((r) => r.outcome !== "succeeded").length;
+        const notSucceeded = listNodeOutcomes(state.nodeOutcomes).filter(
+          (r) => r.outcome !== "succeeded",
+        ).length;
         const parts = {
           rolloutInputs: bytes(rollout?.inputs),
           rolloutOutputs: bytes(rollout?.outputs),

@@ -81,7 +81,9 @@ describe("components: nodeOutcomes, the per-node output, and its readers", () =>
         "print(json.dumps({n: node_outcome(data['outcomes'], n) for n in data['ask']}))",
       ].join("\n");
       // Numbers arrive as floats in a Python StackReference output: the reader must cope.
-      const wire = JSON.parse(JSON.stringify(outcomes).replace(/"message":(\d+)/g, '"message":$1.0')) as unknown;
+      const wire = JSON.parse(
+        JSON.stringify(outcomes).replace(/"message":(\d+)/g, '"message":$1.0'),
+      ) as unknown;
       const ask = [...RESULTS.map((r) => r.node), "not-in-the-run"];
       const out = execFileSync(python, ["-c", driver], {
         input: JSON.stringify({ outcomes: wire, ask }),

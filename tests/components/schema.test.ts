@@ -95,7 +95,9 @@ describe("components: Pulumi package schema (component provider, inferred withou
     assert.equal(resource.properties.summary.$ref, "#/types/kata-deploy:index:RolloutSummaryOutput");
     // nodeOutcomes: a map by node name (a YAML or Python consumer reads nodes["worker-17"].outcome) and the
     // message table its entries index.
-    const outcomes = schema.types["kata-deploy:index:NodeOutcomesOutput"] as SchemaType & { required?: string[] };
+    const outcomes = schema.types["kata-deploy:index:NodeOutcomesOutput"] as SchemaType & {
+      required?: string[];
+    };
     assert.equal(outcomes.type, "object");
     assert.deepEqual(Object.keys(outcomes.properties ?? {}).sort(), ["messages", "nodes"]);
     assert.deepEqual(outcomes.properties?.nodes, {

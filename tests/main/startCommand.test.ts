@@ -136,11 +136,7 @@ describe("npm start (the main job on a simulated fleet)", function () {
     const gpu = nodeOutcome(outputs.nodeOutcomes, "gpu-1");
     assert.equal(gpu?.outcome, "skipped");
     assert.match(gpu?.message ?? gpu?.reason ?? "", /dedicated=gpu:NoSchedule/);
-    assert.equal(
-      nodeOutcome(outputs.nodeOutcomes, "cp-1"),
-      undefined,
-      "the control plane is not selected",
-    );
+    assert.equal(nodeOutcome(outputs.nodeOutcomes, "cp-1"), undefined, "the control plane is not selected");
     assert.deepEqual(outputs.summary, { ...outputs.summary, total: 6, succeeded: 4, failed: 1, skipped: 1 });
   });
 

@@ -12,13 +12,7 @@ import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import type { K8sObject } from "../../chart/k8s";
-import {
-  INSTALL_OWNER,
-  RELEASE,
-  apply,
-  deployRelease,
-  simJobOutcomes,
-} from "../rollout/simHarness";
+import { INSTALL_OWNER, RELEASE, apply, deployRelease, simJobOutcomes } from "../rollout/simHarness";
 import { addWorker, rolloutLifecycleSuite } from "./lifecycle";
 import {
   EngineSide,
@@ -245,10 +239,12 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         kataNodes: string[];
       };
       assert.deepEqual(Object.keys(state.nodeOutcomes.nodes).sort(), [...truth.keys()].sort());
-      for (const [node, t] of truth) assert.equal(nodeOutcome(state.nodeOutcomes, node)?.outcome, t.outcome, node);
+      for (const [node, t] of truth)
+        assert.equal(nodeOutcome(state.nodeOutcomes, node)?.outcome, t.outcome, node);
       // The Job names are in the Rollout's own state (its compact results), not in the component's outputs.
       const rolloutState = engine.resources.get(rollout.urn)?.state as { results: string };
-      for (const r of decodeResults(rolloutState.results)) assert.equal(r.job, truth.get(r.node)?.job, r.node);
+      for (const r of decodeResults(rolloutState.results))
+        assert.equal(r.job, truth.get(r.node)?.job, r.node);
       assert.deepEqual(state.kataNodes, [...truth.keys()].sort());
       assert.equal(state.summary.succeeded, truth.size);
       assert.ok(!JSON.stringify(result.state).includes(sim.adminToken), "no credential among the outputs");
@@ -414,7 +410,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       await client.cancel();
       const err = await heal;
       const elapsed = Date.now() - t;
-      console.log(`      cancel → heal update failed in ${elapsed} ms, ${healing()}/300 joined nodes had a Job`);
+      console.log(
+        `      cancel → heal update failed in ${elapsed} ms, ${healing()}/300 joined nodes had a Job`,
+      );
       assert.ok(elapsed < 10_000, `update returned ${elapsed} ms after Cancel`);
       assert.match(err.message, /cancelled/);
       assert.equal(initFailure(err), undefined, "nothing recorded: the state keeps the create's outputs");
