@@ -321,7 +321,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
 
     it("returns within 10 s, the dispatcher keeps running, and the next Create adopts its Jobs: one Job per node", async () => {
       const { inputs } = await deployRelease(sim, {
-        values: { job: { parallelism: 25 } },
+        // A TTL far beyond the test (simulated seconds): the chart's 600 s is 10 s of real time here, and a Job that
+        // ends and is removed between the Cancel and the next call is unknown to it (NotObserved), not "one Job".
+        values: { job: { parallelism: 25, ttlSecondsAfterFinished: 50_000_000 } },
         rollout: { timeoutSeconds: 600 },
       });
       const urn = rolloutUrn("cancelled");
@@ -379,7 +381,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
 
     it("returns within 10 s, the heal dispatcher keeps running, and the next Update adopts it: one Job per node", async () => {
       const { inputs } = await deployRelease(sim, {
-        values: { job: { parallelism: 25 } },
+        // A TTL far beyond the test (simulated seconds): the chart's 600 s is 10 s of real time here, and a Job that
+        // ends and is removed between the Cancel and the next call is unknown to it (NotObserved), not "one Job".
+        values: { job: { parallelism: 25, ttlSecondsAfterFinished: 50_000_000 } },
         rollout: { timeoutSeconds: 600 },
       });
       const urn = rolloutUrn("heal-cancelled");
