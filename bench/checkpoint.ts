@@ -2,13 +2,14 @@
 // constructs KataDeploy against kube-sim, the harness plays the engine (the Rollout's Check and Create go to the
 // plugin over gRPC), and every copy a stack's checkpoint would hold is weighed as JSON: the Rollout's inputs and
 // outputs, the component's inputs and outputs, and the stack outputs a program exports (kataNodes, summary,
-// nodeResults, as the README's StackReference example does).
+// nodeOutcomes, as the README's StackReference example does).
 //
 //   npx ts-node --transpile-only bench/checkpoint.ts --sizes 1000,10000
 import * as fs from "node:fs";
 import { Command } from "commander";
 import { BUNDLED_DISPATCHER_IMAGE } from "../chart/dispatcherJobs";
 import type { K8sObject } from "../chart/k8s";
+import { listNodeOutcomes, type NodeOutcomes } from "../rollout/outcomes";
 import { startSimulator } from "../sim";
 import { RELEASE, apply, deployRelease } from "../tests/rollout/simHarness";
 import { EngineSide, ProviderClient, revealed, secret, startProvider } from "../tests/provider/harness";
@@ -75,12 +76,15 @@ async function main(): Promise<void> {
           },
         });
         const component = engine.registrations.slice(from).find((r) => r.type === COMPONENT);
-        const state = result.state as { kataNodes: unknown; summary: unknown; nodeResults: unknown[] };
+        const state = result.state as { kataNodes: unknown; summary: unknown; nodeOutcomes: NodeOutcomes };
         const stackOutputs = {
           kataNodes: state.kataNodes,
           kataSummary: state.summary,
-          kataNodeResults: state.nodeResults,
+          kataNodeOutcomes: state.nodeOutcomes,
         };
+        const notSucceeded = listNodeOutcomes(state.nodeOutcomes).filter(
+          (r) => r.outcome !== "succeeded",
+        ).length;
         const parts = {
           rolloutInputs: bytes(rollout?.inputs),
           rolloutOutputs: bytes(rollout?.outputs),
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
         };
         const total = Object.values(parts).reduce((a, b) => a + b, 0);
         const row =
-          `| ${nodes} | ${state.nodeResults.length} | ${parts.rolloutInputs} | ${parts.rolloutOutputs} | ` +
+          `| ${nodes} | ${Object.keys(state.nodeOutcomes.nodes).length} | ${notSucceeded} | ${parts.rolloutInputs} | ${parts.rolloutOutputs} | ` +
           `${parts.componentInputs} | ${parts.componentOutputs} | ${parts.stackOutputs} | ${total} | ` +
           `${(total / nodes).toFixed(1)} | ${((Date.now() - t) / 1000).toFixed(0)} |`;
         console.log(row);
@@ -107,8 +111,8 @@ async function main(): Promise<void> {
   console.log(
     [
       "",
-      "| nodes | results | rollout inputs B | rollout outputs B | component inputs B | component outputs B | stack outputs B | total B | B/node | wall s |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| nodes | results | not succeeded | rollout inputs B | rollout outputs B | component inputs B | component outputs B | stack outputs B | total B | B/node | wall s |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows,
     ].join("\n"),
   );

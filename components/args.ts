@@ -313,27 +313,28 @@ export interface RolloutArgs {
   stuckGraceSeconds?: pulumi.Input<number>;
 }
 
-/** One node's install result (output `nodeResults`). */
-export interface NodeResultOutput {
-  /** Node name. */
-  node: string;
+/** One node's entry in output `nodeOutcomes.nodes`. */
+export interface NodeOutcomeOutput {
   /**
    * `succeeded`, `failed`, `skipped`, or `unknown`: the node's Job vanished (TTL, a user, GC) before anyone saw it
    * end and the node carries no record of it; never reported as a failure (`reason` says why).
    */
   outcome: string;
-  /** The per-node Job, when one was created. */
-  job?: string;
-  /** Pods that ran (the Job's succeeded + failed counts). */
-  attempts: number;
-  /** The Job's start time (RFC 3339). */
-  startedAt?: string;
-  /** Completion time, or when the Job failed (RFC 3339). */
-  finishedAt?: string;
   /** Why it failed or was skipped, e.g. `BackoffLimitExceeded`, `Tainted`, `Timeout`, `Stuck`. */
   reason?: string;
-  /** What the failed pod said (container, exit code, termination message). */
-  message?: string;
+  /** Index into `nodeOutcomes.messages`: what the failed pod said (container, exit code, termination message). */
+  message?: number;
+}
+
+/**
+ * Output `nodeOutcomes`: every node of the last install run, compact enough for a 10,000-node checkpoint (a
+ * failure message is stored once however many nodes share it). Read one node with `nodeOutcome(outcomes, name)`.
+ */
+export interface NodeOutcomesOutput {
+  /** By node name: outcome, reason, message index. */
+  nodes: { [node: string]: NodeOutcomeOutput };
+  /** The distinct failure messages the entries index. */
+  messages: string[];
 }
 
 /** Counts of the last rollout run (output `summary`). */

@@ -8,3 +8,6 @@ export type { PlannedRollout, DataSummary } from "./rolloutObjects";
 export { KataDeployArgsError, checkArgs } from "./validation";
 export type { ArgIssue } from "./validation";
 export { CHART_REFERENCE, CHART_REPOSITORY, CHART_VERSION, DEFAULT_NAMESPACE } from "./chartDefaults";
+// Reading `nodeOutcomes` back, also from a StackReference (rollout/outcomes.ts).
+export { nodeOutcome, listNodeOutcomes } from "../rollout";
+export type { NodeOutcomeOf } from "../rollout";

@@ -11,7 +11,7 @@ import {
   DeploymentMode,
   DispatcherImplementation,
   KataDeployArgs,
-  NodeResultOutput,
+  NodeOutcomesOutput,
   RolloutSummaryOutput,
 } from "./args";
 import type { K8sObject } from "../chart/k8s";
@@ -131,8 +131,8 @@ export class KataDeploy extends pulumi.ComponentResource {
   public readonly releaseName: pulumi.Output<string>;
   /** Version of the deployed chart (from Chart.yaml for a local chart). */
   public readonly chartVersion: pulumi.Output<string>;
-  /** Per node of the last install run: outcome, Job, attempts, times, failure reason and message. */
-  public readonly nodeResults: pulumi.Output<NodeResultOutput[]>;
+  /** Per node of the last install run: outcome, failure reason and message (read one with `nodeOutcome`). */
+  public readonly nodeOutcomes: pulumi.Output<NodeOutcomesOutput>;
   /** Counts of the last install run. */
   public readonly summary: pulumi.Output<RolloutSummaryOutput>;
   /** Sorted names of the nodes where Kata is installed (the install succeeded). */
@@ -388,7 +388,7 @@ export class KataDeploy extends pulumi.ComponentResource {
     this.namespace = namespace;
     this.releaseName = plan.apply((p) => p.args.releaseName);
     this.chartVersion = planned.apply((p) => p.chartVersion);
-    this.nodeResults = rollout.nodeResults as pulumi.Output<NodeResultOutput[]>;
+    this.nodeOutcomes = rollout.nodeOutcomes;
     this.summary = rollout.summary;
     this.kataNodes = rollout.kataNodes;
     this.runId = rollout.runId;
@@ -397,7 +397,7 @@ export class KataDeploy extends pulumi.ComponentResource {
       namespace: this.namespace,
       releaseName: this.releaseName,
       chartVersion: this.chartVersion,
-      nodeResults: this.nodeResults,
+      nodeOutcomes: this.nodeOutcomes,
       summary: this.summary,
       kataNodes: this.kataNodes,
       runId: this.runId,

@@ -3,7 +3,7 @@
 // exports the component's outputs as stack outputs for StackReferences. `kata-deploy:kubeconfig` should be set
 // with `pulumi config set --secret`; the component keeps it secret either way.
 import * as pulumi from "@pulumi/pulumi";
-import { KataDeployArgs, NodeResultOutput, RolloutSummaryOutput } from "./args";
+import { KataDeployArgs, NodeOutcomesOutput, RolloutSummaryOutput } from "./args";
 import { KataDeploy } from "./kataDeploy";
 import { DEFAULT_RESOURCE_NAME } from "./plan";
 import {
@@ -65,8 +65,8 @@ export interface StackOutputs {
   namespace: pulumi.Output<string>;
   releaseName: pulumi.Output<string>;
   chartVersion: pulumi.Output<string>;
-  /** Per-node results of the last install run. */
-  nodeResults: pulumi.Output<NodeResultOutput[]>;
+  /** Per node of the last install run: outcome, reason, message (`nodeOutcome` reads one). */
+  nodeOutcomes: pulumi.Output<NodeOutcomesOutput>;
   summary: pulumi.Output<RolloutSummaryOutput>;
   /** Nodes where Kata is installed: a downstream stack reads it with a StackReference. */
   kataNodes: pulumi.Output<string[]>;
@@ -86,7 +86,7 @@ export function kataDeployStack(name: string = DEFAULT_RESOURCE_NAME): StackOutp
     namespace: kata.namespace,
     releaseName: kata.releaseName,
     chartVersion: kata.chartVersion,
-    nodeResults: kata.nodeResults,
+    nodeOutcomes: kata.nodeOutcomes,
     summary: kata.summary,
     kataNodes: kata.kataNodes,
     runId: kata.runId,

@@ -2,6 +2,7 @@
 // print the program's exports, and the short summary a person reads at the end of `npm start`. Pure.
 import type { NodeResult } from "../kube/jobStatus";
 import type { Plan } from "../components/plan";
+import { encodeOutcomes } from "../rollout/outcomes";
 import type { RolloutOutputs } from "../rollout/types";
 import { formatSeconds } from "./progress";
 
@@ -50,7 +51,7 @@ export function stackOutputs(
     namespace: plan.args.namespace,
     releaseName: plan.args.releaseName,
     chartVersion: plan.chart.version,
-    nodeResults: results,
+    nodeOutcomes: encodeOutcomes(results),
     summary: outs.summary,
     kataNodes,
     runId: outs.runId,

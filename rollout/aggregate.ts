@@ -87,6 +87,11 @@ export interface JobRunView {
   ownerValue?: string;
   /** The watch of per-node Jobs had to relist (410): Jobs created and removed meanwhile were never seen. */
   jobEventsLost?: boolean;
+  /**
+   * This run follows a dispatcher Job it did not create (adopted, e.g. after a Cancel): Jobs that dispatcher made and
+   * that ended and were removed (TTL) before this run listed them were never seen.
+   */
+  adopted?: boolean;
   /** Since when (epoch ms) the dispatcher's own pod has looked stuck (unschedulable, image pull), and why. */
   dispatcherStall?: { since: number; reason: string };
   /**
@@ -191,7 +196,7 @@ export function nodesLeftUndispatched(view: JobRunView): string[] {
     if (s.blockedBy) continue;
     const t = byNode.get(s.name);
     if (recordedResult(s.name, t?.job.metadata?.name, view)) continue;
-    if (view.jobEventsLost) continue;
+    if (view.jobEventsLost || view.adopted) continue;
     if (!t || (t.deleted && !jobOutcome(t.job).terminal)) left.push(s.name);
   }
   return left;
@@ -385,14 +390,17 @@ export function jobRunState(view: JobRunView): JobRunState {
           `no Job was dispatched to this node before the rollout timeout (${view.timeoutSeconds}s) passed`,
         ),
       );
-    } else if (view.jobEventsLost) {
+    } else if (view.jobEventsLost || view.adopted) {
       results.push(
         undecidedResult(
           s.name,
           "unknown",
           "NotObserved",
-          "no Job was seen for this node: the watch of Jobs expired (410) and had to relist, so a Job may have been " +
-            "created and removed meanwhile; the node carries no record of this run's outcome",
+          view.jobEventsLost
+            ? "no Job was seen for this node: the watch of Jobs expired (410) and had to relist, so a Job may have been " +
+                "created and removed meanwhile; the node carries no record of this run's outcome"
+            : "no Job was seen for this node: this run adopted a dispatcher that had run unwatched (after a Cancel), " +
+                "so its Job may have ended and been removed (TTL) before; the node carries no record of this run's outcome",
         ),
       );
     } else if (dispatcherPhase === "succeeded") {

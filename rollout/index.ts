@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeResult } from "../kube/jobStatus";
 import { kataNodes } from "./aggregate";
 import { decodeResults } from "./compact";
+import { encodeOutcomes, type NodeOutcomes } from "./outcomes";
 import { rolloutProvider } from "./provider";
 import type { RolloutInputs, RolloutSummary } from "./types";
 
@@ -15,6 +16,8 @@ export { useAmbientLoader } from "./ambient";
 export { ambientReference } from "./connection";
 export type { ConnectionSpec } from "./connection";
 export type { NodeResult, RolloutInputs, RolloutSummary };
+export { encodeOutcomes, listNodeOutcomes, nodeOutcome } from "./outcomes";
+export type { NodeOutcomeEntry, NodeOutcomeOf, NodeOutcomes } from "./outcomes";
 
 export const ROLLOUT_MODULE = "kata-deploy";
 export const ROLLOUT_TYPE = "KataRollout";
@@ -72,6 +75,8 @@ export interface RolloutResource extends pulumi.CustomResource {
   readonly summary: pulumi.Output<RolloutSummary>;
   readonly runId: pulumi.Output<string>;
   readonly nodeResults: pulumi.Output<NodeResult[]>;
+  /** The component's `nodeOutcomes` (rollout/outcomes.ts). */
+  readonly nodeOutcomes: pulumi.Output<NodeOutcomes>;
   readonly kataNodes: pulumi.Output<string[]>;
 }
 
@@ -83,6 +88,8 @@ export class KataRollout extends pulumi.dynamic.Resource implements RolloutResou
   declare readonly runId: pulumi.Output<string>;
   /** Per node: outcome, job, attempts, startedAt, finishedAt, reason, message. */
   readonly nodeResults: pulumi.Output<NodeResult[]>;
+  /** Per node: outcome, reason, message (rollout/outcomes.ts). */
+  readonly nodeOutcomes: pulumi.Output<NodeOutcomes>;
   /** Sorted names of the nodes where the install succeeded. */
   readonly kataNodes: pulumi.Output<string[]>;
 
@@ -96,6 +103,7 @@ export class KataRollout extends pulumi.dynamic.Resource implements RolloutResou
       ROLLOUT_TYPE,
     );
     this.nodeResults = this.results.apply((r) => decodeResults(r));
+    this.nodeOutcomes = this.nodeResults.apply((r) => encodeOutcomes(r));
     this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
   }
 }
@@ -112,6 +120,7 @@ export class PackageRollout extends pulumi.CustomResource implements RolloutReso
   declare readonly summary: pulumi.Output<RolloutSummary>;
   declare readonly runId: pulumi.Output<string>;
   readonly nodeResults: pulumi.Output<NodeResult[]>;
+  readonly nodeOutcomes: pulumi.Output<NodeOutcomes>;
   readonly kataNodes: pulumi.Output<string[]>;
 
   constructor(
@@ -125,6 +134,7 @@ export class PackageRollout extends pulumi.CustomResource implements RolloutReso
       version: rest.version ?? packageVersion,
     });
     this.nodeResults = this.results.apply((r) => decodeResults(r));
+    this.nodeOutcomes = this.nodeResults.apply((r) => encodeOutcomes(r));
     this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
   }
 }

@@ -411,7 +411,7 @@ async function claimDispatcher(
   o: StageRunOptions,
   notes: string[],
   beforeCreate: () => void,
-): Promise<{ uid: string; createdAt?: string }> {
+): Promise<{ uid: string; createdAt?: string; adopted?: boolean }> {
   const { client, namespace: ns, stage, log } = o;
   const name = o.job.metadata?.name ?? "";
   const ownerSelector = `${OWNER_LABEL}=${stage.ownerValue}`;
@@ -431,6 +431,7 @@ async function claimDispatcher(
       return {
         uid: existing?.metadata?.uid ?? "",
         createdAt: existing?.metadata?.creationTimestamp as string | undefined,
+        adopted: true,
       };
     }
     const running = runningJob(existing);
@@ -656,6 +657,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
     });
     ownUids.add(claimed.uid);
     currentUid = claimed.uid;
+    const adopted = claimed.adopted === true;
     runStartedAt = claimed.createdAt;
     for (;;) {
       if (loopError) throw loopError;
@@ -754,6 +756,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         namespace: ns,
         ownerValue: stage.ownerValue,
         jobEventsLost: jobs.eventsLost,
+        adopted,
         dispatcherStall,
         runStartedAt,
       };

@@ -16,7 +16,7 @@ export const COMPONENT_OUTPUTS = [
   "kataNodes",
   "mode",
   "namespace",
-  "nodeResults",
+  "nodeOutcomes",
   "releaseName",
   "runId",
   "summary",
@@ -36,6 +36,15 @@ export const ROLLOUT_RESULTS = [
   },
   { node: "worker-2", outcome: "succeeded" as const, attempts: 1 },
 ];
+/** The component's `nodeOutcomes` for ROLLOUT_RESULTS, written out by hand (rollout/outcomes.ts's format). */
+export const ROLLOUT_OUTCOMES = {
+  nodes: {
+    "worker-1": { outcome: "succeeded" },
+    "worker-0": { outcome: "failed", reason: "BackoffLimitExceeded", message: 0 },
+    "worker-2": { outcome: "succeeded" },
+  },
+  messages: ["container host-check exited 1: no usable virtualization backend [BackoffLimitExceeded]"],
+};
 export const ROLLOUT_SUMMARY = { total: 3, succeeded: 2, failed: 1, skipped: 0, durationSeconds: 42 };
 export const ROLLOUT_RUN_ID = "20261125T150000Z-0123abcd";
 

@@ -10,7 +10,7 @@ import { KataDeployArgsError, planKataDeploy } from "../../index";
 import {
   COMPONENT_OUTPUTS,
   MockRecorder,
-  ROLLOUT_RESULTS,
+  ROLLOUT_OUTCOMES,
   ROLLOUT_RUN_ID,
   ROLLOUT_SUMMARY,
   value,
@@ -89,7 +89,7 @@ describe("components: standalone program from stack config", () => {
     );
     // The rollout's outputs (what the mock's KataRollout returned) are stack outputs too.
     assert.deepEqual(await value(outputs.kataNodes), ["worker-1", "worker-2"]);
-    assert.deepEqual(await value(outputs.nodeResults), ROLLOUT_RESULTS);
+    assert.deepEqual(await value(outputs.nodeOutcomes), ROLLOUT_OUTCOMES);
     assert.deepEqual(await value(outputs.summary), ROLLOUT_SUMMARY);
     assert.equal(await value(outputs.runId), ROLLOUT_RUN_ID);
     await mocks.until(() => mocks.named("kdt-program").length === 2);

@@ -16,7 +16,7 @@ import {
   FIXTURE_TOKEN,
   KUBECONFIG_FIXTURE,
   MockRecorder,
-  ROLLOUT_RESULTS,
+  ROLLOUT_OUTCOMES,
   ROLLOUT_RUN_ID,
   ROLLOUT_SUMMARY,
   ROLLOUT_TYPE,
@@ -88,7 +88,7 @@ describe("components/KataDeploy: the rollout under the mock runtime", function (
       rollout: { timeoutSeconds: 900, healDrift: false, stuckGraceSeconds: 120 },
       job: { parallelism: 8 },
     });
-    assert.deepEqual(await value(kata.nodeResults), ROLLOUT_RESULTS);
+    assert.deepEqual(await value(kata.nodeOutcomes), ROLLOUT_OUTCOMES);
     assert.deepEqual(await value(kata.kataNodes), ["worker-1", "worker-2"]);
     assert.deepEqual(await value(kata.summary), ROLLOUT_SUMMARY);
     assert.equal(await value(kata.runId), ROLLOUT_RUN_ID);

@@ -91,30 +91,30 @@ describe("components: Pulumi package schema (component provider, inferred withou
     assert.deepEqual([...(resource.required ?? [])].sort(), COMPONENT_OUTPUTS);
     assert.equal(resource.properties.kataNodes.type, "array");
     assert.deepEqual(resource.properties.kataNodes.items, { type: "string" });
-    assert.equal(resource.properties.nodeResults.type, "array");
-    assert.deepEqual(resource.properties.nodeResults.items, {
-      $ref: "#/types/kata-deploy:index:NodeResultOutput",
-    });
+    assert.equal(resource.properties.nodeOutcomes.$ref, "#/types/kata-deploy:index:NodeOutcomesOutput");
     assert.equal(resource.properties.summary.$ref, "#/types/kata-deploy:index:RolloutSummaryOutput");
-    const nodeResult = schema.types["kata-deploy:index:NodeResultOutput"] as SchemaType & {
+    // nodeOutcomes: a map by node name (a YAML or Python consumer reads nodes["worker-17"].outcome) and the
+    // message table its entries index.
+    const outcomes = schema.types["kata-deploy:index:NodeOutcomesOutput"] as SchemaType & {
       required?: string[];
     };
-    assert.equal(nodeResult.type, "object");
-    const fields = nodeResult.properties ?? {};
-    assert.deepEqual(Object.keys(fields).sort(), [
-      "attempts",
-      "finishedAt",
-      "job",
-      "message",
-      "node",
-      "outcome",
-      "reason",
-      "startedAt",
-    ]);
+    assert.equal(outcomes.type, "object");
+    assert.deepEqual(Object.keys(outcomes.properties ?? {}).sort(), ["messages", "nodes"]);
+    assert.deepEqual(outcomes.properties?.nodes, {
+      type: "object",
+      additionalProperties: { $ref: "#/types/kata-deploy:index:NodeOutcomeOutput" },
+      description: outcomes.properties?.nodes.description,
+    });
+    assert.deepEqual(outcomes.properties?.messages.items, { type: "string" });
+    assert.deepEqual([...(outcomes.required ?? [])].sort(), ["messages", "nodes"]);
+    const entry = schema.types["kata-deploy:index:NodeOutcomeOutput"] as SchemaType & { required?: string[] };
+    const fields = entry.properties ?? {};
+    assert.deepEqual(Object.keys(fields).sort(), ["message", "outcome", "reason"]);
     // The contract's outcome is a literal union; the schema carries it as a plain string.
     assert.equal(fields.outcome.type, "string");
-    assert.equal(fields.attempts.type, "number");
-    assert.deepEqual([...(nodeResult.required ?? [])].sort(), ["attempts", "node", "outcome"]);
+    assert.equal(fields.reason.type, "string");
+    assert.equal(fields.message.type, "number");
+    assert.deepEqual(entry.required, ["outcome"]);
     const summary = schema.types["kata-deploy:index:RolloutSummaryOutput"].properties ?? {};
     assert.deepEqual(Object.keys(summary).sort(), [
       "durationSeconds",

@@ -11,6 +11,7 @@ import { CLEANUP_OWNER, INSTALL_OWNER, deployRelease, simJobOutcomes } from "../
 import { tempDir } from "../tempDir";
 import { serializedProvider } from "../rollout/serialized";
 import { EngineSide, ProviderClient, startProvider, type ProviderProcess } from "./harness";
+import { rolloutLifecycleSuite } from "./lifecycle";
 
 const TYPE = "pulumi-nodejs:dynamic/kata-deploy:KataRollout";
 
@@ -92,5 +93,16 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
       host.stderr(),
       /\[kata-rollout\] kata-deploy kata-system\/kata cleanup: \d+\/\d+ nodes succeeded/,
     );
+  });
+
+  rolloutLifecycleSuite({
+    client: () => client,
+    urn: (name) => engine.urnOf("", TYPE, name),
+    // Configure refused secrets: the engine sends plain values, with the serialized provider as `__provider`.
+    wire: async (inputs) => ({
+      ...(JSON.parse(JSON.stringify(inputs)) as Record<string, unknown>),
+      __provider: (await serializedProvider()).text,
+    }),
+    secrets: false,
   });
 });

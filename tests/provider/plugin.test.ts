@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { decodeResults } from "../../rollout/compact";
+import { listNodeOutcomes, nodeOutcome, type NodeOutcomes } from "../../rollout/outcomes";
 import type { RolloutInputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
@@ -21,6 +22,7 @@ import {
   deployRelease,
   simJobOutcomes,
 } from "../rollout/simHarness";
+import { addWorker, rolloutLifecycleSuite } from "./lifecycle";
 import {
   EngineSide,
   ProviderClient,
@@ -261,15 +263,17 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         ),
       );
       const state = result.state as {
-        nodeResults: { node: string; outcome: string; job: string }[];
+        nodeOutcomes: NodeOutcomes;
         summary: { total: number; succeeded: number };
         kataNodes: string[];
       };
-      assert.equal(state.nodeResults.length, truth.size);
-      for (const r of state.nodeResults) {
-        assert.equal(r.outcome, truth.get(r.node)?.outcome, r.node);
+      assert.deepEqual(Object.keys(state.nodeOutcomes.nodes).sort(), [...truth.keys()].sort());
+      for (const [node, t] of truth)
+        assert.equal(nodeOutcome(state.nodeOutcomes, node)?.outcome, t.outcome, node);
+      // The Job names are in the Rollout's own state (its compact results), not in the component's outputs.
+      const rolloutState = engine.resources.get(rollout.urn)?.state as { results: string };
+      for (const r of decodeResults(rolloutState.results))
         assert.equal(r.job, truth.get(r.node)?.job, r.node);
-      }
       assert.deepEqual(state.kataNodes, [...truth.keys()].sort());
       assert.equal(state.summary.succeeded, truth.size);
       assert.ok(!JSON.stringify(result.state).includes(sim.adminToken), "no credential among the outputs");
@@ -297,8 +301,8 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       );
       const rollout = afterChart(registrations.filter((r) => r.type === ROLLOUT));
       assert.equal((revealed(rollout.object) as { mode: string }).mode, "daemonset");
-      const state = result.state as { nodeResults: { node: string; outcome: string }[] };
-      assert.deepEqual(state.nodeResults.map((r) => r.node).sort(), simFleet(sim));
+      const state = result.state as { nodeOutcomes: NodeOutcomes };
+      assert.deepEqual(Object.keys(state.nodeOutcomes.nodes).sort(), simFleet(sim));
       // Ground truth: the nodes where the simulator runs a Ready pod of the DaemonSet.
       const pods = sim.list("pods", {
         namespace: RELEASE.namespace,
@@ -313,7 +317,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         .sort();
       assert.ok(ready.length > 0);
       assert.deepEqual(
-        state.nodeResults
+        listNodeOutcomes(state.nodeOutcomes)
           .filter((r) => r.outcome === "succeeded")
           .map((r) => r.node)
           .sort(),
@@ -322,68 +326,11 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
     });
   });
 
-  describe("the Rollout's lifecycle: Check → Create → Diff → Update → Read → Delete with serialized inputs", () => {
-    let sim: RunningSimulator;
-    let inputs: RolloutInputs;
-    before(async () => {
-      sim = await startSimulator({
-        authz: true,
-        nodes: 20,
-        controlPlane: 1,
-        seed: 9,
-        // Jobs of 50 ms: fast, yet slow enough for the dispatcher to see each one finish.
-        timeScale: 600,
-        jobDurationMs: 30_000,
-        execute: { nodeImages: [BUNDLED_DISPATCHER_IMAGE], timeoutMs: 120_000 },
-      });
-      inputs = (await deployRelease(sim, { values: { job: { parallelism: 5 } } })).inputs;
-    });
-    after(async () => sim?.close());
-
-    it("runs every method through the plugin and leaves the cluster as the audit log says", async () => {
-      const urn = rolloutUrn("life");
-      const bad = await client.check(urn, {}, { ...wireInputs(inputs), mode: "bogus" });
-      assert.deepEqual(
-        bad.failures.map((f) => f.property),
-        ["mode"],
-      );
-
-      const checked = await client.check(urn, {}, wireInputs(inputs));
-      assert.deepEqual(checked.failures, []);
-      assert.ok(isSecret(checked.inputs.connection), "checked inputs keep the connection secret");
-      const created = await client.create(urn, checked.inputs);
-      assert.equal(created.id, `${RELEASE.namespace}/kata-deploy`);
-      assert.ok(isSecret(created.properties.connection), "the connection output is secret");
-      const results = decodeResults(created.properties.results as string);
-      const truth = simJobOutcomes(sim, INSTALL_OWNER);
-      assert.equal(results.length, truth.size);
-      assert.ok(results.every((r) => r.outcome === truth.get(r.node)?.outcome));
-
-      assert.equal(await client.diff(urn, created.id, created.properties, checked.inputs), "none");
-      const rerun = (
-        await client.check(urn, checked.inputs, wireInputs({ ...inputs, runKey: `${inputs.runKey}-2` }))
-      ).inputs;
-      assert.equal(await client.diff(urn, created.id, created.properties, rerun), "some");
-      const updated = await client.update(urn, created.id, created.properties, rerun);
-      assert.notEqual(updated.runId, created.properties.runId);
-      assert.equal(updated.lastRunKey, `${inputs.runKey}-2`);
-      for (const [node, n] of installJobsPerNode(sim)) assert.equal(n, 2, `${node}: one Job per run`);
-
-      const read = await client.read(urn, created.id, updated);
-      assert.equal(read.id, created.id);
-      assert.equal(read.properties.results, updated.results);
-
-      // The cleanup dispatcher's default selection: nodes labelled as having Kata (the install's label).
-      const installed = decodeResults(updated.results as string).filter((r) => r.outcome === "succeeded");
-      for (const r of installed)
-        sim.patch("nodes", undefined, r.node, {
-          metadata: { labels: { "katacontainers.io/kata-runtime": "true" } },
-        });
-      await client.delete(urn, created.id, updated);
-      const cleanup = simJobOutcomes(sim, CLEANUP_OWNER);
-      assert.deepEqual([...cleanup.keys()].sort(), installed.map((r) => r.node).sort());
-      assert.ok([...cleanup.values()].every((c) => c.outcome === "succeeded"));
-    });
+  rolloutLifecycleSuite({
+    client: () => client,
+    urn: rolloutUrn,
+    wire: async (inputs) => wireInputs(inputs),
+    secrets: true,
   });
 
   describe("Cancel during a 500-node rollout", () => {
@@ -403,7 +350,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
 
     it("returns within 10 s, the dispatcher keeps running, and the next Create adopts its Jobs: one Job per node", async () => {
       const { inputs } = await deployRelease(sim, {
-        values: { job: { parallelism: 25 } },
+        // A TTL far beyond the test (simulated seconds): the chart's 600 s is 10 s of real time here, and a Job that
+        // ends and is removed between the Cancel and the next call is unknown to it (NotObserved), not "one Job".
+        values: { job: { parallelism: 25, ttlSecondsAfterFinished: 50_000_000 } },
         rollout: { timeoutSeconds: 600 },
       });
       const urn = rolloutUrn("cancelled");
@@ -636,5 +585,86 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         assert.deepEqual(leftovers(), []);
       });
     }
+  });
+
+  describe("Cancel during a drift-heal Update", () => {
+    let sim: RunningSimulator;
+    before(async () => {
+      sim = await startSimulator({
+        authz: true,
+        nodes: 100,
+        controlPlane: 0,
+        seed: 22,
+        timeScale: 60,
+        jobDurationMs: 30_000,
+        execute: { nodeImages: [BUNDLED_DISPATCHER_IMAGE], timeoutMs: 300_000 },
+      });
+    });
+    after(async () => sim?.close());
+
+    it("returns within 10 s, the heal dispatcher keeps running, and the next Update adopts it: one Job per node", async () => {
+      const { inputs } = await deployRelease(sim, {
+        // A TTL far beyond the test (simulated seconds): the chart's 600 s is 10 s of real time here, and a Job that
+        // ends and is removed between the Cancel and the next call is unknown to it (NotObserved), not "one Job".
+        values: { job: { parallelism: 25, ttlSecondsAfterFinished: 50_000_000 } },
+        rollout: { timeoutSeconds: 600 },
+      });
+      const urn = rolloutUrn("heal-cancelled");
+      const checked = (await client.check(urn, {}, wireInputs(inputs))).inputs;
+      const created = await client.create(urn, checked);
+      assert.equal(decodeResults(created.properties.results as string).length, 100);
+
+      // 300 nodes join: the heal Update installs just them (same run key), the others keep their one Job.
+      const joined = Array.from({ length: 300 }, (_, i) => `joined-${String(i).padStart(3, "0")}`);
+      for (const name of joined) addWorker({ sim }, name);
+      const news = (await client.check(urn, checked, wireInputs(inputs))).inputs;
+      assert.equal(await client.diff(urn, created.id, created.properties, news), "some");
+      const dispatcherCreates = () =>
+        sim.audit
+          .transitions("jobs")
+          .filter((x) => x.kind === "created" && x.name === inputs.installDispatcherJobName).length;
+      const heal = client.update(urn, created.id, created.properties, news).then(
+        () => new Error("the heal finished before the cancel"),
+        (e: unknown) => e as Error,
+      );
+      const healing = () => joined.filter((n) => installJobsPerNode(sim).has(n)).length;
+      const waitUntil = Date.now() + 120_000;
+      while (healing() < 50) {
+        assert.ok(Date.now() < waitUntil, "the heal dispatcher created no 50 per-node Jobs within 120 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const t = Date.now();
+      await client.cancel();
+      const err = await heal;
+      const elapsed = Date.now() - t;
+      console.log(
+        `      cancel → heal update failed in ${elapsed} ms, ${healing()}/300 joined nodes had a Job`,
+      );
+      assert.ok(elapsed < 10_000, `update returned ${elapsed} ms after Cancel`);
+      assert.match(err.message, /cancelled/);
+      assert.equal(initFailure(err), undefined, "nothing recorded: the state keeps the create's outputs");
+      assert.equal(dispatcherCreates(), 2, "the create's dispatcher, then the heal's");
+      const dispatcher = sim.get("jobs", RELEASE.namespace, inputs.installDispatcherJobName) as KubeObject;
+      assert.ok(dispatcher && !dispatcher.metadata?.deletionTimestamp, "the heal dispatcher keeps running");
+      assert.match(
+        JSON.stringify(dispatcher.spec),
+        /--nodes=joined-/,
+        "it is the heal's (its --nodes names the joined nodes)",
+      );
+
+      // The engine's next `up`: the same olds (the cancelled Update recorded nothing), the same heal.
+      const again = await client.update(urn, created.id, created.properties, news);
+      assert.equal(dispatcherCreates(), 2, "the heal dispatcher was adopted, not created again");
+      assert.match(plugin.stderr(), /adopted the running dispatcher Job/);
+      const results = decodeResults(again.results as string);
+      assert.deepEqual(results.map((r) => r.node).sort(), [...simFleet(sim)]);
+      assert.ok(
+        results.every((r) => r.outcome === "succeeded"),
+        "every node of the fleet succeeded",
+      );
+      const perNode = installJobsPerNode(sim);
+      assert.equal(perNode.size, 400);
+      for (const [node, n] of perNode) assert.equal(n, 1, `${node} got ${n} Jobs`);
+    });
   });
 });

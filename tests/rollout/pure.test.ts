@@ -199,6 +199,33 @@ describe("rollout pure logic", () => {
       assert.equal(s.results[1].reason, "JobDeleted");
     });
 
+    it("an adopted run (after a Cancel): a node with no Job seen is unknown (NotObserved), not skipped", () => {
+      const view = {
+        ...base,
+        jobs: [{ job: job("a", "complete") }],
+        dispatcher: dispatcherJob("complete"),
+        selected: [{ name: "a" }, { name: "gone" }],
+      };
+      // Followed from the start: the dispatcher chose not to dispatch to `gone`.
+      assert.deepEqual(
+        jobRunState(view).results.map((r) => [r.node, r.outcome, r.reason]),
+        [
+          ["a", "succeeded", undefined],
+          ["gone", "skipped", "NotDispatched"],
+        ],
+      );
+      // Adopted: its Job may have ended and been removed (TTL) while no rollout watched.
+      const adopted = jobRunState({ ...view, adopted: true });
+      assert.deepEqual(
+        adopted.results.map((r) => [r.node, r.outcome, r.reason]),
+        [
+          ["a", "succeeded", undefined],
+          ["gone", "unknown", "NotObserved"],
+        ],
+      );
+      assert.match(adopted.results[1].message ?? "", /adopted a dispatcher that had run unwatched/);
+    });
+
     it("on timeout, fails unfinished Jobs and undispatched nodes with reason Timeout", () => {
       const s = jobRunState({
         ...base,
@@ -640,6 +667,9 @@ describe("rollout pure logic", () => {
     });
     it("hands on nothing when Job events were lost (a Job may have run and gone unseen)", () => {
       assert.deepEqual(nodesLeftUndispatched(view([], { jobEventsLost: true })), []);
+    });
+    it("hands on nothing in an adopted run (Jobs made before it listed them may be gone unseen)", () => {
+      assert.deepEqual(nodesLeftUndispatched(view([], { adopted: true })), []);
     });
     it("replaces a failed or deleted dispatcher with nodes left, within its attempts, never after exit 2 or the timeout", () => {
       const d = { phase: "failed" as const, left: 3, replaced: 0, timedOut: false };

@@ -5,8 +5,7 @@ import type { PodLike } from "../../kube/jobStatus";
 import { decodeResults } from "../../rollout/compact";
 import { rolloutProvider as directProvider } from "../../rollout/provider";
 import type { RolloutOutputs } from "../../rollout/types";
-import type { KubeObject } from "../../sim/types";
-import { serializedProvider, type RolloutProvider } from "./serialized";
+import type { RolloutProvider } from "./serialized";
 import {
   CLEANUP_OWNER,
   INSTALL_OWNER,
@@ -45,10 +44,6 @@ function simFailure(
     }
   }
   return undefined;
-}
-
-function createsOf(r: Release, name: string): number {
-  return r.sim.audit.transitions("jobs").filter((t) => t.kind === "created" && t.name === name).length;
 }
 
 describe("rollout provider on the simulator", function () {
@@ -198,170 +193,9 @@ describe("rollout provider on the simulator", function () {
     });
   });
 
-  for (const variant of ["direct", "serialized (as the engine loads it)"] as const) {
-    describe(`lifecycle, provider ${variant}: re-run rule, drift, refresh, destroy`, () => {
-      let r: Release;
-      let provider: Required<RolloutProvider>;
-      let outs: RolloutOutputs;
-      const id = "kata-system/kata-deploy";
-      before(async () => {
-        provider =
-          variant === "direct"
-            ? rolloutProvider
-            : ((await serializedProvider()).provider as Required<RolloutProvider>);
-        r = await startRelease({
-          sim: { nodes: 24, controlPlane: 1, seed: 5, timeScale: 20_000, jobDurationMs: 60_000 },
-          values: { job: { parallelism: 10, ttlSecondsAfterFinished: 50_000_000 } },
-          rollout: { timeoutSeconds: 240 },
-        });
-      });
-      after(async () => r?.close());
-
-      it("create installs every selected node and returns the documented outputs", async () => {
-        const created = await provider.create(r.inputs);
-        assert.equal(created.id, id);
-        outs = created.outs as RolloutOutputs;
-        const truth = simJobOutcomes(r.sim, INSTALL_OWNER);
-        assert.equal(truth.size, 23);
-        assert.deepEqual(outs.summary.total, 23);
-        assert.equal(outs.summary.succeeded, 23);
-        assert.deepEqual(
-          decodeResults(outs.results).map((x) => [x.node, x.job, x.outcome]),
-          [...truth].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, t]) => [node, t.job, t.outcome]),
-        );
-        assert.match(outs.runId, /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}-[0-9a-f]{16}$/);
-      });
-
-      it("no re-run without a run-key change: diff is empty and update keeps the recorded run", async () => {
-        const before = createsOf(r, "kata-deploy-install-dispatcher");
-        assert.deepEqual(await provider.diff(id, outs, r.inputs), { changes: false });
-        const updated = (await provider.update(id, outs, { ...r.inputs, timeoutSeconds: 61 }))
-          .outs as RolloutOutputs;
-        assert.equal(createsOf(r, "kata-deploy-install-dispatcher"), before, "no dispatcher Job created");
-        assert.equal(updated.results, outs.results);
-        assert.equal(updated.runId, outs.runId);
-        assert.equal(updated.timeoutSeconds, 61);
-      });
-
-      it("re-runs when the run key changes (rerunToken): the old hook Job is replaced, per-node Jobs recreated", async () => {
-        const news = { ...r.inputs, runKey: `${r.inputs.runKey}-rerun` };
-        assert.deepEqual(await provider.diff(id, outs, news), { changes: true });
-        const before = createsOf(r, "kata-deploy-install-dispatcher");
-        const jobsBefore = r.sim.audit.transitions("jobs").filter((t) => t.kind === "created").length;
-        const updated = (await provider.update(id, outs, news)).outs as RolloutOutputs;
-        assert.equal(createsOf(r, "kata-deploy-install-dispatcher"), before + 1);
-        const created =
-          r.sim.audit.transitions("jobs").filter((t) => t.kind === "created").length - jobsBefore;
-        assert.equal(created, 1 + 23, "one dispatcher and one Job per node");
-        assert.equal(updated.lastRunKey, news.runKey);
-        assert.notEqual(updated.runId, outs.runId);
-        outs = updated;
-        r.inputs = news;
-      });
-
-      it("drift: a new matching node makes diff propose an update; the update installs only that node", async () => {
-        r.sim.create("nodes", {
-          apiVersion: "v1",
-          kind: "Node",
-          metadata: { name: "late-joiner", labels: { "kubernetes.io/os": "linux" } },
-          spec: {},
-          status: {
-            conditions: [{ type: "Ready", status: "True" }],
-            nodeInfo: {
-              containerRuntimeVersion: "containerd://2.1.5",
-              machineID: "late-joiner",
-              architecture: "amd64",
-            },
-          },
-        } as unknown as KubeObject);
-        assert.deepEqual(
-          await provider.diff(id, { ...outs, healDrift: false }, { ...r.inputs, healDrift: false }),
-          { changes: false },
-          "switchable",
-        );
-        assert.deepEqual(await provider.diff(id, outs, r.inputs), { changes: true });
-        const jobsBefore = r.sim.audit
-          .transitions("jobs")
-          .filter((t) => t.kind === "created")
-          .map((t) => t.name);
-        const updated = (await provider.update(id, outs, r.inputs)).outs as RolloutOutputs;
-        const createdNow = r.sim.audit
-          .transitions("jobs")
-          .filter((t) => t.kind === "created")
-          .map((t) => t.name)
-          .slice(jobsBefore.length);
-        assert.deepEqual(createdNow.sort(), [
-          "kata-deploy-install-dispatcher",
-          "kata-deploy-install-late-joiner",
-        ]);
-        const dispatcher = r.sim.get(
-          "jobs",
-          RELEASE.namespace,
-          "kata-deploy-install-dispatcher",
-        ) as unknown as {
-          spec: { template: { spec: { containers: { command: string[] }[] } } };
-        };
-        assert.equal(dispatcher.spec.template.spec.containers[0].command.at(-1), "--nodes=late-joiner");
-        const results = decodeResults(updated.results);
-        assert.equal(results.length, 24);
-        assert.equal(byNode(results).get("late-joiner")?.outcome, "succeeded");
-        assert.equal(updated.summary.succeeded, 24);
-        assert.deepEqual(await provider.diff(id, updated, r.inputs), { changes: false }, "healed");
-        outs = updated;
-      });
-
-      it("refresh keeps recorded results for Jobs that are gone, and re-reads live ones", async () => {
-        // The heal run replaced the hook Job, and garbage collection took the per-node Jobs it owned (as after a TTL):
-        // only late-joiner's Job is left. Make it tell a different story, as if it had been re-run by hand and failed.
-        const all = r.sim.list("jobs", {
-          namespace: RELEASE.namespace,
-          labelSelector: `kata-deploy-job-dispatcher/owner=${INSTALL_OWNER}`,
-        });
-        assert.deepEqual(
-          all.map((j) => j.metadata.name),
-          ["kata-deploy-install-late-joiner"],
-        );
-        const at = new Date(r.sim.now()).toISOString().replace(/\.\d+Z$/, "Z");
-        r.sim.patch("jobs", RELEASE.namespace, "kata-deploy-install-late-joiner", {
-          status: {
-            succeeded: 0,
-            failed: 1,
-            completionTime: null,
-            conditions: [
-              {
-                type: "Failed",
-                status: "True",
-                reason: "DeadlineExceeded",
-                message: "Job was active longer than specified deadline",
-                lastTransitionTime: at,
-              },
-            ],
-          },
-        });
-        const read = await provider.read(id, outs);
-        assert.equal(read.id, id);
-        const props = read.props as RolloutOutputs;
-        const before = byNode(decodeResults(outs.results));
-        const after = byNode(decodeResults(props.results));
-        assert.equal(after.size, 24);
-        for (const [node, result] of before) {
-          if (node !== "late-joiner")
-            assert.deepEqual(after.get(node), result, `${node}: its Job is gone, its recorded result stays`);
-        }
-        assert.equal(after.get("late-joiner")?.outcome, "failed", "a live Job is re-read");
-        assert.equal(after.get("late-joiner")?.reason, "DeadlineExceeded");
-        assert.equal(props.summary.failed, 1);
-      });
-
-      it("destroy runs the cleanup dispatcher and removes its hook Job", async () => {
-        outs = { ...outs, cleanupOnDestroy: true };
-        const before = createsOf(r, "kata-deploy-cleanup-dispatcher");
-        await provider.delete(id, outs);
-        assert.equal(createsOf(r, "kata-deploy-cleanup-dispatcher"), before + 1);
-        assert.equal(r.sim.get("jobs", RELEASE.namespace, "kata-deploy-cleanup-dispatcher"), undefined);
-      });
-    });
-  }
+  // The lifecycle (Check → Create → Diff → Update → Read → Delete: re-run rule, drift, refresh, destroy) runs through
+  // the hosts the engine starts, over gRPC: tests/provider/lifecycle.ts. This file keeps the behaviour under
+  // conditions a lifecycle cannot stage (failures at scale, timeouts, stuck pods, mode switches, short TTLs).
 
   describe("timeout and stuck pods", () => {
     let r: Release;

@@ -1,5 +1,6 @@
-// The provider as the Pulumi engine loads it: serializeFunction on the program side, then require-from-string of the
-// text in a fresh module (pulumi-facts.md §4.4). Shared by the rollout tests.
+// The provider as the SDK serializes it into `__provider` (serializeFunction, as a program does), and that text loaded
+// with require-from-string in a fresh module (pulumi-facts.md §4.4). tests/provider/dynamicHost.test.ts sends the
+// text to the real dynamic-provider host; the rollout tests use it to check what the text may require.
 import { builtinModules } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
@@ -23,7 +24,7 @@ export function isBuiltin(name: string): boolean {
 export function serializedProvider(): Promise<{ text: string; provider: RolloutProvider }> {
   cached ??= (async () => {
     const sf = await pulumi.runtime.serializeFunction(() => rolloutProvider, { allowSecrets: true });
-    // Loaded exactly as @pulumi/pulumi/cmd/dynamic-provider does.
+    // require-from-string, the loader @pulumi/pulumi/cmd/dynamic-provider uses.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const requireFromString = require("require-from-string") as (code: string) => {
       handler: () => RolloutProvider;
