@@ -3,6 +3,8 @@
 // This module assembles them; each part lives in its own module. Pure and Node built-ins only: the rollout's
 // serialized dynamic provider imports it.
 
+// Helm's install order by kind (kind_sorter.go); kinds not listed go last, by kind name.
+import { INSTALL_ORDER } from "../kube/helmHooks";
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "../kube/validation";
 import {
   atLeast41,
@@ -53,45 +55,6 @@ export {
 } from "./jobMode";
 export { RUNTIME_CLASS_OVERHEAD } from "./kataObjects";
 
-/** Helm's install order by kind (releaseutil.InstallOrder); kinds not listed go last, by kind name. */
-const INSTALL_ORDER = [
-  "PriorityClass",
-  "Namespace",
-  "NetworkPolicy",
-  "ResourceQuota",
-  "LimitRange",
-  "PodSecurityPolicy",
-  "PodDisruptionBudget",
-  "ServiceAccount",
-  "Secret",
-  "SecretList",
-  "ConfigMap",
-  "StorageClass",
-  "PersistentVolume",
-  "PersistentVolumeClaim",
-  "CustomResourceDefinition",
-  "ClusterRole",
-  "ClusterRoleList",
-  "ClusterRoleBinding",
-  "ClusterRoleBindingList",
-  "Role",
-  "RoleList",
-  "RoleBinding",
-  "RoleBindingList",
-  "Service",
-  "DaemonSet",
-  "Pod",
-  "ReplicationController",
-  "ReplicaSet",
-  "Deployment",
-  "HorizontalPodAutoscaler",
-  "StatefulSet",
-  "Job",
-  "CronJob",
-  "IngressClass",
-  "Ingress",
-  "APIService",
-];
 
 function installOrder(objects: K8sObject[]): K8sObject[] {
   const rank = (kind: string) => {
