@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { HELM_TEMPLATE_TOKEN } from "../../components/helmTemplate";
+import { offlineHelmTemplate } from "../components/offlineTemplate";
 import { KubeConfig } from "@kubernetes/client-node";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import type { K8sObject } from "../../chart/k8s";
@@ -23,6 +25,7 @@ import {
   simJobOutcomes,
 } from "../rollout/simHarness";
 import {
+  afterChart,
   EngineSide,
   ProviderClient,
   initFailure,
@@ -44,6 +47,9 @@ const KATA_LABEL = "katacontainers.io/kata-runtime";
 /** The plugin's ambient kubeconfig: a file whose content a test may point at another cluster. */
 const ambientPath = path.join(tempDir("kata-ambient-"), "kubeconfig");
 const engine = new EngineSide();
+// The kubernetes provider's helm template invoke (the hooks' render), played by the offline renderer.
+engine.onInvoke = (token, args) =>
+  token === HELM_TEMPLATE_TOKEN ? offlineHelmTemplate(String(args.jsonOpts)) : undefined;
 const started: Promise<ProviderProcess> = engine.start().then((address) =>
   startProvider("package", {
     engineAddress: address,
@@ -234,7 +240,7 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
       true,
       "the chart is registered so that the kubernetes provider does not await its DaemonSet",
     );
-    const rollout = up.registrations.find((r) => r.type === ROLLOUT)!;
+    const rollout = afterChart(up.registrations.filter((r) => r.type === ROLLOUT));
     assert.ok(isSecret(rollout.object.connection), "a connection the user passed is secret");
     assert.equal((revealed(rollout.object.connection) as ConnectionSpec).server, target.url);
     const dsRecord = rollouts.get(rollout.urn)!;
@@ -304,7 +310,7 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
       [],
       "no provider of the component's own",
     );
-    const rollout = up.registrations.find((r) => r.type === ROLLOUT)!;
+    const rollout = afterChart(up.registrations.filter((r) => r.type === ROLLOUT));
     const record = rollouts.get(rollout.urn)!;
     const truth = simJobOutcomes(ambient, INSTALL_OWNER);
     assert.equal(truth.size, 11, "the rollout ran on the ambient cluster");

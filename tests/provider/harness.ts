@@ -53,6 +53,16 @@ export function revealed(value: unknown): unknown {
   return value;
 }
 
+/**
+ * The Rollout that runs after the chart (post-install hooks and the per-node wait), among a component's Rollout
+ * registrations: the other one is the release hooks' side (`chartSide: "before"`).
+ */
+export function afterChart(rollouts: Registration[]): Registration {
+  const after = rollouts.filter((r) => (revealed(r.object) as { chartSide?: string }).chartSide !== "before");
+  if (after.length !== 1) throw new Error(`expected one rollout after the chart, found ${after.length}`);
+  return after[0];
+}
+
 function toStruct(value: Record<string, unknown>): Struct {
   return Struct.fromJavaScript(value as Record<string, Wire> as never);
 }

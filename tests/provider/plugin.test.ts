@@ -24,6 +24,7 @@ import {
 } from "../rollout/simHarness";
 import { addWorker, rolloutLifecycleSuite } from "./lifecycle";
 import {
+  afterChart,
   EngineSide,
   ProviderClient,
   REPO_DIR,
@@ -60,12 +61,6 @@ const started: Promise<ProviderProcess> = engine.start().then((address) =>
 started.catch(() => undefined);
 
 /** The rollout registered after the chart (not the release hooks' side, `chartSide: "before"`). */
-function afterChart(rollouts: Registration[]): Registration {
-  const after = rollouts.filter((r) => (revealed(r.object) as { chartSide?: string }).chartSide !== "before");
-  assert.equal(after.length, 1, "one rollout after the chart");
-  return after[0];
-}
-
 function rolloutUrn(name: string): string {
   return engine.urnOf("", ROLLOUT, name);
 }
