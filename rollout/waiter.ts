@@ -8,6 +8,8 @@ import {
   type JobRunView,
   dispatcherExitCode,
   nodesLeftUndispatched,
+  openJobsAllStuck,
+  runStalled,
   DISPATCHER_REPLACEMENT,
   replacementBackoffMs,
   shouldReplaceDispatcher,
@@ -626,6 +628,10 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   let lastStuckScan = 0;
   const stuckScanEveryMs = Math.min(15_000, Math.max(250, (o.stuckGraceSeconds * 1000) / 4));
   let dispatcherStall: { since: number; reason: string } | undefined;
+  /** Why the run cannot progress although its dispatcher runs (aggregate.runStalled); set once, ends the run. */
+  let runStall: string | undefined;
+  let selectionListed = false;
+  let liveSelection: { at: number; nodes: SelectedNode[]; records: Map<string, NodeRecord> } | undefined;
   let state: JobRunState | undefined;
   let dispatcherTracked: TrackedJob | undefined;
   let ownDispatcher: { job: JobLike & Obj; deleted: boolean } | undefined;
@@ -731,15 +737,18 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         pods.set(name, podsReadable ? await podsOfJob(client, ns, name).catch(() => undefined) : undefined);
         dispatcherTracked.pods = pods.get(name);
       }
+      const dispatcherEnded =
+        !!dispatcherTracked && (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted);
       const dispatcherDone =
-        (!!dispatcherTracked &&
-          (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted)) ||
+        dispatcherEnded ||
+        !!runStall ||
         dispatcherStalled({ dispatcherStall, now, stuckGraceSeconds: o.stuckGraceSeconds });
       // The selection is read once the dispatcher has listed nodes, so nodes it left out can be named; the same
       // Node objects carry the outcomes the dispatcher recorded (it records them before it exits).
       if ((dispatcherDone || timedOut) && selected === undefined) {
         const lists = await listSelection(client, stage).catch(() => undefined);
         selected = lists ? selectNodes(lists, stage.selection, stage.tolerations) : [];
+        selectionListed = lists !== undefined;
         nodeRecords = recordsOf(lists ?? []);
       }
       const view: JobRunView = {
@@ -756,7 +765,32 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         jobEventsLost: jobs.eventsLost,
         dispatcherStall,
         runStartedAt,
+        runStall,
+        selectionListed,
       };
+      // A running dispatcher waits for its stuck Jobs until the timeout: when every open Job is stuck past the grace
+      // period and it cannot start another, the run ends now (the selection is read, at most once per stuck scan,
+      // only while every open Job is stuck).
+      if (!dispatcherDone && !timedOut && openJobsAllStuck(view) > 0) {
+        if (liveSelection === undefined || now - liveSelection.at >= stuckScanEveryMs) {
+          const lists = await listSelection(client, stage).catch(() => undefined);
+          liveSelection = lists
+            ? {
+                at: now,
+                nodes: selectNodes(lists, stage.selection, stage.tolerations),
+                records: recordsOf(lists),
+              }
+            : undefined;
+        }
+        runStall = runStalled(
+          liveSelection
+            ? { ...view, selected: liveSelection.nodes, nodeRecords: liveSelection.records }
+            : view,
+          stage.parallelism,
+        );
+        // The next pass reads the selection and the nodes' records as for any dispatcher that is done.
+        if (runStall) continue;
+      }
       state = jobRunState(view);
       const left = selected && o.replacementJob ? nodesLeftUndispatched(view) : [];
       if (
@@ -802,6 +836,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         pods.delete(name);
         dispatcherStall = undefined;
         selected = undefined;
+        selectionListed = false;
         nodeRecords = undefined;
         continue;
       }
@@ -831,11 +866,28 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
     await Promise.allSettled(loops);
   }
   if (state.dispatcherPhase === "stalled") {
-    // A dispatcher that starts later would install outside any `pulumi up`, with nobody reporting: remove it.
+    // A dispatcher that starts later would install outside any `pulumi up`, with nobody reporting: remove it. So is
+    // a stuck per-node Job (its node may come back): its result is recorded as Stuck, and the next `up` runs it again.
+    // A replacement dispatcher's Jobs have no owner, so garbage collection would not take them: each goes by name.
+    const stuckJobs = runStall
+      ? trackedJobs()
+          .filter((t) => !t.deleted && !jobOutcome(t.job).terminal)
+          .map((t) => t.job.metadata?.name ?? "")
+          .filter(Boolean)
+      : [];
     await client
       .delete(jobsPath(ns, name), "Background", `delete stalled dispatcher Job ${name}`)
       .catch(() => false);
-    log(`${o.label}: removed dispatcher Job ${ns}/${name}, which could not start`);
+    await Promise.all(
+      stuckJobs.map((job) =>
+        client.delete(jobsPath(ns, job), "Background", `delete stuck Job ${job}`).catch(() => false),
+      ),
+    );
+    log(
+      runStall
+        ? `${o.label}: removed dispatcher Job ${ns}/${name} and ${stuckJobs.length} stuck per-node Job(s): ${runStall}`
+        : `${o.label}: removed dispatcher Job ${ns}/${name}, which could not start`,
+    );
   }
   return {
     results: state.results,
