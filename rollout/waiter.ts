@@ -35,6 +35,8 @@ export const RUN_KEY_ANNOTATION = "kata-deploy.pulumi.com/run-key";
 /** Annotation on a dispatcher Job: the run that created it (see provider.ts newRunId). */
 export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
 export const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
+/** Label the Job controller puts on a Job's pods: the Job's uid (a replacement of the same name has another). */
+export const CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid";
 
 export function jobsPath(ns: string, name?: string): string {
   return `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs${name ? `/${encodeURIComponent(name)}` : ""}`;
@@ -525,6 +527,31 @@ async function dispatcherPodsStopped(
 }
 
 /**
+ * The Orphan delete that keeps a dead dispatcher's per-node Jobs orphans its pods too: a failed pod (a crash, an OOM
+ * kill) would stay in the namespace for good, since nothing owns it and PodGC only removes terminated pods beyond
+ * thousands. Its failure was read already (the run's message says why it died), so its pods are deleted here, by the
+ * uid label of the dead Job (the replacement, of the same name, has another uid). Without `pods delete` they are
+ * left, and the log says how to remove them.
+ */
+async function removeOrphanedPods(o: StageRunOptions, deadUid: string | undefined): Promise<void> {
+  if (!deadUid) return;
+  const { client, namespace: ns } = o;
+  const selector = `${CONTROLLER_UID_LABEL}=${deadUid}`;
+  try {
+    const pods = (await client.list<Obj>(podsPath(ns), { labelSelector: selector })).items;
+    for (const p of pods) {
+      const pod = p.metadata?.name ?? "";
+      await client.delete(`${podsPath(ns)}/${encodeURIComponent(pod)}`, "Background", `delete pod ${pod}`);
+    }
+  } catch (err) {
+    o.log(
+      `${o.label}: left the pods of the replaced dispatcher Job (${isForbidden(err) ? "pods delete is not allowed" : String(err)}); ` +
+        `remove them with: kubectl delete pods -n ${ns} -l ${selector}`,
+    );
+  }
+}
+
+/**
  * Replace a dispatcher that died with nodes left, after a backoff: remove the dead Job with Orphan propagation (its
  * per-node Jobs name it as owner and must survive it), then create the replacement for just the nodes left. The
  * replacement runs without `--owner-job-name`, so the per-node Jobs of its predecessor are not "an earlier run's" to
@@ -576,6 +603,7 @@ async function replaceDispatcher(
     if (current) {
       await client.delete(jobsPath(ns, name), "Orphan", `delete dead dispatcher Job ${name}`);
       await waitGone(client, jobsPath(ns), { name }, o.deadline, `dead dispatcher Job ${name}`);
+      await removeOrphanedPods(o, current.metadata?.uid);
     }
     const created = await createDispatcherJob(
       o,
