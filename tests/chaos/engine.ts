@@ -16,6 +16,7 @@ import {
 } from "../../sim";
 import { randomFaultConfig, seededRandom } from "../../sim/faults";
 import {
+  INSTALL_DISPATCHER_JOB,
   INSTALL_OWNER,
   RELEASE,
   perNodeJobsCreated,
@@ -303,6 +304,25 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
       if (judged.violation) violations.push(`${tag}: node ${x.node} ${judged.violation}`);
     }
     if (lost) violations.push(`${tag}: ${lost} node(s) lost (a finished Job reported unknown)`);
+
+    // No pod of a replaced dispatcher is left behind (the Orphan delete of a dead dispatcher orphans its pods).
+    const stray = () => {
+      const live = r.sim.get("jobs", RELEASE.namespace, INSTALL_DISPATCHER_JOB)?.metadata.uid;
+      return r.sim
+        .list("pods", {
+          namespace: RELEASE.namespace,
+          labelSelector: `batch.kubernetes.io/job-name=${INSTALL_DISPATCHER_JOB}`,
+        })
+        .filter((p) => p.metadata.labels?.["batch.kubernetes.io/controller-uid"] !== live);
+    };
+    // A killed pod takes a moment to finish terminating.
+    await r.sim.waitFor(() => stray().length === 0, 10_000).catch(() => undefined);
+    if (stray().length)
+      violations.push(
+        `${tag}: pods of replaced dispatchers left: ${stray()
+          .map((p) => p.metadata.name)
+          .join(", ")}`,
+      );
 
     // Nothing hangs: a stall (a node NotReady for good) is named within the grace period, so no run reaches its
     // timeout, which is far longer than any of these runs needs.
