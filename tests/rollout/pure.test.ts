@@ -19,6 +19,7 @@ import {
   nodesLeftUndispatched,
   progressLine,
   replacementBackoffMs,
+  DISPATCH_QUIET_MIN_MS,
   runStalled,
   shouldReplaceDispatcher,
   selectNodes,
@@ -375,6 +376,28 @@ describe("rollout pure logic", () => {
         "another Job still runs",
       );
       assert.equal(runStalled({ ...view, jobEventsLost: true }, 100), undefined, "Jobs may have gone unseen");
+    });
+
+    it("is stalled when nodes are left but the dispatcher, slots free, has started nothing for long (it never will)", () => {
+      // "late" joined after the dispatcher listed nodes: it is selected and has no Job, and never gets one.
+      const view = {
+        ...running,
+        selected: [{ name: "a" }, { name: "c" }, { name: "late" }],
+        jobs: [stuckFor("a", 301_000), { job: job("c", "complete") }],
+      };
+      assert.equal(runStalled({ ...view, quietMs: 299_000 }, 100), undefined, "within the grace period");
+      assert.match(
+        runStalled({ ...view, quietMs: 300_000 }, 100) ?? "",
+        /has started no Job for 300s although slots are free .* 1 per-node Job\(s\) stuck/,
+      );
+      // A short grace period still gives a dispatcher that is starting or listing DISPATCH_QUIET_MIN_MS.
+      const short = {
+        ...view,
+        stuckGraceSeconds: 5,
+        jobs: [stuckFor("a", 6_000), { job: job("c", "complete") }],
+      };
+      assert.equal(runStalled({ ...short, quietMs: DISPATCH_QUIET_MIN_MS - 1 }, 100), undefined);
+      assert.ok(runStalled({ ...short, quietMs: DISPATCH_QUIET_MIN_MS }, 100));
     });
 
     it("ends the run: the stuck node failed (Stuck) with its fix, an undispatched node failed naming the stall", () => {
