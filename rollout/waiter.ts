@@ -662,6 +662,11 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   /** When (real ms) a per-node Job of the run last appeared, or the current dispatcher Job was created. */
   let lastDispatchAt = Date.now();
   let jobsSeen = 0;
+  /**
+   * The current dispatcher has started a Job: only then does its quiet mean anything. A replacement handed hundreds
+   * of node names reads each node before its first create, which under load takes longer than any fixed bound.
+   */
+  let dispatching = false;
   let liveSelection: { at: number; nodes: SelectedNode[]; records: Map<string, NodeRecord> } | undefined;
   let state: JobRunState | undefined;
   let dispatcherTracked: TrackedJob | undefined;
@@ -757,6 +762,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
       }
       const tracked = trackedJobs();
       if (tracked.length !== jobsSeen) {
+        dispatching ||= tracked.length > jobsSeen;
         jobsSeen = tracked.length;
         lastDispatchAt = now;
       }
@@ -803,7 +809,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         runStartedAt,
         runStall,
         selectionListed,
-        quietMs: now - lastDispatchAt,
+        quietMs: dispatching ? now - lastDispatchAt : undefined,
       };
       // A running dispatcher waits for its stuck Jobs until the timeout: when every open Job is stuck past the grace
       // period and it cannot start another, the run ends now (the selection is read, at most once per stuck scan,
@@ -866,6 +872,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         notes.push(replacement.note);
         if (replacement.job) {
           lastDispatchAt = Date.now();
+          dispatching = false;
           currentUid = replacement.job.metadata?.uid ?? "";
           ownUids.add(currentUid);
           ownDispatcher = { job: replacement.job as JobLike & Obj, deleted: false };

@@ -305,6 +305,14 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
     }
     if (lost) violations.push(`${tag}: ${lost} node(s) lost (a finished Job reported unknown)`);
 
+    // Every node the fleet had from the start is dispatched (at most 2 kills: within the replacement's 3 attempts),
+    // unless it was deleted or NotReady before its turn; a stall must not end the run before the dispatcher is done.
+    const late = new Set(schedule.added.map((a) => a.name));
+    for (const x of results) {
+      if (x.reason === "NotDispatched" && x.outcome === "failed" && !late.has(x.node))
+        violations.push(`${tag}: node ${x.node} was never dispatched: ${(x.message ?? "").slice(0, 200)}`);
+    }
+
     // No pod of a replaced dispatcher is left behind (the Orphan delete of a dead dispatcher orphans its pods).
     const stray = () => {
       const live = r.sim.get("jobs", RELEASE.namespace, INSTALL_DISPATCHER_JOB)?.metadata.uid;
