@@ -410,6 +410,14 @@ export function describeRun(x: ChaosReport): string {
     `errors ${faults[0]}, resets ${faults[2]}, watch drops every ${s.faults.dropWatchEverySeconds || "-"}s, ` +
     `TTL ${s.ttlZero ? 0 : "long"}, ${x.kills}/${s.killAtJobs.length} kills, ${s.failing.length} failing, ` +
     `${s.notReady.length} NotReady (${s.notReady.filter((n) => n.forMs === undefined).length} for good), ` +
-    `${s.deleted.length} deleted, ${s.added.length} added`
+    `${s.deleted.length} deleted, ${s.added.length} added` +
+    (x.unsuccessful.length ? `; not succeeded: ${reasonTally(x.unsuccessful)}` : "")
   );
+}
+
+/** `BackoffLimitExceeded 3, Stuck 1`: how many nodes did not succeed, by reason. */
+function reasonTally(results: readonly NodeResult[]): string {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.reason ?? r.outcome, (counts.get(r.reason ?? r.outcome) ?? 0) + 1);
+  return [...counts].map(([reason, n]) => `${reason} ${n}`).join(", ");
 }
