@@ -25,7 +25,13 @@ import { admitSelected } from "../kube/nodeSelection";
 import type { NodeSelectionSpec, RolloutSummary } from "./types";
 
 export interface NodeLike {
-  metadata?: { name?: string; uid?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata?: {
+    name?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+  };
   spec?: { taints?: Taint[]; unschedulable?: boolean };
 }
 
@@ -33,6 +39,8 @@ export interface NodeLike {
 export interface SelectedNode {
   name: string;
   blockedBy?: string;
+  /** The Node's creationTimestamp: a node that joined after the dispatcher started is not one of its targets. */
+  createdAt?: string;
 }
 
 /**
@@ -55,7 +63,12 @@ export function selectNodes(
   return matched.map((n) => {
     const name = n.metadata?.name as string;
     const blockedBy = blocked.get(name);
-    return blockedBy ? { name, blockedBy } : { name };
+    const createdAt = n.metadata?.creationTimestamp;
+    return {
+      name,
+      ...(blockedBy ? { blockedBy } : {}),
+      ...(createdAt ? { createdAt: String(createdAt) } : {}),
+    };
   });
 }
 
@@ -96,11 +109,6 @@ export interface JobRunView {
   runStartedAt?: string;
   /** `selected` is the API server's answer (not a stand-in after a failed read): a node missing from it has left. */
   selectionListed?: boolean;
-  /**
-   * Real ms since a per-node Job of this run last appeared or its current dispatcher Job was created: a dispatcher
-   * with free slots that starts nothing for long has no node left that it will dispatch (see runStalled).
-   */
-  quietMs?: number;
   /** Why nothing of this run can progress although its dispatcher runs (see runStalled); the run then ends. */
   runStall?: string;
 }
@@ -179,15 +187,12 @@ function stuckResult(
   );
 }
 
-/** The least quiet (real ms without a new per-node Job) that counts as a dispatcher with nothing left to start. */
-export const DISPATCH_QUIET_MIN_MS = 30_000;
-
 /**
  * Whether nothing of a run whose dispatcher still runs can progress: every per-node Job still open has had a stuck
  * pod (its node NotReady or gone, unschedulable, an image that cannot be pulled, a crash loop) for the grace period,
- * and the dispatcher cannot start another: those Jobs hold all `parallelism` slots, no selected node is left without a
- * Job (`view.selected`, read while the dispatcher runs), or it has started none for a long while with slots free
- * (`view.quietMs`). The dispatcher itself would wait for them until the rollout's timeout. Returns why, for the
+ * and the dispatcher cannot start another: those Jobs hold all `parallelism` slots, or no selected node it was given
+ * is left without a Job (`view.selected`, read while the dispatcher runs; nodes that joined after its Job was created
+ * are not its targets). The dispatcher itself would wait for them until the rollout's timeout. Returns why, for the
  * dispatcher's line of the message, or undefined.
  */
 export function runStalled(view: JobRunView, parallelism: number | undefined): string | undefined {
@@ -197,18 +202,22 @@ export function runStalled(view: JobRunView, parallelism: number | undefined): s
   if (parallelism !== undefined && open >= parallelism) {
     return `all ${parallelism} of the dispatcher's slots (--parallelism) are held by ${stuck}, so it cannot start another`;
   }
-  if (view.selected !== undefined && !view.jobEventsLost && nodesLeftUndispatched(view).length === 0) {
-    return `every selected node has its Job, and the ${stuck} cannot finish`;
-  }
-  // Selected nodes without a Job that the dispatcher will never take (it lists nodes once: one that joined later is
-  // not its target): its free slots stay empty. A dispatcher still starting or listing is given the longer of the
-  // grace period and DISPATCH_QUIET_MIN_MS.
-  const quietBound = Math.max(view.stuckGraceSeconds * 1000, DISPATCH_QUIET_MIN_MS);
-  if (view.quietMs !== undefined && view.quietMs >= quietBound) {
-    return (
-      `the dispatcher has started no Job for ${Math.round(view.quietMs / 1000)}s although slots are free (the ` +
-      `nodes left joined after it listed nodes, or it does not admit them), and the ${stuck} cannot finish`
-    );
+  // The dispatcher lists nodes when it starts: a node that joined after its Job was created is not its target (the
+  // same second counts as before, to err on the side of waiting).
+  const dispatcherCreated = String(view.dispatcher?.job.metadata?.creationTimestamp ?? "");
+  const joinedLater = new Set(
+    (view.selected ?? [])
+      .filter((n) => n.createdAt && dispatcherCreated && n.createdAt > dispatcherCreated)
+      .map((n) => n.name),
+  );
+  if (
+    view.selected !== undefined &&
+    !view.jobEventsLost &&
+    nodesLeftUndispatched(view).every((n) => joinedLater.has(n))
+  ) {
+    return joinedLater.size
+      ? `every node the dispatcher was given has its Job (${joinedLater.size} joined after it started), and the ${stuck} cannot finish`
+      : `every selected node has its Job, and the ${stuck} cannot finish`;
   }
   return undefined;
 }

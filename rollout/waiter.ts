@@ -659,14 +659,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   /** Why the run cannot progress although its dispatcher runs (aggregate.runStalled); set once, ends the run. */
   let runStall: string | undefined;
   let selectionListed = false;
-  /** When (real ms) a per-node Job of the run last appeared, or the current dispatcher Job was created. */
-  let lastDispatchAt = Date.now();
-  let jobsSeen = 0;
-  /**
-   * The current dispatcher has started a Job: only then does its quiet mean anything. A replacement handed hundreds
-   * of node names reads each node before its first create, which under load takes longer than any fixed bound.
-   */
-  let dispatching = false;
+
   let liveSelection: { at: number; nodes: SelectedNode[]; records: Map<string, NodeRecord> } | undefined;
   let state: JobRunState | undefined;
   let dispatcherTracked: TrackedJob | undefined;
@@ -699,7 +692,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
     ownUids.add(claimed.uid);
     currentUid = claimed.uid;
     runStartedAt = claimed.createdAt;
-    lastDispatchAt = Date.now();
+
     for (;;) {
       if (loopError) throw loopError;
       if (o.signal?.aborted) {
@@ -761,11 +754,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         }
       }
       const tracked = trackedJobs();
-      if (tracked.length !== jobsSeen) {
-        dispatching ||= tracked.length > jobsSeen;
-        jobsSeen = tracked.length;
-        lastDispatchAt = now;
-      }
+
       const d = dispatcher.all()[0];
       const dUid = d?.obj.metadata?.uid ?? "";
       if (d && dUid === currentUid) {
@@ -809,7 +798,6 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         runStartedAt,
         runStall,
         selectionListed,
-        quietMs: dispatching ? now - lastDispatchAt : undefined,
       };
       // A running dispatcher waits for its stuck Jobs until the timeout: when every open Job is stuck past the grace
       // period and it cannot start another, the run ends now (the selection is read, at most once per stuck scan,
@@ -871,8 +859,6 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         });
         notes.push(replacement.note);
         if (replacement.job) {
-          lastDispatchAt = Date.now();
-          dispatching = false;
           currentUid = replacement.job.metadata?.uid ?? "";
           ownUids.add(currentUid);
           ownDispatcher = { job: replacement.job as JobLike & Obj, deleted: false };

@@ -19,7 +19,6 @@ import {
   nodesLeftUndispatched,
   progressLine,
   replacementBackoffMs,
-  DISPATCH_QUIET_MIN_MS,
   runStalled,
   shouldReplaceDispatcher,
   selectNodes,
@@ -378,26 +377,28 @@ describe("rollout pure logic", () => {
       assert.equal(runStalled({ ...view, jobEventsLost: true }, 100), undefined, "Jobs may have gone unseen");
     });
 
-    it("is stalled when nodes are left but the dispatcher, slots free, has started nothing for long (it never will)", () => {
-      // "late" joined after the dispatcher listed nodes: it is selected and has no Job, and never gets one.
+    it("a node that joined after the dispatcher's Job was created is not its target: the run still stalls", () => {
+      const created = (t: string) => ({
+        ...dispatcherJob("running").job,
+        metadata: { name: "d", creationTimestamp: t },
+      });
       const view = {
-        ...running,
-        selected: [{ name: "a" }, { name: "c" }, { name: "late" }],
+        ...base,
+        dispatcher: { job: created(at(10)) },
+        selected: [
+          { name: "a", createdAt: at(0) },
+          { name: "c", createdAt: at(0) },
+          { name: "late", createdAt: at(11) },
+        ],
         jobs: [stuckFor("a", 301_000), { job: job("c", "complete") }],
       };
-      assert.equal(runStalled({ ...view, quietMs: 299_000 }, 100), undefined, "within the grace period");
       assert.match(
-        runStalled({ ...view, quietMs: 300_000 }, 100) ?? "",
-        /has started no Job for 300s although slots are free .* 1 per-node Job\(s\) stuck/,
+        runStalled(view, 100) ?? "",
+        /every node the dispatcher was given has its Job \(1 joined after it started\)/,
       );
-      // A short grace period still gives a dispatcher that is starting or listing DISPATCH_QUIET_MIN_MS.
-      const short = {
-        ...view,
-        stuckGraceSeconds: 5,
-        jobs: [stuckFor("a", 6_000), { job: job("c", "complete") }],
-      };
-      assert.equal(runStalled({ ...short, quietMs: DISPATCH_QUIET_MIN_MS - 1 }, 100), undefined);
-      assert.ok(runStalled({ ...short, quietMs: DISPATCH_QUIET_MIN_MS }, 100));
+      // Joined in the same second as the dispatcher (it may have listed it), or before: a target, so the run waits.
+      assert.equal(runStalled({ ...view, dispatcher: { job: created(at(11)) } }, 100), undefined);
+      assert.equal(runStalled({ ...view, dispatcher: { job: created(at(12)) } }, 100), undefined);
     });
 
     it("ends the run: the stuck node failed (Stuck) with its fix, an undispatched node failed naming the stall", () => {
