@@ -55,7 +55,6 @@ export {
 } from "./jobMode";
 export { RUNTIME_CLASS_OVERHEAD } from "./kataObjects";
 
-
 function installOrder(objects: K8sObject[]): K8sObject[] {
   const rank = (kind: string) => {
     const index = INSTALL_ORDER.indexOf(kind);

@@ -25,7 +25,13 @@ import { admitSelected } from "../kube/nodeSelection";
 import type { NodeSelectionSpec, RolloutSummary } from "./types";
 
 export interface NodeLike {
-  metadata?: { name?: string; uid?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata?: {
+    name?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+  };
   spec?: { taints?: Taint[]; unschedulable?: boolean };
 }
 
@@ -33,6 +39,8 @@ export interface NodeLike {
 export interface SelectedNode {
   name: string;
   blockedBy?: string;
+  /** The Node's creationTimestamp: a node that joined after the dispatcher started is not one of its targets. */
+  createdAt?: string;
 }
 
 /**
@@ -55,7 +63,12 @@ export function selectNodes(
   return matched.map((n) => {
     const name = n.metadata?.name as string;
     const blockedBy = blocked.get(name);
-    return blockedBy ? { name, blockedBy } : { name };
+    const createdAt = n.metadata?.creationTimestamp;
+    return {
+      name,
+      ...(blockedBy ? { blockedBy } : {}),
+      ...(createdAt ? { createdAt: String(createdAt) } : {}),
+    };
   });
 }
 
@@ -99,6 +112,10 @@ export interface JobRunView {
    * dispatcher keeps the run's start (its replacement is created later than the records the first one left).
    */
   runStartedAt?: string;
+  /** `selected` is the API server's answer (not a stand-in after a failed read): a node missing from it has left. */
+  selectionListed?: boolean;
+  /** Why nothing of this run can progress although its dispatcher runs (see runStalled); the run then ends. */
+  runStall?: string;
 }
 
 /** The dispatcher's pod has been stuck for the grace period: nothing of this run can progress. */
@@ -159,7 +176,11 @@ export function stallHint(reason: string): string {
 }
 
 /** A Job whose pod has been stuck longer than the grace period counts as failed (reason `Stuck`). */
-function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult | undefined {
+function stuckResult(
+  t: TrackedJob,
+  node: string,
+  view: Pick<JobRunView, "now" | "stuckGraceSeconds">,
+): NodeResult | undefined {
   if (t.stuckSince === undefined || !t.stuckReason) return undefined;
   if (view.now - t.stuckSince < view.stuckGraceSeconds * 1000) return undefined;
   return undecidedResult(
@@ -169,6 +190,52 @@ function stuckResult(t: TrackedJob, node: string, view: JobRunView): NodeResult 
     `${t.stuckReason} (for ${Math.round((view.now - t.stuckSince) / 1000)}s); ${stallHint(t.stuckReason)}`,
     t.job,
   );
+}
+
+/**
+ * Whether nothing of a run whose dispatcher still runs can progress: every per-node Job still open has had a stuck
+ * pod (its node NotReady or gone, unschedulable, an image that cannot be pulled, a crash loop) for the grace period,
+ * and the dispatcher cannot start another: those Jobs hold all `parallelism` slots, or no selected node it was given
+ * is left without a Job (`view.selected`, read while the dispatcher runs; nodes that joined after its Job was created
+ * are not its targets). The dispatcher itself would wait for them until the rollout's timeout. Returns why, for the
+ * dispatcher's line of the message, or undefined.
+ */
+export function runStalled(view: JobRunView, parallelism: number | undefined): string | undefined {
+  const open = openJobsAllStuck(view);
+  if (open === 0) return undefined;
+  const stuck = `${open} per-node Job(s) stuck for at least the grace period (${view.stuckGraceSeconds}s)`;
+  if (parallelism !== undefined && open >= parallelism) {
+    return `all ${parallelism} of the dispatcher's slots (--parallelism) are held by ${stuck}, so it cannot start another`;
+  }
+  // The dispatcher lists nodes when it starts: a node that joined after its Job was created is not its target (the
+  // same second counts as before, to err on the side of waiting).
+  const dispatcherCreated = String(view.dispatcher?.job.metadata?.creationTimestamp ?? "");
+  const joinedLater = new Set(
+    (view.selected ?? [])
+      .filter((n) => n.createdAt && dispatcherCreated && n.createdAt > dispatcherCreated)
+      .map((n) => n.name),
+  );
+  if (
+    view.selected !== undefined &&
+    !view.jobEventsLost &&
+    nodesLeftUndispatched(view).every((n) => joinedLater.has(n))
+  ) {
+    return joinedLater.size
+      ? `every node the dispatcher was given has its Job (${joinedLater.size} joined after it started), and the ${stuck} cannot finish`
+      : `every selected node has its Job, and the ${stuck} cannot finish`;
+  }
+  return undefined;
+}
+
+/** How many per-node Jobs are open when every one of them is stuck past the grace period; else 0. */
+export function openJobsAllStuck(view: Pick<JobRunView, "jobs" | "now" | "stuckGraceSeconds">): number {
+  let open = 0;
+  for (const [node, t] of jobsByNode(view.jobs)) {
+    if (t.deleted || jobOutcome(t.job).terminal) continue;
+    if (!stuckResult(t, node, view)) return 0;
+    open++;
+  }
+  return open;
 }
 
 /** This run's record of the node (see resultFromNodeRecord), if the dispatcher left one. */
@@ -271,6 +338,19 @@ export function decidedJobResult(
   return stuckResult(t, node, view);
 }
 
+/**
+ * A node that did not succeed and is no longer among the selected nodes was deleted (or relabelled) while its install
+ * ran: its Job's own reason (its pods went with the node) does not say so, nor that nothing is left to fix there.
+ */
+function leftSelection(result: NodeResult, view: JobRunView): NodeResult {
+  if (result.outcome === "succeeded" || !view.selectionListed || !view.selected) return result;
+  if (view.selected.some((s) => s.name === result.node)) return result;
+  const why =
+    `node ${result.node} left the selection while its install ran (deleted, or its labels changed): nothing to ` +
+    "fix if it was removed on purpose; a node that comes back is installed by the next `pulumi up`";
+  return { ...result, message: result.message ? `${result.message}; ${why}` : why };
+}
+
 /** Latest Job per node (a node has one Job per run; a leftover duplicate loses to the newer one). */
 function jobsByNode(jobs: readonly TrackedJob[]): Map<string, TrackedJob> {
   const byNode = new Map<string, TrackedJob>();
@@ -319,15 +399,19 @@ export function jobRunState(view: JobRunView): JobRunState {
         ? dOutcome.phase === "succeeded"
           ? "succeeded"
           : "failed"
-        : dispatcherStalled(view)
+        : dispatcherStalled(view) || view.runStall
           ? "stalled"
           : "running";
   let dispatcherFailure: string | undefined;
-  if (dispatcherPhase === "stalled" && view.dispatcherStall) {
+  if (dispatcherPhase === "stalled" && dispatcherStalled(view) && view.dispatcherStall) {
     const { since, reason } = view.dispatcherStall;
     dispatcherFailure =
       `dispatcher Job ${view.dispatcher?.job.metadata?.name ?? ""} cannot run: ${reason} ` +
       `(for ${Math.round((view.now - since) / 1000)}s); ${stallHint(reason)}`;
+  } else if (dispatcherPhase === "stalled" && view.runStall) {
+    dispatcherFailure =
+      `the rollout cannot progress: ${view.runStall}; the dispatcher Job ` +
+      `${view.dispatcher?.job.metadata?.name ?? ""} was stopped (each stuck node's result says what would unblock it)`;
   }
   if (dispatcherPhase === "failed" && view.dispatcher) {
     const name = view.dispatcher.job.metadata?.name;
@@ -346,7 +430,7 @@ export function jobRunState(view: JobRunView): JobRunState {
     seen.add(node);
     const decided = decidedJobResult(t, view, dispatcherDone);
     if (decided) {
-      results.push(decided);
+      results.push(leftSelection(decided, view));
       continue;
     }
     undecided++;

@@ -108,6 +108,9 @@ function stage(
     selection: normalizeSelection(dispatcherSelection(args.rendered.values, which)),
     // The bundled dispatcher admits nodes like a DaemonSet would: the template's tolerations plus the automatic ones.
     tolerations: [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS],
+    ...(typeof args.rendered.values.job?.parallelism === "number"
+      ? { parallelism: args.rendered.values.job.parallelism }
+      : {}),
   };
 }
 

@@ -41,6 +41,11 @@ export interface DispatcherStage {
   selection: NodeSelectionSpec;
   /** Tolerations of the per-node Job template, to explain nodes a dispatcher skips for their taints. */
   tolerations?: Toleration[];
+  /**
+   * The dispatcher's `--parallelism` (chart `job.parallelism`): when that many per-node Jobs are all stuck, the
+   * dispatcher cannot start another and the run cannot progress. Absent in states written before it existed.
+   */
+  parallelism?: number;
 }
 
 /** The DaemonSet the rollout waits for in daemonset mode. */

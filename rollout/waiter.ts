@@ -8,6 +8,8 @@ import {
   type JobRunView,
   dispatcherExitCode,
   nodesLeftUndispatched,
+  openJobsAllStuck,
+  runStalled,
   DISPATCHER_REPLACEMENT,
   replacementBackoffMs,
   shouldReplaceDispatcher,
@@ -33,6 +35,8 @@ export const RUN_KEY_ANNOTATION = "kata-deploy.pulumi.com/run-key";
 /** Annotation on a dispatcher Job: the run that created it (see provider.ts newRunId). */
 export const RUN_ID_ANNOTATION = "kata-deploy.pulumi.com/run-id";
 export const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
+/** Label the Job controller puts on a Job's pods: the Job's uid (a replacement of the same name has another). */
+export const CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid";
 
 export function jobsPath(ns: string, name?: string): string {
   return `/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs${name ? `/${encodeURIComponent(name)}` : ""}`;
@@ -524,6 +528,31 @@ async function dispatcherPodsStopped(
 }
 
 /**
+ * The Orphan delete that keeps a dead dispatcher's per-node Jobs orphans its pods too: a failed pod (a crash, an OOM
+ * kill) would stay in the namespace for good, since nothing owns it and PodGC only removes terminated pods beyond
+ * thousands. Its failure was read already (the run's message says why it died), so its pods are deleted here, by the
+ * uid label of the dead Job (the replacement, of the same name, has another uid). Without `pods delete` they are
+ * left, and the log says how to remove them.
+ */
+async function removeOrphanedPods(o: StageRunOptions, deadUid: string | undefined): Promise<void> {
+  if (!deadUid) return;
+  const { client, namespace: ns } = o;
+  const selector = `${CONTROLLER_UID_LABEL}=${deadUid}`;
+  try {
+    const pods = (await client.list<Obj>(podsPath(ns), { labelSelector: selector })).items;
+    for (const p of pods) {
+      const pod = p.metadata?.name ?? "";
+      await client.delete(`${podsPath(ns)}/${encodeURIComponent(pod)}`, "Background", `delete pod ${pod}`);
+    }
+  } catch (err) {
+    o.log(
+      `${o.label}: left the pods of the replaced dispatcher Job (${isForbidden(err) ? "pods delete is not allowed" : String(err)}); ` +
+        `remove them with: kubectl delete pods -n ${ns} -l ${selector}`,
+    );
+  }
+}
+
+/**
  * Replace a dispatcher that died with nodes left, after a backoff: remove the dead Job with Orphan propagation (its
  * per-node Jobs name it as owner and must survive it), then create the replacement for just the nodes left. The
  * replacement runs without `--owner-job-name`, so the per-node Jobs of its predecessor are not "an earlier run's" to
@@ -575,6 +604,7 @@ async function replaceDispatcher(
     if (current) {
       await client.delete(jobsPath(ns, name), "Orphan", `delete dead dispatcher Job ${name}`);
       await waitGone(client, jobsPath(ns), { name }, o.deadline, `dead dispatcher Job ${name}`);
+      await removeOrphanedPods(o, current.metadata?.uid);
     }
     const created = await createDispatcherJob(
       o,
@@ -627,6 +657,11 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
   let lastStuckScan = 0;
   const stuckScanEveryMs = Math.min(15_000, Math.max(250, (o.stuckGraceSeconds * 1000) / 4));
   let dispatcherStall: { since: number; reason: string } | undefined;
+  /** Why the run cannot progress although its dispatcher runs (aggregate.runStalled); set once, ends the run. */
+  let runStall: string | undefined;
+  let selectionListed = false;
+
+  let liveSelection: { at: number; nodes: SelectedNode[]; records: Map<string, NodeRecord> } | undefined;
   let state: JobRunState | undefined;
   let dispatcherTracked: TrackedJob | undefined;
   let ownDispatcher: { job: JobLike & Obj; deleted: boolean } | undefined;
@@ -659,6 +694,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
     currentUid = claimed.uid;
     const adopted = claimed.adopted === true;
     runStartedAt = claimed.createdAt;
+
     for (;;) {
       if (loopError) throw loopError;
       if (o.signal?.aborted) {
@@ -720,6 +756,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         }
       }
       const tracked = trackedJobs();
+
       const d = dispatcher.all()[0];
       const dUid = d?.obj.metadata?.uid ?? "";
       if (d && dUid === currentUid) {
@@ -733,15 +770,18 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         pods.set(name, podsReadable ? await podsOfJob(client, ns, name).catch(() => undefined) : undefined);
         dispatcherTracked.pods = pods.get(name);
       }
+      const dispatcherEnded =
+        !!dispatcherTracked && (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted);
       const dispatcherDone =
-        (!!dispatcherTracked &&
-          (jobOutcome(dispatcherTracked.job).terminal || !!dispatcherTracked.deleted)) ||
+        dispatcherEnded ||
+        !!runStall ||
         dispatcherStalled({ dispatcherStall, now, stuckGraceSeconds: o.stuckGraceSeconds });
       // The selection is read once the dispatcher has listed nodes, so nodes it left out can be named; the same
       // Node objects carry the outcomes the dispatcher recorded (it records them before it exits).
       if ((dispatcherDone || timedOut) && selected === undefined) {
         const lists = await listSelection(client, stage).catch(() => undefined);
         selected = lists ? selectNodes(lists, stage.selection, stage.tolerations) : [];
+        selectionListed = lists !== undefined;
         nodeRecords = recordsOf(lists ?? []);
       }
       const view: JobRunView = {
@@ -759,7 +799,32 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         adopted,
         dispatcherStall,
         runStartedAt,
+        runStall,
+        selectionListed,
       };
+      // A running dispatcher waits for its stuck Jobs until the timeout: when every open Job is stuck past the grace
+      // period and it cannot start another, the run ends now (the selection is read, at most once per stuck scan,
+      // only while every open Job is stuck).
+      if (!dispatcherDone && !timedOut && openJobsAllStuck(view) > 0) {
+        if (liveSelection === undefined || now - liveSelection.at >= stuckScanEveryMs) {
+          const lists = await listSelection(client, stage).catch(() => undefined);
+          liveSelection = lists
+            ? {
+                at: now,
+                nodes: selectNodes(lists, stage.selection, stage.tolerations),
+                records: recordsOf(lists),
+              }
+            : undefined;
+        }
+        runStall = runStalled(
+          liveSelection
+            ? { ...view, selected: liveSelection.nodes, nodeRecords: liveSelection.records }
+            : view,
+          stage.parallelism,
+        );
+        // The next pass reads the selection and the nodes' records as for any dispatcher that is done.
+        if (runStall) continue;
+      }
       state = jobRunState(view);
       const left = selected && o.replacementJob ? nodesLeftUndispatched(view) : [];
       if (
@@ -805,6 +870,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         pods.delete(name);
         dispatcherStall = undefined;
         selected = undefined;
+        selectionListed = false;
         nodeRecords = undefined;
         continue;
       }
@@ -834,11 +900,28 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
     await Promise.allSettled(loops);
   }
   if (state.dispatcherPhase === "stalled") {
-    // A dispatcher that starts later would install outside any `pulumi up`, with nobody reporting: remove it.
+    // A dispatcher that starts later would install outside any `pulumi up`, with nobody reporting: remove it. So is
+    // a stuck per-node Job (its node may come back): its result is recorded as Stuck, and the next `up` runs it again.
+    // A replacement dispatcher's Jobs have no owner, so garbage collection would not take them: each goes by name.
+    const stuckJobs = runStall
+      ? trackedJobs()
+          .filter((t) => !t.deleted && !jobOutcome(t.job).terminal)
+          .map((t) => t.job.metadata?.name ?? "")
+          .filter(Boolean)
+      : [];
     await client
       .delete(jobsPath(ns, name), "Background", `delete stalled dispatcher Job ${name}`)
       .catch(() => false);
-    log(`${o.label}: removed dispatcher Job ${ns}/${name}, which could not start`);
+    await Promise.all(
+      stuckJobs.map((job) =>
+        client.delete(jobsPath(ns, job), "Background", `delete stuck Job ${job}`).catch(() => false),
+      ),
+    );
+    log(
+      runStall
+        ? `${o.label}: removed dispatcher Job ${ns}/${name} and ${stuckJobs.length} stuck per-node Job(s): ${runStall}`
+        : `${o.label}: removed dispatcher Job ${ns}/${name}, which could not start`,
+    );
   }
   return {
     results: state.results,

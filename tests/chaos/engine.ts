@@ -16,6 +16,7 @@ import {
 } from "../../sim";
 import { randomFaultConfig, seededRandom } from "../../sim/faults";
 import {
+  INSTALL_DISPATCHER_JOB,
   INSTALL_OWNER,
   RELEASE,
   perNodeJobsCreated,
@@ -36,8 +37,11 @@ export interface ChaosSchedule {
   /** Node programs: fails every attempt; is deleted mid-install (its pods then fail). */
   failing: string[];
   deleted: string[];
-  /** Nodes whose kubelet stops posting while their Job runs, and comes back after `forMs` (real). */
-  notReady: { node: string; forMs: number }[];
+  /**
+   * Nodes whose kubelet stops posting while their Job runs, and comes back after `forMs` (real); `forMs` undefined:
+   * never (the run must name the stall within the grace period and end, not wait for its timeout).
+   */
+  notReady: { node: string; forMs?: number }[];
   /** Nodes that join once this many per-node Jobs exist. */
   added: { name: string; atJobs: number }[];
 }
@@ -66,7 +70,7 @@ export function chaosSchedule(seed: number, nodes: number, parallelism: number):
   const killAtJobs = Array.from({ length: few(2) }, () => 1 + Math.floor(random() * nodes * 0.8)).sort(
     (a, b) => a - b,
   );
-  return {
+  const schedule: ChaosSchedule = {
     seed,
     nodes,
     parallelism,
@@ -81,6 +85,11 @@ export function chaosSchedule(seed: number, nodes: number, parallelism: number):
       atJobs: 1 + Math.floor(random() * nodes * 0.5),
     })),
   };
+  // Drawn last, so the draws above (and every earlier seed's schedule) stay as they were: a third of the runs with an
+  // outage keep its node NotReady for good.
+  const last = schedule.notReady[schedule.notReady.length - 1];
+  if (last && random() < 1 / 3) delete last.forMs;
+  return schedule;
 }
 
 export interface ChaosReport {
@@ -222,7 +231,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
           continue;
         pendingOutages.splice(pendingOutages.indexOf(outage), 1);
         r.sim.setNodeNotReady(outage.node);
-        recoveries.push(setTimeout(() => r.sim.setNodeReady(outage.node), outage.forMs));
+        if (outage.forMs !== undefined)
+          recoveries.push(setTimeout(() => r.sim.setNodeReady(outage.node), outage.forMs));
       }
       if (pendingKills.length && made >= pendingKills[0]) {
         const pod = runningDispatcherPod(r.sim);
@@ -295,6 +305,41 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
     }
     if (lost) violations.push(`${tag}: ${lost} node(s) lost (a finished Job reported unknown)`);
 
+    // Every node the fleet had from the start is dispatched (at most 2 kills: within the replacement's 3 attempts),
+    // unless it was deleted or NotReady before its turn; a stall must not end the run before the dispatcher is done.
+    const late = new Set(schedule.added.map((a) => a.name));
+    for (const x of results) {
+      if (x.reason === "NotDispatched" && x.outcome === "failed" && !late.has(x.node))
+        violations.push(`${tag}: node ${x.node} was never dispatched: ${(x.message ?? "").slice(0, 200)}`);
+    }
+
+    // No pod of a replaced dispatcher is left behind (the Orphan delete of a dead dispatcher orphans its pods).
+    const stray = () => {
+      const live = r.sim.get("jobs", RELEASE.namespace, INSTALL_DISPATCHER_JOB)?.metadata.uid;
+      return r.sim
+        .list("pods", {
+          namespace: RELEASE.namespace,
+          labelSelector: `batch.kubernetes.io/job-name=${INSTALL_DISPATCHER_JOB}`,
+        })
+        .filter((p) => p.metadata.labels?.["batch.kubernetes.io/controller-uid"] !== live);
+    };
+    // A killed pod takes a moment to finish terminating.
+    await r.sim.waitFor(() => stray().length === 0, 10_000).catch(() => undefined);
+    if (stray().length)
+      violations.push(
+        `${tag}: pods of replaced dispatchers left: ${stray()
+          .map((p) => p.metadata.name)
+          .join(", ")}`,
+      );
+
+    // Nothing hangs: a stall (a node NotReady for good) is named within the grace period, so no run reaches its
+    // timeout, which is far longer than any of these runs needs.
+    const timedOut = results.filter((x) => x.reason === "Timeout");
+    if (timedOut.length)
+      violations.push(
+        `${tag}: the run reached its timeout (${timedOut.length} node(s) Timeout, e.g. ${timedOut[0].node}: ${timedOut[0].message ?? ""})`,
+      );
+
     // Never installed twice, never two Jobs at once on a node.
     let duplicates = 0;
     for (const [node, t] of truth) {
@@ -364,6 +409,15 @@ export function describeRun(x: ChaosReport): string {
     `${x.summary?.unknown ?? 0} unknown; lost ${x.lost}, duplicates ${x.duplicates}, peak ${x.peak}/${s.parallelism}; ` +
     `errors ${faults[0]}, resets ${faults[2]}, watch drops every ${s.faults.dropWatchEverySeconds || "-"}s, ` +
     `TTL ${s.ttlZero ? 0 : "long"}, ${x.kills}/${s.killAtJobs.length} kills, ${s.failing.length} failing, ` +
-    `${s.notReady.length} NotReady, ${s.deleted.length} deleted, ${s.added.length} added`
+    `${s.notReady.length} NotReady (${s.notReady.filter((n) => n.forMs === undefined).length} for good), ` +
+    `${s.deleted.length} deleted, ${s.added.length} added` +
+    (x.unsuccessful.length ? `; not succeeded: ${reasonTally(x.unsuccessful)}` : "")
   );
+}
+
+/** `BackoffLimitExceeded 3, Stuck 1`: how many nodes did not succeed, by reason. */
+function reasonTally(results: readonly NodeResult[]): string {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.reason ?? r.outcome, (counts.get(r.reason ?? r.outcome) ?? 0) + 1);
+  return [...counts].map(([reason, n]) => `${reason} ${n}`).join(", ");
 }

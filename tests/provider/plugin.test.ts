@@ -39,6 +39,7 @@ import {
 } from "./harness";
 
 const ROLLOUT = "kata-deploy:index:Rollout";
+const K8S_PROVIDER = "pulumi:providers:kubernetes";
 const COMPONENT = "kata-deploy:index:KataDeploy";
 const VERSION = (
   JSON.parse(fs.readFileSync(path.join(REPO_DIR, "package.json"), "utf8")) as { version: string }
@@ -167,6 +168,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
           const created = await client.create(reg.urn, checked.inputs);
           return { id: created.id, outputs: created.properties };
         }
+        if (reg.type === K8S_PROVIDER) return { id: reg.name, outputs: reg.object };
         const object = revealed(reg.object) as K8sObject;
         apply(sim, [object]);
         return { id: `${object.metadata?.namespace ?? ""}/${object.metadata?.name}`, outputs: reg.object };
@@ -433,6 +435,8 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
           created.push({ reg, id: c.id, outputs: c.properties });
           return { id: c.id, outputs: c.properties };
         }
+        // The component's own Kubernetes provider (from the kubeconfig argument): nothing to apply.
+        if (reg.type === K8S_PROVIDER) return { id: reg.name, outputs: reg.object };
         const object = revealed(reg.object) as K8sObject;
         apply(sim, [object]);
         extras.push(object);

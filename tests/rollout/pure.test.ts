@@ -19,6 +19,7 @@ import {
   nodesLeftUndispatched,
   progressLine,
   replacementBackoffMs,
+  runStalled,
   shouldReplaceDispatcher,
   selectNodes,
   summarize,
@@ -358,6 +359,117 @@ describe("rollout pure logic", () => {
       });
       assert.equal(s.done, true);
       assert.equal(s.results[0].reason, "Stuck");
+    });
+  });
+
+  describe("a run that cannot progress while its dispatcher runs (runStalled)", () => {
+    const stuckFor = (node: string, ms: number): TrackedJob => ({
+      job: job(node, "running"),
+      stuckSince: base.now - ms,
+      stuckReason: `pod kata-deploy-install-${node}-x is on a node that is not ready (NodeNotReady)`,
+    });
+    const running = { ...base, dispatcher: dispatcherJob("running") };
+
+    it("is stalled when every open Job is stuck past the grace period and all P slots are theirs", () => {
+      const view = {
+        ...running,
+        jobs: [stuckFor("a", 301_000), stuckFor("b", 400_000), { job: job("c", "complete") }],
+      };
+      assert.match(
+        runStalled(view, 2) ?? "",
+        /all 2 of the dispatcher's slots .* held by 2 per-node Job\(s\) stuck/,
+      );
+      // Nodes left and a free slot: the dispatcher goes on, nothing is stalled.
+      assert.equal(
+        runStalled({ ...view, selected: [{ name: "a" }, { name: "b" }, { name: "c" }, { name: "d" }] }, 3),
+        undefined,
+      );
+      // Without knowing P or the selection, nothing is concluded.
+      assert.equal(runStalled(view, undefined), undefined);
+    });
+
+    it("is stalled when every selected node has its Job and the open ones are stuck; not before the grace period", () => {
+      const selected = [{ name: "a" }, { name: "c" }, { name: "t", blockedBy: "x:NoSchedule" }];
+      const view = { ...running, selected, jobs: [stuckFor("a", 301_000), { job: job("c", "complete") }] };
+      assert.match(
+        runStalled(view, 100) ?? "",
+        /every selected node has its Job, and the 1 per-node Job\(s\) stuck/,
+      );
+      assert.equal(runStalled({ ...view, jobs: [stuckFor("a", 299_000)] }, 100), undefined, "grace not over");
+      assert.equal(
+        runStalled({ ...view, jobs: [stuckFor("a", 301_000), { job: job("c", "running") }] }, 100),
+        undefined,
+        "another Job still runs",
+      );
+      assert.equal(runStalled({ ...view, jobEventsLost: true }, 100), undefined, "Jobs may have gone unseen");
+    });
+
+    it("a node that joined after the dispatcher's Job was created is not its target: the run still stalls", () => {
+      const created = (t: string) => ({
+        ...dispatcherJob("running").job,
+        metadata: { name: "d", creationTimestamp: t },
+      });
+      const view = {
+        ...base,
+        dispatcher: { job: created(at(10)) },
+        selected: [
+          { name: "a", createdAt: at(0) },
+          { name: "c", createdAt: at(0) },
+          { name: "late", createdAt: at(11) },
+        ],
+        jobs: [stuckFor("a", 301_000), { job: job("c", "complete") }],
+      };
+      assert.match(
+        runStalled(view, 100) ?? "",
+        /every node the dispatcher was given has its Job \(1 joined after it started\)/,
+      );
+      // Joined in the same second as the dispatcher (it may have listed it), or before: a target, so the run waits.
+      assert.equal(runStalled({ ...view, dispatcher: { job: created(at(11)) } }, 100), undefined);
+      assert.equal(runStalled({ ...view, dispatcher: { job: created(at(12)) } }, 100), undefined);
+    });
+
+    it("ends the run: the stuck node failed (Stuck) with its fix, an undispatched node failed naming the stall", () => {
+      const jobs = [stuckFor("a", 301_000)];
+      const view = { ...running, jobs, selected: [{ name: "a" }, { name: "b" }] };
+      const why = runStalled(view, 1);
+      const s = jobRunState({ ...view, runStall: why });
+      assert.equal(s.done, true);
+      assert.equal(s.dispatcherPhase, "stalled");
+      const [a, b] = s.results;
+      assert.equal(a.reason, "Stuck");
+      assert.match(
+        a.message ?? "",
+        /NodeNotReady\) \(for 301s\); its node stopped reporting: bring the node back/,
+      );
+      assert.equal(b.outcome, "failed");
+      assert.equal(b.reason, "NotDispatched");
+      assert.match(b.message ?? "", /the rollout cannot progress: all 1 of the dispatcher's slots/);
+      assert.equal(jobRunState(view).done, false, "without the stall the run waits for the dispatcher");
+    });
+
+    it("says so when a node that did not succeed left the selection during its install (deleted)", () => {
+      const s = jobRunState({
+        ...base,
+        jobs: [{ job: job("gone", "failed") }, { job: job("a", "complete") }],
+        dispatcher: dispatcherJob("failed"),
+        selected: [{ name: "a" }],
+        selectionListed: true,
+      });
+      const gone = s.results.find((r) => r.node === "gone");
+      assert.equal(gone?.outcome, "failed");
+      assert.match(gone?.message ?? "", /node gone left the selection while its install ran/);
+      assert.doesNotMatch(s.results.find((r) => r.node === "a")?.message ?? "", /left the selection/);
+      const unread = jobRunState({
+        ...base,
+        jobs: [{ job: job("gone", "failed") }],
+        dispatcher: dispatcherJob("failed"),
+        selected: [],
+      });
+      assert.doesNotMatch(
+        unread.results[0].message ?? "",
+        /left the selection/,
+        "a failed read says nothing",
+      );
     });
   });
 
