@@ -18,6 +18,7 @@ import {
   INSTALL_OWNER,
   CLEANUP_OWNER,
   RELEASE,
+  RESOURCE_OF_KIND,
   apply,
   deployRelease,
   simJobOutcomes,
@@ -410,15 +411,6 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
 
     const KEEP = "helm.sh/resource-policy";
     type Created = { reg: Registration; id: string; outputs: Record<string, unknown> };
-    const RESOURCE_OF: Record<string, Parameters<RunningSimulator["delete"]>[0]> = {
-      ConfigMap: "configmaps",
-      ServiceAccount: "serviceaccounts",
-      ClusterRole: "clusterroles",
-      ClusterRoleBinding: "clusterrolebindings",
-      Role: "roles",
-      RoleBinding: "rolebindings",
-      DaemonSet: "daemonsets",
-    };
 
     /** `pulumi up`: the chart's objects applied as helm.v4.Chart would, the component constructed by the plugin. */
     async function up(mode: "job" | "daemonset", stackName: string) {
@@ -478,7 +470,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         const key = `${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`;
         if (o.metadata?.annotations?.[KEEP] === "keep" || seen.has(key)) continue;
         seen.add(key);
-        sim.delete(RESOURCE_OF[o.kind], o.metadata?.namespace, String(o.metadata?.name), {
+        sim.delete(RESOURCE_OF_KIND[o.kind], o.metadata?.namespace, String(o.metadata?.name), {
           propagationPolicy: "Background",
         });
       }
@@ -550,7 +542,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         const chartGone = Math.max(
           ...first.chartObjects
             .filter((o) => o.metadata?.annotations?.[KEEP] !== "keep")
-            .map((o) => at("deleted", RESOURCE_OF[o.kind], String(o.metadata?.name))),
+            .map((o) => at("deleted", RESOURCE_OF_KIND[o.kind], String(o.metadata?.name))),
         );
         const postDeleteJob = at("created", "jobs", "kata-deploy-rb-cleanup");
         assert.ok(postDeleteJob > chartGone, "post-delete hooks run after the chart's objects are gone");
@@ -562,7 +554,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         assert.ok(postDeleteJobDeleted > postDeleteJob, "hook-succeeded: the post-delete Job is deleted");
         for (const o of kept)
           assert.ok(
-            at("deleted", RESOURCE_OF[o.kind], String(o.metadata?.name)) > postDeleteJobDeleted,
+            at("deleted", RESOURCE_OF_KIND[o.kind], String(o.metadata?.name)) > postDeleteJobDeleted,
             `${o.kind}/${o.metadata?.name} removed after the post-delete hooks`,
           );
         if (mode === "job") {

@@ -21,7 +21,8 @@ export const INSTALL_OWNER = "kata-deploy-install";
 export const CLEANUP_OWNER = "kata-deploy-cleanup";
 export const INSTALL_DISPATCHER_JOB = "kata-deploy-install-dispatcher";
 
-const RESOURCE_OF_KIND: Record<string, ResourceName> = {
+/** The simulator resource of each kind the chart and the component render. */
+export const RESOURCE_OF_KIND: Record<string, ResourceName> = {
   ConfigMap: "configmaps",
   ServiceAccount: "serviceaccounts",
   ClusterRole: "clusterroles",
