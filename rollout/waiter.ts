@@ -519,10 +519,14 @@ async function dispatcherPodsStopped(
   signal: AbortSignal,
 ): Promise<void> {
   while (Date.now() < untilMs && !signal.aborted) {
-    const pods = await podsOfJob(client, ns, name).catch(() => undefined);
-    if (!pods) return;
-    const live = pods.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
-    if (live.length === 0) return;
+    // A failed read (a 5xx, a reset) says nothing about the pods: read again rather than hand nodes on early.
+    const pods = await podsOfJob(client, ns, name).catch((): typeof READ_AGAIN => READ_AGAIN);
+    if (pods === undefined) return;
+    if (
+      pods !== READ_AGAIN &&
+      pods.every((p) => p.status?.phase === "Succeeded" || p.status?.phase === "Failed")
+    )
+      return;
     await sleep(200, signal);
   }
 }

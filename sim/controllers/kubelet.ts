@@ -46,6 +46,8 @@ export interface KubeletOptions {
 interface PodRun {
   cancels: (() => void)[];
   execution?: ExecutionHandle;
+  /** Set while a deleted pod's real process is being stopped: its exit ends the termination. */
+  onStopped?: (exitCode: number) => void;
 }
 
 export class Kubelet {
@@ -259,6 +261,7 @@ export class Kubelet {
       const run = this.run(key);
       run.execution = executor.run(pod, (exitCode, message) => {
         run.execution = undefined;
+        if (run.onStopped) return run.onStopped(exitCode);
         this.finishAttempt(
           key,
           exitCode === 0 ? undefined : { container: main[0]?.name, exitCode, message, reason: "Error" },
@@ -498,7 +501,12 @@ export class Kubelet {
     this.after(key, 10_000, () => setWaiting("ImagePullBackOff", `Back-off pulling image "${image}"`));
   }
 
-  /** Graceful deletion: SIGTERM, containers stop after terminationDelayMs, the pod ends terminal and is removed. */
+  /**
+   * Graceful deletion: SIGTERM, then the pod ends terminal and is removed once its containers have stopped. A real
+   * process stops when it exits (the executor escalates to SIGKILL), as a kubelet reports a container's end only after
+   * the runtime confirms it: no request of a killed program lands after its pod is gone. Simulated containers stop
+   * after terminationDelayMs.
+   */
   private beginTermination(key: string): void {
     const pod = this.current(key);
     if (!pod) return;
@@ -508,45 +516,52 @@ export class Kubelet {
     r?.cancels.forEach((c) => c());
     if (r) r.cancels = [];
     if (!alive) return; // nobody to stop the containers: the pod stays Terminating
-    r?.execution?.kill();
-    this.clock.after(this.options.terminationDelayMs, () => {
-      const cur = this.current(key);
-      if (!cur) return;
-      if (!isPodTerminal(cur)) {
-        this.write(key, (p) => {
-          const now = this.clock.iso();
-          const uid = p.metadata.uid ?? "";
-          const status = (p.status ?? {}) as Rec;
-          const { main } = containersOf(p);
-          status.containerStatuses = main.map((c) => {
-            const prev = ((status.containerStatuses as Rec[]) ?? []).find((s) => s.name === c.name);
-            const startedAt = (prev?.state as { running?: { startedAt: string } } | undefined)?.running
-              ?.startedAt;
-            return containerStatus(
-              c,
-              {
-                terminated: {
-                  exitCode: 143,
-                  reason: "Error",
-                  ...(startedAt ? { startedAt } : {}),
-                  finishedAt: now,
-                },
+    if (r?.execution) {
+      r.onStopped = (exitCode) => this.endTermination(key, exitCode);
+      r.execution.kill();
+      return;
+    }
+    this.clock.after(this.options.terminationDelayMs, () => this.endTermination(key, 143));
+  }
+
+  /** The deleted pod's containers have stopped with `exitCode`: record it, then remove the pod. */
+  private endTermination(key: string, exitCode: number): void {
+    const cur = this.current(key);
+    if (!cur) return;
+    if (!isPodTerminal(cur)) {
+      this.write(key, (p) => {
+        const now = this.clock.iso();
+        const uid = p.metadata.uid ?? "";
+        const status = (p.status ?? {}) as Rec;
+        const { main } = containersOf(p);
+        status.containerStatuses = main.map((c) => {
+          const prev = ((status.containerStatuses as Rec[]) ?? []).find((s) => s.name === c.name);
+          const startedAt = (prev?.state as { running?: { startedAt: string } } | undefined)?.running
+            ?.startedAt;
+          return containerStatus(
+            c,
+            {
+              terminated: {
+                exitCode,
+                reason: exitCode === 0 ? "Completed" : "Error",
+                ...(startedAt ? { startedAt } : {}),
+                finishedAt: now,
               },
-              { podUid: uid, restartCount: restartCountOf(p, c.name) },
-            );
-          });
-          status.phase = "Failed";
-          status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
-            initialized: true,
-            ready: false,
-            sandbox: false,
-            completed: true,
-          });
+            },
+            { podUid: uid, restartCount: restartCountOf(p, c.name) },
+          );
         });
-      }
-      this.stopRun(key, false);
-      deletePod(this.store, key, 0);
-    });
+        status.phase = exitCode === 0 ? "Succeeded" : "Failed";
+        status.conditions = podConditions((status.conditions as Condition[]) ?? [], now, {
+          initialized: true,
+          ready: false,
+          sandbox: false,
+          completed: true,
+        });
+      });
+    }
+    this.stopRun(key, false);
+    deletePod(this.store, key, 0);
   }
 
   // -------------------------------------------------------------------------------------------------
