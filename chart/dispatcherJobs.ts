@@ -8,6 +8,7 @@
 //   mount holding the script, and a pod annotation with the script's sha256 (so a new script is a new pod
 //   template, and the run key can include it).
 
+import { NODE_EVENT_NAMESPACE } from "../kube/jobStatus";
 import { dns1123SubdomainErrors } from "../kube/validation";
 import { chartDefaults, mergeValues, type ChartValues } from "./defaults";
 import { cloneJson } from "./goValues";
@@ -238,5 +239,56 @@ export function dispatcherPodReaderRoleBinding(names: ChartNames, release: Relea
     subjects: [
       { kind: "ServiceAccount", name: names.dispatcherServiceAccount, namespace: release.namespace },
     ],
+  };
+}
+
+/** The objects that let the bundled dispatcher record each node's outcome (see dispatcherRecorderRbac). */
+export interface DispatcherRecorderRbac {
+  nodeRole: RoleLike;
+  nodeBinding: BindingLike;
+  eventsRole: RoleLike;
+  eventsBinding: BindingLike;
+}
+
+/**
+ * This project's addition for chart 4.0.0, whose dispatcher ClusterRole grants nodes list only: nodes patch
+ * (cluster-wide), so the bundled dispatcher can write each node's outcome record (label, annotations, payload digest:
+ * kube/jobStatus.ts), and events create in namespace `default`, the only place an Event about a Node is accepted.
+ * Charts 4.1.0 and 4.2.0 grant the same to their own dispatcher. Named after the chart's dispatcher ClusterRole, so
+ * releases that may coexist (different suffixes) get their own.
+ */
+export function dispatcherRecorderRbac(names: ChartNames, release: Release): DispatcherRecorderRbac {
+  const name = `${names.dispatcherNodeClusterRole}-recorder`;
+  const subjects = [
+    { kind: "ServiceAccount", name: names.dispatcherServiceAccount, namespace: release.namespace },
+  ];
+  const events = `${names.base}-dispatcher-events-${release.namespace}`;
+  return {
+    nodeRole: {
+      kind: "ClusterRole",
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      metadata: { name },
+      rules: [{ apiGroups: [""], resources: ["nodes"], verbs: ["patch"] }],
+    },
+    nodeBinding: {
+      kind: "ClusterRoleBinding",
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      metadata: { name },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+      subjects,
+    },
+    eventsRole: {
+      kind: "Role",
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      metadata: { name: events, namespace: NODE_EVENT_NAMESPACE },
+      rules: [{ apiGroups: [""], resources: ["events"], verbs: ["create"] }],
+    },
+    eventsBinding: {
+      kind: "RoleBinding",
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      metadata: { name: events, namespace: NODE_EVENT_NAMESPACE },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: events },
+      subjects,
+    },
   };
 }

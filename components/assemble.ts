@@ -7,6 +7,8 @@ import type { DispatcherBundle } from "../dispatcher/bundle";
 import {
   dispatcherJobOf,
   dispatcherPodReaderRole,
+  dispatcherRecorderRbac,
+  type DispatcherRecorderRbac,
   dispatcherPodReaderRoleBinding,
   dispatcherScriptConfigMap,
   dispatcherScriptConfigMapName,
@@ -26,6 +28,8 @@ export interface DispatcherExtras {
   scriptConfigMap?: ConfigMap;
   podReaderRole: RoleLike;
   podReaderRoleBinding: BindingLike;
+  /** Only with the bundled dispatcher: it records each node's outcome and payload on the Node. */
+  recorder?: DispatcherRecorderRbac;
 }
 
 export interface Assembly {
@@ -89,6 +93,7 @@ function dispatcherExtras(
   if (implementation === DispatcherImplementation.Bundled) {
     if (!bundle) throw new Error("internal: the bundled dispatcher needs its bundle");
     extras.scriptConfigMap = dispatcherScriptConfigMap(bundle, rendered.names, release);
+    extras.recorder = dispatcherRecorderRbac(rendered.names, release);
   }
   return extras;
 }
@@ -139,6 +144,7 @@ export function assemble(plan: Plan, options: AssembleOptions = {}): Assembly {
     ...rendered.resources,
     ...(extras?.scriptConfigMap ? [extras.scriptConfigMap] : []),
     ...(extras ? [extras.podReaderRole, extras.podReaderRoleBinding] : []),
+    ...(extras?.recorder ? Object.values(extras.recorder) : []),
   ];
   return assembly;
 }

@@ -14,7 +14,7 @@ import {
   NodeOutcomesOutput,
   RolloutSummaryOutput,
 } from "./args";
-import type { K8sObject } from "../chart/k8s";
+import type { BindingLike, K8sObject, RoleLike } from "../chart/k8s";
 import { readLocalChartVersion } from "./localChart";
 import { Plan, planFromResolved } from "./plan";
 import { assemble, rolloutInputsOf } from "./assemble";
@@ -70,6 +70,19 @@ function planChecked(name: string, checked: CheckResult): Planned {
 /** The metadata of a rendered object, as a Pulumi Kubernetes input. */
 function metadataOf(object: pulumi.Output<K8sObject>): pulumi.Output<k8s.types.input.meta.v1.ObjectMeta> {
   return object.apply((o) => o.metadata as k8s.types.input.meta.v1.ObjectMeta);
+}
+
+/** A Role's or ClusterRole's arguments (the two share every field but `kind`, which the resource sets). */
+function roleArgs(role: pulumi.Output<RoleLike>): Omit<k8s.rbac.v1.RoleArgs, "kind"> {
+  return { metadata: metadataOf(role), rules: role.apply((r) => r.rules) };
+}
+
+function bindingArgs(binding: pulumi.Output<BindingLike>): Omit<k8s.rbac.v1.RoleBindingArgs, "kind"> {
+  return {
+    metadata: metadataOf(binding),
+    roleRef: binding.apply((b) => b.roleRef),
+    subjects: binding.apply((b) => b.subjects),
+  };
 }
 
 /**
@@ -282,29 +295,39 @@ export class KataDeploy extends pulumi.ComponentResource {
       const childOpts = { ...k8sOpts, dependsOn: [chart] };
       if (bundled) {
         const configMap = objects.apply((o) => o.scriptConfigMap!);
+        const recorder = objects.apply((o) => o.recorder!);
+        const nodeRole = recorder.apply((r) => r.nodeRole);
+        const eventsRole = recorder.apply((r) => r.eventsRole);
         extras.push(
           new k8s.core.v1.ConfigMap(
             `${name}-dispatcher-script`,
             { metadata: metadataOf(configMap), data: configMap.apply((c) => c.data) },
             childOpts,
           ),
+          // What lets the dispatcher record each node's outcome and payload (chart/dispatcherJobs.ts).
+          new k8s.rbac.v1.ClusterRole(`${name}-dispatcher-recorder`, roleArgs(nodeRole), childOpts),
+          new k8s.rbac.v1.ClusterRoleBinding(
+            `${name}-dispatcher-recorder`,
+            bindingArgs(recorder.apply((r) => r.nodeBinding)),
+            childOpts,
+          ),
+          new k8s.rbac.v1.Role(`${name}-dispatcher-events`, roleArgs(eventsRole), childOpts),
+          new k8s.rbac.v1.RoleBinding(
+            `${name}-dispatcher-events`,
+            bindingArgs(recorder.apply((r) => r.eventsBinding)),
+            childOpts,
+          ),
         );
       }
-      const role = objects.apply((o) => o.podReaderRole);
-      const binding = objects.apply((o) => o.podReaderRoleBinding);
       extras.push(
         new k8s.rbac.v1.Role(
           `${name}-dispatcher-reader`,
-          { metadata: metadataOf(role), rules: role.apply((r) => r.rules) },
+          roleArgs(objects.apply((o) => o.podReaderRole)),
           childOpts,
         ),
         new k8s.rbac.v1.RoleBinding(
           `${name}-dispatcher-reader`,
-          {
-            metadata: metadataOf(binding),
-            roleRef: binding.apply((b) => b.roleRef),
-            subjects: binding.apply((b) => b.subjects),
-          },
+          bindingArgs(objects.apply((o) => o.podReaderRoleBinding)),
           childOpts,
         ),
       );

@@ -1,9 +1,11 @@
 // What `npm run plan` shows of the rollout in job mode: the hook Jobs the rollout creates and the objects the
-// component adds beside the chart (script ConfigMap, pod-reader Role/RoleBinding), all from `assemble(plan)`.
+// component adds beside the chart (script ConfigMap, pod-reader Role/RoleBinding, the recorder's RBAC), all from
+// `assemble(plan)`.
 // Pure apart from building the bundle (esbuild, cached).
 import { createHash } from "node:crypto";
 import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
 import type { BindingLike, ConfigMap, Job, RoleLike } from "../chart/k8s";
+import type { DispatcherRecorderRbac } from "../chart/dispatcherJobs";
 import { DeploymentMode, DispatcherImplementation } from "./args";
 import { assemble, type Assembly } from "./assemble";
 import type { Plan } from "./plan";
@@ -20,6 +22,8 @@ export interface PlannedRollout {
   scriptConfigMap?: Omit<ConfigMap, "data"> & { data: DataSummary };
   podReaderRole: RoleLike;
   podReaderRoleBinding: BindingLike;
+  /** Bundled only: nodes patch and events create, so the dispatcher records each node's outcome and payload. */
+  recorder?: DispatcherRecorderRbac;
   /** Created by the rollout on create/update (post-install/post-upgrade). */
   installDispatcherJob: Job;
   /** Created by the rollout on destroy (pre-delete). */
@@ -64,6 +68,7 @@ export function plannedRollout(assembly: Assembly): PlannedRollout | undefined {
     ...summarized,
     podReaderRole: extras.podReaderRole,
     podReaderRoleBinding: extras.podReaderRoleBinding,
+    ...(extras.recorder ? { recorder: extras.recorder } : {}),
     installDispatcherJob: dispatcherJobs.install,
     cleanupDispatcherJob: dispatcherJobs.cleanup,
   };

@@ -121,6 +121,11 @@ export function buildCommand(): Command {
       DISPATCHER_DEFAULTS.progressIntervalSecs,
     )
     .option("--dry-run", "resolve the nodes, print the plan, create nothing", false)
+    .option(
+      "--skip-installed-nodes",
+      "leave out nodes whose record says this template's payload succeeded there (reported succeeded: Unchanged)",
+      false,
+    )
     .version(DISPATCHER_VERSION)
     .showHelpAfterError("(run with --help for usage)");
 }
@@ -147,6 +152,7 @@ interface ParsedFlags {
   logFormat: LogFormat;
   progressIntervalSecs: number;
   dryRun: boolean;
+  skipInstalledNodes: boolean;
 }
 
 export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
@@ -167,6 +173,7 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     stuckAfterSecs: flags.stuckAfterSecs,
     timeoutSecs: flags.timeoutSecs || undefined,
     dryRun: flags.dryRun,
+    skipInstalledNodes: flags.skipInstalledNodes,
     progressIntervalSecs: flags.progressIntervalSecs,
   };
 }

@@ -132,6 +132,8 @@ export interface NodeCheckState {
   selectedUid?: string;
   /** The node's record says its Job of this run already ended (resultFromNodeRecord). */
   recorded?: NodeResult;
+  /** With --skip-installed-nodes: the node's record says this payload succeeded there already (unchangedResult). */
+  unchanged?: NodeResult;
   /** Nodes were named explicitly (--nodes): selectors do not apply. */
   byName: boolean;
   fieldSelector?: string;
@@ -166,6 +168,7 @@ export function decideDispatch(s: NodeCheckState): Action[] {
   // An earlier incarnation of this run (same owner Job) already ran the node's Job, and its TTL removed it: the
   // record on the node says so, and the node must not get a second Job.
   if (s.recorded) return [{ kind: "finishFromRecord", node, result: s.recorded }];
+  if (s.unchanged) return [{ kind: "finishFromRecord", node, result: s.unchanged }];
   if (!s.byName && s.selectors.length > 0 && !s.selectors.some((x) => x.matches(fresh.metadata?.labels))) {
     return [
       skipped(node, "NotSelected", `node ${node} no longer matches ${s.selectorText}; it is left untouched`),

@@ -34,6 +34,11 @@ export interface DispatcherOptions {
   /** How long to wait for Jobs of earlier runs to be deleted, seconds. Default 120. */
   staleDeleteTimeoutSecs?: number;
   dryRun?: boolean;
+  /**
+   * Leave out nodes whose record says a Job with this template's payload (kube/payload.ts) succeeded there: they are
+   * reported succeeded (`Unchanged`) without a Job. This project's flag; the record is written by this dispatcher.
+   */
+  skipInstalledNodes?: boolean;
   /** Progress line interval, seconds. Default 10. */
   progressIntervalSecs?: number;
 }

@@ -9,16 +9,19 @@ import {
   describeStuckPod,
   jobNodeName,
   jobOutcome,
+  NODE_EVENT_NAMESPACE,
   nodeRecordPatch,
   nodeResultFromJob,
   readNodeRecord,
   resultFromNodeRecord,
   TRACKING_LABEL_PREFIX,
   undecidedResult,
+  unchangedResult,
   type JobLike,
   type NodeResult,
 } from "../kube/jobStatus";
 import type { LabelSelector } from "../kube/labelSelector";
+import { payloadDigest } from "../kube/payload";
 import type { Toleration } from "../kube/tolerations";
 import {
   blockingTaint,
@@ -89,8 +92,6 @@ const STALE_DELETE_CONCURRENCY = 16;
 const RECREATE_ATTEMPTS = 30;
 const RECREATE_INTERVAL_MS = 2000;
 const STUCK_REPEAT_MS = 5 * 60_000;
-/** Events about Nodes go to this namespace (k8s-job-dispatcher 0.3 does the same; Nodes have none). */
-const NODE_EVENT_NAMESPACE = "default";
 /** A Node name may be 253 characters; generateName adds 5 and must stay within that. */
 const MAX_EVENT_NAME_PREFIX = 200;
 
@@ -114,6 +115,8 @@ class Run {
   /** The owner Job's creationTimestamp: node records older than it belong to earlier runs. */
   private ownerCreatedAt?: string;
   private template: JobManifest = {};
+  /** What this run's Jobs install (kube/payload.ts), recorded on each node they finish on. */
+  private payload?: string;
   private tolerations: readonly Toleration[] = [];
   private selectors: LabelSelector[] = [];
   private fanout = new FanOut([], 1);
@@ -281,6 +284,7 @@ class Run {
     try {
       this.template = parseJobTemplate(text, this.o.jobTemplate);
       this.tolerations = templateTolerations(this.template);
+      this.payload = payloadDigest(this.template);
     } catch (err) {
       if (err instanceof TemplateError) throw new DispatcherError(err.message, 2);
       throw err;
@@ -390,7 +394,9 @@ class Run {
         case "finishFromRecord":
           this.log.log(
             "info",
-            `node ${a.node}: its Job of this run already ended, as recorded on the node; not run again`,
+            a.result.reason === "Unchanged"
+              ? `node ${a.node}: ${a.result.message ?? "already installed"}`
+              : `node ${a.node}: its Job of this run already ended, as recorded on the node; not run again`,
           );
           this.finishNode(a.node, a.result);
           break;
@@ -479,7 +485,7 @@ class Run {
   /** Label, annotations and an Event for a node whose Job ended; never throws. */
   private async recordOnNode(node: string, result: NodeResult): Promise<void> {
     if (result.outcome !== "succeeded" && result.outcome !== "failed") return;
-    const patch = nodeRecordPatch(result, this.namespace, TRACKING_LABEL_PREFIX);
+    const patch = nodeRecordPatch(result, this.namespace, TRACKING_LABEL_PREFIX, this.payload);
     const failed = result.outcome === "failed";
     await Promise.all([
       this.bestEffort("nodes", `record the outcome on node ${node}`, (s) =>
@@ -660,19 +666,20 @@ class Run {
     }
     const byName = Boolean(this.o.nodes?.length);
     const taint = fresh && !this.o.ignoreNodeTaints ? blockingTaint(fresh, this.tolerations) : undefined;
+    const record = fresh ? readNodeRecord(fresh, TRACKING_LABEL_PREFIX) : undefined;
     const actions = decideDispatch({
       node,
       dispatching: this.fanout.state(node)?.kind === "dispatching",
       fresh,
       selectedUid,
-      recorded:
-        fresh && this.ownerCreatedAt
-          ? resultFromNodeRecord(node, readNodeRecord(fresh, TRACKING_LABEL_PREFIX), {
-              namespace: this.namespace,
-              job: jobName(this.owner, node),
-              notBefore: this.ownerCreatedAt,
-            })
-          : undefined,
+      recorded: this.ownerCreatedAt
+        ? resultFromNodeRecord(node, record, {
+            namespace: this.namespace,
+            job: jobName(this.owner, node),
+            notBefore: this.ownerCreatedAt,
+          })
+        : undefined,
+      unchanged: this.o.skipInstalledNodes ? unchangedResult(node, record, this.payload) : undefined,
       byName,
       fieldSelector: this.o.nodeFieldSelector,
       selectors: this.selectors,

@@ -315,22 +315,30 @@ export function failureMessage(outcome: JobOutcome, pods?: readonly PodLike[]): 
 // The durable record of a node's outcome, on the Node itself (k8s-job-dispatcher 0.3's reporting): it outlives the
 // Job, which its TTL, a user or garbage collection may remove before anyone read how it ended.
 
+/** Where Events about a Node go (k8s-job-dispatcher 0.3 does the same): a Node is cluster-scoped and has no namespace. */
+export const NODE_EVENT_NAMESPACE = "default";
+
 /** `--tracking-label-prefix` default of kata-deploy's dispatchers (the owner label's prefix above). */
 export const TRACKING_LABEL_PREFIX = "kata-deploy-job-dispatcher";
 
-/** Label `<prefix>/result` and annotations `<prefix>/error`, `<prefix>/finished-at` as 0.3 writes them; `<prefix>/job`
- * (the Job that produced the record, `<namespace>/<name>`) is this project's addition, so a reader can tell runs apart. */
+/**
+ * Label `<prefix>/result` and annotations `<prefix>/error`, `<prefix>/finished-at` as 0.3 writes them. This project's
+ * additions: `<prefix>/job` (the Job that produced the record, `<namespace>/<name>`), so a reader can tell runs apart,
+ * and `<prefix>/payload` (kube/payload.ts's digest of what that Job installed), so a later run can leave the node alone.
+ */
 export function nodeRecordKeys(prefix: string = TRACKING_LABEL_PREFIX): {
   result: string;
   error: string;
   finishedAt: string;
   job: string;
+  payload: string;
 } {
   return {
     result: `${prefix}/result`,
     error: `${prefix}/error`,
     finishedAt: `${prefix}/finished-at`,
     job: `${prefix}/job`,
+    payload: `${prefix}/payload`,
   };
 }
 
@@ -340,16 +348,19 @@ export interface NodeRecord {
   error?: string;
   /** `<namespace>/<Job name>`; absent when another dispatcher (upstream 0.3) wrote the record. */
   job?: string;
+  /** kube/payload.ts's digest of the Job's pod template; absent when another dispatcher wrote the record. */
+  payload?: string;
 }
 
 /** Annotation values are free text, but a record must stay a small part of the Node object. */
 const MAX_RECORD_ERROR = 1024;
 
-/** A merge patch that records `result` on its node (success clears an earlier error). */
+/** A merge patch that records `result` on its node (success clears an earlier error), with the payload it ran. */
 export function nodeRecordPatch(
   result: NodeResult,
   namespace: string,
   prefix: string = TRACKING_LABEL_PREFIX,
+  payload?: string,
 ): { metadata: { labels: Record<string, string | null>; annotations: Record<string, string | null> } } {
   const keys = nodeRecordKeys(prefix);
   const failed = result.outcome === "failed";
@@ -361,6 +372,7 @@ export function nodeRecordPatch(
         [keys.error]: error === undefined ? null : error.slice(0, MAX_RECORD_ERROR),
         [keys.finishedAt]: result.finishedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
         [keys.job]: result.job ? `${namespace}/${result.job}` : null,
+        [keys.payload]: payload ?? null,
       },
     },
   };
@@ -375,7 +387,35 @@ export function readNodeRecord(
   const value = node.metadata?.labels?.[keys.result];
   if (value !== "succeeded" && value !== "failed") return undefined;
   const a = node.metadata?.annotations ?? {};
-  return { outcome: value, finishedAt: a[keys.finishedAt], error: a[keys.error], job: a[keys.job] };
+  return {
+    outcome: value,
+    finishedAt: a[keys.finishedAt],
+    error: a[keys.error],
+    job: a[keys.job],
+    payload: a[keys.payload],
+  };
+}
+
+/**
+ * The node already carries what this run would install: its record says a Job of `payload` succeeded there (any run,
+ * any time; a failure, another payload or no payload at all installs again). Reported as succeeded, attempts 0, reason
+ * `Unchanged`, no Job of this run.
+ */
+export function unchangedResult(
+  node: string,
+  record: NodeRecord | undefined,
+  payload: string | undefined,
+): NodeResult | undefined {
+  if (!payload || record?.outcome !== "succeeded" || record.payload !== payload) return undefined;
+  const by = record.job ? `Job ${record.job}` : "an earlier Job";
+  return {
+    node,
+    outcome: "succeeded",
+    attempts: 0,
+    reason: "Unchanged",
+    finishedAt: record.finishedAt,
+    message: `${by} installed the same payload (${payload})${record.finishedAt ? ` at ${record.finishedAt}` : ""}; not installed again`,
+  };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   jobOutcome,
   nodeResultFromJob,
   resultFromNodeRecord,
+  unchangedResult,
   undecidedResult,
 } from "../kube/jobStatus";
 import {
@@ -116,6 +117,11 @@ export interface JobRunView {
   selectionListed?: boolean;
   /** Why nothing of this run can progress although its dispatcher runs (see runStalled); the run then ends. */
   runStall?: string;
+  /**
+   * The run's dispatcher leaves out nodes whose record says this payload succeeded there (`--skip-installed-nodes`):
+   * such a node has no Job of this run and is reported succeeded (`Unchanged`).
+   */
+  skipPayload?: string;
 }
 
 /** The dispatcher's pod has been stuck for the grace period: nothing of this run can progress. */
@@ -249,6 +255,11 @@ function recordedResult(node: string, job: string | undefined, view: JobRunView)
   });
 }
 
+/** The node already carries this run's payload and the run's dispatcher leaves it out (kube/jobStatus.ts). */
+function unchangedFor(node: string, view: JobRunView): NodeResult | undefined {
+  return unchangedResult(node, view.nodeRecords?.get(node), view.skipPayload);
+}
+
 /**
  * The selected nodes a replacement dispatcher must still cover: eligible, and with neither a Job of this run nor a
  * record of its outcome. A Job deleted before it was seen to end (garbage collection of a deleted dispatcher Job took
@@ -263,6 +274,7 @@ export function nodesLeftUndispatched(view: JobRunView): string[] {
     if (s.blockedBy) continue;
     const t = byNode.get(s.name);
     if (recordedResult(s.name, t?.job.metadata?.name, view)) continue;
+    if (!t && unchangedFor(s.name, view)) continue;
     if (view.jobEventsLost || view.adopted) continue;
     if (!t || (t.deleted && !jobOutcome(t.job).terminal)) left.push(s.name);
   }
@@ -448,7 +460,7 @@ export function jobRunState(view: JobRunView): JobRunState {
   for (const s of view.selected ?? []) {
     if (seen.has(s.name)) continue;
     // A Job created and removed while the watch was away is known from the node's record.
-    const recorded = recordedResult(s.name, undefined, view);
+    const recorded = recordedResult(s.name, undefined, view) ?? unchangedFor(s.name, view);
     if (recorded) {
       results.push(recorded);
       continue;

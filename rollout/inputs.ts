@@ -2,6 +2,8 @@
 // objects (chart). The hook Jobs come from the chart renderer (`dispatcherJob`), so the Job the rollout
 // creates is exactly the one chart 4.0.0 would run, with our bundled dispatcher or the upstream image.
 import { ownerValue } from "../dispatcher/naming";
+import { parseJobTemplate } from "../dispatcher/template";
+import { payloadDigest } from "../kube/payload";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import { CHART_VERSION } from "../chart/defaults";
 import {
@@ -11,6 +13,7 @@ import {
 } from "../chart/dispatcherJobs";
 import type { DaemonSet, Job, K8sObject } from "../chart/k8s";
 import { dispatcherSelection, type RenderedChart } from "../chart/render";
+import { CLEANUP_TEMPLATE_KEY, INSTALL_TEMPLATE_KEY } from "../chart/renderTypes";
 import { normalizeSelection } from "../kube/nodeSelection";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
@@ -111,7 +114,23 @@ function stage(
     ...(typeof args.rendered.values.job?.parallelism === "number"
       ? { parallelism: args.rendered.values.job.parallelism }
       : {}),
+    ...(implementation === "bundled" && template ? { payload: payloadOf(args.rendered, which) } : {}),
   };
+}
+
+/**
+ * The payload digest of a stage's per-node template as the dispatcher will compute it: from the job-templates
+ * ConfigMap's text, parsed by the dispatcher's own parser (so both sides hash the same object).
+ */
+function payloadOf(rendered: RenderedChart, which: "install" | "cleanup"): string | undefined {
+  const configMap = findObject<K8sObject & { data?: Record<string, string> }>(
+    rendered.resources,
+    "ConfigMap",
+    rendered.names.jobTemplatesConfigMap,
+  );
+  const key = which === "install" ? INSTALL_TEMPLATE_KEY : CLEANUP_TEMPLATE_KEY;
+  const text = configMap?.data?.[key];
+  return text === undefined ? undefined : payloadDigest(parseJobTemplate(text, key));
 }
 
 /** Plain inputs for KataRollout (wrap the call in `apply` when args hold Outputs). */
@@ -152,6 +171,7 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
       ...base,
       install,
       cleanup,
+      ...(args.rerunToken ? { rerunToken: args.rerunToken } : {}),
       runKey: computeRunKey({
         chartVersion,
         chartReference: args.chart.chart,

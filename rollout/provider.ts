@@ -14,7 +14,7 @@ import { liveConnection } from "./ambient";
 import { connectionSpecErrors, describeConnection, sameServer } from "./connection";
 import { kubeHookCluster, runHookPhase, type HookOutcome, type HookPhaseResult } from "./hookRunner";
 import { KubeClient } from "./kubeClient";
-import { canonicalJson } from "./runKey";
+import { canonicalJson } from "../kube/payload";
 import type {
   DispatcherStage,
   KubeObject,
@@ -112,6 +112,24 @@ function withDispatcherArgs(job: KubeObject, rewrite: (args: string[]) => string
 /** The dispatcher Job with its node selection replaced by explicit names (drift healing). */
 export function withExplicitNodes(job: KubeObject, nodes: readonly string[]): KubeObject {
   return withDispatcherArgs(job, (list) => withSelectionArgs(list, { nodes: [...nodes] }));
+}
+
+/** The dispatcher Job told to leave out nodes that already carry its payload (kube/payload.ts). */
+export function withSkipInstalled(job: KubeObject): KubeObject {
+  return withDispatcherArgs(job, (list) =>
+    list.includes(SKIP_INSTALLED_FLAG) ? list : [...list, SKIP_INSTALLED_FLAG],
+  );
+}
+
+const SKIP_INSTALLED_FLAG = "--skip-installed-nodes";
+
+/**
+ * Whether this run re-installs every node, including those whose record says they carry the payload already: a
+ * `rerunToken` that changed (or is set on a create, where nothing says which run it forced last) asks for exactly
+ * that. State written before the token was an input has none: a token set then counts as changed once.
+ */
+export function reinstallsEveryNode(olds: RolloutOutputs | undefined, news: RolloutInputs): boolean {
+  return (olds?.rerunToken ?? "") !== (news.rerunToken ?? "");
 }
 
 /**
@@ -343,14 +361,16 @@ async function runInstall(
     }
     const stage = inputs.install as DispatcherStage;
     await ensureDaemonSetGone(client, inputs, olds?.mode, deadline, log);
-    let job = stage.job;
+    // Only nodes without this payload get a Job, unless the rerunToken changed (the bundled dispatcher only).
+    const skipPayload = stage.payload && !reinstallsEveryNode(olds, inputs) ? stage.payload : undefined;
+    let job = skipPayload ? withSkipInstalled(stage.job) : stage.job;
     let runStage = stage;
     let merged: NodeResult[] | undefined;
     if (heal && heal.nodes.join(",").length <= MAX_NODES_ARG) {
       log(
         `${label(inputs, "install")}: healing ${heal.nodes.length} selected node(s) without a successful install`,
       );
-      job = withExplicitNodes(stage.job, heal.nodes);
+      job = withExplicitNodes(job, heal.nodes);
       // The waiter follows this run's selection only: the named nodes.
       runStage = { ...stage, selection: { nodes: [...heal.nodes] } };
       const healed = new Set(heal.nodes);
@@ -368,6 +388,7 @@ async function runInstall(
         job: annotated(job, runId, inputs.runKey),
         replacementJob: (nodes) => annotated(replacementDispatcherJob(job, nodes), runId, inputs.runKey),
         runKey: inputs.runKey,
+        skipPayload,
         deadline,
         timeoutSeconds: inputs.timeoutSeconds,
         stuckGraceSeconds: stuckGrace(inputs),

@@ -3,6 +3,7 @@
 // every value that reaches them), the dispatcher implementation and its script hash — plus an optional rerunToken.
 // Computed at program time; Node built-ins only so the provider may recompute it.
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../kube/payload";
 
 export interface RunKeyParts {
   chartVersion: string;
@@ -19,18 +20,6 @@ export interface RunKeyParts {
   /** Daemonset mode: the rendered DaemonSet's pod template (what the DaemonSet controller rolls out). */
   daemonSetTemplate?: unknown;
   rerunToken?: string;
-}
-
-/** JSON with object keys sorted at every level, so equal values always give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value))
-    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
 }
 
 /** `v1:<sha256>`; the version prefix lets a future change of the rule be told apart from a change of values. */

@@ -46,6 +46,11 @@ export interface DispatcherStage {
    * dispatcher cannot start another and the run cannot progress. Absent in states written before it existed.
    */
   parallelism?: number;
+  /**
+   * What the per-node Jobs install (kube/payload.ts's digest of the per-node template), set when the dispatcher is the
+   * bundled one, which records it on each node and can leave out nodes that carry it (`--skip-installed-nodes`).
+   */
+  payload?: string;
 }
 
 /** The DaemonSet the rollout waits for in daemonset mode. */
@@ -82,6 +87,8 @@ export interface RolloutInputs {
   mode: RolloutMode;
   /** Hash of everything whose change must re-run the install (rollout/runKey.ts). */
   runKey: string;
+  /** A change of it re-installs every node, even those that already carry the payload (part of `runKey` too). */
+  rerunToken?: string;
   install?: DispatcherStage;
   cleanup?: DispatcherStage;
   daemonSet?: DaemonSetTarget;

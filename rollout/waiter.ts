@@ -343,6 +343,8 @@ export interface StageRunOptions extends WaitOptions {
    * it a dead dispatcher ends the run.
    */
   replacementJob?: (nodes: readonly string[]) => KubeObject;
+  /** The dispatcher runs with `--skip-installed-nodes` for this payload (aggregate.ts JobRunView.skipPayload). */
+  skipPayload?: string;
 }
 
 /** A dispatcher Job that a new run of `runKey` follows instead of replacing: same key, still running. */
@@ -805,6 +807,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         runStartedAt,
         runStall,
         selectionListed,
+        skipPayload: o.skipPayload,
       };
       // A running dispatcher waits for its stuck Jobs until the timeout: when every open Job is stuck past the grace
       // period and it cannot start another, the run ends now (the selection is read, at most once per stuck scan,

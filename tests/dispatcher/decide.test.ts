@@ -213,6 +213,11 @@ describe("dispatcher decisions: a node re-read before its Job is created", () =>
       "Tainted",
     ],
     ["a record wins over a taint", { recorded, tainted: "t" }, "finishFromRecord"],
+    [
+      "it carries this payload already (--skip-installed-nodes)",
+      { unchanged: { node: "n1", outcome: "succeeded", attempts: 0, reason: "Unchanged" } },
+      "finishFromRecord",
+    ],
   ];
   for (const [what, change, kind, reason] of rows) {
     it(what, () => {

@@ -124,7 +124,8 @@ export function rolloutLifecycleSuite(host: LifecycleHost): void {
     });
 
     it("re-runs when the run key changes (rerunToken): the old hook Job is replaced, per-node Jobs recreated", async () => {
-      const inputs = { ...r.inputs, runKey: `${r.inputs.runKey}-rerun` };
+      // What a new rerunToken does to the inputs (the token is part of the run key, and forces every node).
+      const inputs = { ...r.inputs, rerunToken: "rerun", runKey: `${r.inputs.runKey}-rerun` };
       const news = await checked(inputs);
       assert.equal(await host.client().diff(urn(), ID, outs, news), "some");
       const before = createsOf(r, INSTALL_DISPATCHER);

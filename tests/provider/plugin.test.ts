@@ -225,7 +225,12 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       const extras = registrations.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
       assert.deepEqual(extras.map((r) => r.type).sort(), [
         "kubernetes:core/v1:ConfigMap",
+        // The node recorder's: nodes patch cluster-wide, events create in default.
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
         "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
         "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
       ]);
       for (const e of extras) {
@@ -656,6 +661,102 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       const perNode = installJobsPerNode(sim);
       assert.equal(perNode.size, 400);
       for (const [node, n] of perNode) assert.equal(n, 1, `${node} got ${n} Jobs`);
+    });
+  });
+  describe("install only what needs installing (300 nodes; #13): each node carries the payload it got", () => {
+    let sim: RunningSimulator;
+    before(async () => {
+      sim = await startSimulator({
+        authz: true,
+        nodes: 300,
+        controlPlane: 0,
+        seed: 31,
+        timeScale: 60,
+        jobDurationMs: 30_000,
+        execute: { nodeImages: [BUNDLED_DISPATCHER_IMAGE], timeoutMs: 300_000 },
+      });
+    });
+    after(async () => sim?.close());
+
+    it("a parallelism change creates no per-node Job, 5 joined nodes get exactly 5, a new image all 305, a rerunToken all again", async () => {
+      const urn = rolloutUrn("payload-records");
+      const installJobs = () => [...installJobsPerNode(sim).values()].reduce((a, b) => a + b, 0);
+      const release = async (values: Record<string, unknown>, rerunToken?: string) =>
+        (await deployRelease(sim, { values, rerunToken, rollout: { timeoutSeconds: 600 } })).inputs;
+      const step = async (
+        olds: { id: string; properties: Record<string, unknown> } | undefined,
+        inputs: RolloutInputs,
+      ) => {
+        const checked = (await client.check(urn, olds?.properties ?? {}, wireInputs(inputs))).inputs;
+        if (!olds) return client.create(urn, checked);
+        assert.equal(await client.diff(urn, olds.id, olds.properties, checked), "some");
+        return { id: olds.id, properties: await client.update(urn, olds.id, olds.properties, checked) };
+      };
+      const outcomes = (props: Record<string, unknown>) => decodeResults(props.results as string);
+      const payloadOnNodes = () =>
+        new Set(
+          (sim.list("nodes", {}) as unknown as KubeObject[]).map(
+            (n) => n.metadata?.annotations?.["kata-deploy-job-dispatcher/payload"],
+          ),
+        );
+
+      const job = { parallelism: 50, ttlSecondsAfterFinished: 50_000_000 };
+      const first = await release({ job });
+      assert.ok(first.install?.payload, "the bundled dispatcher's stage carries the payload digest");
+      let state = await step(undefined, first);
+      assert.equal(installJobs(), 300);
+      assert.deepEqual([...payloadOnNodes()], [first.install?.payload], "every node records what it got");
+
+      // Pacing only: a new run key, a new dispatcher run, no per-node Job.
+      const paced = await release({ job: { ...job, parallelism: 80 } });
+      assert.notEqual(paced.runKey, first.runKey);
+      assert.equal(paced.install?.payload, first.install?.payload);
+      state = await step(state, paced);
+      assert.equal(installJobs(), 300, "no per-node Job for a parallelism change");
+      const unchanged = outcomes(state.properties);
+      assert.equal(unchanged.length, 300);
+      assert.ok(
+        unchanged.every((r) => r.outcome === "succeeded" && r.reason === "Unchanged"),
+        "each node reported succeeded, Unchanged",
+      );
+
+      // Five nodes join: drift healing installs exactly them.
+      const joined = ["joined-1", "joined-2", "joined-3", "joined-4", "joined-5"];
+      for (const name of joined) addWorker({ sim }, name);
+      state = await step(state, paced);
+      assert.equal(installJobs(), 305);
+      assert.deepEqual(
+        joined.map((n) => installJobsPerNode(sim).get(n)),
+        [1, 1, 1, 1, 1],
+      );
+
+      // A new kata-deploy image is a new payload: every node again.
+      const image = await release({
+        job: { ...job, parallelism: 80 },
+        image: { reference: "quay.io/kata-containers/kata-deploy", tag: "4.0.0-patched" },
+      });
+      assert.notEqual(image.install?.payload, first.install?.payload);
+      state = await step(state, image);
+      assert.equal(installJobs(), 610);
+      assert.ok(
+        outcomes(state.properties).every((r) => r.outcome === "succeeded" && r.reason === undefined),
+        "each node installed by a Job of this run",
+      );
+      assert.deepEqual([...payloadOnNodes()], [image.install?.payload]);
+
+      // A rerunToken forces every node, payload unchanged.
+      const forced = await release(
+        {
+          job: { ...job, parallelism: 80 },
+          image: { reference: "quay.io/kata-containers/kata-deploy", tag: "4.0.0-patched" },
+        },
+        "again",
+      );
+      state = await step(state, forced);
+      assert.equal(installJobs(), 915);
+      console.log(
+        `      per-node Jobs after each step: 300, +0 (parallelism), +5 (joined), +305 (image), +305 (rerunToken)`,
+      );
     });
   });
 });

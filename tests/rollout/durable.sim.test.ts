@@ -6,7 +6,6 @@ import { rolloutProvider as directProvider } from "../../rollout/provider";
 import type { RolloutProvider } from "./serialized";
 import { nodeRecordKeys } from "../../kube/jobStatus";
 import type { RolloutOutputs } from "../../rollout/types";
-import type { KubeObject } from "../../sim/types";
 import {
   INSTALL_OWNER,
   RELEASE,
@@ -156,7 +155,6 @@ describe("rollout results under timeouts, TTL 0 and broken watches (simulator)",
         // 46 s at load 16 on two cores, yet a run at load 12 once timed out at 300 s: the bound is wide.
         rollout: { timeoutSeconds: 600 },
       });
-      grantRecording(r);
       const failure = await expectInitFailure(rolloutProvider.create(r.inputs));
       outs = failure.properties as unknown as RolloutOutputs;
     });
@@ -263,38 +261,3 @@ describe("rollout results under timeouts, TTL 0 and broken watches (simulator)",
     });
   }
 });
-
-/** What the component would have to add for recording (chart 4.0.0's dispatcher role lacks it): nodes patch, events create in default. */
-function grantRecording(r: Release): void {
-  const sa = { kind: "ServiceAccount", name: "kata-deploy-dispatcher-sa", namespace: RELEASE.namespace };
-  r.sim.create("clusterroles", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: { name: "kata-deploy-dispatcher-recorder" },
-    rules: [{ apiGroups: [""], resources: ["nodes"], verbs: ["patch"] }],
-  } as unknown as KubeObject);
-  r.sim.create("clusterrolebindings", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRoleBinding",
-    metadata: { name: "kata-deploy-dispatcher-recorder" },
-    roleRef: {
-      apiGroup: "rbac.authorization.k8s.io",
-      kind: "ClusterRole",
-      name: "kata-deploy-dispatcher-recorder",
-    },
-    subjects: [sa],
-  } as unknown as KubeObject);
-  r.sim.create("roles", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name: "kata-deploy-dispatcher-events", namespace: "default" },
-    rules: [{ apiGroups: [""], resources: ["events"], verbs: ["create"] }],
-  } as unknown as KubeObject);
-  r.sim.create("rolebindings", {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name: "kata-deploy-dispatcher-events", namespace: "default" },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kata-deploy-dispatcher-events" },
-    subjects: [sa],
-  } as unknown as KubeObject);
-}

@@ -25,7 +25,8 @@ import {
   summarize,
 } from "../../rollout/aggregate";
 import { decodeResults, encodeResults } from "../../rollout/compact";
-import { canonicalJson, computeRunKey, type RunKeyParts } from "../../rollout/runKey";
+import { canonicalJson } from "../../kube/payload";
+import { computeRunKey, type RunKeyParts } from "../../rollout/runKey";
 import { newRunId, replacementDispatcherJob, withExplicitNodes } from "../../rollout/provider";
 
 const OWNER = "kata-deploy-install";

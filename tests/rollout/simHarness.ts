@@ -6,6 +6,7 @@ import {
   BUNDLED_DISPATCHER_IMAGE,
   dispatcherPodReaderRole,
   dispatcherPodReaderRoleBinding,
+  dispatcherRecorderRbac,
   dispatcherScriptConfigMap,
   dispatcherScriptConfigMapName,
 } from "../../chart/dispatcherJobs";
@@ -93,6 +94,9 @@ export async function deployRelease(
           dispatcherScriptConfigMap(bundle, names, RELEASE),
           dispatcherPodReaderRole(names, RELEASE),
           dispatcherPodReaderRoleBinding(names, RELEASE),
+          ...((opts.implementation ?? "bundled") === "bundled"
+            ? Object.values(dispatcherRecorderRbac(names, RELEASE))
+            : []),
         ]
       : [];
   const applied = apply(sim, [...rendered.resources, ...extra]);
