@@ -20,8 +20,13 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
       secret: true,
     },
     namespace: { type: "string", description: "Namespace of the release." },
+    releaseName: { type: "string", description: "The Helm release name; a change replaces the rollout." },
     mode: { type: "string", description: '"job" or "daemonset".' },
     runKey: { type: "string", description: "Hash of everything whose change re-runs the install." },
+    rerunToken: {
+      type: "string",
+      description: "A change installs every node, even those whose record shows the payload already.",
+    },
     install: any("Job mode: the install dispatcher Job and what its per-node Jobs look like."),
     cleanup: any("Job mode: the cleanup dispatcher Job run on delete."),
     daemonSet: any("Daemonset mode: the DaemonSet to wait for."),

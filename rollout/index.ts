@@ -23,9 +23,10 @@ export const ROLLOUT_MODULE = "kata-deploy";
 export const ROLLOUT_TYPE = "KataRollout";
 
 /** Every input key, so an Output of the whole input object can be split into per-key inputs. */
-const INPUT_KEYS: readonly (keyof RolloutInputs)[] = [
+const INPUT_KEYS = [
   "connection",
   "namespace",
+  "releaseName",
   "mode",
   "runKey",
   "install",
@@ -42,7 +43,12 @@ const INPUT_KEYS: readonly (keyof RolloutInputs)[] = [
   "releaseObjects",
   "chartSide",
   "clusterUid",
-];
+] as const satisfies readonly (keyof RolloutInputs)[];
+/** Every input reaches the resource: a key added to RolloutInputs and not listed above fails to compile here. */
+const EVERY_INPUT_LISTED: [Exclude<keyof RolloutInputs, (typeof INPUT_KEYS)[number]>] extends [never]
+  ? true
+  : never = true;
+void EVERY_INPUT_LISTED;
 
 /** Resource options of every KataRollout: the engine marks the `connection` output secret in the state. */
 export function rolloutResourceOptions(

@@ -147,6 +147,7 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
   const base = {
     connection: args.connection,
     namespace: args.namespace,
+    releaseName: args.releaseName,
     mode: rendered.mode,
     daemonSetName: names.daemonSet,
     installDispatcherJobName: names.installDispatcherJob,

@@ -465,6 +465,7 @@ function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
   const pick = (x: RolloutInputs) =>
     canonicalJson({
       namespace: x.namespace,
+      releaseName: x.releaseName,
       install: x.install,
       cleanup: x.cleanup,
       daemonSet: x.daemonSet,
@@ -479,6 +480,28 @@ function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
       clusterUid: x.clusterUid,
     });
   return pick(olds) !== pick(news);
+}
+
+/** Nodes the last run did not install (failed, or outcome unknown): pending work until a run succeeds there. */
+function unfinishedNodes(results: readonly NodeResult[]): string[] {
+  return results.filter((r) => r.outcome === "failed" || r.outcome === "unknown").map((r) => r.node);
+}
+
+/**
+ * The inputs that name the install itself: the release's namespace and name, and the chart's object names (the
+ * suffix is in them). A change of any is another install, so the rollout is replaced, old one first: its delete
+ * cleans the nodes of the old install, then the create installs the new one (issue #13 item 6). The release hooks'
+ * side is updated instead: its delete waits for the release's objects to be gone. Unknown values (preview) and states
+ * written before `releaseName` was an input compare equal.
+ */
+export function identityChanges(olds: RolloutOutputs, news: RolloutInputs): string[] {
+  if (news.chartSide === "before") return [];
+  const keys = ["namespace", "releaseName", "daemonSetName", "installDispatcherJobName"] as const;
+  return keys.filter((k) => {
+    const was = olds[k];
+    const now = news[k];
+    return was !== undefined && now !== undefined && !containsUnknown(now) && was !== now;
+  });
 }
 
 /** Selected nodes without a successful install (job mode), or undefined when the cluster cannot tell us. */
@@ -639,10 +662,19 @@ export const rolloutProvider = {
   },
 
   async diff(_id: string, olds: RolloutOutputs, news: RolloutInputs) {
+    const replaces = identityChanges(olds, news);
+    if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     // Unknown inputs (preview) may hide a new run key: show the update.
     if (containsUnknown(news)) return { changes: true };
     if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
     if (settingsChanged(olds, news)) return { changes: true };
+    const pending = news.chartSide === "before" ? [] : unfinishedNodes(decodeResults(olds.results));
+    if (pending.length) {
+      stderrLogger("kata-rollout")(
+        `${label(news, "install")}: ${pending.length} node(s) did not succeed in the last run (${listNames(pending)}); an update will install them again`,
+      );
+      return { changes: true };
+    }
     if (news.healDrift && news.mode === "job" && news.chartSide !== "before") {
       const log = stderrLogger("kata-rollout");
       const missing = await drift(news, decodeResults(olds.results), log);
@@ -679,6 +711,12 @@ export const rolloutProvider = {
       const missing = await drift(news, recorded, log);
       if (missing && missing.length)
         return { outs: await install(news, olds, { nodes: missing, recorded }, signal) };
+    }
+    // The last run's failures stay pending work (drift healing off, or the cluster could not be listed just now).
+    const pending = unfinishedNodes(recorded);
+    if (pending.length) {
+      const heal = news.mode === "job" ? { nodes: pending, recorded } : undefined;
+      return { outs: await install(news, olds, heal, signal) };
     }
     // Settings only: keep the recorded run.
     return {

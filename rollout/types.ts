@@ -84,6 +84,8 @@ export interface RolloutInputs {
   /** Secret. Resolved at program time (rollout/resolveConnection.ts). */
   connection: ConnectionSpec;
   namespace: string;
+  /** The Helm release name; a change replaces the rollout (absent in states written before it was an input). */
+  releaseName?: string;
   mode: RolloutMode;
   /** Hash of everything whose change must re-run the install (rollout/runKey.ts). */
   runKey: string;

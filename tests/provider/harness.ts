@@ -462,6 +462,16 @@ export class ProviderClient {
     olds: Record<string, unknown>,
     news: Record<string, unknown>,
   ): Promise<"none" | "some" | "unknown"> {
+    return (await this.diffResponse(urn, id, olds, news)).changes;
+  }
+
+  /** Diff with what the engine reads besides `changes`: properties that force a replacement, and its order. */
+  async diffResponse(
+    urn: string,
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ changes: "none" | "some" | "unknown"; replaces: string[]; deleteBeforeReplace: boolean }> {
     const req = new provproto.DiffRequest();
     req.setUrn(urn);
     req.setId(id);
@@ -469,11 +479,16 @@ export class ProviderClient {
     req.setNews(toStruct(news));
     const res = await call(this.c, this.c.diff, req, this.timeoutMs);
     const c = res.getChanges();
-    return c === provproto.DiffResponse.DiffChanges.DIFF_SOME
-      ? "some"
-      : c === provproto.DiffResponse.DiffChanges.DIFF_NONE
-        ? "none"
-        : "unknown";
+    return {
+      changes:
+        c === provproto.DiffResponse.DiffChanges.DIFF_SOME
+          ? "some"
+          : c === provproto.DiffResponse.DiffChanges.DIFF_NONE
+            ? "none"
+            : "unknown",
+      replaces: res.getReplacesList(),
+      deleteBeforeReplace: res.getDeletebeforereplace(),
+    };
   }
 
   async create(

@@ -123,6 +123,28 @@ export function rolloutLifecycleSuite(host: LifecycleHost): void {
       r.inputs = { ...r.inputs, timeoutSeconds: 241 };
     });
 
+    it("a new namespace, release name or suffix answers replace, old one deleted first (its cleanup, then the new install)", async () => {
+      const suffixed = {
+        daemonSetName: `${r.inputs.daemonSetName}-b`,
+        installDispatcherJobName: r.inputs.installDispatcherJobName.replace(/-install-/, "-b-install-"),
+      };
+      const cases: [Partial<RolloutInputs>, string[]][] = [
+        [{ namespace: "kata-elsewhere" }, ["namespace"]],
+        [{ releaseName: "kata-2" }, ["releaseName"]],
+        [suffixed, ["daemonSetName", "installDispatcherJobName"]],
+      ];
+      for (const [change, replaces] of cases) {
+        const answer = await host
+          .client()
+          .diffResponse(urn(), ID, outs, await checked({ ...r.inputs, ...change }));
+        assert.deepEqual(
+          answer,
+          { changes: "some", replaces, deleteBeforeReplace: true },
+          JSON.stringify(change),
+        );
+      }
+    });
+
     it("re-runs when the run key changes (rerunToken): the old hook Job is replaced, per-node Jobs recreated", async () => {
       // What a new rerunToken does to the inputs (the token is part of the run key, and forces every node).
       const inputs = { ...r.inputs, rerunToken: "rerun", runKey: `${r.inputs.runKey}-rerun` };
