@@ -29,6 +29,7 @@ const INPUT_KEYS = [
   "releaseName",
   "mode",
   "runKey",
+  "rerunToken",
   "install",
   "cleanup",
   "daemonSet",

@@ -109,8 +109,12 @@ describe("components/KataDeploy: the rollout under the mock runtime", function (
     assert.equal(inputs.stuckGraceSeconds, 120);
     assert.equal(inputs.installDispatcherJobName, "kata-deploy-install-dispatcher");
     assert.match(String(inputs.runKey), /^v1:[0-9a-f]{64}$/);
-    const install = inputs.install as StageInput;
+    // The provider decides with these: a changed token installs every node, a new release name replaces.
+    assert.equal(inputs.rerunToken, "2026-11-25");
+    assert.equal(inputs.releaseName, "kro-job");
+    const install = inputs.install as StageInput & { payload?: string };
     const cleanup = inputs.cleanup as StageInput;
+    assert.match(String(install.payload), /^p1:[0-9a-f]{32}$/, "the payload the dispatcher records");
     assert.equal(install.job.metadata.namespace, "kata");
     assert.equal(cleanup.job.metadata.name, "kata-deploy-cleanup-dispatcher");
     assert.equal(install.ownerValue, "kata-deploy-install");
