@@ -21,7 +21,7 @@ import { buildDispatcherBundle } from "../dispatcher/bundle";
 import { admitSelected, selectionQueries, type NodeSelection } from "../kube/nodeSelection";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import type { NodeResult } from "../kube/jobStatus";
-import { kataNodes } from "../rollout/aggregate";
+import { kataNodesNow } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
 import { rolloutProvider } from "../rollout/provider";
 import { ConnectionResolutionError } from "../rollout/resolveConnection";
@@ -401,7 +401,7 @@ export async function main(argv: string[]): Promise<number> {
 
     // The results first; the files after, each a warning when it cannot be written.
     const results: NodeResult[] = decodeResults(outs.results);
-    const outputs = stackOutputs(plan, results, outs, kataNodes(results));
+    const outputs = stackOutputs(plan, results, outs, kataNodesNow(results, outs.kataCorrection));
     const parallelism = mode === "job" ? plan.args.job?.parallelism : undefined;
     if (o.json) process.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
     else

@@ -77,6 +77,9 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
         type: "string",
         description: "Per-node results in the compact encoding of rollout/compact.ts.",
       },
+      kataCorrection: any(
+        "Where Kata is installed now differs from the last run's successes: `add` and `remove` node names.",
+      ),
       summary: {
         $ref: `#/types/${packageName}:index:RolloutSummaryOutput`,
         description: "Counts of the last run.",

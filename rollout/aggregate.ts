@@ -12,6 +12,7 @@ import {
   jobNodeName,
   jobOutcome,
   nodeResultFromJob,
+  readNodeRecord,
   resultFromNodeRecord,
   unchangedResult,
   undecidedResult,
@@ -732,6 +733,57 @@ export function kataNodes(results: readonly NodeResult[]): string[] {
     .filter((r) => r.outcome === "succeeded")
     .map((r) => r.node)
     .sort();
+}
+
+/**
+ * How "where Kata is installed now" differs from the last run's successes: nodes that have it but are not among them
+ * (`add`: installed earlier and since left the selection), and successes that no longer have it (`remove`: deleted
+ * nodes, nodes cleaned since). Kept in the state instead of a second list of names, so it stays small.
+ */
+export interface KataCorrection {
+  add?: string[];
+  remove?: string[];
+}
+
+/** The Jobs of this release whose record on a node says what is there: its install's, and its cleanup's. */
+export interface ReleaseJobs {
+  namespace: string;
+  installOwner: string;
+  cleanupOwner?: string;
+}
+
+/**
+ * Where Kata is installed now (issue #13 item 8), as a correction of `results`, from the nodes as listed now: a node
+ * whose record this release wrote says it (its install Job succeeded: yes; its cleanup's Job: no; its install failed:
+ * no); a node without such a record keeps what the results say; a node that does not exist has nothing.
+ */
+export function kataCorrection(
+  results: readonly NodeResult[],
+  nodes: readonly { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }[],
+  release: ReleaseJobs | undefined,
+): KataCorrection {
+  const succeeded = new Set(kataNodes(results));
+  const now = new Set<string>();
+  for (const n of nodes) {
+    const name = n.metadata?.name;
+    if (!name) continue;
+    const record = release ? readNodeRecord(n) : undefined;
+    const by = record?.job;
+    if (release && by === `${release.namespace}/${jobName(release.installOwner, name)}`) {
+      if (record?.outcome === "succeeded") now.add(name);
+    } else if (release?.cleanupOwner && by === `${release.namespace}/${jobName(release.cleanupOwner, name)}`) {
+      continue;
+    } else if (succeeded.has(name)) now.add(name);
+  }
+  const add = [...now].filter((n) => !succeeded.has(n)).sort();
+  const remove = [...succeeded].filter((n) => !now.has(n)).sort();
+  return { ...(add.length ? { add } : {}), ...(remove.length ? { remove } : {}) };
+}
+
+/** The last run's successes, corrected (kataCorrection): sorted names of the nodes where Kata is installed now. */
+export function kataNodesNow(results: readonly NodeResult[], correction?: KataCorrection): string[] {
+  const gone = new Set(correction?.remove ?? []);
+  return [...kataNodes(results).filter((n) => !gone.has(n)), ...(correction?.add ?? [])].sort();
 }
 
 export function formatDuration(seconds: number): string {

@@ -4,7 +4,7 @@
 // These wrappers run at program time only.
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeResult } from "../kube/jobStatus";
-import { kataNodes } from "./aggregate";
+import { kataNodesNow, type KataCorrection } from "./aggregate";
 import { decodeResults } from "./compact";
 import { encodeOutcomes, type NodeOutcomes } from "./outcomes";
 import { rolloutProvider } from "./provider";
@@ -69,6 +69,7 @@ function rolloutProps(inputs: pulumi.Input<RolloutInputs>): Record<string, pulum
     summary: undefined,
     runId: undefined,
     lastRunKey: undefined,
+    kataCorrection: undefined,
   };
   for (const key of INPUT_KEYS) props[key] = all.apply((i) => (i as unknown as Record<string, unknown>)[key]);
   // The connection carries credentials: secret as an input, and its copy among the outputs is marked secret too.
@@ -93,11 +94,12 @@ export class KataRollout extends pulumi.dynamic.Resource implements RolloutResou
   declare readonly results: pulumi.Output<string>;
   declare readonly summary: pulumi.Output<RolloutSummary>;
   declare readonly runId: pulumi.Output<string>;
+  declare readonly kataCorrection: pulumi.Output<KataCorrection | undefined>;
   /** Per node: outcome, job, attempts, startedAt, finishedAt, reason, message. */
   readonly nodeResults: pulumi.Output<NodeResult[]>;
   /** Per node: outcome, reason, message (rollout/outcomes.ts). */
   readonly nodeOutcomes: pulumi.Output<NodeOutcomes>;
-  /** Sorted names of the nodes where the install succeeded. */
+  /** Sorted names of the nodes where Kata is installed now (the last run's successes, corrected from the nodes). */
   readonly kataNodes: pulumi.Output<string[]>;
 
   constructor(name: string, inputs: pulumi.Input<RolloutInputs>, opts: pulumi.CustomResourceOptions = {}) {
@@ -111,7 +113,9 @@ export class KataRollout extends pulumi.dynamic.Resource implements RolloutResou
     );
     this.nodeResults = this.results.apply((r) => decodeResults(r));
     this.nodeOutcomes = this.nodeResults.apply((r) => encodeOutcomes(r));
-    this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
+    this.kataNodes = pulumi
+      .all([this.nodeResults, this.kataCorrection])
+      .apply(([r, c]) => kataNodesNow(r, c));
   }
 }
 
@@ -126,6 +130,7 @@ export class PackageRollout extends pulumi.CustomResource implements RolloutReso
   declare readonly results: pulumi.Output<string>;
   declare readonly summary: pulumi.Output<RolloutSummary>;
   declare readonly runId: pulumi.Output<string>;
+  declare readonly kataCorrection: pulumi.Output<KataCorrection | undefined>;
   readonly nodeResults: pulumi.Output<NodeResult[]>;
   readonly nodeOutcomes: pulumi.Output<NodeOutcomes>;
   readonly kataNodes: pulumi.Output<string[]>;
@@ -142,7 +147,9 @@ export class PackageRollout extends pulumi.CustomResource implements RolloutReso
     });
     this.nodeResults = this.results.apply((r) => decodeResults(r));
     this.nodeOutcomes = this.nodeResults.apply((r) => encodeOutcomes(r));
-    this.kataNodes = this.nodeResults.apply((r) => kataNodes(r));
+    this.kataNodes = pulumi
+      .all([this.nodeResults, this.kataCorrection])
+      .apply(([r, c]) => kataNodesNow(r, c));
   }
 }
 

@@ -7,7 +7,14 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { splitHooks, type Hook, type HookPhase } from "../kube/helmHooks";
 import { nodeResultFromJob, jobNodeName, jobOutcome, type JobLike } from "../kube/jobStatus";
 import { withSelectionArgs } from "../kube/nodeSelection";
-import { finalMessage, kataNodes, summarize } from "./aggregate";
+import {
+  finalMessage,
+  kataCorrection,
+  kataNodes,
+  summarize,
+  type KataCorrection,
+  type ReleaseJobs,
+} from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
 import { liveConnection } from "./ambient";
@@ -24,6 +31,7 @@ import type {
   RolloutOutputs,
 } from "./types";
 import {
+  NODES_PATH,
   OWNER_LABEL,
   RUN_ID_ANNOTATION,
   RUN_KEY_ANNOTATION,
@@ -319,6 +327,29 @@ interface RunOutcome {
   results: NodeResult[];
   run: StageRunResult;
   phase?: HookPhaseResult;
+  /** Where Kata is now, read from the nodes after the run (undefined when they could not be listed). */
+  correction?: KataCorrection;
+}
+
+/** This release's install and cleanup owners, whose records on the nodes say where Kata is (job mode). */
+function releaseJobs(inputs: RolloutInputs): ReleaseJobs | undefined {
+  return inputs.mode === "job" && inputs.install
+    ? {
+        namespace: inputs.namespace,
+        installOwner: inputs.install.ownerValue,
+        cleanupOwner: inputs.cleanup?.ownerValue,
+      }
+    : undefined;
+}
+
+/** Lists every node (best-effort) and says where Kata is installed now, as a correction of `results`. */
+async function correctionNow(
+  client: KubeClient,
+  inputs: RolloutInputs,
+  results: readonly NodeResult[],
+): Promise<KataCorrection | undefined> {
+  const nodes = await client.list<KubeObject>(NODES_PATH, {}, "list nodes").catch(() => undefined);
+  return nodes ? kataCorrection(results, nodes.items, releaseJobs(inputs)) : undefined;
 }
 
 async function runInstall(
@@ -357,7 +388,7 @@ async function runInstall(
       });
       // The chart's post-install/post-upgrade hooks (none in chart 4.0.0's daemonset mode).
       const { phase } = await runPhase(client, inputs, installPhase, undefined, undefined, deadline, log);
-      return { results: run.results, run, phase };
+      return { results: run.results, run, phase, correction: await correctionNow(client, inputs, run.results) };
     }
     const stage = inputs.install as DispatcherStage;
     await ensureDaemonSetGone(client, inputs, olds?.mode, deadline, log);
@@ -402,7 +433,7 @@ async function runInstall(
     const results = merged
       ? [...merged, ...run.results].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
       : run.results;
-    return { results, run, phase };
+    return { results, run, phase, correction: await correctionNow(client, inputs, results) };
   } finally {
     client.close();
   }
@@ -413,6 +444,7 @@ function outputsFor(
   results: NodeResult[],
   run: StageRunResult,
   runId: string,
+  correction: KataCorrection | undefined,
 ): RolloutOutputs {
   return {
     ...inputs,
@@ -420,7 +452,13 @@ function outputsFor(
     summary: summarize(results, Math.round((run.finishedAt - run.startedAt) / 1000)),
     runId,
     lastRunKey: inputs.runKey,
+    ...withCorrection(correction),
   };
+}
+
+/** The correction as stored: absent when there is none (most runs), so the state does not grow. */
+function withCorrection(correction: KataCorrection | undefined): Pick<RolloutOutputs, "kataCorrection"> {
+  return correction && (correction.add || correction.remove) ? { kataCorrection: correction } : {};
 }
 
 /** The final message, with what the run did beyond the plain hook (adopted, waited, replaced its dispatcher). */
@@ -437,8 +475,8 @@ async function install(
 ): Promise<RolloutOutputs> {
   const log = stderrLogger("kata-rollout");
   const runId = newRunId(inputs.runKey, olds?.runId);
-  const { results, run, phase } = await runInstall(inputs, olds, heal, runId, log, signal);
-  const outs = outputsFor(inputs, results, run, runId);
+  const { results, run, phase, correction } = await runInstall(inputs, olds, heal, runId, log, signal);
+  const outs = outputsFor(inputs, results, run, runId, correction);
   const hookFailure = hookFailureMessage("hooks", phase);
   const message =
     withNotes(
@@ -726,6 +764,7 @@ export const rolloutProvider = {
         summary: olds.summary,
         runId: olds.runId,
         lastRunKey: olds.lastRunKey,
+        ...withCorrection(olds.kataCorrection),
       },
     };
   },
@@ -734,10 +773,14 @@ export const rolloutProvider = {
     if (!props || props.chartSide === "before") return props ? { id, props } : { id };
     const log = stderrLogger("kata-rollout");
     const recorded = decodeResults(props.results);
-    if (props.mode !== "job" || !props.install) return { id, props };
     let client: KubeClient | undefined;
     try {
       client = new KubeClient(liveConnection(props.connection), { maxAttempts: 2 });
+      if (props.mode !== "job" || !props.install) {
+        const correction = await correctionNow(client, props, recorded);
+        const { kataCorrection: _previous, ...rest } = props;
+        return { id, props: { ...rest, ...withCorrection(correction ?? props.kataCorrection) } };
+      }
       const owner = props.install.ownerValue;
       const live = await client.list<JobLike>(jobsPath(props.namespace), {
         labelSelector: `${OWNER_LABEL}=${owner}`,
@@ -769,12 +812,15 @@ export const rolloutProvider = {
       log(
         `refresh: ${refreshed} node result(s) re-read from live Jobs, ${recorded.length - refreshed} kept from the state`,
       );
+      const correction = (await correctionNow(client, props, results)) ?? props.kataCorrection;
+      const { kataCorrection: _previous, ...rest } = props;
       return {
         id,
         props: {
-          ...props,
+          ...rest,
           results: encodeResults(results, owner),
           summary: summarize(results, props.summary?.durationSeconds ?? 0),
+          ...withCorrection(correction),
         },
       };
     } catch (err) {

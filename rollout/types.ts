@@ -1,6 +1,7 @@
 // Shapes of the rollout resource's inputs and outputs. Types only (erased at run time), shared by the provider,
 // the wrapper and the input builder.
 import type { NodeResult } from "../kube/jobStatus";
+import type { KataCorrection } from "./aggregate";
 import type { NodeSelection } from "../kube/nodeSelection";
 import type { Toleration } from "../kube/tolerations";
 import type { ConnectionSpec } from "./connection";
@@ -137,4 +138,9 @@ export interface RolloutOutputs extends RolloutInputs {
   runId: string;
   /** The runKey of the last run that was started (a re-run happens exactly when the input runKey differs). */
   lastRunKey: string;
+  /**
+   * Where Kata is installed now differs from the last run's successes (nodes deleted or cleaned since, or installed
+   * and since outside the selection): rollout/aggregate.ts kataCorrection, re-read after each run and on refresh.
+   */
+  kataCorrection?: KataCorrection;
 }

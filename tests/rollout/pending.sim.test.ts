@@ -2,6 +2,7 @@
 // with the rollout provider called in-process: what the engine would do with the answers is the engine's, the
 // answers are checked here (the replace answer through both provider hosts in tests/provider/lifecycle.ts).
 import assert from "node:assert/strict";
+import { kataNodesNow } from "../../rollout/aggregate";
 import { decodeResults } from "../../rollout/compact";
 import { identityChanges, rolloutProvider as directProvider } from "../../rollout/provider";
 import type { RolloutInputs, RolloutOutputs } from "../../rollout/types";
@@ -16,6 +17,7 @@ describe("a failed rollout stays pending until it succeeds, drift healing off (s
   this.timeout(300_000);
   let r: Release;
   let failedOlds: RolloutOutputs | undefined;
+  let healedOuts: RolloutOutputs | undefined;
   before(async () => {
     r = await startRelease({
       sim: {
@@ -50,6 +52,7 @@ describe("a failed rollout stays pending until it succeeds, drift healing off (s
     r.sim.setOutcome("w-3", { kind: "succeed" });
     const { outs } = await rolloutProvider.update("id", olds, r.inputs);
     const healed = outs as RolloutOutputs;
+    healedOuts = healed;
     assert.equal(perNodeJobsCreated(r.sim), 5, "one more per-node Job: the failed node's");
     const results = decodeResults(healed.results);
     assert.deepEqual(
@@ -67,6 +70,40 @@ describe("a failed rollout stays pending until it succeeds, drift healing off (s
     assert.deepEqual(await rolloutProvider.diff("id", olds, { ...r.inputs, healDrift: true, connection }), {
       changes: true,
     });
+  });
+
+  it("kataNodes says where Kata is now: a deleted node leaves it at refresh, a node a later run skips (tainted) keeps it", async () => {
+    assert.ok(healedOuts, "the first test healed the run");
+    assert.deepEqual(kataNodesNow(decodeResults(healedOuts.results), healedOuts.kataCorrection), WORKERS);
+    // w-4 is deleted; refresh (Read) re-reads the nodes.
+    r.sim.delete("nodes", undefined, "w-4");
+    const read = await rolloutProvider.read("id", healedOuts);
+    const refreshed = read.props as RolloutOutputs;
+    assert.deepEqual(refreshed.kataCorrection, { remove: ["w-4"] });
+    assert.deepEqual(kataNodesNow(decodeResults(refreshed.results), refreshed.kataCorrection), [
+      "w-1",
+      "w-2",
+      "w-3",
+    ]);
+    // w-1 gets a taint the per-node Jobs do not tolerate: a forced run skips it, but Kata stays on it.
+    const w1 = r.sim.get("nodes", undefined, "w-1") as { spec?: Record<string, unknown> };
+    r.sim.update("nodes", {
+      ...w1,
+      spec: { ...w1.spec, taints: [{ key: "dedicated", value: "db", effect: "NoSchedule" }] },
+    } as never);
+    const forced = { ...r.inputs, rerunToken: "again", runKey: `${r.inputs.runKey}-again` };
+    const { outs } = await rolloutProvider.update("id", refreshed, forced);
+    const after = outs as RolloutOutputs;
+    assert.deepEqual(
+      decodeResults(after.results).map((x) => [x.node, x.outcome]),
+      [
+        ["w-1", "skipped"],
+        ["w-2", "succeeded"],
+        ["w-3", "succeeded"],
+      ],
+    );
+    assert.deepEqual(after.kataCorrection, { add: ["w-1"] });
+    assert.deepEqual(kataNodesNow(decodeResults(after.results), after.kataCorrection), ["w-1", "w-2", "w-3"]);
   });
 });
 
