@@ -24,15 +24,7 @@ describe("a failed rollout stays pending until it succeeds, drift healing off (s
         seed: 12,
         timeScale: 1_000,
         jobDurationMs: 30_000,
-        fleet: {
-          nodes: WORKERS.map((name) => ({
-            name,
-            labels: { "kubernetes.io/os": "linux" },
-            containerRuntimeVersion: "containerd://2.1.5",
-            machineID: name,
-            ...(name === "w-3" ? { outcome: { kind: "fail" as const } } : {}),
-          })),
-        },
+        fleet: workerFleet(WORKERS, { "w-3": { kind: "fail" } }),
       },
       values: { job: { ttlSecondsAfterFinished: 50_000_000 } },
       rollout: { timeoutSeconds: 240, healDrift: false },

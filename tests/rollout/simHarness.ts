@@ -15,7 +15,7 @@ import { renderChart, type RenderedChart } from "../../chart/render";
 import { buildRolloutInputs, type RolloutOptions } from "../../rollout/inputs";
 import type { NodeResult, RolloutInputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../sim";
-import type { KubeObject, ResourceName } from "../../sim/types";
+import type { FleetFile, KubeObject, OutcomeProgram, ResourceName } from "../../sim/types";
 
 export const RELEASE = { name: "kata", namespace: "kata-system" };
 export const INSTALL_OWNER = "kata-deploy-install";
@@ -197,4 +197,20 @@ export function runningDispatcherPod(sim: RunningSimulator): string | undefined 
         p.status?.phase === "Running" &&
         !p.metadata.deletionTimestamp,
     )?.metadata.name;
+}
+
+/** A fleet of Linux workers by name, each its own machine; `outcomes` gives some of them another program. */
+export function workerFleet(
+  names: readonly string[],
+  outcomes: Record<string, OutcomeProgram> = {},
+): FleetFile {
+  return {
+    nodes: names.map((name) => ({
+      name,
+      labels: { "kubernetes.io/os": "linux" },
+      containerRuntimeVersion: "containerd://2.1.5",
+      machineID: name,
+      ...(outcomes[name] ? { outcome: outcomes[name] } : {}),
+    })),
+  };
 }

@@ -15,6 +15,7 @@ import {
   simJobOutcomes,
   startRelease,
   type Release,
+  workerFleet,
 } from "./simHarness";
 
 process.env.KATA_ROLLOUT_LOG = process.env.KATA_ROLLOUT_LOG ?? "quiet";
@@ -35,14 +36,7 @@ describe("stalls mid-install are named within the grace period, not the timeout 
             timeScale: 1_000,
             // 4 s real per install: long enough to cut a node while its Job runs.
             jobDurationMs: 4_000_000,
-            fleet: {
-              nodes: WORKERS.map((name) => ({
-                name,
-                labels: { "kubernetes.io/os": "linux" },
-                containerRuntimeVersion: "containerd://2.1.5",
-                machineID: name,
-              })),
-            },
+            fleet: workerFleet(WORKERS),
           },
           values: { job: { ttlSecondsAfterFinished: 50_000_000 } },
           rollout: { timeoutSeconds: 600, stuckGraceSeconds: GRACE_SECONDS },
