@@ -7,7 +7,14 @@ import { decodeResults } from "../../rollout/compact";
 import { identityChanges, rolloutProvider as directProvider } from "../../rollout/provider";
 import type { RolloutInputs, RolloutOutputs } from "../../rollout/types";
 import type { RolloutProvider } from "./serialized";
-import { byNode, expectInitFailure, perNodeJobsCreated, startRelease, type Release } from "./simHarness";
+import {
+  byNode,
+  expectInitFailure,
+  perNodeJobsCreated,
+  startRelease,
+  workerFleet,
+  type Release,
+} from "./simHarness";
 
 process.env.KATA_ROLLOUT_LOG = process.env.KATA_ROLLOUT_LOG ?? "quiet";
 const rolloutProvider = directProvider as Required<RolloutProvider>;
@@ -34,7 +41,7 @@ describe("a failed rollout stays pending until it succeeds, drift healing off (s
 
   it("the next diff proposes an update naming the failed node; the update installs just it; then nothing is pending", async () => {
     const failed = await expectInitFailure(rolloutProvider.create(r.inputs));
-    const olds = failed.properties as RolloutOutputs;
+    const olds = failed.properties as unknown as RolloutOutputs;
     failedOlds = olds;
     assert.equal(byNode(decodeResults(olds.results)).get("w-3")?.outcome, "failed");
     assert.equal(perNodeJobsCreated(r.sim), 4);
