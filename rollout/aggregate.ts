@@ -759,7 +759,9 @@ export interface ReleaseJobs {
  */
 export function kataCorrection(
   results: readonly NodeResult[],
-  nodes: readonly { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }[],
+  nodes: readonly {
+    metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  }[],
   release: ReleaseJobs | undefined,
 ): KataCorrection {
   const succeeded = new Set(kataNodes(results));
@@ -771,7 +773,10 @@ export function kataCorrection(
     const by = record?.job;
     if (release && by === `${release.namespace}/${jobName(release.installOwner, name)}`) {
       if (record?.outcome === "succeeded") now.add(name);
-    } else if (release?.cleanupOwner && by === `${release.namespace}/${jobName(release.cleanupOwner, name)}`) {
+    } else if (
+      release?.cleanupOwner &&
+      by === `${release.namespace}/${jobName(release.cleanupOwner, name)}`
+    ) {
       continue;
     } else if (succeeded.has(name)) now.add(name);
   }

@@ -388,7 +388,12 @@ async function runInstall(
       });
       // The chart's post-install/post-upgrade hooks (none in chart 4.0.0's daemonset mode).
       const { phase } = await runPhase(client, inputs, installPhase, undefined, undefined, deadline, log);
-      return { results: run.results, run, phase, correction: await correctionNow(client, inputs, run.results) };
+      return {
+        results: run.results,
+        run,
+        phase,
+        correction: await correctionNow(client, inputs, run.results),
+      };
     }
     const stage = inputs.install as DispatcherStage;
     await ensureDaemonSetGone(client, inputs, olds?.mode, deadline, log);
