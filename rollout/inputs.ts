@@ -13,7 +13,7 @@ import {
 } from "../chart/dispatcherJobs";
 import type { DaemonSet, Job, K8sObject } from "../chart/k8s";
 import { dispatcherSelection, type RenderedChart } from "../chart/render";
-import { CLEANUP_TEMPLATE_KEY, INSTALL_TEMPLATE_KEY } from "../chart/renderTypes";
+import { INSTALL_TEMPLATE_KEY } from "../chart/renderTypes";
 import { normalizeSelection } from "../kube/nodeSelection";
 import type { ConnectionSpec } from "./connection";
 import { ROLLOUT_DEFAULTS } from "./defaults";
@@ -114,23 +114,25 @@ function stage(
     ...(typeof args.rendered.values.job?.parallelism === "number"
       ? { parallelism: args.rendered.values.job.parallelism }
       : {}),
-    ...(implementation === "bundled" && template ? { payload: payloadOf(args.rendered, which) } : {}),
+    // Only the install skips nodes that carry its payload; the cleanup runs on every selected node.
+    ...(implementation === "bundled" && which === "install"
+      ? { payload: installPayload(args.rendered) }
+      : {}),
   };
 }
 
 /**
- * The payload digest of a stage's per-node template as the dispatcher will compute it: from the job-templates
+ * The payload digest of the per-node install template as the dispatcher will compute it: from the job-templates
  * ConfigMap's text, parsed by the dispatcher's own parser (so both sides hash the same object).
  */
-function payloadOf(rendered: RenderedChart, which: "install" | "cleanup"): string | undefined {
+function installPayload(rendered: RenderedChart): string | undefined {
   const configMap = findObject<K8sObject & { data?: Record<string, string> }>(
     rendered.resources,
     "ConfigMap",
     rendered.names.jobTemplatesConfigMap,
   );
-  const key = which === "install" ? INSTALL_TEMPLATE_KEY : CLEANUP_TEMPLATE_KEY;
-  const text = configMap?.data?.[key];
-  return text === undefined ? undefined : payloadDigest(parseJobTemplate(text, key));
+  const text = configMap?.data?.[INSTALL_TEMPLATE_KEY];
+  return text === undefined ? undefined : payloadDigest(parseJobTemplate(text, INSTALL_TEMPLATE_KEY));
 }
 
 /** Plain inputs for KataRollout (wrap the call in `apply` when args hold Outputs). */

@@ -48,8 +48,8 @@ export interface DispatcherStage {
    */
   parallelism?: number;
   /**
-   * What the per-node Jobs install (kube/payload.ts's digest of the per-node template), set when the dispatcher is the
-   * bundled one, which records it on each node and can leave out nodes that carry it (`--skip-installed-nodes`).
+   * Install stage with the bundled dispatcher: what the per-node Jobs install (kube/payload.ts's digest of the per-node
+   * template), which the dispatcher records on each node and can leave out nodes that carry (`--skip-installed-nodes`).
    */
   payload?: string;
 }
