@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { buildDispatcherBundle, type DispatcherBundle } from "../dispatcher/bundle";
 import { ambientReference, newRollout, resolveConnection, type RolloutInputs } from "../rollout";
 import { recogniseKubeconfigArgument } from "../rollout/resolveConnection";
+import { withInstallPlan } from "../rollout/installPlan";
 import {
   DeploymentMode,
   DispatcherImplementation,
@@ -386,16 +387,24 @@ export class KataDeploy extends pulumi.ComponentResource {
     );
     const rolloutInputs: pulumi.Output<RolloutInputs> = pulumi
       .all([planned, assembly, connection, helm, clusterUid])
-      .apply(([{ plan: p, chartVersion }, a, conn, h, uid]) => ({
-        ...rolloutInputsOf(p, a, conn, chartVersion, h),
-        ...(uid ? { clusterUid: uid } : {}),
-      }));
+      .apply(async ([{ plan: p, chartVersion }, a, conn, h, uid]) => {
+        const inputs: RolloutInputs = {
+          ...rolloutInputsOf(p, a, conn, chartVersion, h),
+          ...(uid ? { clusterUid: uid } : {}),
+        };
+        // Which nodes the next run installs and why, read from the nodes now (preview and up alike), so the preview
+        // shows it as the `plan` input (rollout/installPlan.ts).
+        const planned = await withInstallPlan(inputs, `KataDeploy "${name}"`);
+        if (planned.report)
+          void (planned.report.warning ? pulumi.log.warn : pulumi.log.info)(planned.report.line, this);
+        return planned.inputs;
+      });
     // Before the chart: pre-install/pre-upgrade hooks; after the chart's deletion: post-delete hooks, then the
-    // objects the chart keeps (removed with the stack).
+    // objects the chart keeps (removed with the stack). The install plan is not its business.
     releaseHooksRegistered(
       newRollout(
         `${name}-release-hooks`,
-        rolloutInputs.apply((i) => ({ ...i, chartSide: "before" as const })),
+        rolloutInputs.apply(({ plan: _plan, ...i }) => ({ ...i, chartSide: "before" as const })),
         { parent: this, dependsOn: namespaceResource ? [namespaceResource] : [] },
       ),
     );

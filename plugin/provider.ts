@@ -47,6 +47,9 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
       description:
         '"after" (default): post-install/post-upgrade and pre-delete hooks; "before": pre-install/pre-upgrade and post-delete hooks, then the kept objects removed.',
     },
+    plan: any(
+      "What the next run installs, read from the nodes' records at program time: counts and names by reason (`new`, `changed`, `failed`), `blocked` by taints, or `unreadable` and why.",
+    ),
     clusterUid: {
       type: "string",
       description:

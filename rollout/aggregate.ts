@@ -24,13 +24,14 @@ import {
   describeTaint,
 } from "../kube/tolerations";
 import { admitSelected } from "../kube/nodeSelection";
-import type { NodeSelectionSpec, RolloutSummary } from "./types";
+import type { NodeSelectionSpec, RolloutInputs, RolloutSummary } from "./types";
 
 export interface NodeLike {
   metadata?: {
     name?: string;
     uid?: string;
     labels?: Record<string, string>;
+    annotations?: Record<string, string>;
     deletionTimestamp?: string;
     creationTimestamp?: string;
   };
@@ -752,6 +753,17 @@ export interface ReleaseJobs {
   cleanupOwner?: string;
 }
 
+/** This release's dispatcher Jobs, whose records on the nodes count (job mode only). */
+export function releaseJobs(inputs: RolloutInputs): ReleaseJobs | undefined {
+  return inputs.mode === "job" && inputs.install
+    ? {
+        namespace: inputs.namespace,
+        installOwner: inputs.install.ownerValue,
+        cleanupOwner: inputs.cleanup?.ownerValue,
+      }
+    : undefined;
+}
+
 /**
  * Where Kata is installed now (issue #13 item 8), as a correction of `results`, from the nodes as listed now: a node
  * whose record this release wrote says it (its install Job succeeded: yes; its cleanup's Job: no; its install failed:
@@ -783,6 +795,32 @@ export function kataCorrection(
   const add = [...now].filter((n) => !succeeded.has(n)).sort();
   const remove = [...succeeded].filter((n) => !now.has(n)).sort();
   return { ...(add.length ? { add } : {}), ...(remove.length ? { remove } : {}) };
+}
+
+/** Why a selected node gets an install in the next run (InstallPlan's reasons). */
+export type InstallReason = "new" | "changed" | "failed";
+
+/**
+ * Why the next run installs `node`, judged from its record the way the bundled dispatcher's `--skip-installed-nodes`
+ * does (unchangedResult): undefined when it carries `payload` already. A record this release's cleanup wrote means
+ * Kata was removed: `new`, as a node without any record.
+ */
+export function installReason(
+  node: {
+    metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  },
+  payload: string,
+  release: ReleaseJobs,
+): InstallReason | undefined {
+  const name = node.metadata?.name ?? "";
+  const record = readNodeRecord(node);
+  if (unchangedResult(name, record, payload)) return undefined;
+  if (!record) return "new";
+  if (record.outcome === "failed") return "failed";
+  const cleaned =
+    release.cleanupOwner !== undefined &&
+    record.job === `${release.namespace}/${jobName(release.cleanupOwner, name)}`;
+  return cleaned ? "new" : "changed";
 }
 
 /** The last run's successes, corrected (kataCorrection): sorted names of the nodes where Kata is installed now. */

@@ -13,7 +13,7 @@ import {
   kataNodes,
   summarize,
   type KataCorrection,
-  type ReleaseJobs,
+  releaseJobs,
 } from "./aggregate";
 import { decodeResults, encodeResults } from "./compact";
 import { ROLLOUT_DEFAULTS } from "./defaults";
@@ -332,23 +332,14 @@ interface RunOutcome {
 }
 
 /** This release's install and cleanup owners, whose records on the nodes say where Kata is (job mode). */
-function releaseJobs(inputs: RolloutInputs): ReleaseJobs | undefined {
-  return inputs.mode === "job" && inputs.install
-    ? {
-        namespace: inputs.namespace,
-        installOwner: inputs.install.ownerValue,
-        cleanupOwner: inputs.cleanup?.ownerValue,
-      }
-    : undefined;
-}
-
 /** Lists every node (best-effort) and says where Kata is installed now, as a correction of `results`. */
 async function correctionNow(
   client: KubeClient,
   inputs: RolloutInputs,
   results: readonly NodeResult[],
 ): Promise<KataCorrection | undefined> {
-  const nodes = await client.list<KubeObject>(NODES_PATH, {}, "list nodes").catch(() => undefined);
+  // Labels and annotations are all the records need: metadata only.
+  const nodes = await client.list<KubeObject>(NODES_PATH, {}, "list nodes", true).catch(() => undefined);
   return nodes ? kataCorrection(results, nodes.items, releaseJobs(inputs)) : undefined;
 }
 
@@ -523,6 +514,44 @@ function settingsChanged(olds: RolloutOutputs, news: RolloutInputs): boolean {
       clusterUid: x.clusterUid,
     });
   return pick(olds) !== pick(news);
+}
+
+/** Settings only: the new inputs with the recorded run. */
+function keepRecordedRun(olds: RolloutOutputs, news: RolloutInputs): RolloutOutputs {
+  return {
+    ...news,
+    results: olds.results,
+    summary: olds.summary,
+    runId: olds.runId,
+    lastRunKey: olds.lastRunKey,
+    ...withCorrection(olds.kataCorrection),
+  };
+}
+
+/**
+ * What the install plan in the inputs (read from the nodes at program time: rollout/installPlan.ts) says of an update:
+ * true when nodes need this install, or when the nodes could not be read (a preview then shows the update and why,
+ * never "no change"); false when every selected node carries it; undefined without a plan (the provider decides from
+ * the last run and its own node list, as before plans existed).
+ */
+function plannedInstalls(news: RolloutInputs): boolean | undefined {
+  const plan = news.plan;
+  if (!plan || news.chartSide === "before") return undefined;
+  const log = stderrLogger("kata-rollout");
+  if (plan.unreadable) {
+    log(
+      `${label(news, "install")}: the install plan is unknown (${plan.unreadable}); an update decides when it runs`,
+    );
+    return true;
+  }
+  if (!plan.install) return false;
+  const reasons = [
+    plan.new && `new: ${plan.new}`,
+    plan.changed && `another payload: ${plan.changed}`,
+    plan.failed && `failed before: ${plan.failed}`,
+  ].filter(Boolean);
+  log(`${label(news, "install")}: an update installs ${plan.install} node(s) (${reasons.join("; ")})`);
+  return true;
 }
 
 /** Nodes the last run did not install (failed, or outcome unknown): pending work until a run succeeds there. */
@@ -711,14 +740,17 @@ export const rolloutProvider = {
     if (containsUnknown(news)) return { changes: true };
     if (olds.lastRunKey !== news.runKey || olds.mode !== news.mode) return { changes: true };
     if (settingsChanged(olds, news)) return { changes: true };
-    const pending = news.chartSide === "before" ? [] : unfinishedNodes(decodeResults(olds.results));
+    if (news.chartSide === "before") return { changes: false };
+    const planned = plannedInstalls(news);
+    if (planned !== undefined) return { changes: planned };
+    const pending = unfinishedNodes(decodeResults(olds.results));
     if (pending.length) {
       stderrLogger("kata-rollout")(
         `${label(news, "install")}: ${pending.length} node(s) did not succeed in the last run (${listNames(pending)}); an update will install them again`,
       );
       return { changes: true };
     }
-    if (news.healDrift && news.mode === "job" && news.chartSide !== "before") {
+    if (news.healDrift && news.mode === "job") {
       const log = stderrLogger("kata-rollout");
       const missing = await drift(news, decodeResults(olds.results), log);
       if (missing && missing.length) {
@@ -747,8 +779,12 @@ export const rolloutProvider = {
       const log = stderrLogger("kata-rollout");
       return { outs: rerun ? await beforeChart(news, "pre-upgrade", log) : beforeChartOutputs(news) };
     }
-    if (rerun) return { outs: await install(news, olds, undefined, signal) };
+    // A re-run, or nodes the plan read at program time says need this install: the dispatcher covers the selection
+    // and leaves out every node that carries the payload already (--skip-installed-nodes).
+    if (rerun || plannedInstalls(news)) return { outs: await install(news, olds, undefined, signal) };
     const recorded = decodeResults(olds.results);
+    // The plan says every selected node carries this install.
+    if (news.plan) return { outs: keepRecordedRun(olds, news) };
     if (news.healDrift && news.mode === "job") {
       const log = stderrLogger("kata-rollout");
       const missing = await drift(news, recorded, log);
@@ -761,17 +797,7 @@ export const rolloutProvider = {
       const heal = news.mode === "job" ? { nodes: pending, recorded } : undefined;
       return { outs: await install(news, olds, heal, signal) };
     }
-    // Settings only: keep the recorded run.
-    return {
-      outs: {
-        ...news,
-        results: olds.results,
-        summary: olds.summary,
-        runId: olds.runId,
-        lastRunKey: olds.lastRunKey,
-        ...withCorrection(olds.kataCorrection),
-      },
-    };
+    return { outs: keepRecordedRun(olds, news) };
   },
 
   async read(id: string, props?: RolloutOutputs) {

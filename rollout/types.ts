@@ -81,6 +81,28 @@ export interface ReleaseObjectRef {
  */
 export type ChartSide = "before" | "after";
 
+/**
+ * What the next install run does on the nodes, read from the nodes' records at program time (preview and up alike;
+ * rollout/installPlan.ts), so that `pulumi preview --diff` shows it. Job mode with the bundled dispatcher only: its
+ * records say what each node carries.
+ */
+export interface InstallPlan {
+  /** Nodes the install's selection covers now. */
+  selected?: number;
+  /** Nodes the next run installs: the sum of the three reasons. */
+  install?: number;
+  /** No install on record (a node that joined, or one cleaned since): names, sorted, the first 50 then a count. */
+  new?: string;
+  /** Installed with another payload (chart version, images, the per-node template changed). */
+  changed?: string;
+  /** The last install there failed. */
+  failed?: string;
+  /** Would need an install but carry a taint the per-node Jobs do not tolerate: left out. */
+  blocked?: string;
+  /** Why the nodes could not be read: the plan is unknown, and the run decides when it starts. */
+  unreadable?: string;
+}
+
 export interface RolloutInputs {
   /** Secret. Resolved at program time (rollout/resolveConnection.ts). */
   connection: ConnectionSpec;
@@ -114,6 +136,8 @@ export interface RolloutInputs {
   releaseObjects?: ReleaseObjectRef[];
   /** Default `after`. */
   chartSide?: ChartSide;
+  /** The install plan read at program time (absent: not job mode with the bundled dispatcher, or healDrift off). */
+  plan?: InstallPlan;
   /**
    * With a Kubernetes provider of the caller's: the uid of the kube-system namespace as that provider read it. The
    * rollout's connection must reach the namespace of this uid (the same cluster) before it changes anything.

@@ -1060,12 +1060,26 @@ function recordsOf(lists: readonly (readonly NodeLike[])[]): Map<string, NodeRec
   return out;
 }
 
-/** Nodes as the API server selects them: one LIST per label selector (their union is the selection), or all nodes. */
-export async function listSelection(client: KubeClient, stage: DispatcherStage): Promise<NodeLike[][]> {
+/**
+ * Nodes as the API server selects them: one LIST per label selector (their union is the selection), or all nodes.
+ * `metadataOnly`: labels and annotations only (no taints).
+ */
+export async function listSelection(
+  client: KubeClient,
+  stage: DispatcherStage,
+  metadataOnly = false,
+): Promise<NodeLike[][]> {
   return Promise.all(
     selectionQueries(stage.selection).map(
       async (labelSelector) =>
-        (await client.list<NodeLike>(NODES_PATH, labelSelector ? { labelSelector } : {}, "list nodes")).items,
+        (
+          await client.list<NodeLike>(
+            NODES_PATH,
+            labelSelector ? { labelSelector } : {},
+            "list nodes",
+            metadataOnly,
+          )
+        ).items,
     ),
   );
 }

@@ -26,7 +26,7 @@ import { apiVersionOf, findResource, RESOURCES, ResourceInfo } from "./resources
 import type { DeleteOptions, PatchType, Store, WriteContext } from "./store";
 import { applyConfiguration } from "./apply";
 import { parse as parseYaml } from "yaml";
-import { IncludeObject, toTable, wantsTable } from "./table";
+import { IncludeObject, partialObjectMetadata, toTable, wantsMetadataOnly, wantsTable } from "./table";
 import { answerReview, findVirtual, VIRTUAL_RESOURCES } from "./reviews";
 import { decodeProtobufObject, encodeProtobufObject, PROTOBUF } from "./protobuf";
 import { unknownFields } from "./schemas";
@@ -319,6 +319,7 @@ export class ApiServer {
         name: route && route !== "discovery" ? route.name : undefined,
         labelSelector: query.get("labelSelector") ?? undefined,
         fieldSelector: query.get("fieldSelector") ?? undefined,
+        as: wantsTable(req.headers.accept) ? "Table" : wantsMetadataOnly(req.headers.accept),
         code: c,
         durationMs: performance.now() - started,
       });
@@ -523,9 +524,14 @@ export class ApiServer {
           return 200;
         }
         const o = store.get(resource, ns, route.name as string);
+        const metadataOnly = wantsMetadataOnly(req.headers.accept);
         if (wantsTable(req.headers.accept)) {
           const table = toTable(route.info, [o], this.deps.now(), {}, includeObjectOf(query));
           sendJson(res, 200, JSON.stringify(table));
+        } else if (metadataOnly === "PartialObjectMetadata") {
+          sendJson(res, 200, JSON.stringify(partialObjectMetadata(o)));
+        } else if (metadataOnly) {
+          throw notAcceptable();
         } else sendObject(req, res, 200, jsonOf(o));
         if (latency.enabled && resource === "jobs") latency.shown(o, false, performance.now());
         return 200;
@@ -554,6 +560,18 @@ export class ApiServer {
           sendJson(res, 200, JSON.stringify(table));
           return 200;
         }
+        const metadataOnly = wantsMetadataOnly(req.headers.accept);
+        if (metadataOnly === "PartialObjectMetadataList") {
+          const list = {
+            kind: "PartialObjectMetadataList",
+            apiVersion: "meta.k8s.io/v1",
+            metadata: meta,
+            items: result.items.map(partialObjectMetadata),
+          };
+          sendJson(res, 200, JSON.stringify(list));
+          return 200;
+        }
+        if (metadataOnly) throw notAcceptable();
         const body =
           `{"kind":"${route.info.kind}List","apiVersion":"${apiVersionOf(route.info)}","metadata":${JSON.stringify(meta)},"items":[` +
           // Not cached: a list of a big table would otherwise pin a JSON copy of every object.

@@ -340,6 +340,30 @@ export function wantsTable(accept: string | undefined): boolean {
   return false;
 }
 
+/**
+ * Does this Accept header ask for metadata only (`application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`
+ * on a list, `as=PartialObjectMetadata` on a get: what client-go's metadata client sends)? Returns the kind asked for.
+ */
+export function wantsMetadataOnly(
+  accept: string | undefined,
+): "PartialObjectMetadata" | "PartialObjectMetadataList" | undefined {
+  for (const part of (accept ?? "").split(",")) {
+    const params = part.split(";").map((p) => p.trim());
+    if (!params.includes("g=meta.k8s.io")) {
+      if (params[0] === "application/json" || params[0] === "*/*") return undefined;
+      continue;
+    }
+    if (params.includes("as=PartialObjectMetadataList")) return "PartialObjectMetadataList";
+    if (params.includes("as=PartialObjectMetadata")) return "PartialObjectMetadata";
+  }
+  return undefined;
+}
+
+/** An object reduced to its metadata, as the API server sends it for `as=PartialObjectMetadata`. */
+export function partialObjectMetadata(o: KubeObject): Rec {
+  return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata };
+}
+
 export type IncludeObject = "None" | "Metadata" | "Object";
 
 export function toTable(
@@ -364,8 +388,7 @@ export function toTable(
     rows: items.map((o) => {
       const row: Rec = { cells: columns.map((c) => c.cell(o, now)) };
       if (includeObject === "Object") row.object = o;
-      else if (includeObject === "Metadata")
-        row.object = { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata };
+      else if (includeObject === "Metadata") row.object = partialObjectMetadata(o);
       return row;
     }),
   };

@@ -238,6 +238,8 @@ export interface RequestRecord {
   name?: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** The representation the client asked for instead of the objects (Accept `as=`): metadata only, or a Table. */
+  as?: "Table" | "PartialObjectMetadata" | "PartialObjectMetadataList";
   code: number;
   /** Real ms spent answering (for watch: until headers were sent). */
   durationMs: number;

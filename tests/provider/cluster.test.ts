@@ -13,6 +13,8 @@ import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import type { K8sObject } from "../../chart/k8s";
 import { decodeResults } from "../../rollout/compact";
 import type { ConnectionSpec } from "../../rollout/connection";
+import { readInstallPlan } from "../../rollout/installPlan";
+import type { RolloutInputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
 import { tempDir } from "../tempDir";
@@ -314,6 +316,9 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
     const record = rollouts.get(rollout.urn)!;
     const truth = simJobOutcomes(ambient, INSTALL_OWNER);
     assert.equal(truth.size, 11, "the rollout ran on the ambient cluster");
+    // The component read the install plan at program time, through the plugin's ambient kubeconfig.
+    const planned = (revealed(rollout.object) as RolloutInputs).plan;
+    assert.deepEqual([planned?.selected, planned?.install], [11, 11]);
     assert.deepEqual(
       decodeResults(record.outputs.results as string)
         .map((r) => r.node)
@@ -340,14 +345,18 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
     assert.ok(!JSON.stringify(revealed(component.object)).includes(ambient.adminToken));
 
     // Identity is not a diff: the same cluster through an explicit connection (another user, token) changes nothing.
-    const explicit = {
-      ...record.inputs,
-      connection: secret({
-        server: ambient.url,
-        caData: ambient.caPem,
-        token: ambient.tokenFor("kube-system", "default"),
-      }),
+    // The next preview's inputs carry the plan read then: every node carries the install now.
+    const connection = {
+      server: ambient.url,
+      caData: ambient.caPem,
+      token: ambient.tokenFor("kube-system", "default"),
     };
+    const now = await readInstallPlan({
+      ...(revealed(record.inputs) as RolloutInputs),
+      connection: { server: ambient.url, caData: ambient.caPem, token: ambient.adminToken },
+    });
+    assert.deepEqual(now?.plan, { selected: 11, install: 0 });
+    const explicit = { ...record.inputs, connection: secret(connection), plan: now?.plan };
     assert.equal(await client.diff(rollout.urn, record.id, record.outputs, explicit), "none");
     const elsewhere = { ...record.inputs, connection: secret({ ambient: true, server: target.url }) };
     assert.equal(

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { decodeResults } from "../../rollout/compact";
 import { listNodeOutcomes, nodeOutcome, type NodeOutcomes } from "../../rollout/outcomes";
 import type { RolloutInputs } from "../../rollout/types";
+import { withInstallPlan } from "../../rollout/installPlan";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import type { KubeObject } from "../../sim/types";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
@@ -681,15 +682,22 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
     it("a parallelism change creates no per-node Job, 5 joined nodes get exactly 5, a new image all 305, a rerunToken all again", async () => {
       const urn = rolloutUrn("payload-records");
       const installJobs = () => [...installJobsPerNode(sim).values()].reduce((a, b) => a + b, 0);
-      const release = async (values: Record<string, unknown>, rerunToken?: string) =>
-        (await deployRelease(sim, { values, rerunToken, rollout: { timeoutSeconds: 600 } })).inputs;
+      // The inputs as the component registers them: with the install plan read from the nodes at program time.
+      const release = async (values: Record<string, unknown>, rerunToken?: string) => {
+        const built = await deployRelease(sim, { values, rerunToken, rollout: { timeoutSeconds: 600 } });
+        return (await withInstallPlan(built.inputs, "test")).inputs;
+      };
       const step = async (
         olds: { id: string; properties: Record<string, unknown> } | undefined,
         inputs: RolloutInputs,
       ) => {
         const checked = (await client.check(urn, olds?.properties ?? {}, wireInputs(inputs))).inputs;
         if (!olds) return client.create(urn, checked);
+        // The preview: the plan is among the inputs the engine compares, and the diff reads no node.
+        assert.deepEqual(checked.plan, inputs.plan);
+        const before = sim.audit.requests({ resource: "nodes" }).length;
         assert.equal(await client.diff(urn, olds.id, olds.properties, checked), "some");
+        assert.equal(sim.audit.requests({ resource: "nodes" }).length, before, "the diff reads no node");
         return { id: olds.id, properties: await client.update(urn, olds.id, olds.properties, checked) };
       };
       const outcomes = (props: Record<string, unknown>) => decodeResults(props.results as string);
@@ -701,8 +709,17 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         );
 
       const job = { parallelism: 50, ttlSecondsAfterFinished: 50_000_000 };
+      const nodeReads = sim.audit.requests({ resource: "nodes" }).length;
       const first = await release({ job });
       assert.ok(first.install?.payload, "the bundled dispatcher's stage carries the payload digest");
+      assert.equal(first.plan?.selected, 300);
+      assert.equal(first.plan?.install, 300);
+      assert.match(first.plan?.new ?? "", / and 250 more$/);
+      assert.equal((first.plan?.new ?? "").split(", ").length, 50, "the first 50 names, then a count");
+      // Metadata only, paged: the records are labels and annotations; full objects only for the nodes to install.
+      const reads = sim.audit.requests({ resource: "nodes" }).slice(nodeReads);
+      assert.ok(reads.some((q) => q.verb === "list" && q.as === "PartialObjectMetadataList"));
+      assert.ok(reads.every((q) => q.as === "PartialObjectMetadataList" || q.verb === "list"));
       let state = await step(undefined, first);
       assert.equal(installJobs(), 300);
       assert.deepEqual([...payloadOnNodes()], [first.install?.payload], "every node records what it got");
@@ -711,6 +728,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       const paced = await release({ job: { ...job, parallelism: 80 } });
       assert.notEqual(paced.runKey, first.runKey);
       assert.equal(paced.install?.payload, first.install?.payload);
+      assert.deepEqual(paced.plan, { selected: 300, install: 0 }, "the preview says: no node to install");
+      const metadataOnly = sim.audit.requests({ resource: "nodes" }).slice(-1)[0];
+      assert.equal(metadataOnly?.as, "PartialObjectMetadataList", "nothing to install: no full Node read");
       state = await step(state, paced);
       assert.equal(installJobs(), 300, "no per-node Job for a parallelism change");
       const unchanged = outcomes(state.properties);
@@ -723,7 +743,23 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       // Five nodes join: drift healing installs exactly them.
       const joined = ["joined-1", "joined-2", "joined-3", "joined-4", "joined-5"];
       for (const name of joined) addWorker({ sim }, name);
-      state = await step(state, paced);
+      // A sixth joins with a taint the per-node Jobs do not tolerate: the plan leaves it out and says so.
+      sim.create("nodes", {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "joined-tainted", labels: { "kubernetes.io/os": "linux" } },
+        spec: { taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] },
+        status: { conditions: [{ type: "Ready", status: "True" }] },
+      } as unknown as KubeObject);
+      const grown = await release({ job: { ...job, parallelism: 80 } });
+      assert.deepEqual(grown.plan, {
+        selected: 306,
+        install: 5,
+        new: joined.join(", "),
+        blocked: "joined-tainted",
+      });
+      assert.equal(grown.runKey, paced.runKey);
+      state = await step(state, grown);
       assert.equal(installJobs(), 305);
       assert.deepEqual(
         joined.map((n) => installJobsPerNode(sim).get(n)),
@@ -736,13 +772,22 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         image: { reference: "quay.io/kata-containers/kata-deploy", tag: "4.0.0-patched" },
       });
       assert.notEqual(image.install?.payload, first.install?.payload);
+      assert.equal(image.plan?.install, 305);
+      assert.match(image.plan?.changed ?? "", / and 255 more$/);
       state = await step(state, image);
       assert.equal(installJobs(), 610);
-      assert.ok(
-        outcomes(state.properties).every((r) => r.outcome === "succeeded" && r.reason === undefined),
-        "each node installed by a Job of this run",
+      const [tainted, ...installed] = [...outcomes(state.properties)].sort((a) =>
+        a.node === "joined-tainted" ? -1 : 1,
       );
-      assert.deepEqual([...payloadOnNodes()], [image.install?.payload]);
+      assert.deepEqual(
+        [tainted.node, tainted.outcome, tainted.reason],
+        ["joined-tainted", "skipped", "Tainted"],
+      );
+      assert.ok(
+        installed.every((r) => r.outcome === "succeeded" && r.reason === undefined),
+        "each other node installed by a Job of this run",
+      );
+      assert.deepEqual([...payloadOnNodes()].sort(), [image.install?.payload, undefined]);
 
       // A rerunToken forces every node, payload unchanged.
       const forced = await release(
@@ -752,8 +797,20 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         },
         "again",
       );
+      assert.equal(forced.plan?.install, 0, "the records match; the rerunToken input is what forces the run");
       state = await step(state, forced);
       assert.equal(installJobs(), 915);
+
+      // Nothing changed: the preview shows no diff, and the program read metadata only.
+      const same = await release(
+        {
+          job: { ...job, parallelism: 80 },
+          image: { reference: "quay.io/kata-containers/kata-deploy", tag: "4.0.0-patched" },
+        },
+        "again",
+      );
+      const checked = (await client.check(urn, state.properties, wireInputs(same))).inputs;
+      assert.equal(await client.diff(urn, state.id, state.properties, checked), "none");
       console.log(
         `      per-node Jobs after each step: 300, +0 (parallelism), +5 (joined), +305 (image), +305 (rerunToken)`,
       );

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { kataCorrection, kataNodesNow } from "../../rollout/aggregate";
-import { nodeRecordPatch, type NodeResult } from "../../kube/jobStatus";
+import type { NodeResult } from "../../kube/jobStatus";
+import { nodeWithRecord } from "./nodeRecords";
 
 const release = {
   namespace: "kube-system",
@@ -8,20 +9,8 @@ const release = {
   cleanupOwner: "kata-deploy-cleanup",
 };
 const ok = (node: string): NodeResult => ({ node, outcome: "succeeded", attempts: 1 });
-
-/** A node carrying the record `result` of Job `<owner>-<node>` would leave. */
-function node(name: string, record?: { owner: string; outcome: "succeeded" | "failed" }) {
-  if (!record) return { metadata: { name } };
-  const patch = nodeRecordPatch(
-    { node: name, outcome: record.outcome, attempts: 1, job: `${record.owner}-${name}` },
-    release.namespace,
-  );
-  const strip = (o: Record<string, string | null>) =>
-    Object.fromEntries(Object.entries(o).filter((e): e is [string, string] => e[1] !== null));
-  return {
-    metadata: { name, labels: strip(patch.metadata.labels), annotations: strip(patch.metadata.annotations) },
-  };
-}
+const node = (name: string, record?: { owner: string; outcome: "succeeded" | "failed" }) =>
+  nodeWithRecord(name, release.namespace, record);
 
 describe("rollout: kataNodes means where Kata is installed now (issue #13 item 8)", () => {
   it("is the last run's successes while the nodes agree, with nothing stored", () => {

@@ -74,10 +74,10 @@ export function raw(
   sim: RunningSimulator,
   method: string,
   path: string,
-  opts: { token?: string | null; body?: unknown; contentType?: string } = {},
+  opts: { token?: string | null; body?: unknown; contentType?: string; accept?: string } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = opts.accept ? { Accept: opts.accept } : {};
     const token = opts.token === undefined ? sim.adminToken : opts.token;
     if (token) headers.Authorization = `Bearer ${token}`;
     const payload =

@@ -144,6 +144,47 @@ describe("kube-sim list options", function () {
     assert.equal(both.status, 400);
   });
 
+  it("sends metadata only when asked (PartialObjectMetadataList, paged; PartialObjectMetadata on a get)", async () => {
+    c.sim.create("configmaps", {
+      metadata: { name: "labelled", namespace: "default", labels: { a: "b" }, annotations: { n: "o" } },
+      data: { big: "x".repeat(1000) },
+    });
+    const accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    const names: string[] = [];
+    let token = "";
+    do {
+      const page = JSON.parse(
+        (
+          await raw(c.sim, "GET", `/api/v1/namespaces/default/configmaps?limit=8&continue=${token}`, {
+            accept,
+          })
+        ).body,
+      );
+      assert.equal(page.kind, "PartialObjectMetadataList");
+      assert.equal(page.apiVersion, "meta.k8s.io/v1");
+      for (const item of page.items) {
+        assert.deepEqual(Object.keys(item).sort(), ["apiVersion", "kind", "metadata"]);
+        assert.equal(item.kind, "PartialObjectMetadata");
+        names.push(item.metadata.name);
+        if (item.metadata.name === "labelled") {
+          assert.deepEqual([item.metadata.labels, item.metadata.annotations], [{ a: "b" }, { n: "o" }]);
+        }
+      }
+      token = page.metadata.continue ?? "";
+    } while (token);
+    assert.equal(names.length, 21);
+    const one = await raw(c.sim, "GET", "/api/v1/namespaces/default/configmaps/labelled", {
+      accept: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+    });
+    assert.deepEqual(JSON.parse(one.body).metadata.labels, { a: "b" });
+    assert.equal(JSON.parse(one.body).data, undefined);
+    // The list kind on a get, the object kind on a list: not what the server can give.
+    const wrong = await raw(c.sim, "GET", "/api/v1/namespaces/default/configmaps", {
+      accept: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+    });
+    assert.equal(wrong.status, 406);
+  });
+
   it("serves an exact resourceVersion from its snapshot and answers 410 when it is gone", async () => {
     const first = await c.core.listNamespacedConfigMap({ namespace: "default", limit: 5 });
     const rv = first.metadata!.resourceVersion!;
