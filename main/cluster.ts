@@ -109,6 +109,13 @@ function errorCode(err: unknown): number | undefined {
   return (err as { code?: number }).code;
 }
 
+/** The error's message with its network cause (fetch says only "fetch failed": ECONNREFUSED is in the cause). */
+function errorText(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const why = cause?.code ?? cause?.message;
+  return `${(err as Error).message}${why ? ` (${why})` : ""}`;
+}
+
 /** Create each object, or replace it when it exists (an upgrade), in the given order. */
 export async function applyObjects(kc: k8s.KubeConfig, objects: readonly K8sObject[]): Promise<ApplyReport> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
@@ -156,7 +163,7 @@ export async function findObjects(kc: k8s.KubeConfig, objects: readonly K8sObjec
     } catch (err) {
       if (unservedKind(err)) found.unserved.push(object);
       else if (errorCode(err) === 404) found.absent.push(object);
-      else throw new Error(`cannot read ${describeObject(object)}: ${(err as Error).message}`);
+      else throw new Error(`cannot read ${describeObject(object)}: ${errorText(err)}`);
     }
   }
   return found;
@@ -194,7 +201,7 @@ export async function deleteObjects(
     } catch (err) {
       if (unservedKind(err)) report.skipped.push(describeObject(object));
       else if (errorCode(err) === 404) report.absent.push(describeObject(object));
-      else throw new Error(`cannot delete ${describeObject(object)}: ${(err as Error).message}`);
+      else throw new Error(`cannot delete ${describeObject(object)}: ${errorText(err)}`);
     }
   }
   return report;
