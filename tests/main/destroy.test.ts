@@ -3,6 +3,8 @@
 // objects that appeared during the install (a snapshot before and after), its transitions for the order, and the
 // per-node Jobs its audit saw.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import { main } from "../../main/cli";
 import type { UninstallSummary } from "../../main/uninstall";
@@ -237,8 +239,23 @@ describe("npm start --destroy: install → uninstall → install on a standalone
 
     // Fixed, the uninstall goes through; then nothing of the release is found: nothing to do, exit 0.
     sim.setOutcome(broken, { kind: "succeed" });
-    const cleanAgain = await destroy("job");
-    assert.equal(cleanAgain.run.code, 0, cleanAgain.run.stderr);
+    // This time as a person reads it: the progress line of the cleanup, then the summary.
+    const cleanAgain = await start([...cluster(), "--destroy"]);
+    assert.equal(cleanAgain.code, 0, cleanAgain.stderr);
+    assert.match(
+      cleanAgain.stderr,
+      /22\/22 nodes done, 0 failed, 0 in flight/,
+      "the cleanup's progress line",
+    );
+    for (const line of [
+      "kata-deploy uninstall of release kata-system/kata-deploy (job mode)",
+      "cleanup dispatcher: 22 of 22 nodes cleaned, 0 failed",
+      "removed after the post-delete hooks, kept by the chart: ServiceAccount kata-system/kata-deploy-sa, ClusterRole kata-deploy-role, ClusterRoleBinding kata-deploy-rb",
+      "deleted namespace kata-system",
+      "nothing the install applies is left: each object answers 404",
+    ])
+      assert.ok(cleanAgain.stdout.includes(line), `${line}\n${cleanAgain.stdout}`);
+    assert.match(cleanAgain.stdout, /deleted \d+ objects of the release\n/);
     assert.deepEqual(leftovers(again.applied), []);
     const nothing = await destroy("job");
     assert.equal(nothing.run.code, 0, nothing.run.stderr);
@@ -247,6 +264,52 @@ describe("npm start --destroy: install → uninstall → install on a standalone
       nothing.transitions.filter((x) => x.kind !== "updated"),
       [],
       "nothing created or deleted",
+    );
+  });
+
+  it("a post-delete hook that fails: exit 1 at that step, the kept objects stay; the next --destroy resumes there", async () => {
+    const args = path.join(out, "no-cleanup.yaml");
+    fs.writeFileSync(args, "rollout:\n  cleanupOnDestroy: false\n");
+    const installed = await start([...cluster(), "--args", args, "--json", "--out", out]);
+    assert.equal(installed.code, 0, installed.stderr);
+    // Every node fails what runs on it now: the chart's post-delete Job is the only pod of this uninstall.
+    const nodes = sim.list("nodes").map((n) => String(n.metadata.name));
+    for (const n of nodes) sim.setOutcome(n, { kind: "fail" });
+    const failed = await start([...cluster(), "--args", args, "--json", "--destroy"]);
+    const summary = JSON.parse(failed.stdout) as UninstallSummary;
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.equal(summary.failure?.step, "post-delete");
+    assert.match(summary.failure?.message ?? "", /post-delete hook .*kata-deploy-rb-cleanup failed/);
+    assert.deepEqual(summary.cleanup, {
+      note: "skipped (rollout.cleanupOnDestroy is off): the nodes keep Kata",
+    });
+    assert.ok(summary.deleted.length > 5);
+    const still = new Set(summary.stillPresent);
+    for (const k of [
+      "ServiceAccount kata-system/kata-deploy-sa",
+      "ClusterRole kata-deploy-role",
+      "ClusterRoleBinding kata-deploy-rb",
+    ])
+      assert.ok(still.has(k), `${k} stays until a destroy succeeds`);
+    assert.deepEqual(summary.keptRemoved, []);
+
+    for (const n of nodes) sim.setOutcome(n, { kind: "succeed" });
+    const mark = sim.audit.transitions().length;
+    const resumed = await start([...cluster(), "--args", args, "--json", "--destroy"]);
+    const after = JSON.parse(resumed.stdout) as UninstallSummary;
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(after.cleanup, undefined, "no rollout delete: the release's objects were gone already");
+    assert.deepEqual(after.deleted, []);
+    assert.equal(after.keptRemoved.length, 3);
+    assert.deepEqual(after.stillPresent, []);
+    const t = sim.audit.transitions().slice(mark);
+    assert.ok(
+      indexIn(t, "created", `jobs/kata-system/${POST_DELETE_JOB}`) >= 0,
+      "the post-delete hook ran again",
+    );
+    assert.equal(
+      t.some((x) => x.kind === "created" && x.name === CLEANUP_DISPATCHER),
+      false,
     );
   });
 
