@@ -25,9 +25,9 @@ export interface UninstallSummary {
   mode: string;
   /** Nothing of the release was found (a Namespace alone does not count): nothing was changed. */
   nothingFound: boolean;
-  /** Step 2's cleanup; absent when the step did not run. */
+  /** Step 1's cleanup (main/README.md numbers the steps); absent when the step did not run. */
   cleanup?: CleanupReport;
-  /** The release's objects deleted by the demo (step 3), in the order deleted. */
+  /** The release's objects deleted by the demo (step 2), in the order deleted. */
   deleted: string[];
   /** Objects of the release that were not there (404). */
   alreadyAbsent: string[];
@@ -95,7 +95,7 @@ export interface UninstallRun {
   showProgress: boolean;
 }
 
-/** Step 2: the rollout's delete, with the cleanup's per-node Jobs observed for the progress line and the counts. */
+/** Step 1: the rollout's delete, with the cleanup's per-node Jobs observed for the progress line and the counts. */
 async function rolloutDelete(run: UninstallRun): Promise<{ cleanup: CleanupReport; failure?: string }> {
   const { inputs, target } = run;
   const cleanup = inputs.mode === "job" && inputs.cleanupOnDestroy ? inputs.cleanup : undefined;
@@ -154,7 +154,7 @@ export async function uninstall(run: UninstallRun): Promise<UninstallSummary> {
     namespacePresent,
   };
   if (summary.nothingFound) return summary;
-  // Step 6, after the last step that ran: which of the objects the install applies still answer a GET.
+  // Step 5, after the last step that ran: which of the objects the install applies still answer a GET.
   const verified = async (failure?: UninstallFailure): Promise<UninstallSummary> => {
     const after = await findObjects(kc, [...found.present, ...found.absent]).catch(() => undefined);
     return {
@@ -169,8 +169,8 @@ export async function uninstall(run: UninstallRun): Promise<UninstallSummary> {
     };
   };
 
-  // Steps 2 and 3 only while the release's objects exist: an earlier uninstall that stopped after deleting them
-  // (a post-delete hook failed) resumes at step 4, as the engine's state would (the rollout is gone from it then).
+  // Steps 1 and 2 only while the release's objects exist: an earlier uninstall that stopped after deleting them
+  // (a post-delete hook failed) resumes at step 3, as the engine's state would (the rollout is gone from it then).
   if (releasePresent.length > 0) {
     const { cleanup, failure } = await rolloutDelete(run);
     summary.cleanup = cleanup;
