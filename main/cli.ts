@@ -1,14 +1,13 @@
 // `npm start`: a real KataDeploy rollout on the embedded simulated cluster (or, with --kubeconfig, on a real
 // one): the component's plan, the objects `pulumi up` applies, the dispatcher Job really executed, the
 // rollout's waiter, a live progress display, then a short summary, with the full results written to files.
-// Exit codes: 0 every targeted node succeeded; 1 the rollout failed (a node failed, or the rollout as a whole:
-// the summary says why); 2 a bad option or input file; 3 the rollout could not run (e.g. cluster unreachable).
+// `--destroy` (with --kubeconfig) uninstalls the same release as `pulumi destroy` does (main/uninstall.ts).
+// Exit codes: 0 every targeted node succeeded (or the uninstall left nothing); 1 the rollout failed (a node failed,
+// or the rollout as a whole: the summary says why), or a step of the uninstall failed; 2 a bad option or input
+// file; 3 the rollout could not run (e.g. cluster unreachable).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
-import * as tty from "node:tty";
-import * as k8s from "@kubernetes/client-node";
-import { SingleBar } from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DispatcherImplementation } from "../components/args";
 import { ArgsFileError, readArgsFile } from "../components/argsFile";
@@ -16,23 +15,21 @@ import { DEFAULT_RESOURCE_NAME, planKataDeploy, type Plan } from "../components/
 import { assemble, rolloutInputsOf } from "../components/assemble";
 import { needsBundle } from "../components/rolloutObjects";
 import { KataDeployArgsError } from "../components/validation";
-import type { NodeLike } from "../dispatcher/admission";
 import { buildDispatcherBundle } from "../dispatcher/bundle";
-import { admitSelected, selectionQueries, type NodeSelection } from "../kube/nodeSelection";
-import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import type { NodeResult } from "../kube/jobStatus";
 import { kataNodesNow } from "../rollout/aggregate";
 import { decodeResults } from "../rollout/compact";
 import { rolloutProvider } from "../rollout/provider";
 import { ConnectionResolutionError } from "../rollout/resolveConnection";
-import type { RolloutInputs, RolloutOutputs } from "../rollout/types";
+import type { RolloutOutputs } from "../rollout/types";
 import { FleetFileError } from "../sim";
 import { EXIT_USAGE, runCommand, UsageError } from "../stdio/exit";
 import { composeArgs, type ArgOption } from "./args";
 import { applyObjects, realCluster, startSimulatedCluster, type Target } from "./cluster";
 import { renderProfileSvg } from "./profile";
-import { eta, formatSeconds, observeDaemonPods, observeJobs, type Observer } from "./progress";
+import { eligibleNodes, observeDaemonPods, observeJobs, showProgress } from "./progress";
 import { resultsTable, stackOutputs, summaryText } from "./report";
+import { uninstall, uninstallText } from "./uninstall";
 
 /** The largest simulated fleet: the benchmark's biggest (100,000 nodes) fits in about 2 GiB. */
 export const MAX_SIMULATED_NODES = 100_000;
@@ -60,6 +57,7 @@ interface Options {
   kubeconfig?: string;
   yes?: boolean;
   keep?: boolean;
+  destroy?: boolean;
   namespace: string;
   out: string;
 }
@@ -130,6 +128,10 @@ function parseOptions(argv: string[]): { options: Options; explicit: (name: stri
       "run against this real cluster: a kubeconfig file, its YAML, or base64 of it",
     )
     .option("--yes", "with --kubeconfig: do not ask for confirmation")
+    .option(
+      "--destroy",
+      "with --kubeconfig: uninstall the release these options plan, as `pulumi destroy` does (cleanup, post-delete hooks)",
+    )
     .exitOverride();
   program.parse(argv, { from: "user" });
   const explicit = (name: string) => program.getOptionValueSource(name) === "cli";
@@ -141,99 +143,15 @@ function say(text: string): void {
   process.stderr.write(`${text}\n`);
 }
 
-async function confirm(target: Target): Promise<boolean> {
+async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
     say("refusing to change a real cluster without confirmation: run interactively, or pass --yes");
     return false;
   }
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`Install Kata Containers on ${target.describe}? Type "yes" to go on: `);
+  const answer = await rl.question(`${question} Type "yes" to go on: `);
   rl.close();
   return answer.trim() === "yes";
-}
-
-/** The nodes the rollout will work on, as the dispatcher (or the DaemonSet controller) admits them. */
-async function eligibleNodes(kc: k8s.KubeConfig, inputs: RolloutInputs): Promise<number> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const list = async (labelSelector?: string): Promise<NodeLike[]> => {
-    const out: NodeLike[] = [];
-    let token: string | undefined;
-    do {
-      const page = await core.listNode({ labelSelector, limit: 500, _continue: token });
-      out.push(...(page.items as NodeLike[]));
-      token = page.metadata?._continue || undefined;
-    } while (token);
-    return out;
-  };
-  let selection: NodeSelection;
-  let tolerations: Toleration[];
-  if (inputs.mode === "daemonset") {
-    const ds = inputs.daemonSet;
-    const selector = Object.entries(ds?.nodeSelector ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join(",");
-    selection = selector ? { selectors: [selector] } : {};
-    tolerations = ds?.tolerations ?? [];
-  } else if (inputs.install) {
-    selection = inputs.install.selection;
-    tolerations = inputs.install.tolerations ?? [];
-  } else return 0;
-  // As the dispatcher and the DaemonSet controller will: names win, else the union of the selectors; then taints.
-  const listed = await Promise.all(selectionQueries(selection).map((s) => list(s)));
-  return admitSelected(listed, selection, [...tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS]).admitted
-    .length;
-}
-
-/**
- * On a terminal, the progress line is redrawn in place. The rollout's own log lines (the provider writes them
- * to stderr, as it does under the Pulumi engine) would be appended to the bar's line: while the bar is shown,
- * each of them first clears that line, and the bar draws through its own stream so it is not affected.
- */
-function clearBarLineBeforeEachWrite(): () => void {
-  const original = process.stderr.write;
-  process.stderr.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
-    const text = typeof chunk === "string" ? `\r\x1b[2K${chunk}` : chunk;
-    return (original as (...a: unknown[]) => boolean).call(this, text, ...rest);
-  } as typeof process.stderr.write;
-  return () => {
-    process.stderr.write = original;
-  };
-}
-
-function showProgress(observer: Observer, show: boolean): () => void {
-  if (!show) return () => undefined;
-  const started = Date.now();
-  const total = observer.counts().total;
-  const onTerminal = process.stderr.isTTY;
-  const bar = new SingleBar({
-    format:
-      "{bar} {done}/{total} nodes done, {failed} failed, {inFlight} in flight | {elapsed} elapsed, ETA {remaining}",
-    stream: onTerminal ? new tty.WriteStream(2) : process.stderr,
-    hideCursor: true,
-    barsize: 30,
-    noTTYOutput: true,
-    notTTYSchedule: 2000,
-  });
-  const values = () => {
-    const c = observer.counts();
-    const remaining = eta(c, Date.now() - started);
-    return {
-      done: c.done,
-      failed: c.failed,
-      inFlight: c.inFlight,
-      elapsed: formatSeconds((Date.now() - started) / 1000),
-      remaining: remaining === undefined ? "-" : formatSeconds(remaining),
-    };
-  };
-  const restoreStderr = onTerminal ? clearBarLineBeforeEachWrite() : () => undefined;
-  bar.start(total, 0, values());
-  const timer = setInterval(() => bar.update(observer.counts().done, values()), 200);
-  return () => {
-    clearInterval(timer);
-    bar.update(observer.counts().done, values());
-    bar.stop();
-    restoreStderr();
-  };
 }
 
 /** The command line options that set component args, the mode's first (it decides whether job.* apply). */
@@ -353,11 +271,20 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(
       `dispatcherImplementation: ${implementation} needs a real cluster (--kubeconfig): the simulator runs the bundled dispatcher only`,
     );
+  if (o.destroy && planned.kubeconfig === undefined)
+    throw new UsageError(
+      "--destroy: give --kubeconfig (or kubeconfig in --args): it uninstalls a release from a real cluster, and the simulated cluster starts empty",
+    );
+  if (o.destroy && explicit("out"))
+    throw new UsageError("--out: not with --destroy (an uninstall writes no result files)");
 
   const target = await startTarget(o, explicit, planned.kubeconfig);
   try {
     say(`kata-deploy: ${mode} mode on ${target.describe}`);
-    if (planned.kubeconfig !== undefined && !o.yes && !(await confirm(target))) return EXIT_USAGE;
+    const question = o.destroy
+      ? `Uninstall Kata Containers (release ${plan.args.namespace}/${plan.args.releaseName}) from ${target.describe}?`
+      : `Install Kata Containers on ${target.describe}?`;
+    if (planned.kubeconfig !== undefined && !o.yes && !(await confirm(question))) return EXIT_USAGE;
 
     // What `pulumi up` creates before the rollout: the namespace, the chart's objects (helm.v4.Chart), and the
     // component's dispatcher script ConfigMap and reader Role; the same assembly as the component's.
@@ -365,6 +292,21 @@ export async function main(argv: string[]): Promise<number> {
       bundle: needsBundle(plan) ? await buildDispatcherBundle() : undefined,
     });
     const { release } = assembly;
+    if (o.destroy) {
+      const summary = await uninstall({
+        target,
+        assembly,
+        inputs: rolloutInputsOf(plan, assembly, target.connection),
+        showProgress: !o.json,
+      });
+      process.stdout.write(
+        o.json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${uninstallText(summary)}\n`,
+      );
+      if (summary.failure)
+        say(`\nthe uninstall failed at the ${summary.failure.step} step: ${summary.failure.message}`);
+      if (summary.failure || summary.stillPresent?.length) return EXIT_FAILED;
+      return summary.nothingFound || summary.stillPresent ? 0 : EXIT_CANNOT_RUN;
+    }
     const applied = await applyObjects(target.kubeConfig, assembly.objects);
     const unserved = applied.skipped.length
       ? `; ${applied.skipped.length} of kinds not served here skipped`
@@ -372,7 +314,7 @@ export async function main(argv: string[]): Promise<number> {
     say(`applied ${applied.applied.length} objects${unserved}`);
 
     const inputs = rolloutInputsOf(plan, assembly, target.connection);
-    const total = await eligibleNodes(target.kubeConfig, inputs);
+    const total = await eligibleNodes(target.kubeConfig, inputs, "install");
     const observer =
       inputs.mode === "job"
         ? await observeJobs(target.kubeConfig, release.namespace, inputs.install?.ownerValue ?? "", total)
@@ -445,7 +387,8 @@ export async function main(argv: string[]): Promise<number> {
     return code;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    say(`kata-deploy: the rollout could not run: ${e instanceof Error ? e.message : String(e)}`);
+    const what = o.destroy ? "the uninstall" : "the rollout";
+    say(`kata-deploy: ${what} could not run: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT_CANNOT_RUN;
   } finally {
     await target.close();

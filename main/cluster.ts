@@ -1,6 +1,6 @@
-// Where the main job runs: the embedded simulated cluster (default) or a real cluster from a kubeconfig; and
-// applying the objects a `pulumi up` of KataDeploy creates before its rollout starts (what helm.v4.Chart
-// applies, plus the component's own dispatcher ConfigMap and Role).
+// Where the main job runs: the embedded simulated cluster (default) or a real cluster from a kubeconfig; applying
+// the objects a `pulumi up` of KataDeploy creates before its rollout starts (what helm.v4.Chart applies, plus the
+// component's own dispatcher ConfigMap and Role); and, for `--destroy`, finding and deleting those objects.
 import * as k8s from "@kubernetes/client-node";
 import { BUNDLED_DISPATCHER_IMAGE } from "../chart/dispatcherJobs";
 import type { K8sObject } from "../chart/k8s";
@@ -96,8 +96,24 @@ export interface ApplyReport {
   skipped: string[];
 }
 
-function describeObject(o: K8sObject): string {
+export function describeObject(o: K8sObject): string {
   return `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`;
+}
+
+/** The API server does not serve this kind (the simulator has no RuntimeClass, for instance). */
+function unservedKind(err: unknown): boolean {
+  return /resource .* not found|Unrecognized API version and kind/i.test(String(err));
+}
+
+function errorCode(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+/** The error's message with its network cause (fetch says only "fetch failed": ECONNREFUSED is in the cause). */
+function errorText(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const why = cause?.code ?? cause?.message;
+  return `${(err as Error).message}${why ? ` (${why})` : ""}`;
 }
 
 /** Create each object, or replace it when it exists (an upgrade), in the given order. */
@@ -109,17 +125,14 @@ export async function applyObjects(kc: k8s.KubeConfig, objects: readonly K8sObje
     try {
       await api.create(spec);
     } catch (err) {
-      const code = (err as { code?: number }).code;
+      const code = errorCode(err);
       if (code === 409) {
         const live = await api.read(spec as k8s.KubernetesObject & { metadata: { name: string } });
         await api.replace({
           ...spec,
           metadata: { ...spec.metadata, resourceVersion: live.metadata?.resourceVersion },
         });
-      } else if (
-        code === 404 ||
-        /resource .* not found|Unrecognized API version and kind/i.test(String(err))
-      ) {
+      } else if (code === 404 || unservedKind(err)) {
         report.skipped.push(describeObject(object));
         continue;
       } else {
@@ -129,4 +142,81 @@ export async function applyObjects(kc: k8s.KubeConfig, objects: readonly K8sObje
     report.applied.push(describeObject(object));
   }
   return report;
+}
+
+/** Where each object stands in the cluster (by `describeObject`). */
+export interface Presence {
+  present: K8sObject[];
+  absent: K8sObject[];
+  /** Kinds this API server does not serve. */
+  unserved: K8sObject[];
+}
+
+/** Reads each object (GET): present, absent (404), or of a kind not served. Other errors are thrown. */
+export async function findObjects(kc: k8s.KubeConfig, objects: readonly K8sObject[]): Promise<Presence> {
+  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const found: Presence = { present: [], absent: [], unserved: [] };
+  for (const object of objects) {
+    try {
+      await api.read(object as unknown as k8s.KubernetesObject & { metadata: { name: string } });
+      found.present.push(object);
+    } catch (err) {
+      if (unservedKind(err)) found.unserved.push(object);
+      else if (errorCode(err) === 404) found.absent.push(object);
+      else throw new Error(`cannot read ${describeObject(object)}: ${errorText(err)}`);
+    }
+  }
+  return found;
+}
+
+export interface DeleteReport {
+  deleted: string[];
+  /** Not there (404): deleted before, or never applied. */
+  absent: string[];
+  /** Kinds this API server does not serve (never applied either). */
+  skipped: string[];
+}
+
+/**
+ * Deletes each object in the given order as the Kubernetes provider deletes a resource (foreground propagation:
+ * the object goes once its dependents are gone), without waiting for it to be gone.
+ */
+export async function deleteObjects(
+  kc: k8s.KubeConfig,
+  objects: readonly K8sObject[],
+): Promise<DeleteReport> {
+  const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const report: DeleteReport = { deleted: [], absent: [], skipped: [] };
+  for (const object of objects) {
+    try {
+      await api.delete(
+        object as unknown as k8s.KubernetesObject,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        "Foreground",
+      );
+      report.deleted.push(describeObject(object));
+    } catch (err) {
+      if (unservedKind(err)) report.skipped.push(describeObject(object));
+      else if (errorCode(err) === 404) report.absent.push(describeObject(object));
+      else throw new Error(`cannot delete ${describeObject(object)}: ${errorText(err)}`);
+    }
+  }
+  return report;
+}
+
+/** Deletes an object and waits until it is gone (a Namespace goes once its content is deleted); false at the deadline. */
+export async function deleteAndWaitGone(
+  kc: k8s.KubeConfig,
+  object: K8sObject,
+  deadline: number,
+): Promise<boolean> {
+  await deleteObjects(kc, [object]);
+  for (let i = 0; ; i++) {
+    if ((await findObjects(kc, [object])).present.length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** Math.min(i, 5))));
+  }
 }

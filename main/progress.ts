@@ -1,7 +1,14 @@
-// Live progress of a rollout, observed from the cluster itself (the per-node Jobs of the install owner, or
-// the DaemonSet's pods): in flight, done, failed, ETA, and the samples of the rollout profile picture.
+// Live progress of a rollout, observed from the cluster itself (the per-node Jobs of a dispatcher stage's owner,
+// or the DaemonSet's pods): in flight, done, failed, ETA, the samples of the rollout profile picture, and the
+// progress line that shows them.
+import * as tty from "node:tty";
 import * as k8s from "@kubernetes/client-node";
+import { SingleBar } from "cli-progress";
+import type { NodeLike } from "../dispatcher/admission";
 import { jobOutcome, type JobLike } from "../kube/jobStatus";
+import { admitSelected, selectionQueries, type NodeSelection } from "../kube/nodeSelection";
+import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
+import type { RolloutInputs } from "../rollout/types";
 import type { ProfileSample } from "./profile";
 
 export interface ProgressCounts {
@@ -90,7 +97,7 @@ async function observe<T extends k8s.KubernetesObject>(
   };
 }
 
-/** Job mode: one entry per per-node Job of the install owner; a node is done when its Job is terminal. */
+/** Job mode: one entry per per-node Job of a stage's owner (install or cleanup); a node is done when its Job is terminal. */
 export async function observeJobs(
   kc: k8s.KubeConfig,
   namespace: string,
@@ -154,4 +161,102 @@ export function formatSeconds(seconds: number): string {
 export function eta(counts: ProgressCounts, elapsedMs: number): number | undefined {
   if (counts.done === 0 || counts.total <= counts.done) return counts.total <= counts.done ? 0 : undefined;
   return ((elapsedMs / counts.done) * (counts.total - counts.done)) / 1000;
+}
+
+/** Which run of the rollout: the install (create/update), or the cleanup (delete, job mode). */
+export type RunStage = "install" | "cleanup";
+
+/** The nodes a run works on as data: the selection and the tolerations its pods carry; undefined when none runs. */
+function runSelection(
+  inputs: RolloutInputs,
+  stage: RunStage,
+): { selection: NodeSelection; tolerations: Toleration[] } | undefined {
+  if (inputs.mode === "daemonset") {
+    if (stage !== "install") return undefined;
+    const ds = inputs.daemonSet;
+    const selector = Object.entries(ds?.nodeSelector ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    return { selection: selector ? { selectors: [selector] } : {}, tolerations: ds?.tolerations ?? [] };
+  }
+  const run = stage === "install" ? inputs.install : inputs.cleanup;
+  return run ? { selection: run.selection, tolerations: run.tolerations ?? [] } : undefined;
+}
+
+/** The nodes a run will work on, as the dispatcher (or the DaemonSet controller) admits them. */
+export async function eligibleNodes(
+  kc: k8s.KubeConfig,
+  inputs: RolloutInputs,
+  stage: RunStage,
+): Promise<number> {
+  const run = runSelection(inputs, stage);
+  if (!run) return 0;
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const list = async (labelSelector?: string): Promise<NodeLike[]> => {
+    const out: NodeLike[] = [];
+    let token: string | undefined;
+    do {
+      const page = await core.listNode({ labelSelector, limit: 500, _continue: token });
+      out.push(...(page.items as NodeLike[]));
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    return out;
+  };
+  // As the dispatcher and the DaemonSet controller will: names win, else the union of the selectors; then taints.
+  const listed = await Promise.all(selectionQueries(run.selection).map((s) => list(s)));
+  return admitSelected(listed, run.selection, [...run.tolerations, ...DAEMONSET_AUTOMATIC_TOLERATIONS])
+    .admitted.length;
+}
+
+/**
+ * On a terminal, the progress line is redrawn in place. The rollout's own log lines (the provider writes them
+ * to stderr, as it does under the Pulumi engine) would be appended to the bar's line: while the bar is shown,
+ * each of them first clears that line, and the bar draws through its own stream so it is not affected.
+ */
+function clearBarLineBeforeEachWrite(): () => void {
+  const original = process.stderr.write;
+  process.stderr.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    const text = typeof chunk === "string" ? `\r\x1b[2K${chunk}` : chunk;
+    return (original as (...a: unknown[]) => boolean).call(this, text, ...rest);
+  } as typeof process.stderr.write;
+  return () => {
+    process.stderr.write = original;
+  };
+}
+
+/** Shows the observer's counts as a live progress line on stderr (when `show`); returns what stops it. */
+export function showProgress(observer: Observer, show: boolean): () => void {
+  if (!show) return () => undefined;
+  const started = Date.now();
+  const total = observer.counts().total;
+  const onTerminal = process.stderr.isTTY;
+  const bar = new SingleBar({
+    format:
+      "{bar} {done}/{total} nodes done, {failed} failed, {inFlight} in flight | {elapsed} elapsed, ETA {remaining}",
+    stream: onTerminal ? new tty.WriteStream(2) : process.stderr,
+    hideCursor: true,
+    barsize: 30,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+  });
+  const values = () => {
+    const c = observer.counts();
+    const remaining = eta(c, Date.now() - started);
+    return {
+      done: c.done,
+      failed: c.failed,
+      inFlight: c.inFlight,
+      elapsed: formatSeconds((Date.now() - started) / 1000),
+      remaining: remaining === undefined ? "-" : formatSeconds(remaining),
+    };
+  };
+  const restoreStderr = onTerminal ? clearBarLineBeforeEachWrite() : () => undefined;
+  bar.start(total, 0, values());
+  const timer = setInterval(() => bar.update(observer.counts().done, values()), 200);
+  return () => {
+    clearInterval(timer);
+    bar.update(observer.counts().done, values());
+    bar.stop();
+    restoreStderr();
+  };
 }

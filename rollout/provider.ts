@@ -619,8 +619,11 @@ function refName(r: ReleaseObjectRef): string {
   return `${r.kind}/${r.name}`;
 }
 
-/** The before-chart side's outputs: its inputs, no node results. */
-function beforeChartOutputs(inputs: RolloutInputs): RolloutOutputs {
+/**
+ * The outputs of inputs that ran nothing: the inputs, no node results. The before-chart side's outputs, and what a
+ * stateless caller (the demo's `--destroy`) hands to `delete` for a release it did not record.
+ */
+export function outputsWithoutRun(inputs: RolloutInputs): RolloutOutputs {
   return {
     ...inputs,
     results: encodeResults([]),
@@ -646,7 +649,7 @@ async function beforeChart(inputs: RolloutInputs, phase: HookPhase, log: Logger)
       client.close();
     }
   }
-  return beforeChartOutputs(inputs);
+  return outputsWithoutRun(inputs);
 }
 
 /**
@@ -777,7 +780,7 @@ export const rolloutProvider = {
     if (news.chartSide === "before") {
       // Helm runs pre-upgrade hooks on every upgrade; here when the release re-runs (its run key changed).
       const log = stderrLogger("kata-rollout");
-      return { outs: rerun ? await beforeChart(news, "pre-upgrade", log) : beforeChartOutputs(news) };
+      return { outs: rerun ? await beforeChart(news, "pre-upgrade", log) : outputsWithoutRun(news) };
     }
     // A re-run, or nodes the plan read at program time says need this install: the dispatcher covers the selection
     // and leaves out every node that carries the payload already (--skip-installed-nodes).

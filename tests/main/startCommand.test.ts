@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { MAX_ARGS_FILE_BYTES } from "../../components/argsFile";
@@ -367,5 +368,32 @@ describe("npm start: options and input files (exit 2 through stdio/exit's UsageE
       main(["--kubeconfig", kubeconfig, "--keep"]),
       usage(/--keep: for the simulated cluster only/),
     );
+  });
+
+  it("--destroy: only with a kubeconfig, no simulator options, no --out; exit 3 when the cluster cannot be reached", async () => {
+    await assert.rejects(
+      main(["--destroy"]),
+      usage(/--destroy: give --kubeconfig \(or kubeconfig in --args\)/),
+    );
+    await assert.rejects(main(["--destroy", "--nodes", "5"]), usage(/--destroy: give --kubeconfig/));
+    // A port nothing listens on any more: the uninstall cannot read the release.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = file(
+      "unreachable-kubeconfig",
+      `apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:${port}', insecure-skip-tls-verify: true}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n`,
+    );
+    await assert.rejects(
+      main(["--destroy", "--kubeconfig", unreachable, "--yes", "--time-scale", "10"]),
+      usage(/--time-scale: for the simulated cluster only/),
+    );
+    await assert.rejects(
+      main(["--destroy", "--kubeconfig", unreachable, "--yes", "--out", dir]),
+      usage(/--out: not with --destroy/),
+    );
+    assert.equal(await main(["--destroy", "--kubeconfig", unreachable, "--yes"]), 3);
+    assert.match(stderr, /the uninstall could not run: .*ECONNREFUSED/);
   });
 });
