@@ -4,6 +4,7 @@
 
 import { cloneJson, isMap } from "./goValues";
 import { PARALLELISM_DEFAULT } from "./parallelism";
+import { KATA_RUNTIME_LABEL } from "./names";
 
 /** The chart versions the offline renderers reproduce (each proven against Helm's render, tests/chart/fixtures). */
 export const CHART_VERSIONS = ["4.0.0", "4.1.0"] as const;
@@ -282,7 +283,7 @@ function buildDefaults(): ChartValues {
       cleanup: {
         nodes: [],
         nodeSelector: {},
-        nodeSelectorExpressions: [{ key: "katacontainers.io/kata-runtime", operator: "Exists" }],
+        nodeSelectorExpressions: [{ key: KATA_RUNTIME_LABEL, operator: "Exists" }],
       },
       ttlSecondsAfterFinished: 600,
       backoffLimit: 3,
@@ -362,9 +363,7 @@ function defaults41(values: ChartValues): ChartValues {
       nodeSelector: {},
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [
-            { matchExpressions: [{ key: "katacontainers.io/kata-runtime", operator: "Exists" }] },
-          ],
+          nodeSelectorTerms: [{ matchExpressions: [{ key: KATA_RUNTIME_LABEL, operator: "Exists" }] }],
         },
       },
     },

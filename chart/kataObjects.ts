@@ -4,7 +4,7 @@
 import { atLeast41, CHART_VERSION, type ChartValues, type ChartVersion } from "./defaults";
 import { cloneJson, goPrint, isMap, truthy } from "./goValues";
 import type { BindingLike, ConfigMap, DaemonSet, K8sObject, RoleLike, RuntimeClass } from "./k8s";
-import { chartNames } from "./names";
+import { chartNames, KATA_RUNTIME_LABEL } from "./names";
 import {
   ChartValuesError,
   containerdRuntimeSocket,
@@ -151,10 +151,10 @@ export function runtimeClasses(
     const rc = isMap(config.runtimeClass) ? config.runtimeClass : undefined;
     const overhead = mergeOverwrite(base, rc && truthy(rc.overhead) ? rc.overhead : undefined);
     const overheadOn = rc && "overheadEnabled" in rc ? rc.overheadEnabled : globalOverhead;
-    const nodeSelector: Record<string, string> = { "katacontainers.io/kata-runtime": "true" };
+    const nodeSelector: Record<string, string> = { [KATA_RUNTIME_LABEL]: "true" };
     // 4.1.0: the install's own mark too; neither ownership key may be restated by the shim.
     if (v41) nodeSelector[marker] = "true";
-    const ownership = v41 ? ["katacontainers.io/kata-runtime", marker] : [];
+    const ownership = v41 ? [KATA_RUNTIME_LABEL, marker] : [];
     if (rc && truthy(rc.nodeSelector) && isMap(rc.nodeSelector)) {
       // The chart appends the shim's keys in key order; a repeated key would be a duplicate YAML key,
       // which Kubernetes' decoder resolves to the last value, as this assignment does.

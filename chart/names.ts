@@ -4,6 +4,12 @@
 
 export const CHART_NAME = "kata-deploy";
 
+/**
+ * The Node label kata-deploy sets where Kata is installed (`true`; 4.1+ also `false` while claimed): the RuntimeClasses
+ * schedule on it and the cleanup selects by it (docs/spec/chart-versions.md, "Status reporting").
+ */
+export const KATA_RUNTIME_LABEL = "katacontainers.io/kata-runtime";
+
 /** Helm's `trunc 63 | trimSuffix "-"` as the chart applies it: the first 63 characters, then every trailing '-' trimmed. */
 export function t63(name: string): string {
   return name.slice(0, 63).replace(/-+$/, "");

@@ -7,6 +7,7 @@ import { firstUntoleratedTaint, Taint, Toleration } from "../../kube/tolerations
 import type { SimClock } from "../clock";
 import type { Store, StoreEvent } from "../store";
 import type { ContainerFailure, KubeObject, OutcomeProgram } from "../types";
+import { kataRuntimeLabelEffect, withKataRuntimeLabel } from "./kataDeployEffects";
 import { currentPod, deletePod, nodeReady, podKey, writePod } from "./podAccess";
 import {
   Condition,
@@ -421,7 +422,17 @@ export class Kubelet {
         completed: true,
       });
     });
+    this.applyNodeEffect(pod, nodeName, failure);
     this.stopRun(key, false);
+  }
+
+  /** What a simulated kata-deploy stage did to its node (kataDeployEffects.ts): the kata-runtime label. */
+  private applyNodeEffect(pod: KubeObject, nodeName: string, failure: ContainerFailure | undefined): void {
+    const effect = kataRuntimeLabelEffect(pod, failure?.container);
+    if (!effect || !nodeName) return;
+    this.store.mutate("nodes", undefined, nodeName, (n) => {
+      n.metadata.labels = withKataRuntimeLabel(n.metadata.labels, effect);
+    });
   }
 
   /** restartPolicy Always/OnFailure: the container restarts in place (CrashLoopBackOff in between). */

@@ -10,7 +10,7 @@ import { main } from "../../main/cli";
 import type { UninstallSummary } from "../../main/uninstall";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import type { ResourceName } from "../../sim/types";
-import { CLEANUP_OWNER, perNodeJobsCreated, simJobOutcomes } from "../rollout/simHarness";
+import { CLEANUP_OWNER, kataLabelledNodes, perNodeJobsCreated, simJobOutcomes } from "../rollout/simHarness";
 import { tempDir } from "../tempDir";
 
 /** Every kind the simulator serves but nodes and events (not objects of a release; the recorder adds events). */
@@ -174,12 +174,8 @@ describe("npm start --destroy: install → uninstall → install on a standalone
         `${k} is a kept object of the chart`,
       );
     }
-    // What kata-deploy does on each node it installs (the simulated install does not): the label the cleanup
-    // dispatcher's default selection picks.
-    for (const n of first.kataNodes)
-      sim.patch("nodes", undefined, n, {
-        metadata: { labels: { "katacontainers.io/kata-runtime": "true" } },
-      });
+    // The label kata-deploy's label stage sets on each node it installs: what the cleanup's default selection picks.
+    assert.deepEqual(kataLabelledNodes(sim), [...first.kataNodes].sort());
 
     const { run, summary, transitions } = await destroy("job");
     assert.equal(run.code, 0, run.stderr);
@@ -193,6 +189,7 @@ describe("npm start --destroy: install → uninstall → install on a standalone
     for (const [node, o] of cleaned) assert.equal(o.outcome, "succeeded", node);
     assertOrder(transitions, first.applied, "job");
     assert.deepEqual(summary.stillPresent, []);
+    assert.deepEqual(kataLabelledNodes(sim), [], "the cleanup's unlabel stage removed the label");
     assert.deepEqual(summary.keptRemoved.length, 3);
     assert.equal(summary.namespaceDeleted, true);
     assert.deepEqual(leftovers(first.applied), [], "no object that appeared with the install is left");
@@ -222,9 +219,10 @@ describe("npm start --destroy: install → uninstall → install on a standalone
 
     // A node whose cleanup fails: exit 1 naming the step and the node; the release stays, as a destroy stops there.
     const broken = again.kataNodes[3];
+    // It fails at the cleanup's first stage, so its label stays: the next cleanup selects it again (and only it).
     sim.setOutcome(broken, {
       kind: "fail",
-      failure: { container: "kata-cleanup", message: "cannot stop containerd" },
+      failure: { container: "unlabel", message: "cannot reach the API server" },
     });
     const failed = await destroy("job");
     assert.equal(failed.run.code, 1, failed.run.stderr);
@@ -233,6 +231,11 @@ describe("npm start --destroy: install → uninstall → install on a standalone
     assert.match(failed.run.stderr, /the uninstall failed at the cleanup step/);
     assert.deepEqual(failed.summary.cleanup, { nodes: 22, cleaned: 21, failed: 1 });
     assert.deepEqual(failed.summary.deleted, []);
+    assert.deepEqual(
+      kataLabelledNodes(sim),
+      [broken],
+      "the cleaned nodes lost the label, the broken one kept it",
+    );
     const release = again.applied.filter((k) => !/^(jobs|pods)\//.test(k));
     assert.deepEqual(leftovers(release), release, "every object of the release is still there");
     assert.ok((failed.summary.stillPresent ?? []).includes("Namespace kata-system"));
@@ -244,12 +247,12 @@ describe("npm start --destroy: install → uninstall → install on a standalone
     assert.equal(cleanAgain.code, 0, cleanAgain.stderr);
     assert.match(
       cleanAgain.stderr,
-      /22\/22 nodes done, 0 failed, 0 in flight/,
-      "the cleanup's progress line",
+      /1\/1 nodes done, 0 failed, 0 in flight/,
+      "the cleanup's progress line: the one node still labelled",
     );
     for (const line of [
       "kata-deploy uninstall of release kata-system/kata-deploy (job mode)",
-      "cleanup dispatcher: 22 of 22 nodes cleaned, 0 failed",
+      "cleanup dispatcher: 1 of 1 nodes cleaned, 0 failed",
       "removed after the post-delete hooks, kept by the chart: ServiceAccount kata-system/kata-deploy-sa, ClusterRole kata-deploy-role, ClusterRoleBinding kata-deploy-rb",
       "deleted namespace kata-system",
       "nothing the install applies is left: each object answers 404",

@@ -25,6 +25,7 @@ import {
   apply,
   deployRelease,
   simJobOutcomes,
+  kataLabelledNodes,
 } from "../rollout/simHarness";
 import {
   afterChart,
@@ -44,7 +45,6 @@ const COMPONENT = "kata-deploy:index:KataDeploy";
 const CHART = "kubernetes:helm.sh/v4:Chart";
 const K8S_PROVIDER = "pulumi:providers:kubernetes";
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
-const KATA_LABEL = "katacontainers.io/kata-runtime";
 
 /** The plugin's ambient kubeconfig: a file whose content a test may point at another cluster. */
 const ambientPath = path.join(tempDir("kata-ambient-"), "kubeconfig");
@@ -214,13 +214,12 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
     return { result, registrations: engine.registrations.slice(from) };
   }
 
-  /** The cleanup dispatcher selects nodes labelled as having Kata; the simulator does not run the install's label stage. */
+  /** The nodes the install succeeded on, which its label stage labelled: the cleanup dispatcher selects them. */
   function labelInstalled(sim: RunningSimulator, outputs: Record<string, unknown>): string[] {
     const installed = decodeResults(outputs.results as string)
       .filter((r) => r.outcome === "succeeded")
       .map((r) => r.node);
-    for (const node of installed)
-      sim.patch("nodes", undefined, node, { metadata: { labels: { [KATA_LABEL]: "true" } } });
+    assert.deepEqual(kataLabelledNodes(sim), [...installed].sort());
     return installed;
   }
 

@@ -7,7 +7,13 @@ import { BUNDLED_DISPATCHER_IMAGE } from "../../chart/dispatcherJobs";
 import { startSimulator, type RunningSimulator } from "../../sim";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CLEANUP_OWNER, INSTALL_OWNER, deployRelease, simJobOutcomes } from "../rollout/simHarness";
+import {
+  CLEANUP_OWNER,
+  INSTALL_OWNER,
+  deployRelease,
+  kataLabelledNodes,
+  simJobOutcomes,
+} from "../rollout/simHarness";
 import { tempDir } from "../tempDir";
 import { serializedProvider } from "../rollout/serialized";
 import { EngineSide, ProviderClient, startProvider, type ProviderProcess } from "./harness";
@@ -81,11 +87,8 @@ describe("the rollout through Pulumi's dynamic-provider host over gRPC (the Type
     const installed = decodeResults(created.properties.results as string)
       .filter((r) => r.outcome === "succeeded")
       .map((r) => r.node);
-    // The cleanup dispatcher selects nodes labelled as having Kata (the simulator runs no label stage).
-    for (const node of installed)
-      sim.patch("nodes", undefined, node, {
-        metadata: { labels: { "katacontainers.io/kata-runtime": "true" } },
-      });
+    // The cleanup dispatcher selects nodes labelled as having Kata: the install's label stage labelled them.
+    assert.deepEqual(kataLabelledNodes(sim), [...installed].sort());
     const reference = { ambient: true, server: sim.url, context: "kube-sim", source: "$KUBECONFIG" };
     await client.delete(urn, created.id, { ...created.properties, connection: reference, __provider: text });
     assert.deepEqual([...simJobOutcomes(sim, CLEANUP_OWNER).keys()].sort(), installed.sort());

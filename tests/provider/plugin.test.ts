@@ -23,6 +23,7 @@ import {
   apply,
   deployRelease,
   simJobOutcomes,
+  kataLabelledNodes,
 } from "../rollout/simHarness";
 import { addWorker, rolloutLifecycleSuite } from "./lifecycle";
 import {
@@ -529,11 +530,11 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
           "ServiceAccount/kata-deploy-sa",
         ]);
         if (mode === "job") {
-          // The cleanup dispatcher's default selection: nodes labelled as having Kata (what the install labels).
-          for (const n of (first.result.state as { kataNodes: string[] }).kataNodes)
-            sim.patch("nodes", undefined, n, {
-              metadata: { labels: { "katacontainers.io/kata-runtime": "true" } },
-            });
+          // The cleanup dispatcher's default selection: nodes labelled as having Kata (the install's label stage).
+          assert.deepEqual(
+            kataLabelledNodes(sim),
+            [...(first.result.state as { kataNodes: string[] }).kataNodes].sort(),
+          );
         }
 
         const mark = sim.audit.transitions().length;

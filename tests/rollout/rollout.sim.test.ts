@@ -1,5 +1,6 @@
 // The rollout provider against the simulator: chart objects applied, RBAC on, the bundled dispatcher really run as a
 // child process, results compared with the simulator's own record of every Job (its audit log and store).
+import { KATA_RUNTIME_LABEL } from "../../chart/names";
 import assert from "node:assert/strict";
 import type { PodLike } from "../../kube/jobStatus";
 import { decodeResults } from "../../rollout/compact";
@@ -17,6 +18,7 @@ import {
   startRelease,
   deployRelease,
   type Release,
+  kataLabelledNodes,
 } from "./simHarness";
 
 process.env.KATA_ROLLOUT_LOG = process.env.KATA_ROLLOUT_LOG ?? "quiet";
@@ -24,7 +26,7 @@ process.env.KATA_ROLLOUT_LOG = process.env.KATA_ROLLOUT_LOG ?? "quiet";
 /** Every method the provider implements (the SDK type marks them optional). */
 const rolloutProvider = directProvider as Required<RolloutProvider>;
 
-const KATA_LABEL = "katacontainers.io/kata-runtime";
+const KATA_LABEL = KATA_RUNTIME_LABEL;
 const DISPATCHER_SA = `system:serviceaccount:${RELEASE.namespace}:kata-deploy-dispatcher-sa`;
 
 /** The container termination message of the newest failed pod of a Job, from the simulator's store. */
@@ -167,13 +169,14 @@ describe("rollout provider on the simulator", function () {
     });
 
     it("destroy runs the cleanup dispatcher on exactly the labelled nodes, then removes its hook Job", async () => {
-      // Chart 4.0.0's label stage marks installed nodes; the simulator does not run it, so the test labels them.
+      // Chart 4.0.0's label stage marked every installed node (the simulated stage does too); every third keeps it.
       const succeeded = decodeResults(outs.results)
         .filter((x) => x.outcome === "succeeded")
         .map((x) => x.node);
+      assert.deepEqual(kataLabelledNodes(r.sim), [...succeeded].sort());
       const labelled = succeeded.filter((_, i) => i % 3 === 0);
-      for (const n of labelled)
-        r.sim.patch("nodes", undefined, n, { metadata: { labels: { [KATA_LABEL]: "true" } } });
+      for (const n of succeeded.filter((_, i) => i % 3 !== 0))
+        r.sim.patch("nodes", undefined, n, { metadata: { labels: { [KATA_LABEL]: null } } });
       await rolloutProvider.delete("kata-system/kata-deploy", outs);
       const cleaned = simJobOutcomes(r.sim, CLEANUP_OWNER);
       assert.deepEqual([...cleaned.keys()].sort(), [...labelled].sort());

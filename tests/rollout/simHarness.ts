@@ -11,6 +11,7 @@ import {
   dispatcherScriptConfigMapName,
 } from "../../chart/dispatcherJobs";
 import type { K8sObject } from "../../chart/k8s";
+import { KATA_RUNTIME_LABEL } from "../../chart/names";
 import { renderChart, type RenderedChart } from "../../chart/render";
 import { buildRolloutInputs, type RolloutOptions } from "../../rollout/inputs";
 import type { NodeResult, RolloutInputs } from "../../rollout/types";
@@ -180,6 +181,14 @@ export function byNode(results: readonly NodeResult[]): Map<string, NodeResult> 
 }
 
 /** Per-node Jobs of the install owner the audit has seen created so far. */
+/** Sorted names of the nodes labelled as having Kata (what the simulated label stage sets, the unlabel stage removes). */
+export function kataLabelledNodes(sim: RunningSimulator): string[] {
+  return sim
+    .list("nodes", { labelSelector: `${KATA_RUNTIME_LABEL}=true` })
+    .map((n) => n.metadata.name as string)
+    .sort();
+}
+
 export function perNodeJobsCreated(sim: RunningSimulator): number {
   let n = 0;
   for (const r of Object.values(sim.audit.jobsByNode()))
