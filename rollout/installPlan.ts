@@ -124,8 +124,12 @@ export async function readInstallPlan(inputs: RolloutInputs): Promise<InstallPla
   }
 }
 
-/** One line for the program's log: what the next run installs, and why. */
-export function describeInstallPlan(label: string, reading: InstallPlanReading): string {
+/** One line for the program's log: what the next run installs, and why, naming up to `namesShown` nodes per reason. */
+export function describeInstallPlan(
+  label: string,
+  reading: InstallPlanReading,
+  namesShown = LOGGED_NAMES,
+): string {
   const { plan, nodes } = reading;
   if (plan.unreadable)
     return `${label}: which nodes the next run installs is unknown (${plan.unreadable}); the rollout decides when it runs`;
@@ -139,9 +143,9 @@ export function describeInstallPlan(label: string, reading: InstallPlanReading):
     ] as const
   )
     .filter(([key]) => nodes[key].length)
-    .map(([key, what]) => `${what} (${nodes[key].length}): ${nameList(nodes[key], LOGGED_NAMES)}`);
+    .map(([key, what]) => `${what} (${nodes[key].length}): ${nameList(nodes[key], namesShown)}`);
   const blocked = nodes.blocked.length
-    ? `; left out for taints (${nodes.blocked.length}): ${nameList(nodes.blocked, LOGGED_NAMES)}`
+    ? `; left out for taints (${nodes.blocked.length}): ${nameList(nodes.blocked, namesShown)}`
     : "";
   return `${label}: the next run installs ${plan.install} of ${plan.selected} selected node(s): ${parts.join("; ")}${blocked}`;
 }
@@ -153,11 +157,15 @@ export function describeInstallPlan(label: string, reading: InstallPlanReading):
 export async function withInstallPlan(
   inputs: RolloutInputs,
   label: string,
+  namesShown = LOGGED_NAMES,
 ): Promise<{ inputs: RolloutInputs; report?: { line: string; warning: boolean } }> {
   const reading = await readInstallPlan(inputs);
   if (!reading) return { inputs };
   return {
     inputs: { ...inputs, plan: reading.plan },
-    report: { line: describeInstallPlan(label, reading), warning: reading.plan.unreadable !== undefined },
+    report: {
+      line: describeInstallPlan(label, reading, namesShown),
+      warning: reading.plan.unreadable !== undefined,
+    },
   };
 }
