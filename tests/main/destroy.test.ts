@@ -177,6 +177,17 @@ describe("npm start --destroy: install → uninstall → install on a standalone
     // The label kata-deploy's label stage sets on each node it installs: what the cleanup's default selection picks.
     assert.deepEqual(kataLabelledNodes(sim), [...first.kataNodes].sort());
 
+    // The same install with only the parallelism changed: the plan says so, and no per-node Job is created.
+    const jobsAfterFirst = perNodeJobsCreated(sim);
+    const paced = await start([...cluster(), "--parallelism", "7", "--json", "--out", out]);
+    assert.equal(paced.code, 0, paced.stderr);
+    assert.match(
+      paced.stderr,
+      /every one of the 22 selected node\(s\) carries this install; the next run installs none/,
+    );
+    assert.equal(perNodeJobsCreated(sim), jobsAfterFirst, "no per-node Job for a parallelism change");
+    assert.equal((JSON.parse(paced.stdout) as { kataNodes: string[] }).kataNodes.length, 22);
+
     const { run, summary, transitions } = await destroy("job");
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(summary.cleanup, { nodes: 22, cleaned: 22, failed: 0 });
