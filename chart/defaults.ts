@@ -425,6 +425,6 @@ export function mergeValues(
   warn: CoalesceWarning = () => undefined,
 ): ChartValues {
   const result = cloneJson((user ?? {}) as Record<string, unknown>);
-  coalesceTables(result, defaults as Record<string, unknown>, "", warn);
-  return result as ChartValues;
+  coalesceTables(result, defaults, "", warn);
+  return result;
 }

@@ -43,7 +43,7 @@ export function shimEntries(values: ChartValues): ShimEntry[] {
     .sort()
     .map((name) => {
       const config = shims[name];
-      return { name, config: isMap(config) ? (config as ShimValues) : {} };
+      return { name, config: isMap(config) ? config : {} };
     });
 }
 

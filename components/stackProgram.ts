@@ -3,7 +3,7 @@
 // exports the component's outputs as stack outputs for StackReferences. `kata-deploy:kubeconfig` should be set
 // with `pulumi config set --secret`; the component keeps it secret either way.
 import * as pulumi from "@pulumi/pulumi";
-import { KataDeployArgs, NodeOutcomesOutput, RolloutSummaryOutput } from "./args";
+import { NodeOutcomesOutput, RolloutSummaryOutput } from "./args";
 import { KataDeploy } from "./kataDeploy";
 import { DEFAULT_RESOURCE_NAME } from "./plan";
 import {
@@ -80,7 +80,7 @@ export function kataDeployStack(name: string = DEFAULT_RESOURCE_NAME): StackOutp
   // The component's schema, with paths named as config keys.
   errors.push(...checkArgs(args, name).errors.map((i) => ({ ...i, path: `${project}:${i.path}` })));
   if (errors.length > 0) throw new KataDeployArgsError(errors, "stack config");
-  const kata = new KataDeploy(name, args as KataDeployArgs);
+  const kata = new KataDeploy(name, args);
   return {
     mode: kata.mode,
     namespace: kata.namespace,

@@ -960,7 +960,7 @@ function chartVersionRules41(
   warnings: ArgIssue[],
   mode: unknown,
 ): void {
-  for (const e of removedJobSelectionKeyErrors(user as ChartValues)) {
+  for (const e of removedJobSelectionKeyErrors(user)) {
     errors.push({ path: userPath(e.path.split(".")), message: `${e.message} (chart 4.1.0)` });
   }
   if (mode === DeploymentMode.Job) {

@@ -430,7 +430,7 @@ export class LabelSelector {
 
 export function requirementMatches(r: Requirement, labels: Labels): boolean {
   const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
-  const value = has ? labels![r.key] : undefined;
+  const value = has ? labels[r.key] : undefined;
   switch (r.operator) {
     case "in":
     case "=":

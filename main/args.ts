@@ -31,7 +31,7 @@ function get(args: Args, path: string[]): unknown {
 function set(args: Args, path: string[], value: unknown): Args {
   const [key, ...rest] = path;
   if (rest.length === 0) return { ...args, [key]: value };
-  const inner = isMap(args[key]) ? (args[key] as Args) : {};
+  const inner = isMap(args[key]) ? args[key] : {};
   return { ...args, [key]: set(inner, rest, value) };
 }
 

@@ -344,7 +344,7 @@ export async function main(argv: string[]): Promise<number> {
     let outs: RolloutOutputs;
     let failure: string | undefined;
     try {
-      outs = (await rolloutProvider.create(inputs)).outs as RolloutOutputs;
+      outs = (await rolloutProvider.create(inputs)).outs;
     } catch (err) {
       const e = err as { message?: string; properties?: RolloutOutputs };
       if (!e.properties) throw err;

@@ -189,14 +189,7 @@ export async function deleteObjects(
   const report: DeleteReport = { deleted: [], absent: [], skipped: [] };
   for (const object of objects) {
     try {
-      await api.delete(
-        object as unknown as k8s.KubernetesObject,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        "Foreground",
-      );
+      await api.delete(object, undefined, undefined, undefined, undefined, "Foreground");
       report.deleted.push(describeObject(object));
     } catch (err) {
       if (unservedKind(err)) report.skipped.push(describeObject(object));

@@ -5,7 +5,7 @@ import * as tty from "node:tty";
 import * as k8s from "@kubernetes/client-node";
 import { SingleBar } from "cli-progress";
 import type { NodeLike } from "../dispatcher/admission";
-import { jobOutcome, type JobLike } from "../kube/jobStatus";
+import { jobOutcome } from "../kube/jobStatus";
 import { admitSelected, selectionQueries, type NodeSelection } from "../kube/nodeSelection";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
 import type { RolloutInputs } from "../rollout/types";
@@ -115,7 +115,7 @@ export async function observeJobs(
     (job, deleted) => {
       // A deleted Job (TTL) keeps the outcome it had: only a live Job changes the tally.
       if (deleted) return;
-      const outcome = jobOutcome(job as JobLike);
+      const outcome = jobOutcome(job);
       tally.set(keyOf(job), {
         active: !outcome.terminal,
         done: outcome.terminal,
@@ -218,7 +218,7 @@ function clearBarLineBeforeEachWrite(): () => void {
   process.stderr.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
     const text = typeof chunk === "string" ? `\r\x1b[2K${chunk}` : chunk;
     return (original as (...a: unknown[]) => boolean).call(this, text, ...rest);
-  } as typeof process.stderr.write;
+  };
   return () => {
     process.stderr.write = original;
   };

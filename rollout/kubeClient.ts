@@ -366,12 +366,7 @@ export class KubeClient {
         const text = await this.readBody(res);
         const code = res.statusCode ?? 0;
         if (code >= 200 && code < 300) return (text ? JSON.parse(text) : {}) as T;
-        const err = apiErrorFromResponse(
-          code,
-          text,
-          res.headers["retry-after"] as string | undefined,
-          opts.what,
-        );
+        const err = apiErrorFromResponse(code, text, res.headers["retry-after"], opts.what);
         if (code === 401 && this.spec.exec && !refreshed) {
           refreshed = true;
           await this.currentCredentials(true);

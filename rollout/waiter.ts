@@ -351,12 +351,12 @@ export interface StageRunOptions extends WaitOptions {
 export function adoptable(job: KubeObject | undefined, runKey: string | undefined): boolean {
   if (!job || !runKey || job.metadata?.deletionTimestamp) return false;
   if (job.metadata?.annotations?.[RUN_KEY_ANNOTATION] !== runKey) return false;
-  return !jobOutcome(job as JobLike).terminal;
+  return !jobOutcome(job).terminal;
 }
 
 /** A dispatcher Job that runs for someone: not finished, not being deleted. */
 function runningJob(job: KubeObject | undefined): boolean {
-  return !!job && !job.metadata?.deletionTimestamp && !jobOutcome(job as JobLike).terminal;
+  return !!job && !job.metadata?.deletionTimestamp && !jobOutcome(job).terminal;
 }
 
 function runIdOf(job: KubeObject | undefined): string {
@@ -436,7 +436,7 @@ async function claimDispatcher(
       log(`${o.label}: ${note}; following ${ownerSelector}`);
       return {
         uid: existing?.metadata?.uid ?? "",
-        createdAt: existing?.metadata?.creationTimestamp as string | undefined,
+        createdAt: existing?.metadata?.creationTimestamp,
         adopted: true,
       };
     }
@@ -500,7 +500,7 @@ async function claimDispatcher(
     );
     return {
       uid: created.metadata?.uid ?? "",
-      createdAt: created.metadata?.creationTimestamp as string | undefined,
+      createdAt: created.metadata?.creationTimestamp,
     };
   }
 }
@@ -871,7 +871,7 @@ export async function runDispatcherStage(o: StageRunOptions): Promise<StageRunRe
         if (replacement.job) {
           currentUid = replacement.job.metadata?.uid ?? "";
           ownUids.add(currentUid);
-          ownDispatcher = { job: replacement.job as JobLike & Obj, deleted: false };
+          ownDispatcher = { job: replacement.job, deleted: false };
         }
         // The new dispatcher's pod, stall and selection are read afresh.
         pods.delete(name);

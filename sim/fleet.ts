@@ -140,7 +140,7 @@ export class FleetFileError extends Error {
 export function parseFleetFile(content: unknown, source = "fleet file"): FleetFile {
   const result = fleetFileSchema.safeParse(content);
   const duplicates = duplicateNames(content);
-  if (result.success && duplicates.length === 0) return result.data as FleetFile;
+  if (result.success && duplicates.length === 0) return result.data;
   const lines = (result.success ? [] : result.error.issues).map((issue) => {
     const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
     return `  ${path ? path.replace(/^\./, "") : "(root)"}: ${issue.message}`;
@@ -298,7 +298,7 @@ export function nodeObject(n: FleetNode, random: () => number, index: number, ti
         architecture: arch,
       },
     },
-  } as unknown as KubeObject;
+  };
 }
 
 /** Picks `count` distinct indexes out of `candidates`, deterministically. */

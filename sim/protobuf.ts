@@ -61,18 +61,16 @@ function special(type: string, m: JsonObject): Json | undefined {
     case "MicroTime":
       return timeText(Number(m.seconds ?? 0), Number(m.nanos ?? 0), type === "MicroTime");
     case "Quantity":
-      return (m.string as string | undefined) ?? "0";
+      return m.string ?? "0";
     case "IntOrString":
-      return m.type === 1
-        ? ((m.strVal as string | undefined) ?? "")
-        : ((m.intVal as number | undefined) ?? 0);
+      return m.type === 1 ? (m.strVal ?? "") : (m.intVal ?? 0);
     case "RawExtension":
     case "FieldsV1":
       return typeof m.raw === "string"
         ? (JSON.parse(Buffer.from(m.raw, "base64").toString("utf8")) as Json)
         : {};
     case "ExtraValue":
-      return (m.items as Json[] | undefined) ?? [];
+      return m.items ?? [];
     default:
       return undefined;
   }
@@ -154,7 +152,7 @@ function decodeMessage(type: string, buf: Buffer, path: string): JsonObject {
       while (!entry.done()) {
         const ek = Number(entry.varint());
         if (ek >>> 3 === 1) k = entry.bytes().toString("utf8");
-        else v = value({ ...field, map: false }, ek & 7, entry, `${at}[${k}]`) as Json;
+        else v = value({ ...field, map: false }, ek & 7, entry, `${at}[${k}]`);
       }
       const map = (out[field.name] ?? {}) as JsonObject;
       map[k] = v;
@@ -165,8 +163,8 @@ function decodeMessage(type: string, buf: Buffer, path: string): JsonObject {
     if (field.repeated) {
       const list = (out[field.name] ??= []) as Json[];
       if (Array.isArray(v) && SCALARS.has(field.type)) list.push(...v);
-      else list.push(v as Json);
-    } else out[field.name] = v as Json;
+      else list.push(v);
+    } else out[field.name] = v;
     if (field.pointer) pointers.add(field.name);
   }
   // Non-pointer fields are always on the wire: their zero values mean "unset" (JSON omitempty).
@@ -311,7 +309,7 @@ function writeValue(w: Writer, num: number, type: string, v: Json): void {
 
 function encodeMessage(type: string, json: Json): Buffer {
   if (typeof json !== "object" || json === null || Array.isArray(json)) throw new Unrepresentable(type);
-  const obj = json as JsonObject;
+  const obj = json;
   const used = new Set<string>();
   const w = new Writer();
   for (const f of schemaOf(type)) {

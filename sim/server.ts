@@ -31,7 +31,7 @@ import { answerReview, findVirtual, VIRTUAL_RESOURCES } from "./reviews";
 import { decodeProtobufObject, encodeProtobufObject, PROTOBUF } from "./protobuf";
 import { unknownFields } from "./schemas";
 import { OPENAPI_V2_PROTOBUF, openApiV2, openApiV2Protobuf, openApiV3 } from "./openapi";
-import type { KubeObject, PropagationPolicy, ResourceName, Verb } from "./types";
+import type { KubeObject, PropagationPolicy, Verb } from "./types";
 
 export interface ServerDeps {
   store: Store;
@@ -851,7 +851,7 @@ export class ApiServer {
     let tooOldStatus: StatusObject | undefined;
     const rv = sendInitial ? "" : (query.get("resourceVersion") ?? undefined);
     const cancel = store.watch(
-      info.name as ResourceName,
+      info.name,
       {
         namespace: route.namespace,
         labelSelector: query.get("labelSelector") ?? undefined,

@@ -88,8 +88,7 @@ function mergeObject(live: Json | undefined, patch: Obj, field?: string): Json {
     if (k.startsWith(DELETE_FROM) && Array.isArray(v)) {
       const name = k.slice(DELETE_FROM.length);
       const drop = new Set(v.map((x) => JSON.stringify(x)));
-      if (Array.isArray(out[name]))
-        out[name] = (out[name] as Json[]).filter((x) => !drop.has(JSON.stringify(x)));
+      if (Array.isArray(out[name])) out[name] = out[name].filter((x) => !drop.has(JSON.stringify(x)));
     }
     if (k.startsWith(ORDER) && Array.isArray(v)) {
       const name = k.slice(ORDER.length);

@@ -399,7 +399,7 @@ export class JobController {
 
   /** TTL-after-finished: Foreground delete with a UID precondition, `ttl` seconds after the terminal condition. */
   private armTtl(job: KubeObject): void {
-    const ttl = (job.spec as Rec | undefined)?.ttlSecondsAfterFinished as number | undefined;
+    const ttl = job.spec?.ttlSecondsAfterFinished as number | undefined;
     const uid = job.metadata.uid ?? "";
     if (ttl === undefined || this.ttlArmed.has(uid) || job.metadata.deletionTimestamp) return;
     const finished = jobConditions(job).find(

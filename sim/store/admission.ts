@@ -92,7 +92,7 @@ function defaultJob(job: KubeObject): void {
   const template = (spec.template = (spec.template ?? {}) as Rec);
   const tmeta = (template.metadata = (template.metadata ?? {}) as Rec);
   tmeta.labels = {
-    ...((tmeta.labels as Record<string, string>) ?? {}),
+    ...(tmeta.labels ?? {}),
     "batch.kubernetes.io/controller-uid": uid,
     "batch.kubernetes.io/job-name": name,
     "controller-uid": uid,
@@ -119,8 +119,7 @@ function defaultPod(pod: KubeObject): void {
   if (spec.terminationGracePeriodSeconds === undefined) spec.terminationGracePeriodSeconds = 30;
   if (spec.dnsPolicy === undefined) spec.dnsPolicy = "ClusterFirst";
   if (spec.schedulerName === undefined) spec.schedulerName = "default-scheduler";
-  if (spec.serviceAccountName === undefined)
-    spec.serviceAccountName = (spec.serviceAccount as string) ?? "default";
+  if (spec.serviceAccountName === undefined) spec.serviceAccountName = spec.serviceAccount ?? "default";
   const tolerations = ((spec.tolerations as Rec[]) ?? []).slice();
   for (const d of DEFAULT_POD_TOLERATIONS) {
     if (!tolerations.some((t) => t.key === d.key && (t.effect === d.effect || !t.effect)))
@@ -146,8 +145,8 @@ export function immutableErrors(info: ResourceInfo, current: KubeObject, next: K
   if (info.name !== "jobs") return [];
   const errors = [];
   for (const f of ["selector", "template", "completionMode", "podFailurePolicy"]) {
-    const a = (current.spec as Rec | undefined)?.[f];
-    const b = (next.spec as Rec | undefined)?.[f];
+    const a = current.spec?.[f];
+    const b = next.spec?.[f];
     if (!equalJson(a, b)) {
       errors.push({
         field: `spec.${f}`,

@@ -255,7 +255,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosReport> {
     recoveries.forEach(clearTimeout);
     let message = "";
     try {
-      outs = (await create).outs as RolloutOutputs;
+      outs = (await create).outs;
     } catch (err) {
       const e = err as { properties?: RolloutOutputs; message?: string };
       if (!e.properties) {

@@ -172,7 +172,7 @@ describe("chart/defaults: mergeValues follows Helm's coalescing", () => {
     const defaultsCopy = JSON.parse(JSON.stringify(defaults));
     const merged = mergeValues(defaults, user);
     (merged.list as number[]).push(8);
-    ((merged.a as { c: Record<string, unknown> }).c as Record<string, unknown>).z = 1;
+    (merged.a as { c: Record<string, unknown> }).c.z = 1;
     assert.deepEqual(user, userCopy);
     assert.deepEqual(defaults, defaultsCopy);
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { KataDeploy, KataDeployArgs, KataDeployArgsError, checkArgs } from "../../index";
+import { KataDeploy, KataDeployArgsError, checkArgs } from "../../index";
 import { MockRecorder, settle } from "./mockRuntime";
 
 interface InvalidCase {
@@ -514,7 +514,7 @@ describe("components/KataDeploy rejects invalid inputs (path + what would be val
       names.push(name);
       let thrown: unknown;
       try {
-        new KataDeploy(name, c.args as KataDeployArgs);
+        new KataDeploy(name, c.args);
       } catch (e) {
         thrown = e;
       }

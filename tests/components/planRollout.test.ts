@@ -53,7 +53,7 @@ describe("components: plan of the rollout, upstream dispatcher = the chart's hoo
       assert.ok(planned);
       assert.equal(planned.dispatcherImplementation, "upstream");
       assert.equal(planned.scriptConfigMap, undefined, "no script ConfigMap for the upstream dispatcher");
-      const release = { name: plan.args.releaseName as string, namespace: plan.args.namespace as string };
+      const release = { name: plan.args.releaseName, namespace: plan.args.namespace };
       const hooks = renderChart(plan.values, release).hooks;
       assert.ok(hooks.installDispatcher && hooks.cleanupDispatcher);
       assert.deepEqual(

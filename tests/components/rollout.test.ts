@@ -228,7 +228,7 @@ describe("components/KataDeploy: the rollout under the mock runtime", function (
     assert.equal(mocks.registered.filter((r) => r.name.startsWith("kro-ds-dispatcher")).length, 0);
     // No kubeconfig argument: the connection is a reference to $KUBECONFIG (the fixture), without its credential.
     assert.ok(isSecret(rollout.inputs.connection));
-    assert.deepEqual((rollout.inputs.connection as { value: unknown }).value, {
+    assert.deepEqual(rollout.inputs.connection.value, {
       ambient: true,
       server: "https://127.0.0.1:6443",
       context: "fixture",

@@ -296,7 +296,7 @@ describe("npm start: options and input files (exit 2 through stdio/exit's UsageE
   let stderr = "";
   beforeEach(() => {
     stderr = "";
-    process.stderr.write = ((t: string) => ((stderr += t), true)) as typeof process.stderr.write;
+    process.stderr.write = (t: string) => ((stderr += t), true);
   });
   afterEach(() => {
     process.stderr.write = stderrWrite;

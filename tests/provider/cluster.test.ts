@@ -449,7 +449,7 @@ describe("one cluster, by construction, and credentials (issue #13 items 1, 7) t
     it("the rollout runs to the end and names the 3 failures with reasons and the 2 skips", async function () {
       // 200 DaemonSet pods and the plugin's render on a loaded machine: from 50 s to 150 s seen.
       this.timeout(600_000);
-      const nodes = fleet.list("nodes") as unknown as KubeObject[];
+      const nodes = fleet.list("nodes");
       const tainted = nodes
         .filter((n) => ((n.spec as { taints?: unknown[] } | undefined)?.taints ?? []).length > 0)
         .map((n) => String(n.metadata.name));

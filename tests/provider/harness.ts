@@ -64,7 +64,7 @@ export function afterChart(rollouts: Registration[]): Registration {
 }
 
 function toStruct(value: Record<string, unknown>): Struct {
-  return Struct.fromJavaScript(value as Record<string, Wire> as never);
+  return Struct.fromJavaScript(value as Record<string, Wire>);
 }
 
 /** One RegisterResource the monitor received, decoded. */
@@ -203,7 +203,7 @@ export class EngineSide {
         return res;
       }),
       registerResourceOutputs: unary((req: resproto.RegisterResourceOutputsRequest) => {
-        this.outputs.set(req.getUrn(), (req.getOutputs()?.toJavaScript() ?? {}) as Record<string, unknown>);
+        this.outputs.set(req.getUrn(), req.getOutputs()?.toJavaScript() ?? {});
         return new Empty();
       }),
     });
@@ -246,7 +246,7 @@ export class EngineSide {
       dependencies: req.getDependenciesList(),
       propertyDependencies,
       additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-      object: (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
+      object: req.getObject()?.toJavaScript() ?? {},
     };
     this.registrations.push(reg);
     const res = new resproto.RegisterResourceResponse();
@@ -315,7 +315,7 @@ export async function startProvider(kind: "package" | "dynamic", o: StartOptions
     stdio: ["ignore", "pipe", "pipe"],
   });
   let err = "";
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
   // Never outlive the test process, whatever happens to the suite.
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
@@ -335,7 +335,7 @@ export async function startProvider(kind: "package" | "dynamic", o: StartOptions
         reject(new Error(`${kind} plugin announced no port within ${o.startTimeoutMs} ms; stderr:\n${err}`)),
       o.startTimeoutMs,
     );
-    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
       out += d;
       const line = out.split("\n")[0];
       if (out.includes("\n") && /^\d+$/.test(line.trim())) {
@@ -405,7 +405,7 @@ export function initFailure(
     const failed = provproto.ErrorResourceInitFailed.deserializeBinary(detail.getValue_asU8());
     return {
       id: failed.getId(),
-      properties: (failed.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
+      properties: failed.getProperties()?.toJavaScript() ?? {},
       reasons: failed.getReasonsList(),
     };
   }
@@ -451,7 +451,7 @@ export class ProviderClient {
     req.setNews(toStruct(news));
     const res = await call(this.c, this.c.check, req, this.timeoutMs);
     return {
-      inputs: (res.getInputs()?.toJavaScript() ?? {}) as Record<string, unknown>,
+      inputs: res.getInputs()?.toJavaScript() ?? {},
       failures: res.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
     };
   }
@@ -501,7 +501,7 @@ export class ProviderClient {
     const res = await call(this.c, this.c.create, req, this.timeoutMs);
     return {
       id: res.getId(),
-      properties: (res.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
+      properties: res.getProperties()?.toJavaScript() ?? {},
     };
   }
 
@@ -517,7 +517,7 @@ export class ProviderClient {
     req.setOlds(toStruct(olds));
     req.setNews(toStruct(news));
     const res = await call(this.c, this.c.update, req, this.timeoutMs);
-    return (res.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>;
+    return res.getProperties()?.toJavaScript() ?? {};
   }
 
   async read(
@@ -532,8 +532,8 @@ export class ProviderClient {
     const res = await call(this.c, this.c.read, req, this.timeoutMs);
     return {
       id: res.getId(),
-      properties: (res.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
-      inputs: (res.getInputs()?.toJavaScript() ?? {}) as Record<string, unknown>,
+      properties: res.getProperties()?.toJavaScript() ?? {},
+      inputs: res.getInputs()?.toJavaScript() ?? {},
     };
   }
 
@@ -582,7 +582,7 @@ export class ProviderClient {
     for (const [k, v] of res.getStatedependenciesMap().entries()) stateDependencies[k] = v.getUrnsList();
     return {
       urn: res.getUrn(),
-      state: (res.getState()?.toJavaScript() ?? {}) as Record<string, unknown>,
+      state: res.getState()?.toJavaScript() ?? {},
       stateDependencies,
     };
   }

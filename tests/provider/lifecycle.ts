@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { decodeResults } from "../../rollout/compact";
 import type { RolloutInputs } from "../../rollout/types";
-import type { KubeObject } from "../../sim/types";
 import {
   INSTALL_OWNER,
   RELEASE,
@@ -54,7 +53,7 @@ export function addWorker(r: Pick<Release, "sim">, name: string): void {
       conditions: [{ type: "Ready", status: "True" }],
       nodeInfo: { containerRuntimeVersion: "containerd://2.1.5", machineID: name, architecture: "amd64" },
     },
-  } as unknown as KubeObject);
+  });
 }
 
 /** Defines the suite; call inside the host's `describe` (after its `before` starts the host). */

@@ -76,7 +76,10 @@ function wireInputs(inputs: RolloutInputs): Record<string, unknown> {
 }
 
 function simFleet(sim: RunningSimulator): string[] {
-  return (sim.list("nodes", {}) as unknown as KubeObject[]).map((n) => String(n.metadata?.name)).sort();
+  return sim
+    .list("nodes", {})
+    .map((n) => String(n.metadata?.name))
+    .sort();
 }
 
 function installJobsPerNode(sim: RunningSimulator, owner = INSTALL_OWNER): Map<string, number> {
@@ -488,9 +491,9 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
     function leftovers(): string[] {
       const ns = RELEASE.namespace;
       const names = (resource: Parameters<RunningSimulator["list"]>[0], namespace?: string) =>
-        (sim.list(resource, namespace ? { namespace } : {}) as unknown as KubeObject[]).map(
-          (o) => `${resource}/${String(o.metadata?.name)}`,
-        );
+        sim
+          .list(resource, namespace ? { namespace } : {})
+          .map((o) => `${resource}/${String(o.metadata?.name)}`);
       return [
         ...names("jobs", ns),
         ...names("pods", ns),
@@ -704,9 +707,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
       const outcomes = (props: Record<string, unknown>) => decodeResults(props.results as string);
       const payloadOnNodes = () =>
         new Set(
-          (sim.list("nodes", {}) as unknown as KubeObject[]).map(
-            (n) => n.metadata?.annotations?.["kata-deploy-job-dispatcher/payload"],
-          ),
+          sim.list("nodes", {}).map((n) => n.metadata?.annotations?.["kata-deploy-job-dispatcher/payload"]),
         );
 
       const job = { parallelism: 50, ttlSecondsAfterFinished: 50_000_000 };
@@ -751,7 +752,7 @@ describe("the package's provider plugin over gRPC (run-plugin, as the engine sta
         metadata: { name: "joined-tainted", labels: { "kubernetes.io/os": "linux" } },
         spec: { taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] },
         status: { conditions: [{ type: "Ready", status: "True" }] },
-      } as unknown as KubeObject);
+      });
       const grown = await release({ job: { ...job, parallelism: 80 } });
       assert.deepEqual(grown.plan, {
         selected: 306,

@@ -7,7 +7,6 @@ import { KubeClient } from "../../rollout/kubeClient";
 import { rolloutProvider } from "../../rollout/provider";
 import type { RolloutOutputs } from "../../rollout/types";
 import { startSimulator, type RunningSimulator } from "../../sim";
-import type { KubeObject } from "../../sim/types";
 import { helmObjects } from "../chart/fixtures/objects";
 import { RELEASE, deployRelease } from "./simHarness";
 
@@ -62,7 +61,7 @@ describe("rollout/hookRunner: a phase of Helm hooks against kube-sim", function 
           spec: { restartPolicy: "Never", containers: [{ name: "c", image: "busybox" }] },
         },
       },
-    } as KubeObject);
+    });
     const result = await runHookPhase("post-delete", hooks, kubeHookCluster(client, NS), {
       deadline: Date.now() + 120_000,
       log: (l) => log.push(l),
@@ -149,14 +148,14 @@ describe("rollout/hookRunner: a phase of Helm hooks against kube-sim", function 
       config,
     ]);
     // Pods succeed until "breaks" is created; from then on they fail.
-    for (const n of sim.list("nodes", {}) as unknown as KubeObject[])
+    for (const n of sim.list("nodes", {}))
       sim.setOutcome(String(n.metadata.name), { kind: "succeed", durationMs: 1_000 });
     const cluster = kubeHookCluster(client, NS);
     const failAfterFirst = {
       ...cluster,
       async create(o: HookObject) {
         if (o.metadata?.name === "breaks")
-          for (const n of sim.list("nodes", {}) as unknown as KubeObject[])
+          for (const n of sim.list("nodes", {}))
             sim.setOutcome(String(n.metadata.name), { kind: "fail", durationMs: 1_000 });
         await cluster.create(o);
       },
@@ -211,7 +210,7 @@ describe("rollout: the release hooks' side on destroy (post-delete, then the kep
     // Pulumi has deleted the chart's other objects (the DaemonSet), retaining the kept ones.
     for (const o of applied)
       if (!kept.includes(o)) sim.delete(resourceOf(o.kind), o.metadata.namespace, String(o.metadata.name));
-    for (const n of sim.list("nodes", {}) as unknown as KubeObject[])
+    for (const n of sim.list("nodes", {}))
       sim.setOutcome(String(n.metadata.name), { kind: "fail", durationMs: 1_000 });
     await assert.rejects(
       rolloutProvider.delete("id", props),
@@ -220,7 +219,7 @@ describe("rollout: the release hooks' side on destroy (post-delete, then the kep
     for (const o of kept)
       assert.ok(sim.get(resourceOf(o.kind), o.metadata.namespace, String(o.metadata.name)), `${o.kind} kept`);
 
-    for (const n of sim.list("nodes", {}) as unknown as KubeObject[])
+    for (const n of sim.list("nodes", {}))
       sim.setOutcome(String(n.metadata.name), { kind: "succeed", durationMs: 1_000 });
     await rolloutProvider.delete("id", props);
     for (const o of kept)

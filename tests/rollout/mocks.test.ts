@@ -109,7 +109,7 @@ describe("KataRollout under mocks", function () {
     assert.ok(reg);
     assert.equal(reg.type, "pulumi-nodejs:dynamic/kata-deploy:KataRollout");
     assert.ok(isSecret(reg.inputs.connection), "connection must be a secret input");
-    assert.deepEqual((reg.inputs.connection as { value: unknown }).value, CONNECTION);
+    assert.deepEqual(reg.inputs.connection.value, CONNECTION);
     const install = reg.inputs.install as {
       job: {
         metadata: { name: string };

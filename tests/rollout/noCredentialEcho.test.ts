@@ -80,7 +80,7 @@ describe("no credential in any message (kubeconfig arguments)", function () {
       captured += String(chunk);
       return true;
     };
-    process.stderr.write = capture as typeof process.stderr.write;
+    process.stderr.write = capture;
     console.log = console.error = console.warn = (...a: unknown[]) => void capture(a.join(" "));
   });
   afterEach(() => {

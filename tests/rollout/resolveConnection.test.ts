@@ -137,8 +137,7 @@ describe("rollout/resolveConnection (program time, @kubernetes/client-node loade
     assert.throws(
       () => resolveConnection({ kubeconfig: doc }),
       (err: unknown) =>
-        err instanceof ConnectionResolutionError &&
-        !String((err as Error).message).includes("leaked-token-123"),
+        err instanceof ConnectionResolutionError && !String(err.message).includes("leaked-token-123"),
     );
   });
 });

@@ -87,7 +87,7 @@ export async function deployRelease(
       apiVersion: "v1",
       kind: "Namespace",
       metadata: { name: RELEASE.namespace },
-    } as KubeObject);
+    });
   }
   const extra: K8sObject[] =
     rendered.mode === "job"

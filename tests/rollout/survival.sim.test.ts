@@ -50,10 +50,10 @@ async function capturingLog<T>(fn: () => Promise<T>): Promise<{ value: T; lines:
   const write = process.stderr.write.bind(process.stderr);
   const lines: string[] = [];
   process.env.KATA_ROLLOUT_LOG = "";
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  process.stderr.write = (chunk: string | Uint8Array) => {
     lines.push(String(chunk));
     return true;
-  }) as typeof process.stderr.write;
+  };
   try {
     return { value: await fn(), lines };
   } finally {

@@ -29,10 +29,10 @@ describe("kube-sim garbage collection", function () {
 
   it("a Job DELETE without propagationPolicy orphans its pods (ownerReference stripped, finalizer released)", async () => {
     await runningJob("orphan-me");
-    const status = (await c.batch.deleteNamespacedJob({
+    const status = await c.batch.deleteNamespacedJob({
       name: "orphan-me",
       namespace: "default",
-    })) as k8s.V1Status;
+    });
     assert.ok(status.status === "Success" || status.metadata !== undefined);
     await c.sim.waitFor(() => c.sim.get("jobs", "default", "orphan-me") === undefined, 3000);
     await c.sim.waitFor(

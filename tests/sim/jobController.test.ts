@@ -90,10 +90,10 @@ describe("kube-sim Job controller and kubelet", function () {
     assert.equal(job.status?.failed, undefined);
     assert.equal(job.status?.ready, 0);
     assert.equal(job.status?.terminating, 0);
-    assert.ok(job.status!.startTime!.getTime() <= job.status!.completionTime!.getTime());
+    assert.ok(job.status.startTime!.getTime() <= job.status.completionTime!.getTime());
     // The run lasted at least the program's 20 s of simulated time (real scheduling delays come on top,
     // multiplied by the time scale).
-    const runMs = job.status!.completionTime!.getTime() - job.status!.startTime!.getTime();
+    const runMs = job.status.completionTime!.getTime() - job.status.startTime!.getTime();
     assert.ok(runMs >= 20_000, `run took ${runMs} ms simulated`);
     const [pod] = await podsOf("j-ok");
     assert.equal(pod.status?.phase, "Succeeded");
@@ -191,8 +191,8 @@ describe("kube-sim Job controller and kubelet", function () {
     );
     assert.equal(job.status?.failed, 1);
     const elapsed =
-      job.status!.conditions!.find((x) => x.type === "FailureTarget")!.lastTransitionTime!.getTime() -
-      job.status!.startTime!.getTime();
+      job.status.conditions.find((x) => x.type === "FailureTarget")!.lastTransitionTime!.getTime() -
+      job.status.startTime!.getTime();
     assert.ok(elapsed >= 60_000 && elapsed < 160_000, `deadline hit after ${elapsed} ms`);
     // The killed pod's last state, as its DELETED event shows it: SIGTERM'd container, phase Failed.
     await c.sim.waitFor(() => c.sim.list("pods", { labelSelector: "job-name=j-hang" }).length === 0, 5000);
