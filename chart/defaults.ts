@@ -22,6 +22,18 @@ export function atLeast41(version: ChartVersion): boolean {
   return version !== "4.0.0";
 }
 
+/**
+ * Whether a chart version refuses, on an upgrade, a release whose `deploymentMode` or `env.multiInstallSuffix` differs
+ * from what it was installed with (4.1.0 and later: kata-deploy-chart.md, the state ConfigMap's guard). Any version
+ * string: a local chart's comes from its Chart.yaml; unknown or unparsable is taken as 4.0 (no guard).
+ */
+export function identityImmutable(version: string | undefined): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(version ?? "");
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 4 || (major === 4 && minor >= 1);
+}
+
 export type Arch = "amd64" | "arm64" | "s390x" | "ppc64le";
 export const ARCHES: readonly Arch[] = ["amd64", "arm64", "s390x", "ppc64le"];
 

@@ -50,6 +50,11 @@ function rolloutSchema(packageName: string): Record<string, unknown> {
     plan: any(
       "What the next run installs, read from the nodes' records at program time: counts and names by reason (`new`, `changed`, `failed`), `blocked` by taints, or `unreadable` and why.",
     ),
+    identityImmutable: {
+      type: "boolean",
+      description:
+        "The chart (4.1.0 and later) refuses a change of the release's deploymentMode or multiInstallSuffix: Check fails it.",
+    },
     clusterUid: {
       type: "string",
       description:

@@ -45,6 +45,7 @@ const INPUT_KEYS = [
   "chartSide",
   "clusterUid",
   "plan",
+  "identityImmutable",
 ] as const satisfies readonly (keyof RolloutInputs)[];
 /** Every input reaches the resource: a key added to RolloutInputs and not listed above fails to compile here. */
 const EVERY_INPUT_LISTED: [Exclude<keyof RolloutInputs, (typeof INPUT_KEYS)[number]>] extends [never]

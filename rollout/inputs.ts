@@ -5,7 +5,7 @@ import { ownerValue } from "../dispatcher/naming";
 import { parseJobTemplate } from "../dispatcher/template";
 import { payloadDigest } from "../kube/payload";
 import { DAEMONSET_AUTOMATIC_TOLERATIONS, type Toleration } from "../kube/tolerations";
-import { CHART_VERSION } from "../chart/defaults";
+import { CHART_VERSION, identityImmutable } from "../chart/defaults";
 import {
   dispatcherJobOf,
   type DispatcherBundleRef,
@@ -160,6 +160,7 @@ export function buildRolloutInputs(args: RolloutBuildArgs): RolloutInputs {
     displayName: `kata-deploy ${args.namespace}/${args.releaseName}`,
     hooks: (args.hooks ?? renderedHooks(rendered)) as unknown as KubeObject[],
     releaseObjects: releaseObjectRefs(args.releaseObjects ?? rendered.resources),
+    ...(identityImmutable(args.chart.version ?? CHART_VERSION) ? { identityImmutable: true } : {}),
   };
   const chartVersion = args.chart.version ?? CHART_VERSION;
   if (rendered.mode === "job") {

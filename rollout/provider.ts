@@ -22,6 +22,7 @@ import { connectionSpecErrors, describeConnection, sameServer } from "./connecti
 import { kubeHookCluster, runHookPhase, type HookOutcome, type HookPhaseResult } from "./hookRunner";
 import { KubeClient } from "./kubeClient";
 import { canonicalJson } from "../kube/payload";
+import { CHART_NAME } from "../chart/names";
 import type {
   DispatcherStage,
   KubeObject,
@@ -554,6 +555,37 @@ function plannedInstalls(news: RolloutInputs): boolean | undefined {
   return true;
 }
 
+/** The multi-install suffix in a chart base name: `kata-deploy-<suffix>`, or "" for `kata-deploy`. */
+function suffixOf(base: string): string {
+  return base === CHART_NAME ? "" : base.slice(CHART_NAME.length + 1);
+}
+
+/**
+ * Chart 4.1.0 and later refuse an upgrade that changes the release's mode or multi-install suffix (their guard needs
+ * `.Release.IsUpgrade`, which no Pulumi render sets), so `check` refuses it here, on both sides of the chart: the
+ * release hooks' side is checked before the chart is touched. Names both values and the way out.
+ */
+export function immutableIdentityFailures(
+  olds: Partial<RolloutInputs>,
+  news: RolloutInputs,
+): { property: string; reason: string }[] {
+  if (!news.identityImmutable || !olds.mode || !olds.daemonSetName) return [];
+  const recreate = `destroy this KataDeploy (remove it and run pulumi up, or pulumi destroy) and create it again`;
+  const failures: { property: string; reason: string }[] = [];
+  if (!containsUnknown(news.mode) && olds.mode !== news.mode)
+    failures.push({
+      property: "mode",
+      reason: `deploymentMode is immutable for a release of chart 4.1.0 and later: it was "${olds.mode}", now "${news.mode}". Keep "${olds.mode}", or ${recreate} in ${news.mode} mode`,
+    });
+  const [was, now] = [suffixOf(olds.daemonSetName), suffixOf(news.daemonSetName)];
+  if (!containsUnknown(news.daemonSetName) && was !== now)
+    failures.push({
+      property: "daemonSetName",
+      reason: `multiInstallSuffix is immutable for a release of chart 4.1.0 and later: it was ${JSON.stringify(was)}, now ${JSON.stringify(now)}. Keep ${JSON.stringify(was)}, or ${recreate} with the new suffix`,
+    });
+  return failures;
+}
+
 /** Nodes the last run did not install (failed, or outcome unknown): pending work until a run succeeds there. */
 function unfinishedNodes(results: readonly NodeResult[]): string[] {
   return results.filter((r) => r.outcome === "failed" || r.outcome === "unknown").map((r) => r.node);
@@ -699,8 +731,8 @@ async function afterChartDeleted(props: RolloutOutputs, log: Logger): Promise<vo
  * what runs in the cluster keeps running, and the next create/update of the same run key adopts it.
  */
 export const rolloutProvider = {
-  async check(_olds: RolloutInputs, news: RolloutInputs) {
-    const failures: { property: string; reason: string }[] = [];
+  async check(olds: RolloutInputs, news: RolloutInputs) {
+    const failures: { property: string; reason: string }[] = [...immutableIdentityFailures(olds ?? {}, news)];
     for (const e of connectionSpecErrors(news.connection))
       failures.push({ property: "connection", reason: e });
     if (!news.namespace) failures.push({ property: "namespace", reason: "expected the release namespace" });

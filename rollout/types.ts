@@ -136,6 +136,11 @@ export interface RolloutInputs {
   releaseObjects?: ReleaseObjectRef[];
   /** Default `after`. */
   chartSide?: ChartSide;
+  /**
+   * The chart refuses a change of the release's mode or multi-install suffix (4.1.0 and later): `check` fails such an
+   * update, naming both values, instead of the replacement an older chart allows.
+   */
+  identityImmutable?: boolean;
   /** The install plan read at program time (absent: not job mode with the bundled dispatcher, or healDrift off). */
   plan?: InstallPlan;
   /**

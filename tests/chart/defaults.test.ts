@@ -1,11 +1,24 @@
 import assert from "node:assert/strict";
-import { APP_VERSION, CHART_VERSION, chartDefaults, mergeValues } from "../../chart/defaults";
+import {
+  APP_VERSION,
+  CHART_VERSION,
+  chartDefaults,
+  identityImmutable,
+  mergeValues,
+} from "../../chart/defaults";
 
 // Expectations come from kata-deploy-chart.md §0-§1 (OLD column) and design.md §1, written out by hand.
 describe("chart/defaults: chart 4.0.0 values", () => {
   it("is chart 4.0.0 with appVersion 4.0.0", () => {
     assert.equal(CHART_VERSION, "4.0.0");
     assert.equal(APP_VERSION, "4.0.0");
+  });
+
+  it("the release's mode and suffix are immutable from chart 4.1.0 on (kata-deploy-chart.md, state ConfigMap)", () => {
+    for (const v of ["4.1.0", "4.2.0", "v4.1.3", "5.0.0", "4.10.0"])
+      assert.equal(identityImmutable(v), true, v);
+    for (const v of ["4.0.0", "3.9.1", undefined, "", "main"])
+      assert.equal(identityImmutable(v), false, String(v));
   });
 
   it("has the OLD job.* defaults", () => {

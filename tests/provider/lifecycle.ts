@@ -108,6 +108,43 @@ export function rolloutLifecycleSuite(host: LifecycleHost): void {
       assert.match(String(outs.runId), /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}-[0-9a-f]{16}$/);
     });
 
+    it("chart 4.1.0 and later: Check refuses a change of the mode or the suffix, naming both values; 4.0.0 does not", async () => {
+      const v41 = { ...r.inputs, identityImmutable: true };
+      const refused = async (news: RolloutInputs) =>
+        (await host.client().check(urn(), await host.wire(v41), await host.wire(news))).failures;
+      const mode = await refused({
+        ...v41,
+        mode: "daemonset",
+        daemonSet: { name: v41.daemonSetName, podSelector: { name: v41.daemonSetName } },
+      });
+      assert.deepEqual(
+        mode.map((f) => f.property),
+        ["mode"],
+      );
+      assert.match(
+        mode[0].reason,
+        /deploymentMode is immutable .*it was "job", now "daemonset"\. Keep "job", or destroy/,
+      );
+      const suffix = await refused({ ...v41, daemonSetName: "kata-deploy-blue" });
+      assert.deepEqual(
+        suffix.map((f) => f.property),
+        ["daemonSetName"],
+      );
+      assert.match(suffix[0].reason, /multiInstallSuffix is immutable .*it was "", now "blue"/);
+      const allowed = await host
+        .client()
+        .check(
+          urn(),
+          await host.wire(r.inputs),
+          await host.wire({ ...r.inputs, daemonSetName: "kata-deploy-blue" }),
+        );
+      assert.deepEqual(
+        allowed.failures,
+        [],
+        "chart 4.0.0 has no such guard: the rollout is replaced instead",
+      );
+    });
+
     it("no re-run without a run-key change: Diff is empty and Update keeps the recorded run", async () => {
       const before = createsOf(r, INSTALL_DISPATCHER);
       assert.equal(await host.client().diff(urn(), ID, outs, await checked(r.inputs)), "none");
