@@ -8,6 +8,8 @@ import { writeResultsFile } from "./results";
 import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
 import { PARALLELISM_DEFAULT, PARALLELISM_MIN } from "../chart/parallelism";
 import { DISPATCHER_DEFAULTS } from "./defaults";
+import { TRACKING_LABEL_PREFIX } from "../kube/jobStatus";
+import { DEFAULT_INSTANCE_SUFFIX, INSTANCE_LABEL_PREFIX, SHARED_NODE_LABEL_KEY } from "../kube/nodeLabels";
 
 export const DISPATCHER_VERSION = "0.1.0";
 
@@ -34,6 +36,23 @@ function nodeNames(value: string): string[] {
   if (names.length === 0)
     throw new InvalidArgumentError(
       `no node name in ${JSON.stringify(value)}: give comma-separated node names, or leave --nodes out to select nodes by --node-selector`,
+    );
+  return names;
+}
+
+/** `--require-node-handlers a,b`: trimmed, empty entries dropped, at least one. */
+function handlerNames(value: string): string[] {
+  const names = [
+    ...new Set(
+      value
+        .split(",")
+        .map((n) => n.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (names.length === 0)
+    throw new InvalidArgumentError(
+      `no handler name in ${JSON.stringify(value)}: give comma-separated CRI handler names (e.g. kata-qemu,kata-clh)`,
     );
   return names;
 }
@@ -126,6 +145,52 @@ export function buildCommand(): Command {
       "leave out nodes whose record says this template's payload succeeded there (reported succeeded: Unchanged)",
       false,
     )
+    .option(
+      "--tracking-label-prefix <prefix>",
+      `prefix of the Jobs' owner/node labels and of the node records (default ${TRACKING_LABEL_PREFIX})`,
+    )
+    .option(
+      "--owner-job-from-pod <pod>",
+      "the owner is the Job that created this pod (in the Jobs' namespace); for CronJob runs",
+    )
+    .option(
+      "--yield-to-live-run",
+      "exit 0 without dispatching while another run of this prefix still works",
+      false,
+    )
+    .option(
+      "--skip-satisfied-nodes",
+      "leave out nodes already at the --node-label value (and serving a required handler)",
+      false,
+    )
+    .option("--node-label-key <key>", `the shared node label (default ${SHARED_NODE_LABEL_KEY})`)
+    .option(
+      "--node-label <value>",
+      "after a node's Job succeeded, set the shared label and this install's mark to it",
+    )
+    .option(
+      "--remove-node-label",
+      "cleanup: demote this install's labels first, release them after success",
+      false,
+    )
+    .option(
+      "--claim-node-pending",
+      "before the Job, add the pending value to the labels that are absent",
+      false,
+    )
+    .option(
+      "--instance-label-prefix <prefix>",
+      `prefix of each install's mark <prefix>/<suffix> (default ${INSTANCE_LABEL_PREFIX})`,
+    )
+    .option(
+      "--multi-install-suffix <suffix>",
+      `this install's mark suffix (default ${DEFAULT_INSTANCE_SUFFIX})`,
+    )
+    .option(
+      "--require-node-handlers <handlers>",
+      "comma-separated CRI handlers; any one must be served before the node is labelled",
+      handlerNames,
+    )
     .version(DISPATCHER_VERSION)
     .showHelpAfterError("(run with --help for usage)");
 }
@@ -153,6 +218,17 @@ interface ParsedFlags {
   progressIntervalSecs: number;
   dryRun: boolean;
   skipInstalledNodes: boolean;
+  trackingLabelPrefix?: string;
+  ownerJobFromPod?: string;
+  yieldToLiveRun: boolean;
+  skipSatisfiedNodes: boolean;
+  nodeLabelKey?: string;
+  nodeLabel?: string;
+  removeNodeLabel: boolean;
+  claimNodePending: boolean;
+  instanceLabelPrefix?: string;
+  multiInstallSuffix?: string;
+  requireNodeHandlers?: string[];
 }
 
 export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
@@ -175,6 +251,17 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     dryRun: flags.dryRun,
     skipInstalledNodes: flags.skipInstalledNodes,
     progressIntervalSecs: flags.progressIntervalSecs,
+    trackingLabelPrefix: flags.trackingLabelPrefix,
+    ownerJobFromPod: flags.ownerJobFromPod || undefined,
+    yieldToLiveRun: flags.yieldToLiveRun,
+    skipSatisfiedNodes: flags.skipSatisfiedNodes,
+    nodeLabelKey: flags.nodeLabelKey,
+    nodeLabel: flags.nodeLabel,
+    removeNodeLabel: flags.removeNodeLabel,
+    claimNodePending: flags.claimNodePending,
+    instanceLabelPrefix: flags.instanceLabelPrefix,
+    multiInstallSuffix: flags.multiInstallSuffix,
+    requireNodeHandlers: flags.requireNodeHandlers,
   };
 }
 

@@ -5,6 +5,7 @@
 import { jobOutcome, undecidedResult, type JobLike, type NodeResult } from "../kube/jobStatus";
 import type { LabelSelector } from "../kube/labelSelector";
 import type { NodeState } from "./fanout";
+import { handlersVerdict, labelsAtValue, servedHandlers, type InstallLabelKeys } from "../kube/nodeLabels";
 
 /** What the run does; run.ts executes each kind (kubeApi for the cluster, the fan-out for slots). */
 export type Action =
@@ -333,4 +334,75 @@ export function decideStuck(s: {
 }): "report" | "update" | "clear" {
   if (!s.why) return "clear";
   return s.reportedAt === undefined || s.now - s.reportedAt >= s.repeatMs ? "report" : "update";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ownership: the owner named by a pod, and another run still at work
+
+/** `--owner-job-from-pod`: the Job that created the pod (its controlling owner of kind Job), or why there is none. */
+export function ownerJobOfPod(pod: {
+  metadata?: {
+    name?: string;
+    ownerReferences?: { kind?: string; name: string; uid: string; controller?: boolean }[];
+  };
+}): { name: string; uid: string } | { problem: string } {
+  const jobs = (pod.metadata?.ownerReferences ?? []).filter((r) => r.kind === "Job");
+  const owner = jobs.find((r) => r.controller) ?? (jobs.length === 1 ? jobs[0] : undefined);
+  if (owner) return { name: owner.name, uid: owner.uid };
+  return {
+    problem: `pod ${pod.metadata?.name ?? "?"} was not created by a Job (no ownerReference of kind Job); pass the dispatcher's own pod name, e.g. from the downward API (metadata.name)`,
+  };
+}
+
+/** Owner Jobs, other than this run's, of this prefix's per-node Jobs (by ownerReference): candidates for a live run. */
+export function otherRunOwners(
+  jobs: readonly { metadata?: { ownerReferences?: { kind?: string; name: string; uid: string }[] } }[],
+  ownUid: string,
+): { name: string; uid: string }[] {
+  const owners = new Map<string, { name: string; uid: string }>();
+  for (const job of jobs) {
+    for (const r of job.metadata?.ownerReferences ?? []) {
+      if (r.kind === "Job" && r.uid !== ownUid) owners.set(r.uid, { name: r.name, uid: r.uid });
+    }
+  }
+  return [...owners.values()];
+}
+
+/**
+ * `--yield-to-live-run`: another run is live while its owner Job, read now, is the same object (same UID), is not
+ * being deleted and has not ended (no Complete/Failed condition).
+ */
+export function isLiveRun(owner: { uid: string }, now: JobLike | undefined): boolean {
+  if (!now || now.metadata?.uid !== owner.uid || now.metadata?.deletionTimestamp) return false;
+  return !jobOutcome(now).terminal;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// --skip-satisfied-nodes
+
+/**
+ * A node already covered by this install: both labels it writes are at the `--node-label` value (a pending node
+ * never is) and, with `--require-node-handlers`, a required handler is served (a node not reporting handlers passes,
+ * as in the check after a Job). Reported succeeded, attempts 0, reason `Satisfied`: coverage, not a version check.
+ */
+export function satisfiedResult(
+  node: {
+    metadata?: { name?: string; labels?: Record<string, string> };
+    status?: { runtimeHandlers?: { name?: string }[] };
+  },
+  keys: InstallLabelKeys,
+  value: string,
+  requiredHandlers: readonly string[],
+): NodeResult | undefined {
+  if (!labelsAtValue(node.metadata?.labels, keys, value)) return undefined;
+  const handlers =
+    requiredHandlers.length > 0 ? handlersVerdict(servedHandlers(node), requiredHandlers) : "unanswerable";
+  if (handlers === "notServing") return undefined;
+  return {
+    node: node.metadata?.name ?? "",
+    outcome: "succeeded",
+    attempts: 0,
+    reason: "Satisfied",
+    message: `labels ${keys.shared} and ${keys.mark} are already ${value}${handlers === "serving" ? " and a required handler is served" : ""}; no Job (--skip-satisfied-nodes)`,
+  };
 }

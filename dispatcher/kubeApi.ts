@@ -41,6 +41,8 @@ export interface DispatcherKubeApi {
   deleteJob(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
   listJobs(namespace: string, options: ListOptions, signal?: AbortSignal): Promise<ListPage<KubeJob>>;
   listPods(namespace: string, options: ListOptions, signal?: AbortSignal): Promise<PodLike[]>;
+  /** One pod (`--owner-job-from-pod` reads its owner); optional: only that flag needs it. */
+  getPod?(namespace: string, name: string, signal?: AbortSignal): Promise<OwnedObject>;
   /** JSON merge patch of a Node (the outcome record); optional: fakes and the poll bench need not record. */
   patchNode?(name: string, patch: object, signal?: AbortSignal): Promise<void>;
   /** Create a core/v1 Event (the outcome and stall reports); optional like patchNode. */
@@ -55,6 +57,21 @@ export interface DispatcherKubeApi {
 }
 
 export type KubeJob = JobLike & JobManifest;
+
+/** An object's name, UID and owners: what the ownership flags read of a pod or a Job. */
+export interface OwnedObject {
+  metadata?: {
+    name?: string;
+    uid?: string;
+    ownerReferences?: {
+      apiVersion?: string;
+      kind?: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+    }[];
+  };
+}
 
 /** A core/v1 Event about a Node, as k8s-job-dispatcher 0.3 reports outcomes and stalls. */
 export interface NodeEvent {
@@ -371,6 +388,9 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
         limit: o.limit,
       };
       return page<PodLike>(await core.listNamespacedPod(query, options(signal))).items;
+    },
+    async getPod(namespace, name, signal) {
+      return plain(await core.readNamespacedPod({ name, namespace }, options(signal)));
     },
     async patchNode(name, patch, signal) {
       await core.patchNode({ name, body: patch }, options(signal, "application/merge-patch+json"));

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import {
   describeStuckPod,
   jobNodeName,
+  jobTrackingKeys,
   jobOutcome,
   NODE_EVENT_NAMESPACE,
   nodeRecordPatch,
@@ -21,6 +22,7 @@ import {
   type NodeResult,
 } from "../kube/jobStatus";
 import type { LabelSelector } from "../kube/labelSelector";
+import { installLabelKeys, type InstallLabelKeys } from "../kube/nodeLabels";
 import { payloadDigest } from "../kube/payload";
 import type { Toleration } from "../kube/tolerations";
 import {
@@ -40,6 +42,10 @@ import {
   decideLoop,
   decideStuck,
   decideVanishedConflict,
+  isLiveRun,
+  otherRunOwners,
+  ownerJobOfPod,
+  satisfiedResult,
   exitCode as decideExitCode,
   unfinishedResult,
   type Action,
@@ -57,10 +63,11 @@ import {
   type DispatcherKubeApi,
   type KubeJob,
   type NodeEvent,
+  type OwnedObject,
   type RetryPolicy,
 } from "./kubeApi";
 import { describeProgress, RateLimited, silentLogger, streamLogger, type Logger } from "./log";
-import { jobName, OWNER_LABEL, ownerValue as computeOwnerValue } from "./naming";
+import { jobName, ownerValue as computeOwnerValue } from "./naming";
 import { NodeResolver } from "./nodes";
 import {
   checkOptions,
@@ -111,6 +118,11 @@ class Run {
   private readonly started = Date.now();
   private readonly namespace: string;
   private readonly owner: string;
+  /** `--tracking-label-prefix`: the owner/node labels of the Jobs, the node-name annotation, the node records. */
+  private readonly trackingPrefix: string;
+  private readonly ownerLabel: string;
+  /** The shared label and this install's mark (--node-label-key, --instance-label-prefix, --multi-install-suffix). */
+  private readonly labelKeys: InstallLabelKeys;
   private ownerRef?: OwnerReference;
   /** The owner Job's creationTimestamp: node records older than it belong to earlier runs. */
   private ownerCreatedAt?: string;
@@ -143,6 +155,8 @@ class Run {
   private readonly recordRefused = new Set<"nodes" | "events">();
   private readonly recordProbe = new Map<"nodes" | "events", Promise<void>>();
   private createdAny = false;
+  /** `--yield-to-live-run`: the owner Job of the live run this run yielded to. */
+  private yieldedTo?: string;
   /** When the loop last looked for stuck pods (Date.now()). */
   private lastStuckCheck = 0;
   private fatal?: DispatcherError;
@@ -164,12 +178,16 @@ class Run {
     );
     this.namespace = resolveNamespace(o.namespace, deps.env ?? process.env, deps.serviceAccountNamespaceFile);
     this.owner = computeOwnerValue(o.namePrefix ?? "");
-    const labelSelector = `${OWNER_LABEL}=${this.owner}`;
+    this.trackingPrefix = o.trackingLabelPrefix ?? TRACKING_LABEL_PREFIX;
+    this.ownerLabel = jobTrackingKeys(this.trackingPrefix).owner;
+    this.labelKeys = installLabelKeys(o);
+    const labelSelector = `${this.ownerLabel}=${this.owner}`;
     this.jobs = new JobInformer({
       api: () => this.api,
       call: (what, fn) => this.call(what, fn),
       namespace: this.namespace,
       labelSelector,
+      trackingPrefix: this.trackingPrefix,
       log: this.log,
       signal: this.requestSignal,
       spawn: (task) => this.spawn(task),
@@ -291,9 +309,68 @@ class Run {
     }
   }
 
+  /**
+   * `--yield-to-live-run`: the name of another owner Job whose run is still working (it owns Jobs of this prefix and
+   * has not ended), if any. One paged LIST of this prefix's Jobs, then one GET per other owner.
+   */
+  private async liveRun(): Promise<string | undefined> {
+    const ownUid = this.ownerRef?.uid ?? "";
+    const jobs: KubeJob[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.call("list Jobs", (s) =>
+        this.api.listJobs(
+          this.namespace,
+          { labelSelector: `${this.ownerLabel}=${this.owner}`, limit: 500, continueToken },
+          s,
+        ),
+      );
+      jobs.push(...page.items.map((j) => ({ metadata: { ownerReferences: j.metadata?.ownerReferences } })));
+      continueToken = page.continueToken;
+    } while (continueToken);
+    for (const owner of otherRunOwners(jobs, ownUid)) {
+      const now = await this.call(`get Job ${owner.name}`, (s) =>
+        this.api.getJob(this.namespace, owner.name, s),
+      ).catch((err) => {
+        if (apiFailureOf(err).code === 404) return undefined;
+        throw err;
+      });
+      if (isLiveRun(owner, now)) return owner.name;
+    }
+    return undefined;
+  }
+
+  /** `--owner-job-from-pod`: the name of the Job that created that pod (in this namespace). */
+  private async ownerNameFromPod(pod: string): Promise<{ name: string; uid: string }> {
+    const flag = `--owner-job-from-pod ${pod}`;
+    const getPod = this.api.getPod?.bind(this.api);
+    if (!getPod) throw new DispatcherError(`${flag}: this API client cannot read pods`, 2);
+    let found: OwnedObject;
+    try {
+      found = await this.call(`get pod ${this.namespace}/${pod}`, (s) => getPod(this.namespace, pod, s));
+    } catch (err) {
+      const hint = forbiddenHint(err, "get", "pods", this.namespace);
+      if (hint) throw new DispatcherError(`${flag}: ${hint}`, 2);
+      if (apiFailureOf(err).code === 404) {
+        throw new DispatcherError(
+          `${flag}: no such pod in namespace ${this.namespace} (the dispatcher's own pod is expected there, in the Jobs' namespace)`,
+          2,
+        );
+      }
+      throw new DispatcherError(`${flag}: ${describeError(err)}`, 2);
+    }
+    const owner = ownerJobOfPod(found);
+    if ("problem" in owner) throw new DispatcherError(`${flag}: ${owner.problem}`, 2);
+    return owner;
+  }
+
   private async resolveOwner(): Promise<void> {
-    const name = this.o.ownerJobName;
+    const fromPod = this.o.ownerJobFromPod ? await this.ownerNameFromPod(this.o.ownerJobFromPod) : undefined;
+    const name = fromPod?.name ?? this.o.ownerJobName;
     if (!name) return;
+    const flag = fromPod
+      ? `--owner-job-from-pod ${this.o.ownerJobFromPod} (owner Job ${name})`
+      : `--owner-job-name ${name}`;
     let job: KubeJob;
     try {
       job = await this.call(`get owner Job ${this.namespace}/${name}`, (s) =>
@@ -304,11 +381,17 @@ class Run {
       if (hint) throw new DispatcherError(hint, 2);
       if (apiFailureOf(err).code === 404) {
         throw new DispatcherError(
-          `--owner-job-name ${name}: no such Job in namespace ${this.namespace} (the dispatcher's own Job is expected there)`,
+          `${flag}: no such Job in namespace ${this.namespace} (the dispatcher's own Job is expected there)`,
           2,
         );
       }
-      throw new DispatcherError(`--owner-job-name ${name}: ${describeError(err)}`, 2);
+      throw new DispatcherError(`${flag}: ${describeError(err)}`, 2);
+    }
+    if (fromPod && job.metadata?.uid !== fromPod.uid) {
+      throw new DispatcherError(
+        `${flag}: the Job of that name is not the one that created the pod (uid ${job.metadata?.uid} ≠ ${fromPod.uid})`,
+        2,
+      );
     }
     const uid = job.metadata?.uid;
     if (!uid) throw new DispatcherError(`owner Job ${this.namespace}/${name} has no metadata.uid`, 2);
@@ -334,7 +417,7 @@ class Run {
 
   /** What a sync knows of this Job and of its node (see decide.ts). */
   private jobState(job: JobLike, stale: boolean): JobSyncState {
-    const node = jobNodeName(job);
+    const node = jobNodeName(job, this.trackingPrefix);
     return {
       job,
       node,
@@ -347,7 +430,7 @@ class Run {
   /** A Job of this owner was added or changed. */
   private onJob(job: KubeJob): void {
     this.apply(decideJobSeen(this.jobState(job, this.isStale(job))));
-    const node = jobNodeName(job);
+    const node = jobNodeName(job, this.trackingPrefix);
     if (node) this.dropSettled(node, job.metadata?.name as string);
     this.reportProgress();
     this.wake();
@@ -485,7 +568,7 @@ class Run {
   /** Label, annotations and an Event for a node whose Job ended; never throws. */
   private async recordOnNode(node: string, result: NodeResult): Promise<void> {
     if (result.outcome !== "succeeded" && result.outcome !== "failed") return;
-    const patch = nodeRecordPatch(result, this.namespace, TRACKING_LABEL_PREFIX, this.payload);
+    const patch = nodeRecordPatch(result, this.namespace, this.trackingPrefix, this.payload);
     const failed = result.outcome === "failed";
     await Promise.all([
       this.bestEffort("nodes", `record the outcome on node ${node}`, (s) =>
@@ -523,8 +606,8 @@ class Run {
       reason,
       message: message.slice(0, 1024),
       type: reason === "JobSucceeded" ? "Normal" : "Warning",
-      source: { component: TRACKING_LABEL_PREFIX },
-      reportingComponent: TRACKING_LABEL_PREFIX,
+      source: { component: this.trackingPrefix },
+      reportingComponent: this.trackingPrefix,
       reportingInstance: (this.deps.env ?? process.env).HOSTNAME ?? this.owner,
       firstTimestamp: now,
       lastTimestamp: now,
@@ -666,7 +749,7 @@ class Run {
     }
     const byName = Boolean(this.o.nodes?.length);
     const taint = fresh && !this.o.ignoreNodeTaints ? blockingTaint(fresh, this.tolerations) : undefined;
-    const record = fresh ? readNodeRecord(fresh, TRACKING_LABEL_PREFIX) : undefined;
+    const record = fresh ? readNodeRecord(fresh, this.trackingPrefix) : undefined;
     const actions = decideDispatch({
       node,
       dispatching: this.fanout.state(node)?.kind === "dispatching",
@@ -700,6 +783,7 @@ class Run {
       ownerValue: this.owner,
       namespace: this.namespace,
       owner: this.ownerRef,
+      trackingPrefix: this.trackingPrefix,
     });
     for (let attempt = 1; ; attempt++) {
       if (this.killed) return;
@@ -790,7 +874,7 @@ class Run {
       return "done";
     }
     const verdict = decideConflict({
-      ownerLabel: existing.metadata?.labels?.[OWNER_LABEL],
+      ownerLabel: existing.metadata?.labels?.[this.ownerLabel],
       owner: this.owner,
       stale: this.isStale(existing),
       beingDeleted: Boolean(existing.metadata?.deletionTimestamp),
@@ -800,7 +884,7 @@ class Run {
       this.failNode(
         node,
         "NameTaken",
-        `a Job named ${name} exists but is not this release's (its ${OWNER_LABEL} label is ${JSON.stringify(existing.metadata?.labels?.[OWNER_LABEL] ?? null)}); delete it or choose another --name-prefix`,
+        `a Job named ${name} exists but is not this release's (its ${this.ownerLabel} label is ${JSON.stringify(existing.metadata?.labels?.[this.ownerLabel] ?? null)}); delete it or choose another --name-prefix`,
         name,
       );
       return "done";
@@ -888,6 +972,18 @@ class Run {
         }, this.o.timeoutSecs * 1000);
       }
       await this.resolveOwner().catch((err) => this.rethrowSetup(err, "get", "jobs.batch", this.namespace));
+      if (this.o.yieldToLiveRun) {
+        this.yieldedTo = await this.liveRun().catch((err) =>
+          this.rethrowSetup(err, "list", "jobs.batch", this.namespace),
+        );
+        if (this.yieldedTo) {
+          this.log.log(
+            "info",
+            `another run of ${this.owner} is still working (owner Job ${this.namespace}/${this.yieldedTo}); yielding to it, nothing dispatched`,
+          );
+          return this.finish();
+        }
+      }
       const targets = await this.selectNodes();
       this.fanout = new FanOut(targets, this.o.parallelism ?? PARALLELISM_DEFAULT);
       if (this.o.dryRun) return this.finish(targets);
@@ -938,7 +1034,19 @@ class Run {
       if (why) throw new DispatcherError(why, this.timedOut ? 1 : 2);
       this.log.log("info", "nothing to do: no node selected");
     }
-    for (const node of admitted) this.selectedUids.set(node.metadata?.name as string, node.metadata?.uid);
+    for (const node of admitted) {
+      const satisfied = this.o.skipSatisfiedNodes
+        ? satisfiedResult(node, this.labelKeys, this.o.nodeLabel ?? "", this.o.requireNodeHandlers ?? [])
+        : undefined;
+      if (satisfied) this.preResults.push(satisfied);
+      else this.selectedUids.set(node.metadata?.name as string, node.metadata?.uid);
+    }
+    if (this.o.skipSatisfiedNodes && admitted.length > 0) {
+      this.log.log(
+        "info",
+        `${admitted.length - this.selectedUids.size} of ${admitted.length} node(s) already satisfied (--skip-satisfied-nodes)`,
+      );
+    }
     return [...this.selectedUids.keys()];
   }
 
@@ -1017,6 +1125,7 @@ class Run {
     const doc: ResultsDocument = {
       runId: this.ownerRef?.uid ?? randomUUID(),
       owner: this.owner,
+      ownerLabel: this.ownerLabel,
       ownerJob: this.ownerRef ? { name: this.ownerRef.name, uid: this.ownerRef.uid } : undefined,
       namespace: this.namespace,
       startedAt: this.startedAt,
@@ -1024,6 +1133,7 @@ class Run {
       exitCode,
       error: this.fatal?.message,
       dryRun: Boolean(this.o.dryRun),
+      ...(this.yieldedTo ? { yieldedTo: this.yieldedTo } : {}),
       timedOut: this.timedOut,
       interrupted,
       plan: plan?.map((node) => ({ node, job: jobName(this.owner, node) })),

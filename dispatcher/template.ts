@@ -1,7 +1,8 @@
 // The per-node Job template: read and checked once, then cloned per node (dispatcher-reference.md §2.6).
 import { parse } from "yaml";
+import { jobTrackingKeys } from "../kube/jobStatus";
 import type { Toleration } from "../kube/tolerations";
-import { NODE_LABEL, NODE_NAME_ANNOTATION, OWNER_LABEL, nodeLabelValue } from "./naming";
+import { nodeLabelValue } from "./naming";
 
 /** A Job as plain JSON. Only the fields the dispatcher sets or reads are typed; the rest is carried as-is. */
 export interface JobManifest {
@@ -87,6 +88,8 @@ export interface InstanceParams {
   ownerValue: string;
   namespace: string;
   owner?: OwnerReference;
+  /** `--tracking-label-prefix` of the owner/node labels and the node-name annotation; default kata-deploy's. */
+  trackingPrefix?: string;
 }
 
 /**
@@ -95,6 +98,7 @@ export interface InstanceParams {
  */
 export function instantiateJob(template: JobManifest, params: InstanceParams): JobManifest {
   const job = structuredClone(template);
+  const keys = jobTrackingKeys(params.trackingPrefix);
   const metadata = (job.metadata ??= {});
   metadata.name = params.jobName;
   delete metadata.generateName;
@@ -102,10 +106,10 @@ export function instantiateJob(template: JobManifest, params: InstanceParams): J
   metadata.namespace = params.namespace;
   metadata.labels = {
     ...(metadata.labels ?? {}),
-    [OWNER_LABEL]: params.ownerValue,
-    [NODE_LABEL]: nodeLabelValue(params.node),
+    [keys.owner]: params.ownerValue,
+    [keys.node]: nodeLabelValue(params.node),
   };
-  metadata.annotations = { ...(metadata.annotations ?? {}), [NODE_NAME_ANNOTATION]: params.node };
+  metadata.annotations = { ...(metadata.annotations ?? {}), [keys.nodeName]: params.node };
   if (params.owner) {
     metadata.ownerReferences = [{ ...params.owner, controller: false, blockOwnerDeletion: false }];
   }
@@ -116,7 +120,7 @@ export function instantiateJob(template: JobManifest, params: InstanceParams): J
   const spec = (job.spec ??= {});
   const podTemplate = (spec.template ??= {});
   const podMetadata = (podTemplate.metadata ??= {});
-  podMetadata.labels = { ...(podMetadata.labels ?? {}), [OWNER_LABEL]: params.ownerValue };
+  podMetadata.labels = { ...(podMetadata.labels ?? {}), [keys.owner]: params.ownerValue };
   const podSpec = (podTemplate.spec ??= {});
   podSpec.nodeName = params.node;
   return job;

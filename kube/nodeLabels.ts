@@ -1,0 +1,127 @@
+// The node labels kata-deploy's dispatchers write to say a node serves Kata (dispatcher-reference.md §3, §3.3): the
+// shared label every install of the cluster shares, and one mark per install (multi-install). The keys are flags of
+// k8s-job-dispatcher; these are the values kata-deploy's charts pass, and the in-tree dispatcher's constants.
+// Pure functions over a node's labels; node built-ins only.
+
+/** `--node-label-key` default: the shared label RuntimeClasses select. */
+export const SHARED_NODE_LABEL_KEY = "katacontainers.io/kata-runtime";
+/** `--instance-label-prefix` default: `<prefix>/<suffix>` is one install's mark. */
+export const INSTANCE_LABEL_PREFIX = "kata-deploy.katacontainers.io";
+/** The mark's name when no `--multi-install-suffix` is given. */
+export const DEFAULT_INSTANCE_SUFFIX = "default";
+/** What a claimed (Job not yet succeeded) or demoted node carries in both labels. */
+export const PENDING_LABEL_VALUE = "false";
+
+/** The install's mark: `<prefix>/<suffix or "default">`. */
+export function instanceMarkKey(
+  prefix: string = INSTANCE_LABEL_PREFIX,
+  suffix: string | undefined = undefined,
+): string {
+  return `${prefix}/${suffix || DEFAULT_INSTANCE_SUFFIX}`;
+}
+
+/** The two labels of one install: the shared one and its own mark. */
+export interface InstallLabelKeys {
+  shared: string;
+  mark: string;
+  /** Marks of every install start with `<instance prefix>/`. */
+  markPrefix: string;
+}
+
+export function installLabelKeys(
+  o: { nodeLabelKey?: string; instanceLabelPrefix?: string; multiInstallSuffix?: string } = {},
+): InstallLabelKeys {
+  const prefix = o.instanceLabelPrefix ?? INSTANCE_LABEL_PREFIX;
+  return {
+    shared: o.nodeLabelKey ?? SHARED_NODE_LABEL_KEY,
+    mark: instanceMarkKey(prefix, o.multiInstallSuffix),
+    markPrefix: `${prefix}/`,
+  };
+}
+
+type Labels = Readonly<Record<string, string>> | undefined;
+
+/** Label changes: a value sets the key, null removes it. */
+export type LabelChanges = Record<string, string | null>;
+
+/**
+ * What the shared label becomes when this install lets go of a node (§3.3): `keep` while another install's mark is
+ * live (not pending), `demote` while other installs are only pending, `remove` when no other install marks the node.
+ */
+export function sharedLabelVerdict(labels: Labels, keys: InstallLabelKeys): "keep" | "demote" | "remove" {
+  let other = false;
+  for (const [key, value] of Object.entries(labels ?? {})) {
+    if (key === keys.mark || !key.startsWith(keys.markPrefix)) continue;
+    if (value !== PENDING_LABEL_VALUE) return "keep";
+    other = true;
+  }
+  return other ? "demote" : "remove";
+}
+
+/** `--claim-node-pending`: add the pending value to each of the two labels that is absent (a present one is kept). */
+export function claimChanges(labels: Labels, keys: InstallLabelKeys): LabelChanges {
+  const changes: LabelChanges = {};
+  for (const key of [keys.shared, keys.mark])
+    if (labels?.[key] === undefined) changes[key] = PENDING_LABEL_VALUE;
+  return changes;
+}
+
+/** After the install's Job (and its checks) succeeded: both labels at the `--node-label` value. */
+export function labelChanges(labels: Labels, keys: InstallLabelKeys, value: string): LabelChanges {
+  const changes: LabelChanges = {};
+  for (const key of [keys.shared, keys.mark]) if (labels?.[key] !== value) changes[key] = value;
+  return changes;
+}
+
+/**
+ * `--remove-node-label`, before the cleanup Job: both labels to the pending value, so a failed cleanup stays
+ * discoverable; the shared label is left alone while another install serves the node. A node without them is left alone.
+ */
+export function demoteChanges(labels: Labels, keys: InstallLabelKeys): LabelChanges {
+  const changes: LabelChanges = {};
+  if (labels?.[keys.mark] !== undefined && labels[keys.mark] !== PENDING_LABEL_VALUE)
+    changes[keys.mark] = PENDING_LABEL_VALUE;
+  const shared = labels?.[keys.shared];
+  if (shared !== undefined && shared !== PENDING_LABEL_VALUE && sharedLabelVerdict(labels, keys) !== "keep")
+    changes[keys.shared] = PENDING_LABEL_VALUE;
+  return changes;
+}
+
+/** `--remove-node-label`, after the cleanup Job succeeded: the mark goes; the shared label by the verdict. */
+export function releaseChanges(labels: Labels, keys: InstallLabelKeys): LabelChanges {
+  const changes: LabelChanges = {};
+  if (labels?.[keys.mark] !== undefined) changes[keys.mark] = null;
+  const shared = labels?.[keys.shared];
+  const verdict = sharedLabelVerdict(labels, keys);
+  if (verdict === "demote" && shared !== undefined && shared !== PENDING_LABEL_VALUE)
+    changes[keys.shared] = PENDING_LABEL_VALUE;
+  if (verdict === "remove" && shared !== undefined) changes[keys.shared] = null;
+  return changes;
+}
+
+/** Every label this install writes is at its finished value (`--skip-satisfied-nodes`; a pending node never is). */
+export function labelsAtValue(labels: Labels, keys: InstallLabelKeys, value: string): boolean {
+  return labels?.[keys.shared] === value && labels?.[keys.mark] === value;
+}
+
+/**
+ * `--require-node-handlers` against `.status.runtimeHandlers[].name` (§3.4 step 6): `unanswerable` when the node does
+ * not report the field (Kubernetes before 1.30), `serving` when any one expected handler is served (others missing is
+ * normal on mixed-architecture fleets), else `notServing` (an empty list included).
+ */
+export function handlersVerdict(
+  served: readonly string[] | undefined,
+  expected: readonly string[],
+): "unanswerable" | "serving" | "notServing" {
+  if (served === undefined) return "unanswerable";
+  return expected.some((h) => served.includes(h)) ? "serving" : "notServing";
+}
+
+/** The handler names a Node reports, or undefined when it does not report the field. */
+export function servedHandlers(node: {
+  status?: { runtimeHandlers?: readonly { name?: string }[] };
+}): string[] | undefined {
+  const list = node.status?.runtimeHandlers;
+  if (!Array.isArray(list)) return undefined;
+  return list.map((h) => h.name ?? "").filter(Boolean);
+}

@@ -1,0 +1,330 @@
+// The flags of the 4.1 in-tree dispatcher and k8s-job-dispatcher 0.3 beyond chart 4.0.0's set (issue 14 item 4),
+// run against the simulator and checked in its store and audit log.
+import { strict as assert } from "node:assert";
+import { KubeConfig } from "@kubernetes/client-node";
+import { startSimulator } from "../../sim";
+import type { FleetNode, KubeObject, Simulator, SimulatorOptions } from "../../sim/types";
+import { runDispatcher, type DispatcherOptions } from "../../dispatcher/run";
+import { silentLogger } from "../../dispatcher/log";
+import {
+  assertCoveredExactlyOnce,
+  installTemplate,
+  jobsPerNode,
+  NS,
+  OWNER_JOB,
+  PREFIX,
+  worker,
+  writeTemplate,
+} from "./helpers";
+
+const FAST = 6000;
+const quiet = { logger: silentLogger, retry: { baseDelayMs: 20, maxDelayMs: 500 } };
+/** The node that runs the dispatcher's own pods (never selected by the tests below). */
+const INFRA = "infra-0";
+const WORKERS = ["w-0", "w-1", "w-2", "w-3", "w-4", "w-5"];
+
+function kubeConfigOf(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+async function withSim<T>(options: SimulatorOptions, body: (sim: Simulator) => Promise<T>): Promise<T> {
+  const sim = await startSimulator({ timeScale: FAST, podStartDelayMs: 500, ...options });
+  try {
+    return await body(sim);
+  } finally {
+    await sim.close();
+  }
+}
+
+function fleet(extra: FleetNode[] = []): { nodes: FleetNode[] } {
+  // The dispatcher's pod runs for 100 simulated hours (a minute of real time): its run is live throughout a test.
+  const infra: FleetNode = { ...worker(INFRA), outcome: { kind: "succeed", durationMs: 360_000_000 } };
+  return { nodes: [infra, ...WORKERS.map((n) => worker(n)), ...extra] };
+}
+
+/** A running dispatcher Job as its CronJob would make it: its pod (on INFRA) is the one the flag names. */
+async function runningOwnerJob(sim: Simulator, name: string): Promise<{ uid: string; pod: string }> {
+  const job = sim.create("jobs", {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name, namespace: NS },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        spec: {
+          restartPolicy: "Never",
+          nodeName: INFRA,
+          containers: [{ name: "dispatcher", image: "node:22-alpine" }],
+        },
+      },
+    },
+  });
+  const uid = job.metadata.uid as string;
+  const podOf = () =>
+    sim.list("pods", { namespace: NS }).find((p) => p.metadata.ownerReferences?.some((r) => r.uid === uid));
+  await sim.waitFor(() => podOf() !== undefined, 60_000);
+  return { uid, pod: podOf()?.metadata.name as string };
+}
+
+function options(template: string, extra: Partial<DispatcherOptions>): DispatcherOptions {
+  return {
+    jobTemplate: template,
+    namePrefix: PREFIX,
+    namespace: NS,
+    parallelism: 3,
+    nodes: WORKERS,
+    stuckAfterSecs: 600,
+    ...extra,
+  };
+}
+
+function labelsOf(sim: Simulator, node: string): Record<string, string> {
+  return (sim.get("nodes", undefined, node)?.metadata.labels ?? {}) as Record<string, string>;
+}
+
+describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
+  this.timeout(300_000);
+
+  it("--tracking-label-prefix names the Jobs' owner/node labels, the annotation and the node records", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      const owner = await runningOwnerJob(sim, OWNER_JOB);
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const doc = await runDispatcher(
+        options(template, { ownerJobName: OWNER_JOB, trackingLabelPrefix: "k8s-job-dispatcher" }),
+        { kubeConfig: kubeConfigOf(sim.kubeconfigPath), ...quiet },
+      );
+      assert.equal(doc.exitCode, 0, doc.error);
+      assert.equal(doc.ownerLabel, "k8s-job-dispatcher/owner");
+      const jobs = sim
+        .list("jobs", { namespace: NS, labelSelector: `k8s-job-dispatcher/owner=${PREFIX}` })
+        .filter((j) => j.metadata.uid !== owner.uid);
+      assert.deepEqual(
+        jobs.map((j) => j.metadata.annotations?.["k8s-job-dispatcher/node-name"]).sort(),
+        WORKERS,
+      );
+      for (const job of jobs) {
+        const labels = job.metadata.labels ?? {};
+        assert.equal(
+          labels["k8s-job-dispatcher/node"],
+          job.metadata.annotations?.["k8s-job-dispatcher/node-name"],
+        );
+        assert.equal(
+          labels["kata-deploy-job-dispatcher/owner"],
+          undefined,
+          "the default prefix is not written",
+        );
+        const podLabels = (job.spec as { template: { metadata: { labels: Record<string, string> } } })
+          .template.metadata.labels;
+        assert.equal(podLabels["k8s-job-dispatcher/owner"], PREFIX);
+      }
+      // The LIST and the watch select by the prefix's owner label.
+      const reads = [
+        ...sim.audit.requests({ verb: "list", resource: "jobs" }),
+        ...sim.audit.requests({ verb: "watch", resource: "jobs" }),
+      ];
+      assert.ok(reads.length >= 2);
+      for (const r of reads) assert.equal(r.labelSelector, `k8s-job-dispatcher/owner=${PREFIX}`);
+      for (const node of WORKERS) {
+        const labels = labelsOf(sim, node);
+        assert.equal(labels["k8s-job-dispatcher/result"], "succeeded", node);
+        assert.equal(labels["kata-deploy-job-dispatcher/result"], undefined, node);
+      }
+      const events = sim.list("events", { namespace: "default" }) as (KubeObject & {
+        reason?: string;
+        source?: { component?: string };
+      })[];
+      assert.equal(events.filter((e) => e.reason === "JobSucceeded").length, WORKERS.length);
+      assert.ok(events.every((e) => e.source?.component === "k8s-job-dispatcher"));
+
+      const bad = await runDispatcher(options(template, { trackingLabelPrefix: "Not_A_Prefix" }), {
+        kubeConfig: kubeConfigOf(sim.kubeconfigPath),
+        ...quiet,
+      });
+      assert.equal(bad.exitCode, 2);
+      assert.match(
+        bad.error ?? "",
+        /--tracking-label-prefix "Not_A_Prefix" is not valid: a label key prefix/,
+      );
+    });
+  });
+
+  it("--owner-job-from-pod owns the Jobs by the Job that created the pod; exclusive with --owner-job-name", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      const owner = await runningOwnerJob(sim, "kata-deploy-reconcile-29000000");
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const doc = await runDispatcher(options(template, { ownerJobFromPod: owner.pod }), {
+        kubeConfig,
+        ...quiet,
+      });
+      assert.equal(doc.exitCode, 0, doc.error);
+      assert.deepEqual(doc.ownerJob, { name: "kata-deploy-reconcile-29000000", uid: owner.uid });
+      assertCoveredExactlyOnce(sim, WORKERS);
+      const perNode = sim.list("jobs", {
+        namespace: NS,
+        labelSelector: `kata-deploy-job-dispatcher/owner=${PREFIX}`,
+      });
+      assert.equal(perNode.length, WORKERS.length);
+      for (const job of perNode) {
+        assert.deepEqual(
+          job.metadata.ownerReferences?.map((r) => [r.kind, r.name, r.uid, r.controller]),
+          [["Job", "kata-deploy-reconcile-29000000", owner.uid, false]],
+        );
+      }
+      assert.equal(sim.audit.requests({ verb: "get", resource: "pods" }).length, 1, "the pod is read once");
+
+      const cases: [Partial<DispatcherOptions>, RegExp][] = [
+        [
+          { ownerJobFromPod: owner.pod, ownerJobName: OWNER_JOB },
+          /--owner-job-name and --owner-job-from-pod are mutually exclusive/,
+        ],
+        [
+          { ownerJobFromPod: "no-such-pod" },
+          /--owner-job-from-pod no-such-pod: no such pod in namespace kube-system/,
+        ],
+      ];
+      const lonePod = sim.create("pods", {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "lone", namespace: NS },
+        spec: { nodeName: INFRA, containers: [{ name: "c", image: "busybox" }] },
+      });
+      cases.push([
+        { ownerJobFromPod: lonePod.metadata.name },
+        /--owner-job-from-pod lone: pod lone was not created by a Job/,
+      ]);
+      const createsBefore = sim.audit.requestCounts()["create jobs"];
+      for (const [extra, message] of cases) {
+        const bad = await runDispatcher(options(template, extra), { kubeConfig, ...quiet });
+        assert.equal(bad.exitCode, 2, JSON.stringify(extra));
+        assert.match(bad.error ?? "", message);
+      }
+      assert.equal(
+        sim.audit.requestCounts()["create jobs"],
+        createsBefore,
+        "no Job created on a usage error",
+      );
+    });
+  });
+
+  it("--yield-to-live-run exits 0 without dispatching while another owner Job's run is live, and runs after it ended", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      const hook = await runningOwnerJob(sim, OWNER_JOB);
+      // The install hook's run holds a per-node Job of this prefix (suspended: it runs no pod).
+      sim.create("jobs", {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: {
+          name: `${PREFIX}-w-0`,
+          namespace: NS,
+          labels: { "kata-deploy-job-dispatcher/owner": PREFIX, "kata-deploy-job-dispatcher/node": "w-0" },
+          annotations: { "kata-deploy-job-dispatcher/node-name": "w-0" },
+          ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: OWNER_JOB, uid: hook.uid }],
+        },
+        spec: {
+          suspend: true,
+          template: {
+            spec: { restartPolicy: "Never", nodeName: "w-0", containers: [{ name: "c", image: "i" }] },
+          },
+        },
+      });
+      const tick = await runningOwnerJob(sim, "kata-deploy-reconcile-1");
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      sim.audit.reset();
+      const yielded = await runDispatcher(
+        options(template, { ownerJobFromPod: tick.pod, yieldToLiveRun: true }),
+        {
+          kubeConfig,
+          ...quiet,
+        },
+      );
+      assert.equal(yielded.exitCode, 0, yielded.error);
+      assert.equal(yielded.yieldedTo, OWNER_JOB);
+      assert.deepEqual(yielded.nodes, []);
+      const counts = sim.audit.requestCounts();
+      assert.equal(counts["create jobs"] ?? 0, 0, "nothing dispatched");
+      assert.equal(counts["delete jobs"] ?? 0, 0, "the live run's Jobs are left alone");
+      assert.equal(counts["list nodes"] ?? 0, 0, "no node is resolved");
+
+      // The hook's run ends (its deadline fails it): the next tick dispatches, replacing the ended run's Job.
+      sim.patch("jobs", NS, OWNER_JOB, { spec: { activeDeadlineSeconds: 1 } });
+      await sim.waitFor(
+        () =>
+          (
+            (sim.get("jobs", NS, OWNER_JOB)?.status as { conditions?: { type: string; status: string }[] })
+              ?.conditions ?? []
+          ).some((c) => c.type === "Failed" && c.status === "True"),
+        60_000,
+      );
+      sim.audit.reset();
+      const ran = await runDispatcher(
+        options(template, { ownerJobFromPod: tick.pod, yieldToLiveRun: true }),
+        {
+          kubeConfig,
+          ...quiet,
+        },
+      );
+      assert.equal(ran.exitCode, 0, ran.error);
+      assert.equal(ran.yieldedTo, undefined);
+      assert.equal(ran.counts.succeeded, WORKERS.length);
+      assert.equal(sim.audit.requestCounts()["create jobs"], WORKERS.length);
+
+      const bad = await runDispatcher(options(template, { yieldToLiveRun: true }), { kubeConfig, ...quiet });
+      assert.equal(bad.exitCode, 2);
+      assert.match(bad.error ?? "", /--yield-to-live-run needs an owner/);
+    });
+  });
+
+  it("--skip-satisfied-nodes leaves out nodes at the finished label value that serve a required handler", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      const both = { "katacontainers.io/kata-runtime": "true", "kata-deploy.katacontainers.io/blue": "true" };
+      const label = (node: string, labels: Record<string, string>) =>
+        sim.patch("nodes", undefined, node, { metadata: { labels } });
+      const handlers = (node: string, names: string[]) =>
+        sim.patch("nodes", undefined, node, { status: { runtimeHandlers: names.map((name) => ({ name })) } });
+      label("w-0", both); // satisfied; reports no handlers (before Kubernetes 1.30): passes
+      label("w-1", both);
+      handlers("w-1", ["runc", "kata-qemu"]); // satisfied and serving
+      label("w-2", { ...both, "kata-deploy.katacontainers.io/blue": "false" }); // pending: never skipped
+      label("w-3", both);
+      handlers("w-3", ["runc"]); // labelled, but no required handler served
+      label("w-4", {
+        ...both,
+        "kata-deploy.katacontainers.io/default": "true",
+        "kata-deploy.katacontainers.io/blue": "",
+      });
+      // w-5: no labels
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      sim.audit.reset();
+      const doc = await runDispatcher(
+        options(template, {
+          skipSatisfiedNodes: true,
+          nodeLabel: "true",
+          multiInstallSuffix: "blue",
+          requireNodeHandlers: ["kata-qemu", "kata-clh"],
+        }),
+        { kubeConfig, ...quiet },
+      );
+      const satisfied = doc.nodes.filter((n) => n.reason === "Satisfied").map((n) => n.node);
+      assert.deepEqual(satisfied, ["w-0", "w-1"]);
+      for (const n of doc.nodes.filter((r) => r.reason === "Satisfied")) {
+        assert.equal(n.outcome, "succeeded");
+        assert.equal(n.attempts, 0);
+        assert.equal(n.job, undefined);
+      }
+      const truth = jobsPerNode(sim);
+      assert.deepEqual([...truth.keys()].sort(), ["w-2", "w-3", "w-4", "w-5"]);
+
+      const bad = await runDispatcher(options(template, { skipSatisfiedNodes: true }), {
+        kubeConfig,
+        ...quiet,
+      });
+      assert.equal(bad.exitCode, 2);
+      assert.match(bad.error ?? "", /--skip-satisfied-nodes needs --node-label/);
+    });
+  });
+});
