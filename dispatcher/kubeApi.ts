@@ -10,6 +10,7 @@ import {
   type V1Job,
 } from "@kubernetes/client-node";
 import type { JobLike, PodLike } from "../kube/jobStatus";
+import type { JsonPatchOp } from "../kube/nodeLabels";
 import type { NodeLike } from "./admission";
 import type { JobManifest } from "./template";
 
@@ -45,6 +46,8 @@ export interface DispatcherKubeApi {
   getPod?(namespace: string, name: string, signal?: AbortSignal): Promise<OwnedObject>;
   /** JSON merge patch of a Node (the outcome record); optional: fakes and the poll bench need not record. */
   patchNode?(name: string, patch: object, signal?: AbortSignal): Promise<void>;
+  /** RFC 6902 JSON patch of a Node (guarded label and taint writes of the node work); optional like patchNode. */
+  jsonPatchNode?(name: string, ops: readonly JsonPatchOp[], signal?: AbortSignal): Promise<void>;
   /** Create a core/v1 Event (the outcome and stall reports); optional like patchNode. */
   createEvent?(namespace: string, event: NodeEvent, signal?: AbortSignal): Promise<void>;
   /** Streams events until the server closes, the stream breaks or stop() is called; `done` is called once. */
@@ -394,6 +397,9 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
     },
     async patchNode(name, patch, signal) {
       await core.patchNode({ name, body: patch }, options(signal, "application/merge-patch+json"));
+    },
+    async jsonPatchNode(name, ops, signal) {
+      await core.patchNode({ name, body: ops }, options(signal, "application/json-patch+json"));
     },
     async createEvent(namespace, event, signal) {
       // The typed client serializes Date fields; the API's JSON has RFC 3339 strings.

@@ -6,6 +6,7 @@ import { parseLabelSelector, SelectorParseError, type LabelSelector } from "../k
 import type { Progress } from "./fanout";
 import { apiFailureOf, type DispatcherKubeApi, type RetryPolicy } from "./kubeApi";
 import type { LogFormat, Logger } from "./log";
+import type { NodeWorkTiming } from "./defaults";
 import { PARALLELISM_MIN } from "../chart/parallelism";
 import { instanceMarkKey } from "../kube/nodeLabels";
 import {
@@ -97,6 +98,8 @@ export interface DispatcherDeps {
   env?: Record<string, string | undefined>;
   serviceAccountNamespaceFile?: string;
   retry?: Partial<RetryPolicy>;
+  /** The node work's pacing (tests shorten it); default defaults.ts NODE_WORK_TIMING. */
+  nodeWorkTiming?: Partial<NodeWorkTiming>;
   /** Called with every progress change (tests, bench). */
   onProgress?: (p: Progress) => void;
 }

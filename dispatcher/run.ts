@@ -90,7 +90,8 @@ import {
   type OwnerReference,
 } from "./template";
 import { PARALLELISM_DEFAULT } from "../chart/parallelism";
-import { DISPATCHER_DEFAULTS } from "./defaults";
+import { DISPATCHER_DEFAULTS, NODE_WORK_TIMING } from "./defaults";
+import { NodeWork, NodeWorkFailure } from "./nodeWork";
 
 export { DispatcherError, resolveNamespace, type DispatcherDeps, type DispatcherOptions } from "./options";
 export { summarize, type ResultsDocument } from "./results";
@@ -155,6 +156,9 @@ class Run {
   private readonly recordRefused = new Set<"nodes" | "events">();
   private readonly recordProbe = new Map<"nodes" | "events", Promise<void>>();
   private createdAny = false;
+  private readonly nodeWork: NodeWork;
+  /** Nodes whose Job succeeded and whose node work after it is under way (their slot stays taken). */
+  private readonly nodeWorkUnderWay = new Set<string>();
   /** `--yield-to-live-run`: the owner Job of the live run this run yielded to. */
   private yieldedTo?: string;
   /** When the loop last looked for stuck pods (Date.now()). */
@@ -204,6 +208,20 @@ class Run {
       labelSelector,
       log: this.log,
       killed: () => this.killed,
+    });
+    this.nodeWork = new NodeWork({
+      options: o,
+      keys: this.labelKeys,
+      timing: { ...NODE_WORK_TIMING, ...deps.nodeWorkTiming },
+      readNode: (name) => this.nodes.readNode(name),
+      patchNode: async (name, ops) => {
+        const patch = this.api.jsonPatchNode?.bind(this.api);
+        if (!patch) throw new DispatcherError("this API client cannot patch nodes", 2);
+        // Conflicts are answers (the node changed): only transport errors, 429 and 5xx are retried here.
+        await this.call(`patch node ${name}`, (s) => patch(name, ops, s));
+      },
+      sleep: (ms) => sleep(ms, this.requestSignal),
+      log: this.log,
     });
     this.nodes = new NodeResolver({
       listNodes: (what, options) => this.call(what, (s) => this.api.listNodes(options, s)),
@@ -547,6 +565,10 @@ class Run {
     const result = nodeResultFromJob(job);
     if (!result) return;
     result.node = node;
+    if (result.outcome === "succeeded" && this.nodeWork.afterSuccessNeeded) {
+      this.finishAfterNodeWork(node, result);
+      return;
+    }
     this.finishNode(node, result);
     const uid = job.metadata?.uid ?? "";
     const early = this.failureReads.get(uid);
@@ -558,6 +580,34 @@ class Run {
         await this.recordOnNode(node, result);
       });
     } else this.spawn(() => this.recordOnNode(node, result));
+  }
+
+  /**
+   * The Job succeeded; the node work after it (release or label) keeps the node's slot until it ends, and the node
+   * succeeds only if it does (k8s-job-dispatcher: exit 0 only when every Job and its node work succeeded).
+   */
+  private finishAfterNodeWork(node: string, result: NodeResult): void {
+    if (this.nodeWorkUnderWay.has(node) || this.fanout.state(node)?.kind === "done") return;
+    this.nodeWorkUnderWay.add(node);
+    this.spawn(async () => {
+      let final = result;
+      try {
+        await this.nodeWork.afterSuccess(node, this.selectedUids.get(node));
+      } catch (err) {
+        if (this.killed) return;
+        final = {
+          ...result,
+          outcome: "failed",
+          reason: err instanceof NodeWorkFailure ? err.reason : "NodeWorkFailed",
+          message: `Job ${result.job} succeeded, but the node work after it failed: ${describeError(err)}`,
+          finishedAt: isoNow(),
+        };
+      } finally {
+        this.nodeWorkUnderWay.delete(node);
+      }
+      this.finishNode(node, final);
+      await this.recordOnNode(node, final);
+    });
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -770,8 +820,22 @@ class Run {
       tainted: taint ? taintedMessage(skippedNode(node, taint)) : undefined,
     });
     for (const a of actions) {
-      if (a.kind === "createJob") await this.createJob(node);
-      else this.apply([a]);
+      if (a.kind !== "createJob") this.apply([a]);
+      else if (await this.beforeDispatch(node, fresh)) await this.createJob(node);
+    }
+  }
+
+  /** The node work before the Job (demote, claim); false when it failed the node (no Job then). */
+  private async beforeDispatch(node: string, fresh: NodeLike | undefined): Promise<boolean> {
+    if (!this.nodeWork.beforeDispatchNeeded) return true;
+    try {
+      await this.nodeWork.beforeDispatch(node, fresh?.metadata?.uid ?? this.selectedUids.get(node));
+      return true;
+    } catch (err) {
+      if (this.killed) return false;
+      const reason = err instanceof NodeWorkFailure ? err.reason : "NodeWorkFailed";
+      this.failNode(node, reason, `before its Job: ${describeError(err)}`);
+      return false;
     }
   }
 

@@ -125,3 +125,38 @@ export function servedHandlers(node: {
   if (!Array.isArray(list)) return undefined;
   return list.map((h) => h.name ?? "").filter(Boolean);
 }
+
+/** One RFC 6902 operation of a node write. */
+export type JsonPatchOp =
+  | { op: "test"; path: string; value: string }
+  | { op: "add" | "replace"; path: string; value: unknown }
+  | { op: "remove"; path: string };
+
+/** A JSON Pointer segment: `~` → `~0` first, then `/` → `~1`. */
+export function pointerSegment(key: string): string {
+  return key.replace(/~/g, "~0").replace(/\//g, "~1");
+}
+
+/**
+ * A label write that only applies to the node as it was read (§3): it tests the UID (a replaced node) and the
+ * resourceVersion (a concurrent change), so a stale read is refused (422) and read again. A node without a labels
+ * map gets the whole map.
+ */
+export function guardedLabelPatch(
+  node: { metadata?: { uid?: string; resourceVersion?: string; labels?: Record<string, string> } },
+  changes: LabelChanges,
+): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [
+    { op: "test", path: "/metadata/uid", value: node.metadata?.uid ?? "" },
+    { op: "test", path: "/metadata/resourceVersion", value: node.metadata?.resourceVersion ?? "" },
+  ];
+  if (!node.metadata?.labels) {
+    const added = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== null));
+    return [...ops, { op: "add", path: "/metadata/labels", value: added }];
+  }
+  for (const [key, value] of Object.entries(changes)) {
+    const path = `/metadata/labels/${pointerSegment(key)}`;
+    ops.push(value === null ? { op: "remove", path } : { op: "add", path, value });
+  }
+  return ops;
+}

@@ -80,6 +80,49 @@ function options(template: string, extra: Partial<DispatcherOptions>): Dispatche
   };
 }
 
+const SHARED = "katacontainers.io/kata-runtime";
+const BLUE = "kata-deploy.katacontainers.io/blue";
+const RED = "kata-deploy.katacontainers.io/red";
+/** The node work's pacing, shortened: 6 label checks 20 ms apart. */
+const FAST_NODE_WORK = { checkIntervalMs: 20, handlerWaitMs: 2000 };
+
+/** The install labels of a node (the shared one and every mark). */
+function pick(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(labels).filter(([k]) => k === SHARED || k.startsWith("kata-deploy.katacontainers.io/")),
+  );
+}
+
+/** The per-node Job of an owner value on a node, as stored now. */
+function jobOf(sim: Simulator, owner: string, node: string): KubeObject | undefined {
+  return sim
+    .list("jobs", { namespace: NS, labelSelector: `kata-deploy-job-dispatcher/owner=${owner}` })
+    .find((j) => j.metadata.annotations?.["kata-deploy-job-dispatcher/node-name"] === node);
+}
+
+function jobComplete(job: KubeObject | undefined): boolean {
+  const conditions = (job?.status as { conditions?: { type: string; status: string }[] } | undefined)
+    ?.conditions;
+  return (conditions ?? []).some((c) => c.type === "Complete" && c.status === "True");
+}
+
+/** Runs `check` after every write to the simulator's store until the returned function is called. */
+function watchStore(sim: Simulator, check: () => void): () => void {
+  let stopped = false;
+  const watching = sim
+    .waitFor(() => {
+      if (!stopped) check();
+      return stopped;
+    }, 280_000)
+    .catch(() => undefined);
+  return () => {
+    stopped = true;
+    // One write wakes the predicate so the wait ends.
+    sim.patch("nodes", undefined, INFRA, { metadata: { annotations: { "test/done": "true" } } });
+    void watching;
+  };
+}
+
 function labelsOf(sim: Simulator, node: string): Record<string, string> {
   return (sim.get("nodes", undefined, node)?.metadata.labels ?? {}) as Record<string, string>;
 }
@@ -307,7 +350,7 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
           multiInstallSuffix: "blue",
           requireNodeHandlers: ["kata-qemu", "kata-clh"],
         }),
-        { kubeConfig, ...quiet },
+        { kubeConfig, ...quiet, nodeWorkTiming: FAST_NODE_WORK },
       );
       const satisfied = doc.nodes.filter((n) => n.reason === "Satisfied").map((n) => n.node);
       assert.deepEqual(satisfied, ["w-0", "w-1"]);
@@ -318,6 +361,8 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
       }
       const truth = jobsPerNode(sim);
       assert.deepEqual([...truth.keys()].sort(), ["w-2", "w-3", "w-4", "w-5"]);
+      // The nodes that got a Job are labelled after it: a second run has nothing left to do.
+      for (const node of ["w-2", "w-4", "w-5"]) assert.equal(labelsOf(sim, node)[BLUE], "true", node);
 
       const bad = await runDispatcher(options(template, { skipSatisfiedNodes: true }), {
         kubeConfig,
@@ -325,6 +370,126 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
       });
       assert.equal(bad.exitCode, 2);
       assert.match(bad.error ?? "", /--skip-satisfied-nodes needs --node-label/);
+    });
+  });
+
+  it("--claim-node-pending and --node-label: claimed before the Job, labelled after it succeeded, re-applied on drift", async () => {
+    const nodes = [...WORKERS.slice(0, 5), "w-5"];
+    await withSim({ fleet: fleet([]) }, async (sim) => {
+      sim.setOutcome("w-5", { kind: "fail", failure: { exitCode: 1, message: "no virtualization" } });
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      // Another install serves w-1: its shared label is present and is never downgraded by a claim.
+      sim.patch("nodes", undefined, "w-1", {
+        metadata: { labels: { [SHARED]: "true", "kata-deploy.katacontainers.io/red": "true" } },
+      });
+      // Ground truth at every store write: a Job on a node only once both labels are there; "true" only after it.
+      const violations: string[] = [];
+      let drifted = false;
+      const stopWatching = watchStore(sim, () => {
+        for (const node of nodes) {
+          const labels = labelsOf(sim, node);
+          const job = jobOf(sim, PREFIX, node);
+          // (The wipe of w-3 below removes both on purpose, after its Job succeeded.)
+          const wiped = node === "w-3" && drifted;
+          if (job && !wiped && (labels[SHARED] === undefined || labels[BLUE] === undefined))
+            violations.push(`${node}: Job before its claim`);
+          if (labels[BLUE] === "true" && !jobComplete(job))
+            violations.push(`${node}: labelled before its Job succeeded`);
+        }
+      });
+      // A kubelet re-registering w-3 with cached labels wipes ours once, right after they were written.
+      const drift = sim
+        .waitFor(() => labelsOf(sim, "w-3")[BLUE] === "true", 120_000)
+        .then(() => {
+          drifted = true;
+          sim.patch("nodes", undefined, "w-3", { metadata: { labels: { [SHARED]: null, [BLUE]: null } } });
+        });
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const doc = await runDispatcher(
+        options(template, {
+          nodes,
+          ownerJobName: undefined,
+          nodeLabel: "true",
+          claimNodePending: true,
+          multiInstallSuffix: "blue",
+        }),
+        { kubeConfig, ...quiet, nodeWorkTiming: FAST_NODE_WORK },
+      );
+      await drift;
+      stopWatching();
+      assert.deepEqual(violations, []);
+      assert.equal(doc.exitCode, 1, "w-5's Job failed");
+      for (const node of nodes.filter((n) => n !== "w-5")) {
+        const labels = labelsOf(sim, node);
+        assert.equal(labels[SHARED], "true", node);
+        assert.equal(labels[BLUE], "true", node);
+      }
+      assert.equal(labelsOf(sim, "w-1")["kata-deploy.katacontainers.io/red"], "true");
+      // The failed node stays claimed (pending), so an uninstall finds it.
+      assert.equal(labelsOf(sim, "w-5")[SHARED], "false");
+      assert.equal(labelsOf(sim, "w-5")[BLUE], "false");
+      // w-3's labels were written twice: once, then again after the drift.
+      const w3Writes = sim.audit
+        .requests({ verb: "patch", resource: "nodes" })
+        .filter((r) => r.name === "w-3");
+      assert.ok(w3Writes.length >= 3, `w-3 writes: ${w3Writes.length} (claim, label, label again, record)`);
+    });
+  });
+
+  it("--remove-node-label demotes before the cleanup Job and releases after it, keeping a label another install serves", async () => {
+    const nodes = ["w-0", "w-1", "w-2", "w-3"];
+    await withSim({ fleet: fleet([]) }, async (sim) => {
+      sim.setOutcome("w-3", { kind: "fail" });
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      const ours = { [SHARED]: "true", [BLUE]: "true" };
+      sim.patch("nodes", undefined, "w-0", { metadata: { labels: ours } }); // only ours: both go
+      sim.patch("nodes", undefined, "w-1", { metadata: { labels: { ...ours, [RED]: "true" } } }); // red serves: kept
+      sim.patch("nodes", undefined, "w-2", { metadata: { labels: { ...ours, [RED]: "false" } } }); // red pending: demoted
+      sim.patch("nodes", undefined, "w-3", { metadata: { labels: ours } }); // cleanup fails: stays demoted
+      const cleanup = "kata-deploy-cleanup";
+      const violations: string[] = [];
+      const stopWatching = watchStore(sim, () => {
+        for (const node of nodes) {
+          const job = jobOf(sim, cleanup, node);
+          const mark = labelsOf(sim, node)[BLUE];
+          if (job && mark === "true") violations.push(`${node}: cleanup Job before the demotion`);
+          if (mark === undefined && !jobComplete(job))
+            violations.push(`${node}: released before its Job succeeded`);
+        }
+      });
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const doc = await runDispatcher(
+        options(template, { nodes, namePrefix: cleanup, removeNodeLabel: true, multiInstallSuffix: "blue" }),
+        { kubeConfig, ...quiet, nodeWorkTiming: FAST_NODE_WORK },
+      );
+      stopWatching();
+      assert.deepEqual(violations, []);
+      assert.equal(doc.exitCode, 1, "w-3's cleanup failed");
+      assert.deepEqual(pick(labelsOf(sim, "w-0")), {});
+      assert.deepEqual(pick(labelsOf(sim, "w-1")), { [SHARED]: "true", [RED]: "true" });
+      assert.deepEqual(pick(labelsOf(sim, "w-2")), { [SHARED]: "false", [RED]: "false" });
+      assert.deepEqual(pick(labelsOf(sim, "w-3")), { [SHARED]: "false", [BLUE]: "false" });
+    });
+  });
+
+  it("names the node-work flag in its usage errors", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      const template = writeTemplate(installTemplate());
+      const cases: [Partial<DispatcherOptions>, RegExp][] = [
+        [{ nodeLabelKey: "bad key" }, /--node-label-key "bad key" is not valid/],
+        [{ nodeLabel: "not ok!" }, /--node-label "not ok!" is not valid/],
+        [{ nodeLabel: "" }, /--node-label "" is not valid: must not be empty/],
+        [{ instanceLabelPrefix: "Under_Score" }, /--instance-label-prefix "Under_Score" is not valid/],
+        [{ multiInstallSuffix: "a/b" }, /--multi-install-suffix "a\/b" is not valid/],
+        [{ requireNodeHandlers: ["Kata_QEMU"] }, /--require-node-handlers "Kata_QEMU" is not valid/],
+      ];
+      for (const [extra, message] of cases) {
+        const bad = await runDispatcher(options(template, extra), { kubeConfig, ...quiet });
+        assert.equal(bad.exitCode, 2, JSON.stringify(extra));
+        assert.match(bad.error ?? "", message);
+      }
+      assert.equal(sim.audit.requestCounts()["create jobs"] ?? 0, 0);
     });
   });
 });
