@@ -9,7 +9,13 @@ import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument 
 import { PARALLELISM_DEFAULT, PARALLELISM_MIN } from "../chart/parallelism";
 import { DISPATCHER_DEFAULTS } from "./defaults";
 import { TRACKING_LABEL_PREFIX } from "../kube/jobStatus";
-import { DEFAULT_INSTANCE_SUFFIX, INSTANCE_LABEL_PREFIX, SHARED_NODE_LABEL_KEY } from "../kube/nodeLabels";
+import {
+  DEFAULT_INSTANCE_SUFFIX,
+  INSTANCE_LABEL_PREFIX,
+  parseTaintMatchers,
+  SHARED_NODE_LABEL_KEY,
+  type TaintMatcher,
+} from "../kube/nodeLabels";
 
 export const DISPATCHER_VERSION = "0.1.0";
 
@@ -55,6 +61,16 @@ function handlerNames(value: string): string[] {
       `no handler name in ${JSON.stringify(value)}: give comma-separated CRI handler names (e.g. kata-qemu,kata-clh)`,
     );
   return names;
+}
+
+/** `--remove-node-taints a,b:NoSchedule`: at least one matcher. */
+function taintMatchers(value: string): TaintMatcher[] {
+  const matchers = parseTaintMatchers(value);
+  if (matchers.length === 0)
+    throw new InvalidArgumentError(
+      `no taint in ${JSON.stringify(value)}: give comma-separated taint keys, each optionally with :effect`,
+    );
+  return matchers;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -191,6 +207,23 @@ export function buildCommand(): Command {
       "comma-separated CRI handlers; any one must be served before the node is labelled",
       handlerNames,
     )
+    .option(
+      "--wait-node-ready-secs <n>",
+      "after a node's Job succeeded, wait up to this long for it to be Ready before labelling; 0 = no wait",
+      nonNegative("--wait-node-ready-secs", false),
+      DISPATCHER_DEFAULTS.waitNodeReadySecs,
+    )
+    .option(
+      "--remove-node-taints <taints>",
+      "comma-separated key or key:effect; lifted once the node is labelled (needs --node-label)",
+      taintMatchers,
+    )
+    .option(
+      "--require-node-runtime-version",
+      "fail a node that does not report status.nodeInfo.containerRuntimeVersion",
+      false,
+    )
+    .option("--require-node-machine-id", "fail a node that does not report status.nodeInfo.machineID", false)
     .version(DISPATCHER_VERSION)
     .showHelpAfterError("(run with --help for usage)");
 }
@@ -229,6 +262,10 @@ interface ParsedFlags {
   instanceLabelPrefix?: string;
   multiInstallSuffix?: string;
   requireNodeHandlers?: string[];
+  waitNodeReadySecs: number;
+  removeNodeTaints?: TaintMatcher[];
+  requireNodeRuntimeVersion: boolean;
+  requireNodeMachineId: boolean;
 }
 
 export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
@@ -262,6 +299,10 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     instanceLabelPrefix: flags.instanceLabelPrefix,
     multiInstallSuffix: flags.multiInstallSuffix,
     requireNodeHandlers: flags.requireNodeHandlers,
+    waitNodeReadySecs: flags.waitNodeReadySecs,
+    removeNodeTaints: flags.removeNodeTaints,
+    requireNodeRuntimeVersion: flags.requireNodeRuntimeVersion,
+    requireNodeMachineId: flags.requireNodeMachineId,
   };
 }
 

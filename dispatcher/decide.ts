@@ -143,6 +143,8 @@ export interface NodeCheckState {
   selectorText: string;
   /** Why the template does not tolerate one of its taints (unless taints are ignored), if it does not. */
   tainted?: string;
+  /** What the node does not report that --require-node-runtime-version / --require-node-machine-id need. */
+  missingFacts?: string;
 }
 
 function skipped(node: string, reason: string, message: string): Action {
@@ -176,6 +178,15 @@ export function decideDispatch(s: NodeCheckState): Action[] {
     ];
   }
   if (s.tainted) return [skipped(node, "Tainted", s.tainted)];
+  if (s.missingFacts) {
+    return [
+      {
+        kind: "finishNode",
+        node,
+        result: undecidedResult(node, "failed", "NodeFactsMissing", `${s.missingFacts}; no Job was created`),
+      },
+    ];
+  }
   return [{ kind: "createJob", node }];
 }
 

@@ -7,6 +7,11 @@ import {
   claimChanges,
   demoteChanges,
   guardedLabelPatch,
+  guardedTaintPatch,
+  handlersVerdict,
+  nodeIsReady,
+  servedHandlers,
+  taintsToKeep,
   labelChanges,
   releaseChanges,
   type InstallLabelKeys,
@@ -23,7 +28,7 @@ import { describeError, type DispatcherOptions } from "./options";
 export class NodeWorkFailure extends Error {
   override readonly name = "NodeWorkFailure";
   constructor(
-    readonly reason: "NodeReplaced" | "ClaimFailed" | "LabelFailed",
+    readonly reason: "NodeReplaced" | "ClaimFailed" | "LabelFailed" | "NodeNotReady" | "HandlersNotServed",
     message: string,
   ) {
     super(message);
@@ -93,7 +98,96 @@ export class NodeWork {
       return;
     }
     if (options.nodeLabel === undefined) return;
+    if (options.waitNodeReadySecs) await this.waitReady(node, uid, options.waitNodeReadySecs);
+    if (options.requireNodeHandlers?.length)
+      await this.verifyHandlers(node, uid, options.requireNodeHandlers);
     await this.labelUntilStable(node, uid, options.nodeLabel);
+    if (options.removeNodeTaints?.length) await this.liftTaints(node, uid);
+  }
+
+  /** §3.4 step 4: the Ready condition True within `secs`; a read error counts as not ready yet. */
+  private async waitReady(node: string, uid: string | undefined, secs: number): Promise<void> {
+    const deadline = Date.now() + secs * 1000;
+    for (;;) {
+      const now = await this.current(node, uid).catch(rethrowReplaced);
+      if (now && nodeIsReady(now)) return;
+      if (Date.now() >= deadline) {
+        throw new NodeWorkFailure(
+          "NodeNotReady",
+          `node ${node} did not become Ready within ${secs}s (--wait-node-ready-secs)`,
+        );
+      }
+      await this.ctx.sleep(this.ctx.timing.checkIntervalMs);
+    }
+  }
+
+  /**
+   * §3.4 step 6: any one expected handler served (others missing only warn); a node not reporting handlers passes;
+   * a failed read never counts as an answer. Re-checked until the handler wait ends.
+   */
+  private async verifyHandlers(
+    node: string,
+    uid: string | undefined,
+    expected: readonly string[],
+  ): Promise<void> {
+    const deadline = Date.now() + this.ctx.timing.handlerWaitMs;
+    let served: string[] | undefined;
+    for (;;) {
+      const now = await this.current(node, uid).catch(rethrowReplaced);
+      if (now) {
+        served = servedHandlers(now);
+        const verdict = handlersVerdict(served, expected);
+        if (verdict === "unanswerable") {
+          this.ctx.log.log("info", `node ${node}: does not report runtime handlers; not checked`, { node });
+          return;
+        }
+        if (verdict === "serving") {
+          const missing = expected.filter((h) => !served?.includes(h));
+          if (missing.length > 0)
+            this.ctx.log.log(
+              "warn",
+              `node ${node}: does not serve ${missing.join(", ")} (serves another required one)`,
+              {
+                node,
+              },
+            );
+          return;
+        }
+      }
+      if (Date.now() >= deadline) {
+        throw new NodeWorkFailure(
+          "HandlersNotServed",
+          `node ${node} serves none of ${expected.join(", ")} after ${this.ctx.timing.handlerWaitMs / 1000}s (it serves: ${served?.join(", ") || "nothing"}; --require-node-handlers)`,
+        );
+      }
+      await this.ctx.sleep(this.ctx.timing.checkIntervalMs);
+    }
+  }
+
+  /** §3.4 step 10, best effort: the node is labelled; a taint left in place is a warning, and a later run retries. */
+  private async liftTaints(node: string, uid: string | undefined): Promise<void> {
+    const matchers = this.ctx.options.removeNodeTaints ?? [];
+    for (let attempt = 1; attempt <= this.ctx.timing.taintPatchAttempts; attempt++) {
+      try {
+        const now = await this.current(node, uid);
+        const taints = now.spec?.taints ?? [];
+        const keep = taintsToKeep(taints, matchers);
+        if (keep.length === taints.length) return;
+        await this.ctx.patchNode(node, guardedTaintPatch(now, keep));
+        this.ctx.log.log("info", `node ${node}: lifted ${taints.length - keep.length} start-up taint(s)`, {
+          node,
+        });
+        return;
+      } catch (err) {
+        if (isConflict(err) && attempt < this.ctx.timing.taintPatchAttempts) continue;
+        this.ctx.log.log(
+          "warn",
+          `node ${node}: labelled, but its start-up taints stay: ${describeError(err)}`,
+          { node },
+        );
+        return;
+      }
+    }
   }
 
   /** The node as read now, failing when it is gone or is another machine under the same name. */
@@ -174,6 +268,12 @@ export class NodeWork {
       `labels ${keys.shared} and ${keys.mark} did not stay ${value} after ${timing.labelApplyAttempts} attempts`,
     );
   }
+}
+
+/** A read that failed is "no answer yet"; a node replaced or gone ends the work. */
+function rethrowReplaced(err: unknown): undefined {
+  if (err instanceof NodeWorkFailure) throw err;
+  return undefined;
 }
 
 function describeChanges(changes: LabelChanges): string {

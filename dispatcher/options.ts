@@ -8,7 +8,7 @@ import { apiFailureOf, type DispatcherKubeApi, type RetryPolicy } from "./kubeAp
 import type { LogFormat, Logger } from "./log";
 import type { NodeWorkTiming } from "./defaults";
 import { PARALLELISM_MIN } from "../chart/parallelism";
-import { instanceMarkKey } from "../kube/nodeLabels";
+import { instanceMarkKey, type TaintMatcher } from "../kube/nodeLabels";
 import {
   dns1123LabelErrors,
   dns1123SubdomainErrors,
@@ -80,6 +80,14 @@ export interface DispatcherOptions {
   multiInstallSuffix?: string;
   /** CRI handler names; before labelling, any one of them must be served by the node. */
   requireNodeHandlers?: string[];
+  /** After the Job succeeded, wait up to this long for the Node's Ready condition before labelling; 0: no wait. */
+  waitNodeReadySecs?: number;
+  /** Taints lifted (best effort) once the node is labelled: `key` (any effect) or `key:effect`. Needs nodeLabel. */
+  removeNodeTaints?: TaintMatcher[];
+  /** Fail (no Job) a node that does not report `status.nodeInfo.containerRuntimeVersion`. */
+  requireNodeRuntimeVersion?: boolean;
+  /** Fail (no Job) a node that does not report `status.nodeInfo.machineID`. */
+  requireNodeMachineId?: boolean;
 }
 
 export interface DispatcherDeps {
@@ -191,6 +199,7 @@ export function checkOptions(o: DispatcherOptions): LabelSelector[] {
   positive("--node-settle-secs", o.nodeSettleSecs, 0);
   positive("--timeout-secs", o.timeoutSecs, 0);
   positive("--stuck-after-secs", o.stuckAfterSecs, 0);
+  positive("--wait-node-ready-secs", o.waitNodeReadySecs, 0);
   const selectors: LabelSelector[] = [];
   for (const s of o.nodeSelectors ?? []) {
     try {
@@ -268,6 +277,14 @@ function nodeWorkProblems(o: DispatcherOptions): string[] {
       o.multiInstallSuffix,
       errors.map((e) => `in the mark ${key}: ${e}`),
     );
+  }
+  if (o.removeNodeTaints?.length && o.nodeLabel === undefined) {
+    problems.push(
+      "--remove-node-taints needs --node-label: taints are lifted only once the node is labelled as serving",
+    );
+  }
+  for (const m of o.removeNodeTaints ?? []) {
+    invalid("--remove-node-taints", m.effect ? `${m.key}:${m.effect}` : m.key, labelKeyErrors(m.key));
   }
   for (const handler of o.requireNodeHandlers ?? []) {
     // RuntimeClass.handler is a DNS-1123 label (e.g. kata-qemu).

@@ -22,7 +22,13 @@ import {
   type NodeResult,
 } from "../kube/jobStatus";
 import type { LabelSelector } from "../kube/labelSelector";
-import { installLabelKeys, type InstallLabelKeys } from "../kube/nodeLabels";
+import {
+  installLabelKeys,
+  missingNodeFacts,
+  nodeFacts,
+  type InstallLabelKeys,
+  type NodeFacts,
+} from "../kube/nodeLabels";
 import { payloadDigest } from "../kube/payload";
 import type { Toleration } from "../kube/tolerations";
 import {
@@ -818,10 +824,17 @@ class Run {
       selectors: this.selectors,
       selectorText: describeSelectors(this.o.nodeSelectors ?? []),
       tainted: taint ? taintedMessage(skippedNode(node, taint)) : undefined,
+      missingFacts: fresh
+        ? missingNodeFacts(nodeFacts(fresh), {
+            runtimeVersion: this.o.requireNodeRuntimeVersion,
+            machineId: this.o.requireNodeMachineId,
+          })
+        : undefined,
     });
     for (const a of actions) {
       if (a.kind !== "createJob") this.apply([a]);
-      else if (await this.beforeDispatch(node, fresh)) await this.createJob(node);
+      else if (await this.beforeDispatch(node, fresh))
+        await this.createJob(node, fresh ? nodeFacts(fresh) : {});
     }
   }
 
@@ -839,7 +852,7 @@ class Run {
     }
   }
 
-  private async createJob(node: string): Promise<void> {
+  private async createJob(node: string, facts: NodeFacts): Promise<void> {
     const name = jobName(this.owner, node);
     const body = instantiateJob(this.template, {
       jobName: name,
@@ -848,6 +861,7 @@ class Run {
       namespace: this.namespace,
       owner: this.ownerRef,
       trackingPrefix: this.trackingPrefix,
+      facts,
     });
     for (let attempt = 1; ; attempt++) {
       if (this.killed) return;

@@ -1,6 +1,7 @@
 // The per-node Job template: read and checked once, then cloned per node (dispatcher-reference.md §2.6).
 import { parse } from "yaml";
 import { jobTrackingKeys } from "../kube/jobStatus";
+import { NODE_FACT_ENV, type NodeFacts } from "../kube/nodeLabels";
 import type { Toleration } from "../kube/tolerations";
 import { nodeLabelValue } from "./naming";
 
@@ -90,6 +91,8 @@ export interface InstanceParams {
   owner?: OwnerReference;
   /** `--tracking-label-prefix` of the owner/node labels and the node-name annotation; default kata-deploy's. */
   trackingPrefix?: string;
+  /** The node's runtime version and machine ID, handed to every container that does not set them (§2.6). */
+  facts?: NodeFacts;
 }
 
 /**
@@ -123,5 +126,29 @@ export function instantiateJob(template: JobManifest, params: InstanceParams): J
   podMetadata.labels = { ...(podMetadata.labels ?? {}), [keys.owner]: params.ownerValue };
   const podSpec = (podTemplate.spec ??= {});
   podSpec.nodeName = params.node;
+  injectNodeFacts(podSpec, params.facts ?? {});
   return job;
+}
+
+type EnvContainer = { env?: { name: string; value?: string }[] };
+
+/** Append each known fact to every init and main container's env unless the template already sets that name. */
+function injectNodeFacts(
+  podSpec: { containers?: unknown[]; [key: string]: unknown },
+  facts: NodeFacts,
+): void {
+  const vars: [string, string | undefined][] = [
+    [NODE_FACT_ENV.runtimeVersion, facts.containerRuntimeVersion],
+    ...NODE_FACT_ENV.machineId.map((name): [string, string | undefined] => [name, facts.machineID]),
+  ];
+  const known = vars.filter((v): v is [string, string] => Boolean(v[1]));
+  if (known.length === 0) return;
+  const containers = [
+    ...((podSpec.initContainers as EnvContainer[] | undefined) ?? []),
+    ...((podSpec.containers as EnvContainer[] | undefined) ?? []),
+  ];
+  for (const container of containers) {
+    const env = (container.env ??= []);
+    for (const [name, value] of known) if (!env.some((e) => e.name === name)) env.push({ name, value });
+  }
 }

@@ -160,3 +160,93 @@ export function guardedLabelPatch(
   }
   return ops;
 }
+
+/** `--remove-node-taints` entry: `key` matches any effect, `key:effect` exactly (split at the first `:`, trimmed). */
+export interface TaintMatcher {
+  key: string;
+  effect?: string;
+}
+
+export function parseTaintMatchers(value: string): TaintMatcher[] {
+  return value
+    .split(",")
+    .map((entry) => {
+      const at = entry.indexOf(":");
+      const key = (at < 0 ? entry : entry.slice(0, at)).trim();
+      const effect = at < 0 ? undefined : entry.slice(at + 1).trim() || undefined;
+      return { key, ...(effect ? { effect } : {}) };
+    })
+    .filter((m) => m.key.length > 0);
+}
+
+/** The node's taints that no matcher lifts (the start-up taints the install waits to remove are the others). */
+export function taintsToKeep<T extends { key: string; effect?: string }>(
+  taints: readonly T[],
+  matchers: readonly TaintMatcher[],
+): T[] {
+  return taints.filter((t) => !matchers.some((m) => m.key === t.key && (!m.effect || m.effect === t.effect)));
+}
+
+/** A guarded write of the node's taints (uid and resourceVersion tested like the label writes). */
+export function guardedTaintPatch(
+  node: { metadata?: { uid?: string; resourceVersion?: string } },
+  keep: readonly unknown[],
+): JsonPatchOp[] {
+  return [
+    { op: "test", path: "/metadata/uid", value: node.metadata?.uid ?? "" },
+    { op: "test", path: "/metadata/resourceVersion", value: node.metadata?.resourceVersion ?? "" },
+    { op: "replace", path: "/spec/taints", value: keep },
+  ];
+}
+
+/** The Node's `Ready` condition is `True` (looked up by type, not position). */
+export function nodeIsReady(node: {
+  status?: { conditions?: readonly { type: string; status: string }[] };
+}): boolean {
+  return node.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+}
+
+/** The node facts handed to every container of its Job (empty strings count as unknown). */
+export interface NodeFacts {
+  containerRuntimeVersion?: string;
+  machineID?: string;
+}
+
+export function nodeFacts(node: {
+  status?: { nodeInfo?: { containerRuntimeVersion?: string; machineID?: string } };
+}): NodeFacts {
+  const info = node.status?.nodeInfo;
+  return {
+    ...(info?.containerRuntimeVersion ? { containerRuntimeVersion: info.containerRuntimeVersion } : {}),
+    ...(info?.machineID ? { machineID: info.machineID } : {}),
+  };
+}
+
+/**
+ * `--require-node-runtime-version` / `--require-node-machine-id`: what the node does not report, as a message, or
+ * undefined when every required fact is there.
+ */
+export function missingNodeFacts(
+  facts: NodeFacts,
+  require: { runtimeVersion?: boolean; machineId?: boolean },
+): string | undefined {
+  const missing = [
+    ...(require.runtimeVersion && !facts.containerRuntimeVersion
+      ? ["status.nodeInfo.containerRuntimeVersion (--require-node-runtime-version)"]
+      : []),
+    ...(require.machineId && !facts.machineID
+      ? ["status.nodeInfo.machineID (--require-node-machine-id)"]
+      : []),
+  ];
+  return missing.length > 0 ? `the node does not report ${missing.join(" nor ")}` : undefined;
+}
+
+/**
+ * Env names the node facts go by: `CONTAINER_RUNTIME_VERSION`; the machine ID as k8s-job-dispatcher names it
+ * (`NODE_MACHINE_ID`, read by kata-deploy from 4.2) and as the in-tree dispatcher did (`KATA_DEPLOY_NODE_MACHINE_ID`,
+ * read up to 4.1), so the node-identity check works with either image.
+ */
+export const NODE_FACT_ENV = {
+  runtimeVersion: "CONTAINER_RUNTIME_VERSION",
+  machineId: ["NODE_MACHINE_ID", "KATA_DEPLOY_NODE_MACHINE_ID"],
+} as const;

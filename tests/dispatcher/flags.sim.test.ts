@@ -492,4 +492,107 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
       assert.equal(sim.audit.requestCounts()["create jobs"] ?? 0, 0);
     });
   });
+
+  it("checks node facts before the Job, then Ready and handlers before labelling, and lifts start-up taints after", async () => {
+    const startup = { key: "katacontainers.io/starting", effect: "NoSchedule" as const };
+    const keepMe = { key: "keep-me", value: "x", effect: "PreferNoSchedule" as const };
+    const nodes = ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5"];
+    const extra: FleetNode[] = [
+      { ...worker("c-0"), taints: [startup, keepMe] }, // serves kata-qemu: labelled, start-up taint lifted
+      worker("c-1"), // serves only runc: HandlersNotServed
+      { ...worker("c-2"), taints: [startup] }, // reports no handlers: passes
+      { ...worker("c-3"), containerRuntimeVersion: "" }, // NodeFactsMissing, no Job
+      { ...worker("c-4"), machineID: "" }, // NodeFactsMissing, no Job
+      worker("c-5"), // not Ready after its Job: NodeNotReady
+    ];
+    await withSim({ fleet: fleet(extra) }, async (sim) => {
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      const handlers = (node: string, names: string[]) =>
+        sim.patch("nodes", undefined, node, { status: { runtimeHandlers: names.map((name) => ({ name })) } });
+      handlers("c-0", ["runc", "kata-qemu"]);
+      handlers("c-1", ["runc"]);
+      handlers("c-5", ["kata-qemu"]);
+      // c-5's node goes NotReady the moment its Job completes (a CRI restart that does not come back).
+      const notReady = sim
+        .waitFor(() => jobComplete(jobOf(sim, PREFIX, "c-5")), 120_000)
+        .then(() => {
+          const conditions = (
+            sim.get("nodes", undefined, "c-5")?.status as { conditions: { type: string; status: string }[] }
+          ).conditions.map((c) =>
+            c.type === "Ready" ? { ...c, status: "False", reason: "KubeletNotReady" } : c,
+          );
+          sim.patch("nodes", undefined, "c-5", { status: { conditions } });
+        });
+      const tolerations = `\n      - {key: ${startup.key}, operator: Exists, effect: NoSchedule}`;
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000, tolerations }));
+      const doc = await runDispatcher(
+        options(template, {
+          nodes,
+          nodeLabel: "true",
+          requireNodeHandlers: ["kata-qemu", "kata-clh"],
+          waitNodeReadySecs: 1,
+          removeNodeTaints: [{ key: startup.key }],
+          requireNodeRuntimeVersion: true,
+          requireNodeMachineId: true,
+        }),
+        { kubeConfig, ...quiet, nodeWorkTiming: FAST_NODE_WORK },
+      );
+      await notReady;
+      const byNode = new Map(doc.nodes.map((n) => [n.node, n]));
+      assert.deepEqual(
+        nodes.map((n) => [n, byNode.get(n)?.outcome, byNode.get(n)?.reason]),
+        [
+          ["c-0", "succeeded", undefined],
+          ["c-1", "failed", "HandlersNotServed"],
+          ["c-2", "succeeded", undefined],
+          ["c-3", "failed", "NodeFactsMissing"],
+          ["c-4", "failed", "NodeFactsMissing"],
+          ["c-5", "failed", "NodeNotReady"],
+        ],
+      );
+      assert.match(
+        byNode.get("c-3")?.message ?? "",
+        /containerRuntimeVersion \(--require-node-runtime-version\)/,
+      );
+      assert.match(byNode.get("c-4")?.message ?? "", /machineID \(--require-node-machine-id\)/);
+      // Ground truth: Jobs only where the facts were reported; labels only where every check passed.
+      assert.deepEqual([...jobsPerNode(sim).keys()].filter((n) => n.startsWith("c-")).sort(), [
+        "c-0",
+        "c-1",
+        "c-2",
+        "c-5",
+      ]);
+      for (const node of nodes) {
+        assert.equal(labelsOf(sim, node)[SHARED], ["c-0", "c-2"].includes(node) ? "true" : undefined, node);
+      }
+      // The failures are recorded on the nodes as 0.3 does.
+      assert.equal(labelsOf(sim, "c-1")["kata-deploy-job-dispatcher/result"], "failed");
+      const taintsOf = (node: string) =>
+        (sim.get("nodes", undefined, node)?.spec as { taints?: unknown[] }).taints;
+      assert.deepEqual(taintsOf("c-0"), [keepMe]);
+      assert.deepEqual(taintsOf("c-2"), []);
+      // The facts reach every container under both machine-ID names (kata-deploy 4.1 and 4.2 images).
+      const job = jobOf(sim, PREFIX, "c-0") as KubeObject;
+      const pod = (
+        job.spec as {
+          template: { spec: Record<string, { name: string; env?: { name: string; value: string }[] }[]> };
+        }
+      ).template.spec;
+      for (const container of [...pod.initContainers, ...pod.containers]) {
+        const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
+        assert.deepEqual(
+          [env.CONTAINER_RUNTIME_VERSION, env.NODE_MACHINE_ID, env.KATA_DEPLOY_NODE_MACHINE_ID],
+          ["containerd://2.1.5", "c-0", "c-0"],
+          container.name,
+        );
+      }
+
+      const bad = await runDispatcher(options(template, { removeNodeTaints: [{ key: startup.key }] }), {
+        kubeConfig,
+        ...quiet,
+      });
+      assert.equal(bad.exitCode, 2);
+      assert.match(bad.error ?? "", /--remove-node-taints needs --node-label/);
+    });
+  });
 });
