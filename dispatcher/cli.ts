@@ -162,6 +162,10 @@ export function buildCommand(): Command {
       false,
     )
     .option(
+      "--cleanup-job-template <path>",
+      "Job template run first on nodes this install marks but no longer selects (prefix <name-prefix>-removed)",
+    )
+    .option(
       "--tracking-label-prefix <prefix>",
       `prefix of the Jobs' owner/node labels and of the node records (default ${TRACKING_LABEL_PREFIX})`,
     )
@@ -251,6 +255,7 @@ interface ParsedFlags {
   progressIntervalSecs: number;
   dryRun: boolean;
   skipInstalledNodes: boolean;
+  cleanupJobTemplate?: string;
   trackingLabelPrefix?: string;
   ownerJobFromPod?: string;
   yieldToLiveRun: boolean;
@@ -288,6 +293,7 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     dryRun: flags.dryRun,
     skipInstalledNodes: flags.skipInstalledNodes,
     progressIntervalSecs: flags.progressIntervalSecs,
+    cleanupJobTemplate: flags.cleanupJobTemplate || undefined,
     trackingLabelPrefix: flags.trackingLabelPrefix,
     ownerJobFromPod: flags.ownerJobFromPod || undefined,
     yieldToLiveRun: flags.yieldToLiveRun,

@@ -145,6 +145,8 @@ export interface NodeCheckState {
   tainted?: string;
   /** What the node does not report that --require-node-runtime-version / --require-node-machine-id need. */
   missingFacts?: string;
+  /** The cleanup pass of a node no longer selected: the node matches the install's selection again. */
+  backInSelection?: boolean;
 }
 
 function skipped(node: string, reason: string, message: string): Action {
@@ -171,6 +173,21 @@ export function decideDispatch(s: NodeCheckState): Action[] {
   // An earlier incarnation of this run (same owner Job) already ran the node's Job, and its TTL removed it: the
   // record on the node says so, and the node must not get a second Job.
   if (s.recorded) return [{ kind: "finishFromRecord", node, result: s.recorded }];
+  if (s.backInSelection) {
+    return [
+      {
+        kind: "finishNode",
+        node,
+        result: {
+          node,
+          outcome: "succeeded",
+          attempts: 0,
+          reason: "BackInSelection",
+          message: `node ${node} is selected again; not cleaned`,
+        },
+      },
+    ];
+  }
   if (s.unchanged) return [{ kind: "finishFromRecord", node, result: s.unchanged }];
   if (!s.byName && s.selectors.length > 0 && !s.selectors.some((x) => x.matches(fresh.metadata?.labels))) {
     return [

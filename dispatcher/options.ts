@@ -88,6 +88,17 @@ export interface DispatcherOptions {
   requireNodeRuntimeVersion?: boolean;
   /** Fail (no Job) a node that does not report `status.nodeInfo.machineID`. */
   requireNodeMachineId?: boolean;
+  /**
+   * Template of the cleanup pass over nodes this install marks but no longer selects (dispatcher-reference.md §3.7):
+   * they run it first (prefix `<name prefix>-removed`, labels released after success); a failure there stops the run
+   * before the install pass.
+   */
+  cleanupJobTemplate?: string;
+  /**
+   * Internal (the cleanup pass's run, not a flag): the install's label selectors. A node matching one again is left
+   * alone and counted as succeeded (`BackInSelection`).
+   */
+  removedFromSelectors?: string[];
 }
 
 export interface DispatcherDeps {

@@ -34,6 +34,8 @@ export interface ResultsDocument {
   plan?: { node: string; job: string }[];
   nodes: NodeResult[];
   counts: ResultsCounts;
+  /** `--cleanup-job-template`: the cleanup pass over nodes this install marks but no longer selects (ran first). */
+  removed?: { owner: string; nodes: NodeResult[]; counts: ResultsCounts };
 }
 
 /** The counts of a results document; `targeted` is every node a Job was meant for (all but the skipped). */

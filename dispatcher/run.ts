@@ -21,7 +21,7 @@ import {
   type JobLike,
   type NodeResult,
 } from "../kube/jobStatus";
-import type { LabelSelector } from "../kube/labelSelector";
+import { parseLabelSelector, type LabelSelector } from "../kube/labelSelector";
 import {
   installLabelKeys,
   missingNodeFacts,
@@ -162,6 +162,9 @@ class Run {
   private readonly recordRefused = new Set<"nodes" | "events">();
   private readonly recordProbe = new Map<"nodes" | "events", Promise<void>>();
   private createdAny = false;
+  /** The nodes the selection matched (admitted or not): what --cleanup-job-template must not clean. */
+  private matchedNames = new Set<string>();
+  private removedPass?: ResultsDocument["removed"];
   private readonly nodeWork: NodeWork;
   /** Nodes whose Job succeeded and whose node work after it is under way (their slot stays taken). */
   private readonly nodeWorkUnderWay = new Set<string>();
@@ -386,6 +389,22 @@ class Run {
     const owner = ownerJobOfPod(found);
     if ("problem" in owner) throw new DispatcherError(`${flag}: ${owner.problem}`, 2);
     return owner;
+  }
+
+  /** `--cleanup-job-template` is read when a node needs it, but a bad file is a usage error before anything runs. */
+  private checkCleanupTemplate(path: string): void {
+    try {
+      parseJobTemplate(readFileSync(path, "utf8"), path);
+    } catch (err) {
+      const why =
+        err instanceof TemplateError
+          ? err.message
+          : ((err as NodeJS.ErrnoException).code ?? describeError(err));
+      throw new DispatcherError(
+        `--cleanup-job-template ${path}: ${why}; pass the path of a batch/v1 Job YAML`,
+        2,
+      );
+    }
   }
 
   private async resolveOwner(): Promise<void> {
@@ -824,6 +843,10 @@ class Run {
       selectors: this.selectors,
       selectorText: describeSelectors(this.o.nodeSelectors ?? []),
       tainted: taint ? taintedMessage(skippedNode(node, taint)) : undefined,
+      backInSelection:
+        fresh && this.o.removedFromSelectors
+          ? this.o.removedFromSelectors.some((x) => parseLabelSelector(x).matches(fresh?.metadata?.labels))
+          : undefined,
       missingFacts: fresh
         ? missingNodeFacts(nodeFacts(fresh), {
             runtimeVersion: this.o.requireNodeRuntimeVersion,
@@ -1041,6 +1064,7 @@ class Run {
       this.selectors = checkOptions(this.o);
       this.log.log("info", `kata-deploy dispatcher: namespace ${this.namespace}, owner ${this.owner}`);
       this.readTemplate();
+      if (this.o.cleanupJobTemplate) this.checkCleanupTemplate(this.o.cleanupJobTemplate);
       void this.api;
       if (this.o.timeoutSecs !== undefined && this.o.timeoutSecs > 0) {
         timeoutTimer = setTimeout(() => {
@@ -1062,7 +1086,13 @@ class Run {
           return this.finish();
         }
       }
-      const targets = await this.selectNodes();
+      let targets = await this.selectNodes();
+      if (this.o.cleanupJobTemplate && !this.o.dryRun && (await this.cleanRemovedNodes())) {
+        // A cleaned node may have come back meanwhile: select again, waits included.
+        this.preResults.length = 0;
+        this.selectedUids.clear();
+        targets = await this.selectNodes();
+      }
       this.fanout = new FanOut(targets, this.o.parallelism ?? PARALLELISM_DEFAULT);
       if (this.o.dryRun) return this.finish(targets);
       if (targets.length === 0) return this.finish();
@@ -1094,6 +1124,11 @@ class Run {
     const { admitted, skipped } = await this.nodes
       .resolve()
       .catch((err) => this.rethrowSetup(err, "list", "nodes"));
+    // Ownership is judged on the matched set: a tainted or cordoned node is still this install's.
+    this.matchedNames = new Set([
+      ...admitted.map((n) => n.metadata?.name as string),
+      ...skipped.map((s) => s.node),
+    ]);
     for (const s of skipped) {
       this.log.log(
         "info",
@@ -1126,6 +1161,72 @@ class Run {
       );
     }
     return [...this.selectedUids.keys()];
+  }
+
+  /**
+   * `--cleanup-job-template` (§3.7): nodes carrying this install's mark that the selection no longer matches run the
+   * cleanup template first, as a run of its own (prefix `<prefix>-removed`, the same owner, labels released after
+   * success). True when it cleaned any; a failure there ends the run before the install pass.
+   */
+  private async cleanRemovedNodes(): Promise<boolean> {
+    const marked: string[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.call("list nodes marked by this install", (s) =>
+        this.api.listNodes(
+          {
+            labelSelector: this.labelKeys.mark,
+            limit: this.o.nodePageSize ?? DISPATCHER_DEFAULTS.nodePageSize,
+            continueToken,
+          },
+          s,
+        ),
+      ).catch((err) => this.rethrowSetup(err, "list", "nodes"));
+      marked.push(...page.items.map((n) => n.metadata?.name as string));
+      continueToken = page.continueToken;
+    } while (continueToken);
+    const removed = marked.filter((n) => !this.matchedNames.has(n)).sort();
+    if (removed.length === 0) return false;
+    this.log.log(
+      "info",
+      `cleaning ${removed.length} node(s) this install marks (${this.labelKeys.mark}) but no longer selects, before installing: ${removed.slice(0, 10).join(", ")}${removed.length > 10 ? ", ..." : ""}`,
+    );
+    const doc = await runDispatcher(
+      {
+        ...this.o,
+        jobTemplate: this.o.cleanupJobTemplate as string,
+        cleanupJobTemplate: undefined,
+        namePrefix: `${this.o.namePrefix}-removed`,
+        ownerJobName: this.ownerRef?.name,
+        ownerJobFromPod: undefined,
+        yieldToLiveRun: false,
+        nodes: removed,
+        nodeSelectors: [],
+        ignoreNodeTaints: true,
+        skipSatisfiedNodes: false,
+        skipInstalledNodes: false,
+        // Only the release of this install's labels: no label value, claim, checks or taints.
+        removeNodeLabel: true,
+        nodeLabel: undefined,
+        claimNodePending: false,
+        requireNodeHandlers: undefined,
+        waitNodeReadySecs: 0,
+        removeNodeTaints: undefined,
+        requireNodeRuntimeVersion: false,
+        requireNodeMachineId: false,
+        removedFromSelectors: this.o.nodes?.length ? [] : (this.o.nodeSelectors ?? []),
+      },
+      { ...this.deps, api: this.api },
+    );
+    this.removedPass = { owner: doc.owner, nodes: doc.nodes, counts: doc.counts };
+    if (doc.exitCode !== 0) {
+      const failed = doc.nodes.filter((n) => n.outcome !== "succeeded").map((n) => n.node);
+      throw new DispatcherError(
+        `the cleanup of node(s) no longer selected failed (${failed.join(", ") || doc.error}); the install pass did not run: ${doc.error ?? "see the removed nodes' results"}`,
+        1,
+      );
+    }
+    return true;
   }
 
   private rethrowSetup(err: unknown, verb: string, resource: string, namespace?: string): never {
@@ -1217,6 +1318,7 @@ class Run {
       plan: plan?.map((node) => ({ node, job: jobName(this.owner, node) })),
       nodes,
       counts,
+      ...(this.removedPass ? { removed: this.removedPass } : {}),
     };
     if (!this.killed && !plan) this.progressLine.flush(this.fanout.progress());
     return doc;

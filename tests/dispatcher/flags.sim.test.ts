@@ -595,4 +595,97 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
       assert.match(bad.error ?? "", /--remove-node-taints needs --node-label/);
     });
   });
+
+  it("--cleanup-job-template cleans nodes this install marks but no longer selects, first; a failure there stops the install", async () => {
+    const pool = (name: string, p: string): FleetNode => worker(name, undefined, { pool: p });
+    const extra = [pool("p-0", "a"), pool("p-1", "a"), pool("p-2", "b"), pool("p-3", "b"), pool("p-4", "a")];
+    await withSim({ fleet: fleet(extra) }, async (sim) => {
+      const kubeConfig = kubeConfigOf(sim.kubeconfigPath);
+      for (const node of ["p-0", "p-2", "p-3"])
+        sim.patch("nodes", undefined, node, { metadata: { labels: { [SHARED]: "true", [BLUE]: "true" } } });
+      // p-4 is selected and tainted (not admitted): still this install's, so never cleaned.
+      sim.patch("nodes", undefined, "p-4", {
+        metadata: { labels: { [SHARED]: "true", [BLUE]: "true" } },
+        spec: { taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] },
+      });
+      const owner = await runningOwnerJob(sim, OWNER_JOB);
+      const install = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const cleanupTemplate = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const run = (extraOptions: Partial<DispatcherOptions>) =>
+        runDispatcher(
+          options(install, {
+            nodes: undefined,
+            nodeSelectors: ["pool=a"],
+            ownerJobName: OWNER_JOB,
+            cleanupJobTemplate: cleanupTemplate,
+            nodeLabel: "true",
+            claimNodePending: true,
+            multiInstallSuffix: "blue",
+            ...extraOptions,
+          }),
+          { kubeConfig, ...quiet, nodeWorkTiming: FAST_NODE_WORK },
+        );
+      // First: p-3's cleanup fails, so nothing is installed.
+      sim.setOutcome("p-3", { kind: "fail" });
+      const failed = await run({});
+      assert.equal(failed.exitCode, 1);
+      assert.match(
+        failed.error ?? "",
+        /cleanup of node\(s\) no longer selected failed \(p-3\); the install pass did not run/,
+      );
+      assert.equal(jobsPerNode(sim, PREFIX).size, 0, "no install Job after a failed cleanup");
+      const removedOwner = `${PREFIX}-removed`;
+      assert.deepEqual([...jobsPerNode(sim, removedOwner).keys()].sort(), ["p-2", "p-3"]);
+      assert.deepEqual(pick(labelsOf(sim, "p-2")), {}, "p-2 released");
+      assert.deepEqual(
+        pick(labelsOf(sim, "p-3")),
+        { [SHARED]: "false", [BLUE]: "false" },
+        "p-3 demoted, kept",
+      );
+
+      // Then p-3 cleans up, and the install covers pool a (p-4 stays tainted and skipped) after the cleanup ended.
+      // (A new release's dispatcher Job: the first one's Jobs are an earlier run's, replaced, not adopted.)
+      sim.setOutcome("p-3", { kind: "succeed" });
+      const second = await runningOwnerJob(sim, `${OWNER_JOB}-2`);
+      const doc = await run({ ownerJobName: `${OWNER_JOB}-2` });
+      assert.equal(doc.exitCode, 0, doc.error);
+      assert.deepEqual(
+        doc.removed?.nodes.map((n) => [n.node, n.outcome]),
+        [["p-3", "succeeded"]],
+      );
+      assert.deepEqual(pick(labelsOf(sim, "p-3")), {});
+      const installs = jobsPerNode(sim, PREFIX);
+      assert.deepEqual([...installs.keys()].sort(), ["p-0", "p-1"]);
+      const truth = sim.audit.jobsByNode();
+      const cleanedAt = Math.max(
+        ...["p-2", "p-3"]
+          .flatMap((n) => truth[n].jobs.filter((j) => j.owner === removedOwner))
+          .map((j) => j.finishedAt ?? Infinity),
+      );
+      const firstInstall = Math.min(
+        ...["p-0", "p-1"]
+          .flatMap((n) => truth[n].jobs.filter((j) => j.owner === PREFIX))
+          .map((j) => j.createdAt),
+      );
+      assert.ok(cleanedAt <= firstInstall, "every cleanup ended before the first install Job");
+      assert.equal(labelsOf(sim, "p-4")[BLUE], "true", "a selected, tainted node is not cleaned");
+      // Both passes' Jobs belong to the dispatcher's Job.
+      const removedJobs = sim.list("jobs", {
+        namespace: NS,
+        labelSelector: `kata-deploy-job-dispatcher/owner=${removedOwner}`,
+      });
+      assert.deepEqual(
+        removedJobs.map((j) => j.metadata.ownerReferences?.[0]?.uid),
+        removedJobs.map(() => second.uid),
+      );
+      assert.notEqual(owner.uid, second.uid);
+
+      const bad = await run({
+        ownerJobName: `${OWNER_JOB}-2`,
+        cleanupJobTemplate: "/nonexistent/cleanup.yaml",
+      });
+      assert.equal(bad.exitCode, 2);
+      assert.match(bad.error ?? "", /--cleanup-job-template \/nonexistent\/cleanup.yaml: ENOENT/);
+    });
+  });
 });
