@@ -228,6 +228,12 @@ export function buildCommand(): Command {
       false,
     )
     .option("--require-node-machine-id", "fail a node that does not report status.nodeInfo.machineID", false)
+    .option(
+      "--kubelet-timeout-warn-secs <n>",
+      "before each Job, warn when the kubelet's runtimeRequestTimeout is below this (needs nodes/proxy get); 0 = off",
+      nonNegative("--kubelet-timeout-warn-secs", false),
+      0,
+    )
     .version(DISPATCHER_VERSION)
     .showHelpAfterError("(run with --help for usage)");
 }
@@ -256,6 +262,7 @@ interface ParsedFlags {
   dryRun: boolean;
   skipInstalledNodes: boolean;
   cleanupJobTemplate?: string;
+  kubeletTimeoutWarnSecs: number;
   trackingLabelPrefix?: string;
   ownerJobFromPod?: string;
   yieldToLiveRun: boolean;
@@ -294,6 +301,7 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     skipInstalledNodes: flags.skipInstalledNodes,
     progressIntervalSecs: flags.progressIntervalSecs,
     cleanupJobTemplate: flags.cleanupJobTemplate || undefined,
+    kubeletTimeoutWarnSecs: flags.kubeletTimeoutWarnSecs,
     trackingLabelPrefix: flags.trackingLabelPrefix,
     ownerJobFromPod: flags.ownerJobFromPod || undefined,
     yieldToLiveRun: flags.yieldToLiveRun,

@@ -434,3 +434,40 @@ export function satisfiedResult(
     message: `labels ${keys.shared} and ${keys.mark} are already ${value}${handlers === "serving" ? " and a required handler is served" : ""}; no Job (--skip-satisfied-nodes)`,
   };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// --kubelet-timeout-warn-secs (advisory)
+
+/** A Go duration (`2m0s`, `1h30m`, `15s`, `1.5m`) in seconds, or undefined when it is not one. */
+export function goDurationSecs(text: string): number | undefined {
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001, us: 1e-6, µs: 1e-6, ns: 1e-9 };
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text.trim()) return undefined;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]], 0);
+}
+
+/**
+ * What the kubelet's `/configz` says of its `runtimeRequestTimeout` against `--kubelet-timeout-warn-secs` (§3.5): a
+ * warning when it is shorter (a long image pull or CRI restart may then time out), else an info line. Never fails.
+ */
+export function kubeletTimeoutNote(
+  node: string,
+  configz: unknown,
+  thresholdSecs: number,
+): { level: "info" | "warn"; message: string } {
+  const root = (configz ?? {}) as Record<string, { runtimeRequestTimeout?: unknown } | undefined>;
+  const raw = root.kubeletconfig?.runtimeRequestTimeout ?? root.kubeletConfig?.runtimeRequestTimeout;
+  const secs = typeof raw === "string" ? goDurationSecs(raw) : undefined;
+  if (secs === undefined) {
+    return {
+      level: "warn",
+      message: `node ${node}: the kubelet's runtimeRequestTimeout could not be read (${JSON.stringify(raw ?? null)}); not checked`,
+    };
+  }
+  return secs < thresholdSecs
+    ? {
+        level: "warn",
+        message: `node ${node}: the kubelet's runtimeRequestTimeout is ${raw}, below ${thresholdSecs}s (--kubelet-timeout-warn-secs): long image pulls may time out`,
+      }
+    : { level: "info", message: `node ${node}: the kubelet's runtimeRequestTimeout is ${raw}` };
+}

@@ -46,6 +46,8 @@ export interface DispatcherKubeApi {
   getPod?(namespace: string, name: string, signal?: AbortSignal): Promise<OwnedObject>;
   /** JSON merge patch of a Node (the outcome record); optional: fakes and the poll bench need not record. */
   patchNode?(name: string, patch: object, signal?: AbortSignal): Promise<void>;
+  /** GET `/api/v1/nodes/<node>/proxy/<path>` (the kubelet's `configz`), parsed JSON; optional: advisory only. */
+  getNodeProxy?(node: string, path: string, signal?: AbortSignal): Promise<unknown>;
   /** RFC 6902 JSON patch of a Node (guarded label and taint writes of the node work); optional like patchNode. */
   jsonPatchNode?(name: string, ops: readonly JsonPatchOp[], signal?: AbortSignal): Promise<void>;
   /** Create a core/v1 Event (the outcome and stall reports); optional like patchNode. */
@@ -397,6 +399,10 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
     },
     async patchNode(name, patch, signal) {
       await core.patchNode({ name, body: patch }, options(signal, "application/merge-patch+json"));
+    },
+    async getNodeProxy(name, path, signal) {
+      const text = await core.connectGetNodeProxyWithPath({ name, path }, options(signal));
+      return typeof text === "string" ? (JSON.parse(text) as unknown) : text;
     },
     async jsonPatchNode(name, ops, signal) {
       await core.patchNode({ name, body: ops }, options(signal, "application/json-patch+json"));

@@ -20,6 +20,7 @@ import {
 } from "../kube/nodeLabels";
 import type { NodeLike } from "./admission";
 import type { NodeWorkTiming } from "./defaults";
+import { kubeletTimeoutNote } from "./decide";
 import { apiFailureOf } from "./kubeApi";
 import type { Logger } from "./log";
 import { describeError, type DispatcherOptions } from "./options";
@@ -41,6 +42,8 @@ export interface NodeWorkContext {
   timing: NodeWorkTiming;
   /** The node as listed now (with the run's retries), undefined when it is gone. */
   readNode: (name: string) => Promise<NodeLike | undefined>;
+  /** The kubelet's `/configz` through the node proxy, bounded in time; advisory. */
+  readKubeletConfig: (node: string) => Promise<unknown>;
   /** One guarded JSON patch (no retries on 409/422: those are answers here). */
   patchNode: (name: string, ops: readonly JsonPatchOp[]) => Promise<void>;
   /** Resolves after `ms`, or rejects when the run is killed. */
@@ -59,7 +62,8 @@ export class NodeWork {
 
   /** Work before the Job: demote (--remove-node-label), claim (--claim-node-pending). */
   get beforeDispatchNeeded(): boolean {
-    return Boolean(this.ctx.options.removeNodeLabel || this.ctx.options.claimNodePending);
+    const o = this.ctx.options;
+    return Boolean(o.removeNodeLabel || o.claimNodePending || o.kubeletTimeoutWarnSecs);
   }
 
   /** Work after the Job succeeded: release (--remove-node-label) or label (--node-label). */
@@ -86,6 +90,23 @@ export class NodeWork {
         this.ctx.timing.claimAttempts,
       );
     }
+    if (options.kubeletTimeoutWarnSecs) await this.probeKubelet(node, options.kubeletTimeoutWarnSecs);
+    // The labels were written for the node selected; it must still be that machine.
+    if (options.removeNodeLabel || options.claimNodePending) await this.current(node, uid);
+  }
+
+  /** §3.5, advisory: every failure (no `nodes/proxy` permission, a timeout, an odd answer) only warns. */
+  private async probeKubelet(node: string, thresholdSecs: number): Promise<void> {
+    let note: { level: "info" | "warn"; message: string };
+    try {
+      note = kubeletTimeoutNote(node, await this.ctx.readKubeletConfig(node), thresholdSecs);
+    } catch (err) {
+      note = {
+        level: "warn",
+        message: `node ${node}: cannot read the kubelet's configz to check runtimeRequestTimeout: ${describeError(err)}`,
+      };
+    }
+    this.ctx.log.log(note.level, note.message, { node });
   }
 
   /** §3.4: after the Job succeeded; throws NodeWorkFailure when the node must be reported failed. */

@@ -94,6 +94,8 @@ export interface DispatcherOptions {
    * before the install pass.
    */
   cleanupJobTemplate?: string;
+  /** Before each Job, warn when the node's kubelet `runtimeRequestTimeout` is below this (advisory; 0 = off). */
+  kubeletTimeoutWarnSecs?: number;
   /**
    * Internal (the cleanup pass's run, not a flag): the install's label selectors. A node matching one again is left
    * alone and counted as succeeded (`BackInSelection`).
@@ -211,6 +213,7 @@ export function checkOptions(o: DispatcherOptions): LabelSelector[] {
   positive("--timeout-secs", o.timeoutSecs, 0);
   positive("--stuck-after-secs", o.stuckAfterSecs, 0);
   positive("--wait-node-ready-secs", o.waitNodeReadySecs, 0);
+  positive("--kubelet-timeout-warn-secs", o.kubeletTimeoutWarnSecs, 0);
   const selectors: LabelSelector[] = [];
   for (const s of o.nodeSelectors ?? []) {
     try {

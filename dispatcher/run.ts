@@ -106,6 +106,8 @@ const STALE_DELETE_CONCURRENCY = 16;
 const RECREATE_ATTEMPTS = 30;
 const RECREATE_INTERVAL_MS = 2000;
 const STUCK_REPEAT_MS = 5 * 60_000;
+/** The kubelet probe of --kubelet-timeout-warn-secs is advisory: one try, this long at most. */
+const KUBELET_PROBE_TIMEOUT_MS = 15_000;
 /** A Node name may be 253 characters; generateName adds 5 and must stay within that. */
 const MAX_EVENT_NAME_PREFIX = 200;
 
@@ -228,6 +230,15 @@ class Run {
         if (!patch) throw new DispatcherError("this API client cannot patch nodes", 2);
         // Conflicts are answers (the node changed): only transport errors, 429 and 5xx are retried here.
         await this.call(`patch node ${name}`, (s) => patch(name, ops, s));
+      },
+      readKubeletConfig: async (name) => {
+        const read = this.api.getNodeProxy?.bind(this.api);
+        if (!read) throw new Error("this API client cannot read node proxies");
+        // One attempt, bounded: a slow kubelet must not hold a slot for an advisory note.
+        return withRetry(`read kubelet configz of node ${name}`, (s) => read(name, "configz", s), {
+          signal: this.requestSignal,
+          policy: { ...this.policy, attempts: 1, timeoutMs: KUBELET_PROBE_TIMEOUT_MS },
+        });
       },
       sleep: (ms) => sleep(ms, this.requestSignal),
       log: this.log,
@@ -1214,6 +1225,7 @@ class Run {
         removeNodeTaints: undefined,
         requireNodeRuntimeVersion: false,
         requireNodeMachineId: false,
+        kubeletTimeoutWarnSecs: 0,
         removedFromSelectors: this.o.nodes?.length ? [] : (this.o.nodeSelectors ?? []),
       },
       { ...this.deps, api: this.api },

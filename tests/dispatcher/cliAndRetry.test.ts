@@ -74,7 +74,9 @@ describe("dispatcher CLI", () => {
       "--wait-node-ready-secs=300",
       "--require-node-handlers=kata-qemu-blue, kata-clh-blue,,kata-qemu-blue",
       "--remove-node-taints=katacontainers.io/starting, other:NoExecute",
+      "--kubelet-timeout-warn-secs=600",
     ]);
+    assert.equal(o.kubeletTimeoutWarnSecs, 600);
     assert.equal(o.cleanupJobTemplate, "/etc/kata-job/cleanup-job.yaml");
     assert.equal(o.trackingLabelPrefix, "kata-deploy-job-dispatcher");
     assert.equal(o.nodeLabelKey, "katacontainers.io/kata-runtime");

@@ -688,4 +688,23 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
       assert.match(bad.error ?? "", /--cleanup-job-template \/nonexistent\/cleanup.yaml: ENOENT/);
     });
   });
+
+  it("--kubelet-timeout-warn-secs is advisory: a kubelet that cannot be read is a warning, never a failure", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      const lines: string[] = [];
+      const logger = { log: (level: string, message: string) => lines.push(`${level} ${message}`) };
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const doc = await runDispatcher(options(template, { kubeletTimeoutWarnSecs: 600 }), {
+        kubeConfig: kubeConfigOf(sim.kubeconfigPath),
+        ...quiet,
+        logger,
+      });
+      assert.equal(doc.exitCode, 0, doc.error);
+      assert.equal(doc.counts.succeeded, WORKERS.length);
+      // kube-sim does not serve nodes/proxy: each node's probe was refused, and said so.
+      const warned = lines.filter((l) => /^warn node w-\d: cannot read the kubelet's configz/.test(l));
+      assert.equal(warned.length, WORKERS.length, lines.join("\n"));
+      assertCoveredExactlyOnce(sim, WORKERS);
+    });
+  });
 });
