@@ -13,6 +13,7 @@ import {
   DEFAULT_INSTANCE_SUFFIX,
   INSTANCE_LABEL_PREFIX,
   parseTaintMatchers,
+  PENDING_LABEL_VALUE,
   SHARED_NODE_LABEL_KEY,
   type TaintMatcher,
 } from "../kube/nodeLabels";
@@ -189,6 +190,10 @@ export function buildCommand(): Command {
       "after a node's Job succeeded, set the shared label and this install's mark to it",
     )
     .option(
+      "--node-label-pending-value <value>",
+      `the value of claimed and demoted labels (default ${PENDING_LABEL_VALUE})`,
+    )
+    .option(
       "--remove-node-label",
       "cleanup: demote this install's labels first, release them after success",
       false,
@@ -269,6 +274,7 @@ interface ParsedFlags {
   skipSatisfiedNodes: boolean;
   nodeLabelKey?: string;
   nodeLabel?: string;
+  nodeLabelPendingValue?: string;
   removeNodeLabel: boolean;
   claimNodePending: boolean;
   instanceLabelPrefix?: string;
@@ -308,6 +314,7 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     skipSatisfiedNodes: flags.skipSatisfiedNodes,
     nodeLabelKey: flags.nodeLabelKey,
     nodeLabel: flags.nodeLabel,
+    nodeLabelPendingValue: flags.nodeLabelPendingValue,
     removeNodeLabel: flags.removeNodeLabel,
     claimNodePending: flags.claimNodePending,
     instanceLabelPrefix: flags.instanceLabelPrefix,

@@ -74,6 +74,8 @@ export interface DispatcherOptions {
   removeNodeLabel?: boolean;
   /** Before the Job, add the pending value to whichever of the two labels is absent; failing that fails the node. */
   claimNodePending?: boolean;
+  /** The value of claimed and demoted labels (default kube/nodeLabels.ts PENDING_LABEL_VALUE, `false`). */
+  nodeLabelPendingValue?: string;
   /** Prefix of the install marks (default kube/nodeLabels.ts INSTANCE_LABEL_PREFIX). */
   instanceLabelPrefix?: string;
   /** This install's mark is `<instance prefix>/<suffix>` (default `default`). */
@@ -275,6 +277,18 @@ function nodeWorkProblems(o: DispatcherOptions): string[] {
       o.nodeLabel,
       o.nodeLabel === "" ? ["must not be empty"] : labelValueErrors(o.nodeLabel),
     );
+  }
+  if (o.nodeLabelPendingValue !== undefined) {
+    invalid(
+      "--node-label-pending-value",
+      o.nodeLabelPendingValue,
+      o.nodeLabelPendingValue === "" ? ["must not be empty"] : labelValueErrors(o.nodeLabelPendingValue),
+    );
+    if (o.nodeLabel !== undefined && o.nodeLabel === o.nodeLabelPendingValue) {
+      problems.push(
+        `--node-label and --node-label-pending-value are both ${JSON.stringify(o.nodeLabel)}: a pending node would look installed`,
+      );
+    }
   }
   if (o.instanceLabelPrefix !== undefined) {
     invalid(

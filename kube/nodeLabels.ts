@@ -9,7 +9,7 @@ export const SHARED_NODE_LABEL_KEY = "katacontainers.io/kata-runtime";
 export const INSTANCE_LABEL_PREFIX = "kata-deploy.katacontainers.io";
 /** The mark's name when no `--multi-install-suffix` is given. */
 export const DEFAULT_INSTANCE_SUFFIX = "default";
-/** What a claimed (Job not yet succeeded) or demoted node carries in both labels. */
+/** `--node-label-pending-value` default: what a claimed (Job not yet succeeded) or demoted node carries in both labels. */
 export const PENDING_LABEL_VALUE = "false";
 
 /** The install's mark: `<prefix>/<suffix or "default">`. */
@@ -26,16 +26,24 @@ export interface InstallLabelKeys {
   mark: string;
   /** Marks of every install start with `<instance prefix>/`. */
   markPrefix: string;
+  /** The value of a claimed or demoted label (also what another install's mark says while it is only pending). */
+  pending: string;
 }
 
 export function installLabelKeys(
-  o: { nodeLabelKey?: string; instanceLabelPrefix?: string; multiInstallSuffix?: string } = {},
+  o: {
+    nodeLabelKey?: string;
+    instanceLabelPrefix?: string;
+    multiInstallSuffix?: string;
+    nodeLabelPendingValue?: string;
+  } = {},
 ): InstallLabelKeys {
   const prefix = o.instanceLabelPrefix ?? INSTANCE_LABEL_PREFIX;
   return {
     shared: o.nodeLabelKey ?? SHARED_NODE_LABEL_KEY,
     mark: instanceMarkKey(prefix, o.multiInstallSuffix),
     markPrefix: `${prefix}/`,
+    pending: o.nodeLabelPendingValue ?? PENDING_LABEL_VALUE,
   };
 }
 
@@ -52,7 +60,7 @@ export function sharedLabelVerdict(labels: Labels, keys: InstallLabelKeys): "kee
   let other = false;
   for (const [key, value] of Object.entries(labels ?? {})) {
     if (key === keys.mark || !key.startsWith(keys.markPrefix)) continue;
-    if (value !== PENDING_LABEL_VALUE) return "keep";
+    if (value !== keys.pending) return "keep";
     other = true;
   }
   return other ? "demote" : "remove";
@@ -61,8 +69,7 @@ export function sharedLabelVerdict(labels: Labels, keys: InstallLabelKeys): "kee
 /** `--claim-node-pending`: add the pending value to each of the two labels that is absent (a present one is kept). */
 export function claimChanges(labels: Labels, keys: InstallLabelKeys): LabelChanges {
   const changes: LabelChanges = {};
-  for (const key of [keys.shared, keys.mark])
-    if (labels?.[key] === undefined) changes[key] = PENDING_LABEL_VALUE;
+  for (const key of [keys.shared, keys.mark]) if (labels?.[key] === undefined) changes[key] = keys.pending;
   return changes;
 }
 
@@ -79,11 +86,11 @@ export function labelChanges(labels: Labels, keys: InstallLabelKeys, value: stri
  */
 export function demoteChanges(labels: Labels, keys: InstallLabelKeys): LabelChanges {
   const changes: LabelChanges = {};
-  if (labels?.[keys.mark] !== undefined && labels[keys.mark] !== PENDING_LABEL_VALUE)
-    changes[keys.mark] = PENDING_LABEL_VALUE;
+  if (labels?.[keys.mark] !== undefined && labels[keys.mark] !== keys.pending)
+    changes[keys.mark] = keys.pending;
   const shared = labels?.[keys.shared];
-  if (shared !== undefined && shared !== PENDING_LABEL_VALUE && sharedLabelVerdict(labels, keys) !== "keep")
-    changes[keys.shared] = PENDING_LABEL_VALUE;
+  if (shared !== undefined && shared !== keys.pending && sharedLabelVerdict(labels, keys) !== "keep")
+    changes[keys.shared] = keys.pending;
   return changes;
 }
 
@@ -93,8 +100,8 @@ export function releaseChanges(labels: Labels, keys: InstallLabelKeys): LabelCha
   if (labels?.[keys.mark] !== undefined) changes[keys.mark] = null;
   const shared = labels?.[keys.shared];
   const verdict = sharedLabelVerdict(labels, keys);
-  if (verdict === "demote" && shared !== undefined && shared !== PENDING_LABEL_VALUE)
-    changes[keys.shared] = PENDING_LABEL_VALUE;
+  if (verdict === "demote" && shared !== undefined && shared !== keys.pending)
+    changes[keys.shared] = keys.pending;
   if (verdict === "remove" && shared !== undefined) changes[keys.shared] = null;
   return changes;
 }

@@ -75,7 +75,9 @@ describe("dispatcher CLI", () => {
       "--require-node-handlers=kata-qemu-blue, kata-clh-blue,,kata-qemu-blue",
       "--remove-node-taints=katacontainers.io/starting, other:NoExecute",
       "--kubelet-timeout-warn-secs=600",
+      "--node-label-pending-value=pending",
     ]);
+    assert.equal(o.nodeLabelPendingValue, "pending");
     assert.equal(o.kubeletTimeoutWarnSecs, 600);
     assert.equal(o.cleanupJobTemplate, "/etc/kata-job/cleanup-job.yaml");
     assert.equal(o.trackingLabelPrefix, "kata-deploy-job-dispatcher");

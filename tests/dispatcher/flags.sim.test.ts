@@ -480,6 +480,11 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
         [{ nodeLabelKey: "bad key" }, /--node-label-key "bad key" is not valid/],
         [{ nodeLabel: "not ok!" }, /--node-label "not ok!" is not valid/],
         [{ nodeLabel: "" }, /--node-label "" is not valid: must not be empty/],
+        [{ nodeLabelPendingValue: "no way" }, /--node-label-pending-value "no way" is not valid/],
+        [
+          { nodeLabel: "x", nodeLabelPendingValue: "x" },
+          /--node-label and --node-label-pending-value are both "x"/,
+        ],
         [{ instanceLabelPrefix: "Under_Score" }, /--instance-label-prefix "Under_Score" is not valid/],
         [{ multiInstallSuffix: "a/b" }, /--multi-install-suffix "a\/b" is not valid/],
         [{ requireNodeHandlers: ["Kata_QEMU"] }, /--require-node-handlers "Kata_QEMU" is not valid/],
@@ -705,6 +710,26 @@ describe("dispatcher flags of the 4.1 and 0.3 dispatchers", function () {
       const warned = lines.filter((l) => /^warn node w-\d: cannot read the kubelet's configz/.test(l));
       assert.equal(warned.length, WORKERS.length, lines.join("\n"));
       assertCoveredExactlyOnce(sim, WORKERS);
+    });
+  });
+
+  it("--node-label-pending-value is what a claimed node carries until its labels say the --node-label value", async () => {
+    await withSim({ fleet: fleet() }, async (sim) => {
+      sim.setOutcome("w-1", { kind: "fail" });
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const doc = await runDispatcher(
+        options(template, {
+          nodes: ["w-0", "w-1"],
+          nodeLabel: "true",
+          claimNodePending: true,
+          multiInstallSuffix: "blue",
+          nodeLabelPendingValue: "pending",
+        }),
+        { kubeConfig: kubeConfigOf(sim.kubeconfigPath), ...quiet, nodeWorkTiming: FAST_NODE_WORK },
+      );
+      assert.equal(doc.exitCode, 1, "w-1's Job failed");
+      assert.deepEqual(pick(labelsOf(sim, "w-0")), { [SHARED]: "true", [BLUE]: "true" });
+      assert.deepEqual(pick(labelsOf(sim, "w-1")), { [SHARED]: "pending", [BLUE]: "pending" });
     });
   });
 });

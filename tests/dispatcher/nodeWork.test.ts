@@ -35,6 +35,7 @@ describe("dispatcher node work rules", () => {
       shared: SHARED,
       mark: "kata-deploy.katacontainers.io/default",
       markPrefix: "kata-deploy.katacontainers.io/",
+      pending: "false",
     });
     assert.deepEqual(
       installLabelKeys({ nodeLabelKey: "x.io/rt", instanceLabelPrefix: "i.io", multiInstallSuffix: "s" }),
@@ -42,6 +43,7 @@ describe("dispatcher node work rules", () => {
         shared: "x.io/rt",
         mark: "i.io/s",
         markPrefix: "i.io/",
+        pending: "false",
       },
     );
   });
@@ -80,6 +82,17 @@ describe("dispatcher node work rules", () => {
       [BLUE]: null,
     });
     assert.deepEqual(releaseChanges({ [SHARED]: "true", [RED]: "true" }, keys), {});
+  });
+
+  it("writes --node-label-pending-value where the default writes false", () => {
+    const custom = installLabelKeys({ multiInstallSuffix: "blue", nodeLabelPendingValue: "pending" });
+    assert.deepEqual(claimChanges({}, custom), { [SHARED]: "pending", [BLUE]: "pending" });
+    assert.deepEqual(demoteChanges({ [SHARED]: "true", [BLUE]: "true" }, custom), {
+      [SHARED]: "pending",
+      [BLUE]: "pending",
+    });
+    assert.equal(sharedLabelVerdict({ [SHARED]: "true", [RED]: "pending" }, custom), "demote");
+    assert.equal(sharedLabelVerdict({ [SHARED]: "true", [RED]: "false" }, custom), "keep");
   });
 
   it("guards label writes by uid and resourceVersion, escaping keys as JSON pointers", () => {
