@@ -20,6 +20,12 @@ export interface NodeLike {
     resourceVersion?: string;
   };
   spec?: { taints?: Taint[]; unschedulable?: boolean };
+  /** Read by the node-work checks (`--require-node-handlers`, `--skip-satisfied-nodes`, the Ready wait, node facts). */
+  status?: {
+    runtimeHandlers?: { name?: string }[];
+    conditions?: { type: string; status: string }[];
+    nodeInfo?: { machineID?: string; containerRuntimeVersion?: string };
+  };
 }
 
 export interface SkippedNode {

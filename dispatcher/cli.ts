@@ -8,6 +8,15 @@ import { writeResultsFile } from "./results";
 import { runDispatcher, summarize, type DispatcherOptions, type ResultsDocument } from "./run";
 import { PARALLELISM_DEFAULT, PARALLELISM_MIN } from "../chart/parallelism";
 import { DISPATCHER_DEFAULTS } from "./defaults";
+import { TRACKING_LABEL_PREFIX } from "../kube/jobStatus";
+import {
+  DEFAULT_INSTANCE_SUFFIX,
+  INSTANCE_LABEL_PREFIX,
+  parseTaintMatchers,
+  PENDING_LABEL_VALUE,
+  SHARED_NODE_LABEL_KEY,
+  type TaintMatcher,
+} from "../kube/nodeLabels";
 
 export const DISPATCHER_VERSION = "0.1.0";
 
@@ -36,6 +45,33 @@ function nodeNames(value: string): string[] {
       `no node name in ${JSON.stringify(value)}: give comma-separated node names, or leave --nodes out to select nodes by --node-selector`,
     );
   return names;
+}
+
+/** `--require-node-handlers a,b`: trimmed, empty entries dropped, at least one. */
+function handlerNames(value: string): string[] {
+  const names = [
+    ...new Set(
+      value
+        .split(",")
+        .map((n) => n.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (names.length === 0)
+    throw new InvalidArgumentError(
+      `no handler name in ${JSON.stringify(value)}: give comma-separated CRI handler names (e.g. kata-qemu,kata-clh)`,
+    );
+  return names;
+}
+
+/** `--remove-node-taints a,b:NoSchedule`: at least one matcher. */
+function taintMatchers(value: string): TaintMatcher[] {
+  const matchers = parseTaintMatchers(value);
+  if (matchers.length === 0)
+    throw new InvalidArgumentError(
+      `no taint in ${JSON.stringify(value)}: give comma-separated taint keys, each optionally with :effect`,
+    );
+  return matchers;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -126,6 +162,83 @@ export function buildCommand(): Command {
       "leave out nodes whose record says this template's payload succeeded there (reported succeeded: Unchanged)",
       false,
     )
+    .option(
+      "--cleanup-job-template <path>",
+      "Job template run first on nodes this install marks but no longer selects (prefix <name-prefix>-removed)",
+    )
+    .option(
+      "--tracking-label-prefix <prefix>",
+      `prefix of the Jobs' owner/node labels and of the node records (default ${TRACKING_LABEL_PREFIX})`,
+    )
+    .option(
+      "--owner-job-from-pod <pod>",
+      "the owner is the Job that created this pod (in the Jobs' namespace); for CronJob runs",
+    )
+    .option(
+      "--yield-to-live-run",
+      "exit 0 without dispatching while another run of this prefix still works",
+      false,
+    )
+    .option(
+      "--skip-satisfied-nodes",
+      "leave out nodes already at the --node-label value (and serving a required handler)",
+      false,
+    )
+    .option("--node-label-key <key>", `the shared node label (default ${SHARED_NODE_LABEL_KEY})`)
+    .option(
+      "--node-label <value>",
+      "after a node's Job succeeded, set the shared label and this install's mark to it",
+    )
+    .option(
+      "--node-label-pending-value <value>",
+      `the value of claimed and demoted labels (default ${PENDING_LABEL_VALUE})`,
+    )
+    .option(
+      "--remove-node-label",
+      "cleanup: demote this install's labels first, release them after success",
+      false,
+    )
+    .option(
+      "--claim-node-pending",
+      "before the Job, add the pending value to the labels that are absent",
+      false,
+    )
+    .option(
+      "--instance-label-prefix <prefix>",
+      `prefix of each install's mark <prefix>/<suffix> (default ${INSTANCE_LABEL_PREFIX})`,
+    )
+    .option(
+      "--multi-install-suffix <suffix>",
+      `this install's mark suffix (default ${DEFAULT_INSTANCE_SUFFIX})`,
+    )
+    .option(
+      "--require-node-handlers <handlers>",
+      "comma-separated CRI handlers; any one must be served before the node is labelled",
+      handlerNames,
+    )
+    .option(
+      "--wait-node-ready-secs <n>",
+      "after a node's Job succeeded, wait up to this long for it to be Ready before labelling; 0 = no wait",
+      nonNegative("--wait-node-ready-secs", false),
+      DISPATCHER_DEFAULTS.waitNodeReadySecs,
+    )
+    .option(
+      "--remove-node-taints <taints>",
+      "comma-separated key or key:effect; lifted once the node is labelled (needs --node-label)",
+      taintMatchers,
+    )
+    .option(
+      "--require-node-runtime-version",
+      "fail a node that does not report status.nodeInfo.containerRuntimeVersion",
+      false,
+    )
+    .option("--require-node-machine-id", "fail a node that does not report status.nodeInfo.machineID", false)
+    .option(
+      "--kubelet-timeout-warn-secs <n>",
+      "before each Job, warn when the kubelet's runtimeRequestTimeout is below this (needs nodes/proxy get); 0 = off",
+      nonNegative("--kubelet-timeout-warn-secs", false),
+      0,
+    )
     .version(DISPATCHER_VERSION)
     .showHelpAfterError("(run with --help for usage)");
 }
@@ -153,6 +266,24 @@ interface ParsedFlags {
   progressIntervalSecs: number;
   dryRun: boolean;
   skipInstalledNodes: boolean;
+  cleanupJobTemplate?: string;
+  kubeletTimeoutWarnSecs: number;
+  trackingLabelPrefix?: string;
+  ownerJobFromPod?: string;
+  yieldToLiveRun: boolean;
+  skipSatisfiedNodes: boolean;
+  nodeLabelKey?: string;
+  nodeLabel?: string;
+  nodeLabelPendingValue?: string;
+  removeNodeLabel: boolean;
+  claimNodePending: boolean;
+  instanceLabelPrefix?: string;
+  multiInstallSuffix?: string;
+  requireNodeHandlers?: string[];
+  waitNodeReadySecs: number;
+  removeNodeTaints?: TaintMatcher[];
+  requireNodeRuntimeVersion: boolean;
+  requireNodeMachineId: boolean;
 }
 
 export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
@@ -175,6 +306,24 @@ export function optionsFromFlags(flags: ParsedFlags): DispatcherOptions {
     dryRun: flags.dryRun,
     skipInstalledNodes: flags.skipInstalledNodes,
     progressIntervalSecs: flags.progressIntervalSecs,
+    cleanupJobTemplate: flags.cleanupJobTemplate || undefined,
+    kubeletTimeoutWarnSecs: flags.kubeletTimeoutWarnSecs,
+    trackingLabelPrefix: flags.trackingLabelPrefix,
+    ownerJobFromPod: flags.ownerJobFromPod || undefined,
+    yieldToLiveRun: flags.yieldToLiveRun,
+    skipSatisfiedNodes: flags.skipSatisfiedNodes,
+    nodeLabelKey: flags.nodeLabelKey,
+    nodeLabel: flags.nodeLabel,
+    nodeLabelPendingValue: flags.nodeLabelPendingValue,
+    removeNodeLabel: flags.removeNodeLabel,
+    claimNodePending: flags.claimNodePending,
+    instanceLabelPrefix: flags.instanceLabelPrefix,
+    multiInstallSuffix: flags.multiInstallSuffix,
+    requireNodeHandlers: flags.requireNodeHandlers,
+    waitNodeReadySecs: flags.waitNodeReadySecs,
+    removeNodeTaints: flags.removeNodeTaints,
+    requireNodeRuntimeVersion: flags.requireNodeRuntimeVersion,
+    requireNodeMachineId: flags.requireNodeMachineId,
   };
 }
 

@@ -5,6 +5,7 @@
 import { jobOutcome, undecidedResult, type JobLike, type NodeResult } from "../kube/jobStatus";
 import type { LabelSelector } from "../kube/labelSelector";
 import type { NodeState } from "./fanout";
+import { handlersVerdict, labelsAtValue, servedHandlers, type InstallLabelKeys } from "../kube/nodeLabels";
 
 /** What the run does; run.ts executes each kind (kubeApi for the cluster, the fan-out for slots). */
 export type Action =
@@ -142,6 +143,10 @@ export interface NodeCheckState {
   selectorText: string;
   /** Why the template does not tolerate one of its taints (unless taints are ignored), if it does not. */
   tainted?: string;
+  /** What the node does not report that --require-node-runtime-version / --require-node-machine-id need. */
+  missingFacts?: string;
+  /** The cleanup pass of a node no longer selected: the node matches the install's selection again. */
+  backInSelection?: boolean;
 }
 
 function skipped(node: string, reason: string, message: string): Action {
@@ -168,6 +173,21 @@ export function decideDispatch(s: NodeCheckState): Action[] {
   // An earlier incarnation of this run (same owner Job) already ran the node's Job, and its TTL removed it: the
   // record on the node says so, and the node must not get a second Job.
   if (s.recorded) return [{ kind: "finishFromRecord", node, result: s.recorded }];
+  if (s.backInSelection) {
+    return [
+      {
+        kind: "finishNode",
+        node,
+        result: {
+          node,
+          outcome: "succeeded",
+          attempts: 0,
+          reason: "BackInSelection",
+          message: `node ${node} is selected again; not cleaned`,
+        },
+      },
+    ];
+  }
   if (s.unchanged) return [{ kind: "finishFromRecord", node, result: s.unchanged }];
   if (!s.byName && s.selectors.length > 0 && !s.selectors.some((x) => x.matches(fresh.metadata?.labels))) {
     return [
@@ -175,6 +195,15 @@ export function decideDispatch(s: NodeCheckState): Action[] {
     ];
   }
   if (s.tainted) return [skipped(node, "Tainted", s.tainted)];
+  if (s.missingFacts) {
+    return [
+      {
+        kind: "finishNode",
+        node,
+        result: undecidedResult(node, "failed", "NodeFactsMissing", `${s.missingFacts}; no Job was created`),
+      },
+    ];
+  }
   return [{ kind: "createJob", node }];
 }
 
@@ -333,4 +362,112 @@ export function decideStuck(s: {
 }): "report" | "update" | "clear" {
   if (!s.why) return "clear";
   return s.reportedAt === undefined || s.now - s.reportedAt >= s.repeatMs ? "report" : "update";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ownership: the owner named by a pod, and another run still at work
+
+/** `--owner-job-from-pod`: the Job that created the pod (its controlling owner of kind Job), or why there is none. */
+export function ownerJobOfPod(pod: {
+  metadata?: {
+    name?: string;
+    ownerReferences?: { kind?: string; name: string; uid: string; controller?: boolean }[];
+  };
+}): { name: string; uid: string } | { problem: string } {
+  const jobs = (pod.metadata?.ownerReferences ?? []).filter((r) => r.kind === "Job");
+  const owner = jobs.find((r) => r.controller) ?? (jobs.length === 1 ? jobs[0] : undefined);
+  if (owner) return { name: owner.name, uid: owner.uid };
+  return {
+    problem: `pod ${pod.metadata?.name ?? "?"} was not created by a Job (no ownerReference of kind Job); pass the dispatcher's own pod name, e.g. from the downward API (metadata.name)`,
+  };
+}
+
+/** Owner Jobs, other than this run's, of this prefix's per-node Jobs (by ownerReference): candidates for a live run. */
+export function otherRunOwners(
+  jobs: readonly { metadata?: { ownerReferences?: { kind?: string; name: string; uid: string }[] } }[],
+  ownUid: string,
+): { name: string; uid: string }[] {
+  const owners = new Map<string, { name: string; uid: string }>();
+  for (const job of jobs) {
+    for (const r of job.metadata?.ownerReferences ?? []) {
+      if (r.kind === "Job" && r.uid !== ownUid) owners.set(r.uid, { name: r.name, uid: r.uid });
+    }
+  }
+  return [...owners.values()];
+}
+
+/**
+ * `--yield-to-live-run`: another run is live while its owner Job, read now, is the same object (same UID), is not
+ * being deleted and has not ended (no Complete/Failed condition).
+ */
+export function isLiveRun(owner: { uid: string }, now: JobLike | undefined): boolean {
+  if (!now || now.metadata?.uid !== owner.uid || now.metadata?.deletionTimestamp) return false;
+  return !jobOutcome(now).terminal;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// --skip-satisfied-nodes
+
+/**
+ * A node already covered by this install: both labels it writes are at the `--node-label` value (a pending node
+ * never is) and, with `--require-node-handlers`, a required handler is served (a node not reporting handlers passes,
+ * as in the check after a Job). Reported succeeded, attempts 0, reason `Satisfied`: coverage, not a version check.
+ */
+export function satisfiedResult(
+  node: {
+    metadata?: { name?: string; labels?: Record<string, string> };
+    status?: { runtimeHandlers?: { name?: string }[] };
+  },
+  keys: InstallLabelKeys,
+  value: string,
+  requiredHandlers: readonly string[],
+): NodeResult | undefined {
+  if (!labelsAtValue(node.metadata?.labels, keys, value)) return undefined;
+  const handlers =
+    requiredHandlers.length > 0 ? handlersVerdict(servedHandlers(node), requiredHandlers) : "unanswerable";
+  if (handlers === "notServing") return undefined;
+  return {
+    node: node.metadata?.name ?? "",
+    outcome: "succeeded",
+    attempts: 0,
+    reason: "Satisfied",
+    message: `labels ${keys.shared} and ${keys.mark} are already ${value}${handlers === "serving" ? " and a required handler is served" : ""}; no Job (--skip-satisfied-nodes)`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// --kubelet-timeout-warn-secs (advisory)
+
+/** A Go duration (`2m0s`, `1h30m`, `15s`, `1.5m`) in seconds, or undefined when it is not one. */
+export function goDurationSecs(text: string): number | undefined {
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001, us: 1e-6, µs: 1e-6, ns: 1e-9 };
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text.trim()) return undefined;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]], 0);
+}
+
+/**
+ * What the kubelet's `/configz` says of its `runtimeRequestTimeout` against `--kubelet-timeout-warn-secs` (§3.5): a
+ * warning when it is shorter (a long image pull or CRI restart may then time out), else an info line. Never fails.
+ */
+export function kubeletTimeoutNote(
+  node: string,
+  configz: unknown,
+  thresholdSecs: number,
+): { level: "info" | "warn"; message: string } {
+  const root = (configz ?? {}) as Record<string, { runtimeRequestTimeout?: unknown } | undefined>;
+  const raw = root.kubeletconfig?.runtimeRequestTimeout ?? root.kubeletConfig?.runtimeRequestTimeout;
+  const secs = typeof raw === "string" ? goDurationSecs(raw) : undefined;
+  if (secs === undefined) {
+    return {
+      level: "warn",
+      message: `node ${node}: the kubelet's runtimeRequestTimeout could not be read (${JSON.stringify(raw ?? null)}); not checked`,
+    };
+  }
+  return secs < thresholdSecs
+    ? {
+        level: "warn",
+        message: `node ${node}: the kubelet's runtimeRequestTimeout is ${raw}, below ${thresholdSecs}s (--kubelet-timeout-warn-secs): long image pulls may time out`,
+      }
+    : { level: "info", message: `node ${node}: the kubelet's runtimeRequestTimeout is ${raw}` };
 }

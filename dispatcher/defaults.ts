@@ -16,4 +16,25 @@ export const DISPATCHER_DEFAULTS = {
   staleDeleteTimeoutSecs: 120,
   /** Between progress lines. */
   progressIntervalSecs: 10,
+  /** 0: no wait for the node's Ready condition after its Job. */
+  waitNodeReadySecs: 0,
 } as const;
+
+/**
+ * The node work's fixed pacing (dispatcher-reference.md §3 constants). Labels are re-applied until they hold for
+ * `labelStableChecks` checks in a row (k3s/RKE2 re-register a node with cached labels after the CRI restart).
+ */
+export const NODE_WORK_TIMING = {
+  /** Between readiness, handler and label-stability re-checks. */
+  checkIntervalMs: 2000,
+  /** How long a node may take to serve a required handler. */
+  handlerWaitMs: 120_000,
+  labelStableChecks: 6,
+  labelApplyAttempts: 12,
+  /** Guarded writes retried on a conflict (409/422), per kind of write. */
+  claimAttempts: 3,
+  labelPatchAttempts: 5,
+  taintPatchAttempts: 3,
+};
+
+export type NodeWorkTiming = typeof NODE_WORK_TIMING;

@@ -1,12 +1,7 @@
 // ONE list + watch of the owner's Jobs and a cache of what it saw (an informer): every Job of the run is tracked
 // through it, so tracking costs no request per Job. A broken watch resumes from the last resourceVersion; a 410
 // (that version is gone from the server's history) relists before watching again.
-import {
-  JOB_NODE_NAME_ANNOTATION,
-  jobNodeName,
-  OUTCOME_CONDITION_TYPES,
-  type JobLike,
-} from "../kube/jobStatus";
+import { jobNodeName, jobTrackingKeys, OUTCOME_CONDITION_TYPES, type JobLike } from "../kube/jobStatus";
 import type { DispatcherKubeApi, KubeJob, WatchHandle } from "./kubeApi";
 import { apiFailureOf, sleep } from "./kubeApi";
 import type { Logger } from "./log";
@@ -18,6 +13,8 @@ export interface JobInformerContext {
   call: <T>(what: string, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>;
   namespace: string;
   labelSelector: string;
+  /** `--tracking-label-prefix`: the cache keeps each Job's node under that prefix's node-name annotation. */
+  trackingPrefix?: string;
   log: Logger;
   signal: AbortSignal;
   /** Runs background work the run keeps track of (a failure there is fatal to the run). */
@@ -223,7 +220,7 @@ export class JobInformer {
 
   private slim(job: KubeJob): CachedJob {
     const m = job.metadata ?? {};
-    const node = jobNodeName(job);
+    const node = jobNodeName(job, this.ctx.trackingPrefix);
     const s = job.status ?? {};
     // jobOutcome decides by the first true condition in this order: that one alone gives the same outcome.
     const decisive = OUTCOME_CONDITION_TYPES.map((type) =>
@@ -234,7 +231,7 @@ export class JobInformer {
         name: m.name as string,
         uid: m.uid,
         ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
-        ...(node ? { annotations: { [JOB_NODE_NAME_ANNOTATION]: node } } : {}),
+        ...(node ? { annotations: { [jobTrackingKeys(this.ctx.trackingPrefix).nodeName]: node } } : {}),
         ...(m.ownerReferences ? { ownerReferences: this.owners(m.ownerReferences) } : {}),
       },
       status: {

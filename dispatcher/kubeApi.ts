@@ -10,6 +10,7 @@ import {
   type V1Job,
 } from "@kubernetes/client-node";
 import type { JobLike, PodLike } from "../kube/jobStatus";
+import type { JsonPatchOp } from "../kube/nodeLabels";
 import type { NodeLike } from "./admission";
 import type { JobManifest } from "./template";
 
@@ -41,8 +42,14 @@ export interface DispatcherKubeApi {
   deleteJob(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
   listJobs(namespace: string, options: ListOptions, signal?: AbortSignal): Promise<ListPage<KubeJob>>;
   listPods(namespace: string, options: ListOptions, signal?: AbortSignal): Promise<PodLike[]>;
+  /** One pod (`--owner-job-from-pod` reads its owner); optional: only that flag needs it. */
+  getPod?(namespace: string, name: string, signal?: AbortSignal): Promise<OwnedObject>;
   /** JSON merge patch of a Node (the outcome record); optional: fakes and the poll bench need not record. */
   patchNode?(name: string, patch: object, signal?: AbortSignal): Promise<void>;
+  /** GET `/api/v1/nodes/<node>/proxy/<path>` (the kubelet's `configz`), parsed JSON; optional: advisory only. */
+  getNodeProxy?(node: string, path: string, signal?: AbortSignal): Promise<unknown>;
+  /** RFC 6902 JSON patch of a Node (guarded label and taint writes of the node work); optional like patchNode. */
+  jsonPatchNode?(name: string, ops: readonly JsonPatchOp[], signal?: AbortSignal): Promise<void>;
   /** Create a core/v1 Event (the outcome and stall reports); optional like patchNode. */
   createEvent?(namespace: string, event: NodeEvent, signal?: AbortSignal): Promise<void>;
   /** Streams events until the server closes, the stream breaks or stop() is called; `done` is called once. */
@@ -55,6 +62,21 @@ export interface DispatcherKubeApi {
 }
 
 export type KubeJob = JobLike & JobManifest;
+
+/** An object's name, UID and owners: what the ownership flags read of a pod or a Job. */
+export interface OwnedObject {
+  metadata?: {
+    name?: string;
+    uid?: string;
+    ownerReferences?: {
+      apiVersion?: string;
+      kind?: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+    }[];
+  };
+}
 
 /** A core/v1 Event about a Node, as k8s-job-dispatcher 0.3 reports outcomes and stalls. */
 export interface NodeEvent {
@@ -372,8 +394,18 @@ export function clientNodeApi(kubeConfig: KubeConfig): DispatcherKubeApi {
       };
       return page<PodLike>(await core.listNamespacedPod(query, options(signal))).items;
     },
+    async getPod(namespace, name, signal) {
+      return plain(await core.readNamespacedPod({ name, namespace }, options(signal)));
+    },
     async patchNode(name, patch, signal) {
       await core.patchNode({ name, body: patch }, options(signal, "application/merge-patch+json"));
+    },
+    async getNodeProxy(name, path, signal) {
+      const text = await core.connectGetNodeProxyWithPath({ name, path }, options(signal));
+      return typeof text === "string" ? (JSON.parse(text) as unknown) : text;
+    },
+    async jsonPatchNode(name, ops, signal) {
+      await core.patchNode({ name, body: ops }, options(signal, "application/json-patch+json"));
     },
     async createEvent(namespace, event, signal) {
       // The typed client serializes Date fields; the API's JSON has RFC 3339 strings.

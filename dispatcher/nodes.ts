@@ -36,6 +36,10 @@ function slimNode(node: NodeLike): NodeLike {
   return {
     metadata: { name: m.name, uid: m.uid, labels: m.labels, resourceVersion: m.resourceVersion },
     spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable },
+    // The handler names only (--skip-satisfied-nodes reads them); undefined stays undefined: "not reported".
+    ...(Array.isArray(node.status?.runtimeHandlers)
+      ? { status: { runtimeHandlers: node.status.runtimeHandlers.map((h) => ({ name: h.name })) } }
+      : {}),
   };
 }
 

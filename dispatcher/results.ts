@@ -16,6 +16,8 @@ export interface ResultsCounts {
 export interface ResultsDocument {
   runId: string;
   owner: string;
+  /** The label whose value is `owner` on this run's Jobs and pods (`<--tracking-label-prefix>/owner`). */
+  ownerLabel?: string;
   ownerJob?: { name: string; uid: string };
   namespace: string;
   startedAt: string;
@@ -24,12 +26,16 @@ export interface ResultsDocument {
   exitCode: 0 | 1 | 2;
   error?: string;
   dryRun: boolean;
+  /** `--yield-to-live-run`: the owner Job of the run that was still working, so this one dispatched nothing. */
+  yieldedTo?: string;
   timedOut: boolean;
   interrupted: boolean;
   /** Dry run: the Jobs that would be created. */
   plan?: { node: string; job: string }[];
   nodes: NodeResult[];
   counts: ResultsCounts;
+  /** `--cleanup-job-template`: the cleanup pass over nodes this install marks but no longer selects (ran first). */
+  removed?: { owner: string; nodes: NodeResult[]; counts: ResultsCounts };
 }
 
 /** The counts of a results document; `targeted` is every node a Job was meant for (all but the skipped). */
@@ -80,6 +86,10 @@ export function summarize(doc: ResultsDocument): string {
       `dry run: ${doc.plan?.length ?? 0} Job(s) would be created in namespace ${doc.namespace} (owner ${doc.owner})`,
     );
     for (const p of doc.plan ?? []) lines.push(`  ${p.node} -> ${p.job}`);
+  } else if (doc.yieldedTo) {
+    lines.push(
+      `yielded: another run of ${doc.owner} is still working (owner Job ${doc.namespace}/${doc.yieldedTo}); nothing dispatched`,
+    );
   } else {
     lines.push(
       `summary: ${c.succeeded} succeeded, ${c.failed} failed, ${c.skipped} skipped${c.unknown ? `, ${c.unknown} unknown` : ""} (of ${c.total} node(s); owner ${doc.owner}, namespace ${doc.namespace})`,
@@ -92,7 +102,7 @@ export function summarize(doc: ResultsDocument): string {
   }
   if (c.failed > 0) {
     lines.push(
-      `logs: kubectl logs -n ${doc.namespace} -l ${OWNER_LABEL}=${doc.owner} --all-containers --prefix`,
+      `logs: kubectl logs -n ${doc.namespace} -l ${doc.ownerLabel ?? OWNER_LABEL}=${doc.owner} --all-containers --prefix`,
     );
   }
   if (doc.error) lines.push(`error: ${doc.error}`);

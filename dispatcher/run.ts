@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import {
   describeStuckPod,
   jobNodeName,
+  jobTrackingKeys,
   jobOutcome,
   NODE_EVENT_NAMESPACE,
   nodeRecordPatch,
@@ -20,7 +21,14 @@ import {
   type JobLike,
   type NodeResult,
 } from "../kube/jobStatus";
-import type { LabelSelector } from "../kube/labelSelector";
+import { parseLabelSelector, type LabelSelector } from "../kube/labelSelector";
+import {
+  installLabelKeys,
+  missingNodeFacts,
+  nodeFacts,
+  type InstallLabelKeys,
+  type NodeFacts,
+} from "../kube/nodeLabels";
 import { payloadDigest } from "../kube/payload";
 import type { Toleration } from "../kube/tolerations";
 import {
@@ -40,6 +48,10 @@ import {
   decideLoop,
   decideStuck,
   decideVanishedConflict,
+  isLiveRun,
+  otherRunOwners,
+  ownerJobOfPod,
+  satisfiedResult,
   exitCode as decideExitCode,
   unfinishedResult,
   type Action,
@@ -57,10 +69,11 @@ import {
   type DispatcherKubeApi,
   type KubeJob,
   type NodeEvent,
+  type OwnedObject,
   type RetryPolicy,
 } from "./kubeApi";
 import { describeProgress, RateLimited, silentLogger, streamLogger, type Logger } from "./log";
-import { jobName, OWNER_LABEL, ownerValue as computeOwnerValue } from "./naming";
+import { jobName, ownerValue as computeOwnerValue } from "./naming";
 import { NodeResolver } from "./nodes";
 import {
   checkOptions,
@@ -83,7 +96,8 @@ import {
   type OwnerReference,
 } from "./template";
 import { PARALLELISM_DEFAULT } from "../chart/parallelism";
-import { DISPATCHER_DEFAULTS } from "./defaults";
+import { DISPATCHER_DEFAULTS, NODE_WORK_TIMING } from "./defaults";
+import { NodeWork, NodeWorkFailure } from "./nodeWork";
 
 export { DispatcherError, resolveNamespace, type DispatcherDeps, type DispatcherOptions } from "./options";
 export { summarize, type ResultsDocument } from "./results";
@@ -92,6 +106,8 @@ const STALE_DELETE_CONCURRENCY = 16;
 const RECREATE_ATTEMPTS = 30;
 const RECREATE_INTERVAL_MS = 2000;
 const STUCK_REPEAT_MS = 5 * 60_000;
+/** The kubelet probe of --kubelet-timeout-warn-secs is advisory: one try, this long at most. */
+const KUBELET_PROBE_TIMEOUT_MS = 15_000;
 /** A Node name may be 253 characters; generateName adds 5 and must stay within that. */
 const MAX_EVENT_NAME_PREFIX = 200;
 
@@ -111,6 +127,11 @@ class Run {
   private readonly started = Date.now();
   private readonly namespace: string;
   private readonly owner: string;
+  /** `--tracking-label-prefix`: the owner/node labels of the Jobs, the node-name annotation, the node records. */
+  private readonly trackingPrefix: string;
+  private readonly ownerLabel: string;
+  /** The shared label and this install's mark (--node-label-key, --instance-label-prefix, --multi-install-suffix). */
+  private readonly labelKeys: InstallLabelKeys;
   private ownerRef?: OwnerReference;
   /** The owner Job's creationTimestamp: node records older than it belong to earlier runs. */
   private ownerCreatedAt?: string;
@@ -143,6 +164,14 @@ class Run {
   private readonly recordRefused = new Set<"nodes" | "events">();
   private readonly recordProbe = new Map<"nodes" | "events", Promise<void>>();
   private createdAny = false;
+  /** The nodes the selection matched (admitted or not): what --cleanup-job-template must not clean. */
+  private matchedNames = new Set<string>();
+  private removedPass?: ResultsDocument["removed"];
+  private readonly nodeWork: NodeWork;
+  /** Nodes whose Job succeeded and whose node work after it is under way (their slot stays taken). */
+  private readonly nodeWorkUnderWay = new Set<string>();
+  /** `--yield-to-live-run`: the owner Job of the live run this run yielded to. */
+  private yieldedTo?: string;
   /** When the loop last looked for stuck pods (Date.now()). */
   private lastStuckCheck = 0;
   private fatal?: DispatcherError;
@@ -164,12 +193,16 @@ class Run {
     );
     this.namespace = resolveNamespace(o.namespace, deps.env ?? process.env, deps.serviceAccountNamespaceFile);
     this.owner = computeOwnerValue(o.namePrefix ?? "");
-    const labelSelector = `${OWNER_LABEL}=${this.owner}`;
+    this.trackingPrefix = o.trackingLabelPrefix ?? TRACKING_LABEL_PREFIX;
+    this.ownerLabel = jobTrackingKeys(this.trackingPrefix).owner;
+    this.labelKeys = installLabelKeys(o);
+    const labelSelector = `${this.ownerLabel}=${this.owner}`;
     this.jobs = new JobInformer({
       api: () => this.api,
       call: (what, fn) => this.call(what, fn),
       namespace: this.namespace,
       labelSelector,
+      trackingPrefix: this.trackingPrefix,
       log: this.log,
       signal: this.requestSignal,
       spawn: (task) => this.spawn(task),
@@ -186,6 +219,29 @@ class Run {
       labelSelector,
       log: this.log,
       killed: () => this.killed,
+    });
+    this.nodeWork = new NodeWork({
+      options: o,
+      keys: this.labelKeys,
+      timing: { ...NODE_WORK_TIMING, ...deps.nodeWorkTiming },
+      readNode: (name) => this.nodes.readNode(name),
+      patchNode: async (name, ops) => {
+        const patch = this.api.jsonPatchNode?.bind(this.api);
+        if (!patch) throw new DispatcherError("this API client cannot patch nodes", 2);
+        // Conflicts are answers (the node changed): only transport errors, 429 and 5xx are retried here.
+        await this.call(`patch node ${name}`, (s) => patch(name, ops, s));
+      },
+      readKubeletConfig: async (name) => {
+        const read = this.api.getNodeProxy?.bind(this.api);
+        if (!read) throw new Error("this API client cannot read node proxies");
+        // One attempt, bounded: a slow kubelet must not hold a slot for an advisory note.
+        return withRetry(`read kubelet configz of node ${name}`, (s) => read(name, "configz", s), {
+          signal: this.requestSignal,
+          policy: { ...this.policy, attempts: 1, timeoutMs: KUBELET_PROBE_TIMEOUT_MS },
+        });
+      },
+      sleep: (ms) => sleep(ms, this.requestSignal),
+      log: this.log,
     });
     this.nodes = new NodeResolver({
       listNodes: (what, options) => this.call(what, (s) => this.api.listNodes(options, s)),
@@ -291,9 +347,84 @@ class Run {
     }
   }
 
+  /**
+   * `--yield-to-live-run`: the name of another owner Job whose run is still working (it owns Jobs of this prefix and
+   * has not ended), if any. One paged LIST of this prefix's Jobs, then one GET per other owner.
+   */
+  private async liveRun(): Promise<string | undefined> {
+    const ownUid = this.ownerRef?.uid ?? "";
+    const jobs: KubeJob[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.call("list Jobs", (s) =>
+        this.api.listJobs(
+          this.namespace,
+          { labelSelector: `${this.ownerLabel}=${this.owner}`, limit: 500, continueToken },
+          s,
+        ),
+      );
+      jobs.push(...page.items.map((j) => ({ metadata: { ownerReferences: j.metadata?.ownerReferences } })));
+      continueToken = page.continueToken;
+    } while (continueToken);
+    for (const owner of otherRunOwners(jobs, ownUid)) {
+      const now = await this.call(`get Job ${owner.name}`, (s) =>
+        this.api.getJob(this.namespace, owner.name, s),
+      ).catch((err) => {
+        if (apiFailureOf(err).code === 404) return undefined;
+        throw err;
+      });
+      if (isLiveRun(owner, now)) return owner.name;
+    }
+    return undefined;
+  }
+
+  /** `--owner-job-from-pod`: the name of the Job that created that pod (in this namespace). */
+  private async ownerNameFromPod(pod: string): Promise<{ name: string; uid: string }> {
+    const flag = `--owner-job-from-pod ${pod}`;
+    const getPod = this.api.getPod?.bind(this.api);
+    if (!getPod) throw new DispatcherError(`${flag}: this API client cannot read pods`, 2);
+    let found: OwnedObject;
+    try {
+      found = await this.call(`get pod ${this.namespace}/${pod}`, (s) => getPod(this.namespace, pod, s));
+    } catch (err) {
+      const hint = forbiddenHint(err, "get", "pods", this.namespace);
+      if (hint) throw new DispatcherError(`${flag}: ${hint}`, 2);
+      if (apiFailureOf(err).code === 404) {
+        throw new DispatcherError(
+          `${flag}: no such pod in namespace ${this.namespace} (the dispatcher's own pod is expected there, in the Jobs' namespace)`,
+          2,
+        );
+      }
+      throw new DispatcherError(`${flag}: ${describeError(err)}`, 2);
+    }
+    const owner = ownerJobOfPod(found);
+    if ("problem" in owner) throw new DispatcherError(`${flag}: ${owner.problem}`, 2);
+    return owner;
+  }
+
+  /** `--cleanup-job-template` is read when a node needs it, but a bad file is a usage error before anything runs. */
+  private checkCleanupTemplate(path: string): void {
+    try {
+      parseJobTemplate(readFileSync(path, "utf8"), path);
+    } catch (err) {
+      const why =
+        err instanceof TemplateError
+          ? err.message
+          : ((err as NodeJS.ErrnoException).code ?? describeError(err));
+      throw new DispatcherError(
+        `--cleanup-job-template ${path}: ${why}; pass the path of a batch/v1 Job YAML`,
+        2,
+      );
+    }
+  }
+
   private async resolveOwner(): Promise<void> {
-    const name = this.o.ownerJobName;
+    const fromPod = this.o.ownerJobFromPod ? await this.ownerNameFromPod(this.o.ownerJobFromPod) : undefined;
+    const name = fromPod?.name ?? this.o.ownerJobName;
     if (!name) return;
+    const flag = fromPod
+      ? `--owner-job-from-pod ${this.o.ownerJobFromPod} (owner Job ${name})`
+      : `--owner-job-name ${name}`;
     let job: KubeJob;
     try {
       job = await this.call(`get owner Job ${this.namespace}/${name}`, (s) =>
@@ -304,11 +435,17 @@ class Run {
       if (hint) throw new DispatcherError(hint, 2);
       if (apiFailureOf(err).code === 404) {
         throw new DispatcherError(
-          `--owner-job-name ${name}: no such Job in namespace ${this.namespace} (the dispatcher's own Job is expected there)`,
+          `${flag}: no such Job in namespace ${this.namespace} (the dispatcher's own Job is expected there)`,
           2,
         );
       }
-      throw new DispatcherError(`--owner-job-name ${name}: ${describeError(err)}`, 2);
+      throw new DispatcherError(`${flag}: ${describeError(err)}`, 2);
+    }
+    if (fromPod && job.metadata?.uid !== fromPod.uid) {
+      throw new DispatcherError(
+        `${flag}: the Job of that name is not the one that created the pod (uid ${job.metadata?.uid} ≠ ${fromPod.uid})`,
+        2,
+      );
     }
     const uid = job.metadata?.uid;
     if (!uid) throw new DispatcherError(`owner Job ${this.namespace}/${name} has no metadata.uid`, 2);
@@ -334,7 +471,7 @@ class Run {
 
   /** What a sync knows of this Job and of its node (see decide.ts). */
   private jobState(job: JobLike, stale: boolean): JobSyncState {
-    const node = jobNodeName(job);
+    const node = jobNodeName(job, this.trackingPrefix);
     return {
       job,
       node,
@@ -347,7 +484,7 @@ class Run {
   /** A Job of this owner was added or changed. */
   private onJob(job: KubeJob): void {
     this.apply(decideJobSeen(this.jobState(job, this.isStale(job))));
-    const node = jobNodeName(job);
+    const node = jobNodeName(job, this.trackingPrefix);
     if (node) this.dropSettled(node, job.metadata?.name as string);
     this.reportProgress();
     this.wake();
@@ -464,6 +601,10 @@ class Run {
     const result = nodeResultFromJob(job);
     if (!result) return;
     result.node = node;
+    if (result.outcome === "succeeded" && this.nodeWork.afterSuccessNeeded) {
+      this.finishAfterNodeWork(node, result);
+      return;
+    }
     this.finishNode(node, result);
     const uid = job.metadata?.uid ?? "";
     const early = this.failureReads.get(uid);
@@ -477,6 +618,34 @@ class Run {
     } else this.spawn(() => this.recordOnNode(node, result));
   }
 
+  /**
+   * The Job succeeded; the node work after it (release or label) keeps the node's slot until it ends, and the node
+   * succeeds only if it does (k8s-job-dispatcher: exit 0 only when every Job and its node work succeeded).
+   */
+  private finishAfterNodeWork(node: string, result: NodeResult): void {
+    if (this.nodeWorkUnderWay.has(node) || this.fanout.state(node)?.kind === "done") return;
+    this.nodeWorkUnderWay.add(node);
+    this.spawn(async () => {
+      let final = result;
+      try {
+        await this.nodeWork.afterSuccess(node, this.selectedUids.get(node));
+      } catch (err) {
+        if (this.killed) return;
+        final = {
+          ...result,
+          outcome: "failed",
+          reason: err instanceof NodeWorkFailure ? err.reason : "NodeWorkFailed",
+          message: `Job ${result.job} succeeded, but the node work after it failed: ${describeError(err)}`,
+          finishedAt: isoNow(),
+        };
+      } finally {
+        this.nodeWorkUnderWay.delete(node);
+      }
+      this.finishNode(node, final);
+      await this.recordOnNode(node, final);
+    });
+  }
+
   // ---------------------------------------------------------------------------------------------------
   // Durable records: the outcome outlives the Job (TTL, users, garbage collection) on the Node itself, as
   // k8s-job-dispatcher 0.3 reports it. Best-effort: chart 4.0.0's dispatcher ClusterRole grants nodes list only, so
@@ -485,7 +654,7 @@ class Run {
   /** Label, annotations and an Event for a node whose Job ended; never throws. */
   private async recordOnNode(node: string, result: NodeResult): Promise<void> {
     if (result.outcome !== "succeeded" && result.outcome !== "failed") return;
-    const patch = nodeRecordPatch(result, this.namespace, TRACKING_LABEL_PREFIX, this.payload);
+    const patch = nodeRecordPatch(result, this.namespace, this.trackingPrefix, this.payload);
     const failed = result.outcome === "failed";
     await Promise.all([
       this.bestEffort("nodes", `record the outcome on node ${node}`, (s) =>
@@ -523,8 +692,8 @@ class Run {
       reason,
       message: message.slice(0, 1024),
       type: reason === "JobSucceeded" ? "Normal" : "Warning",
-      source: { component: TRACKING_LABEL_PREFIX },
-      reportingComponent: TRACKING_LABEL_PREFIX,
+      source: { component: this.trackingPrefix },
+      reportingComponent: this.trackingPrefix,
       reportingInstance: (this.deps.env ?? process.env).HOSTNAME ?? this.owner,
       firstTimestamp: now,
       lastTimestamp: now,
@@ -666,7 +835,7 @@ class Run {
     }
     const byName = Boolean(this.o.nodes?.length);
     const taint = fresh && !this.o.ignoreNodeTaints ? blockingTaint(fresh, this.tolerations) : undefined;
-    const record = fresh ? readNodeRecord(fresh, TRACKING_LABEL_PREFIX) : undefined;
+    const record = fresh ? readNodeRecord(fresh, this.trackingPrefix) : undefined;
     const actions = decideDispatch({
       node,
       dispatching: this.fanout.state(node)?.kind === "dispatching",
@@ -685,14 +854,39 @@ class Run {
       selectors: this.selectors,
       selectorText: describeSelectors(this.o.nodeSelectors ?? []),
       tainted: taint ? taintedMessage(skippedNode(node, taint)) : undefined,
+      backInSelection:
+        fresh && this.o.removedFromSelectors
+          ? this.o.removedFromSelectors.some((x) => parseLabelSelector(x).matches(fresh?.metadata?.labels))
+          : undefined,
+      missingFacts: fresh
+        ? missingNodeFacts(nodeFacts(fresh), {
+            runtimeVersion: this.o.requireNodeRuntimeVersion,
+            machineId: this.o.requireNodeMachineId,
+          })
+        : undefined,
     });
     for (const a of actions) {
-      if (a.kind === "createJob") await this.createJob(node);
-      else this.apply([a]);
+      if (a.kind !== "createJob") this.apply([a]);
+      else if (await this.beforeDispatch(node, fresh))
+        await this.createJob(node, fresh ? nodeFacts(fresh) : {});
     }
   }
 
-  private async createJob(node: string): Promise<void> {
+  /** The node work before the Job (demote, claim); false when it failed the node (no Job then). */
+  private async beforeDispatch(node: string, fresh: NodeLike | undefined): Promise<boolean> {
+    if (!this.nodeWork.beforeDispatchNeeded) return true;
+    try {
+      await this.nodeWork.beforeDispatch(node, fresh?.metadata?.uid ?? this.selectedUids.get(node));
+      return true;
+    } catch (err) {
+      if (this.killed) return false;
+      const reason = err instanceof NodeWorkFailure ? err.reason : "NodeWorkFailed";
+      this.failNode(node, reason, `before its Job: ${describeError(err)}`);
+      return false;
+    }
+  }
+
+  private async createJob(node: string, facts: NodeFacts): Promise<void> {
     const name = jobName(this.owner, node);
     const body = instantiateJob(this.template, {
       jobName: name,
@@ -700,6 +894,8 @@ class Run {
       ownerValue: this.owner,
       namespace: this.namespace,
       owner: this.ownerRef,
+      trackingPrefix: this.trackingPrefix,
+      facts,
     });
     for (let attempt = 1; ; attempt++) {
       if (this.killed) return;
@@ -790,7 +986,7 @@ class Run {
       return "done";
     }
     const verdict = decideConflict({
-      ownerLabel: existing.metadata?.labels?.[OWNER_LABEL],
+      ownerLabel: existing.metadata?.labels?.[this.ownerLabel],
       owner: this.owner,
       stale: this.isStale(existing),
       beingDeleted: Boolean(existing.metadata?.deletionTimestamp),
@@ -800,7 +996,7 @@ class Run {
       this.failNode(
         node,
         "NameTaken",
-        `a Job named ${name} exists but is not this release's (its ${OWNER_LABEL} label is ${JSON.stringify(existing.metadata?.labels?.[OWNER_LABEL] ?? null)}); delete it or choose another --name-prefix`,
+        `a Job named ${name} exists but is not this release's (its ${this.ownerLabel} label is ${JSON.stringify(existing.metadata?.labels?.[this.ownerLabel] ?? null)}); delete it or choose another --name-prefix`,
         name,
       );
       return "done";
@@ -879,6 +1075,7 @@ class Run {
       this.selectors = checkOptions(this.o);
       this.log.log("info", `kata-deploy dispatcher: namespace ${this.namespace}, owner ${this.owner}`);
       this.readTemplate();
+      if (this.o.cleanupJobTemplate) this.checkCleanupTemplate(this.o.cleanupJobTemplate);
       void this.api;
       if (this.o.timeoutSecs !== undefined && this.o.timeoutSecs > 0) {
         timeoutTimer = setTimeout(() => {
@@ -888,7 +1085,25 @@ class Run {
         }, this.o.timeoutSecs * 1000);
       }
       await this.resolveOwner().catch((err) => this.rethrowSetup(err, "get", "jobs.batch", this.namespace));
-      const targets = await this.selectNodes();
+      if (this.o.yieldToLiveRun) {
+        this.yieldedTo = await this.liveRun().catch((err) =>
+          this.rethrowSetup(err, "list", "jobs.batch", this.namespace),
+        );
+        if (this.yieldedTo) {
+          this.log.log(
+            "info",
+            `another run of ${this.owner} is still working (owner Job ${this.namespace}/${this.yieldedTo}); yielding to it, nothing dispatched`,
+          );
+          return this.finish();
+        }
+      }
+      let targets = await this.selectNodes();
+      if (this.o.cleanupJobTemplate && !this.o.dryRun && (await this.cleanRemovedNodes())) {
+        // A cleaned node may have come back meanwhile: select again, waits included.
+        this.preResults.length = 0;
+        this.selectedUids.clear();
+        targets = await this.selectNodes();
+      }
       this.fanout = new FanOut(targets, this.o.parallelism ?? PARALLELISM_DEFAULT);
       if (this.o.dryRun) return this.finish(targets);
       if (targets.length === 0) return this.finish();
@@ -920,6 +1135,11 @@ class Run {
     const { admitted, skipped } = await this.nodes
       .resolve()
       .catch((err) => this.rethrowSetup(err, "list", "nodes"));
+    // Ownership is judged on the matched set: a tainted or cordoned node is still this install's.
+    this.matchedNames = new Set([
+      ...admitted.map((n) => n.metadata?.name as string),
+      ...skipped.map((s) => s.node),
+    ]);
     for (const s of skipped) {
       this.log.log(
         "info",
@@ -938,8 +1158,87 @@ class Run {
       if (why) throw new DispatcherError(why, this.timedOut ? 1 : 2);
       this.log.log("info", "nothing to do: no node selected");
     }
-    for (const node of admitted) this.selectedUids.set(node.metadata?.name as string, node.metadata?.uid);
+    for (const node of admitted) {
+      const satisfied = this.o.skipSatisfiedNodes
+        ? satisfiedResult(node, this.labelKeys, this.o.nodeLabel ?? "", this.o.requireNodeHandlers ?? [])
+        : undefined;
+      if (satisfied) this.preResults.push(satisfied);
+      else this.selectedUids.set(node.metadata?.name as string, node.metadata?.uid);
+    }
+    if (this.o.skipSatisfiedNodes && admitted.length > 0) {
+      this.log.log(
+        "info",
+        `${admitted.length - this.selectedUids.size} of ${admitted.length} node(s) already satisfied (--skip-satisfied-nodes)`,
+      );
+    }
     return [...this.selectedUids.keys()];
+  }
+
+  /**
+   * `--cleanup-job-template` (§3.7): nodes carrying this install's mark that the selection no longer matches run the
+   * cleanup template first, as a run of its own (prefix `<prefix>-removed`, the same owner, labels released after
+   * success). True when it cleaned any; a failure there ends the run before the install pass.
+   */
+  private async cleanRemovedNodes(): Promise<boolean> {
+    const marked: string[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.call("list nodes marked by this install", (s) =>
+        this.api.listNodes(
+          {
+            labelSelector: this.labelKeys.mark,
+            limit: this.o.nodePageSize ?? DISPATCHER_DEFAULTS.nodePageSize,
+            continueToken,
+          },
+          s,
+        ),
+      ).catch((err) => this.rethrowSetup(err, "list", "nodes"));
+      marked.push(...page.items.map((n) => n.metadata?.name as string));
+      continueToken = page.continueToken;
+    } while (continueToken);
+    const removed = marked.filter((n) => !this.matchedNames.has(n)).sort();
+    if (removed.length === 0) return false;
+    this.log.log(
+      "info",
+      `cleaning ${removed.length} node(s) this install marks (${this.labelKeys.mark}) but no longer selects, before installing: ${removed.slice(0, 10).join(", ")}${removed.length > 10 ? ", ..." : ""}`,
+    );
+    const doc = await runDispatcher(
+      {
+        ...this.o,
+        jobTemplate: this.o.cleanupJobTemplate as string,
+        cleanupJobTemplate: undefined,
+        namePrefix: `${this.o.namePrefix}-removed`,
+        ownerJobName: this.ownerRef?.name,
+        ownerJobFromPod: undefined,
+        yieldToLiveRun: false,
+        nodes: removed,
+        nodeSelectors: [],
+        ignoreNodeTaints: true,
+        skipSatisfiedNodes: false,
+        skipInstalledNodes: false,
+        // Only the release of this install's labels: no label value, claim, checks or taints.
+        removeNodeLabel: true,
+        nodeLabel: undefined,
+        claimNodePending: false,
+        requireNodeHandlers: undefined,
+        waitNodeReadySecs: 0,
+        removeNodeTaints: undefined,
+        requireNodeRuntimeVersion: false,
+        requireNodeMachineId: false,
+        kubeletTimeoutWarnSecs: 0,
+        removedFromSelectors: this.o.nodes?.length ? [] : (this.o.nodeSelectors ?? []),
+      },
+      { ...this.deps, api: this.api },
+    );
+    this.removedPass = { owner: doc.owner, nodes: doc.nodes, counts: doc.counts };
+    if (doc.exitCode !== 0) {
+      const failed = doc.nodes.filter((n) => n.outcome !== "succeeded").map((n) => n.node);
+      throw new DispatcherError(
+        `the cleanup of node(s) no longer selected failed (${failed.join(", ") || doc.error}); the install pass did not run: ${doc.error ?? "see the removed nodes' results"}`,
+        1,
+      );
+    }
+    return true;
   }
 
   private rethrowSetup(err: unknown, verb: string, resource: string, namespace?: string): never {
@@ -1017,6 +1316,7 @@ class Run {
     const doc: ResultsDocument = {
       runId: this.ownerRef?.uid ?? randomUUID(),
       owner: this.owner,
+      ownerLabel: this.ownerLabel,
       ownerJob: this.ownerRef ? { name: this.ownerRef.name, uid: this.ownerRef.uid } : undefined,
       namespace: this.namespace,
       startedAt: this.startedAt,
@@ -1024,11 +1324,13 @@ class Run {
       exitCode,
       error: this.fatal?.message,
       dryRun: Boolean(this.o.dryRun),
+      ...(this.yieldedTo ? { yieldedTo: this.yieldedTo } : {}),
       timedOut: this.timedOut,
       interrupted,
       plan: plan?.map((node) => ({ node, job: jobName(this.owner, node) })),
       nodes,
       counts,
+      ...(this.removedPass ? { removed: this.removedPass } : {}),
     };
     if (!this.killed && !plan) this.progressLine.flush(this.fanout.progress());
     return doc;

@@ -1,7 +1,9 @@
 // The per-node Job template: read and checked once, then cloned per node (dispatcher-reference.md §2.6).
 import { parse } from "yaml";
+import { jobTrackingKeys } from "../kube/jobStatus";
+import { NODE_FACT_ENV, type NodeFacts } from "../kube/nodeLabels";
 import type { Toleration } from "../kube/tolerations";
-import { NODE_LABEL, NODE_NAME_ANNOTATION, OWNER_LABEL, nodeLabelValue } from "./naming";
+import { nodeLabelValue } from "./naming";
 
 /** A Job as plain JSON. Only the fields the dispatcher sets or reads are typed; the rest is carried as-is. */
 export interface JobManifest {
@@ -87,6 +89,10 @@ export interface InstanceParams {
   ownerValue: string;
   namespace: string;
   owner?: OwnerReference;
+  /** `--tracking-label-prefix` of the owner/node labels and the node-name annotation; default kata-deploy's. */
+  trackingPrefix?: string;
+  /** The node's runtime version and machine ID, handed to every container that does not set them (§2.6). */
+  facts?: NodeFacts;
 }
 
 /**
@@ -95,6 +101,7 @@ export interface InstanceParams {
  */
 export function instantiateJob(template: JobManifest, params: InstanceParams): JobManifest {
   const job = structuredClone(template);
+  const keys = jobTrackingKeys(params.trackingPrefix);
   const metadata = (job.metadata ??= {});
   metadata.name = params.jobName;
   delete metadata.generateName;
@@ -102,10 +109,10 @@ export function instantiateJob(template: JobManifest, params: InstanceParams): J
   metadata.namespace = params.namespace;
   metadata.labels = {
     ...(metadata.labels ?? {}),
-    [OWNER_LABEL]: params.ownerValue,
-    [NODE_LABEL]: nodeLabelValue(params.node),
+    [keys.owner]: params.ownerValue,
+    [keys.node]: nodeLabelValue(params.node),
   };
-  metadata.annotations = { ...(metadata.annotations ?? {}), [NODE_NAME_ANNOTATION]: params.node };
+  metadata.annotations = { ...(metadata.annotations ?? {}), [keys.nodeName]: params.node };
   if (params.owner) {
     metadata.ownerReferences = [{ ...params.owner, controller: false, blockOwnerDeletion: false }];
   }
@@ -116,8 +123,32 @@ export function instantiateJob(template: JobManifest, params: InstanceParams): J
   const spec = (job.spec ??= {});
   const podTemplate = (spec.template ??= {});
   const podMetadata = (podTemplate.metadata ??= {});
-  podMetadata.labels = { ...(podMetadata.labels ?? {}), [OWNER_LABEL]: params.ownerValue };
+  podMetadata.labels = { ...(podMetadata.labels ?? {}), [keys.owner]: params.ownerValue };
   const podSpec = (podTemplate.spec ??= {});
   podSpec.nodeName = params.node;
+  injectNodeFacts(podSpec, params.facts ?? {});
   return job;
+}
+
+type EnvContainer = { env?: { name: string; value?: string }[] };
+
+/** Append each known fact to every init and main container's env unless the template already sets that name. */
+function injectNodeFacts(
+  podSpec: { containers?: unknown[]; [key: string]: unknown },
+  facts: NodeFacts,
+): void {
+  const vars: [string, string | undefined][] = [
+    [NODE_FACT_ENV.runtimeVersion, facts.containerRuntimeVersion],
+    ...NODE_FACT_ENV.machineId.map((name): [string, string | undefined] => [name, facts.machineID]),
+  ];
+  const known = vars.filter((v): v is [string, string] => Boolean(v[1]));
+  if (known.length === 0) return;
+  const containers = [
+    ...((podSpec.initContainers as EnvContainer[] | undefined) ?? []),
+    ...((podSpec.containers as EnvContainer[] | undefined) ?? []),
+  ];
+  for (const container of containers) {
+    const env = (container.env ??= []);
+    for (const [name, value] of known) if (!env.some((e) => e.name === name)) env.push({ name, value });
+  }
 }

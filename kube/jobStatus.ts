@@ -3,10 +3,25 @@
 // from the same facts (kubernetes-api-facts.md §1). Node built-ins only: the rollout's serialized dynamic provider
 // imports this file, so it must not import any npm package.
 
-/** Label and annotation keys of the per-node Jobs (shared with dispatcher/naming.ts, repeated to stay import-free). */
-export const JOB_OWNER_LABEL = "kata-deploy-job-dispatcher/owner";
-export const JOB_NODE_LABEL = "kata-deploy-job-dispatcher/node";
-export const JOB_NODE_NAME_ANNOTATION = "kata-deploy-job-dispatcher/node-name";
+/**
+ * `--tracking-label-prefix` default of kata-deploy's dispatchers: the in-tree one had it as a constant, and the charts
+ * that run k8s-job-dispatcher pass this value (its own default, `k8s-job-dispatcher`, would orphan installed nodes).
+ */
+export const TRACKING_LABEL_PREFIX = "kata-deploy-job-dispatcher";
+
+/** Label and annotation keys of the per-node Jobs under a tracking prefix (dispatcher-reference.md §2.6). */
+export function jobTrackingKeys(prefix: string = TRACKING_LABEL_PREFIX): {
+  owner: string;
+  node: string;
+  nodeName: string;
+} {
+  return { owner: `${prefix}/owner`, node: `${prefix}/node`, nodeName: `${prefix}/node-name` };
+}
+
+/** The keys under the default prefix (jobTrackingKeys()), as plain strings: the rollout's serialized provider reads them. */
+export const JOB_OWNER_LABEL = `${TRACKING_LABEL_PREFIX}/owner`;
+export const JOB_NODE_LABEL = `${TRACKING_LABEL_PREFIX}/node`;
+export const JOB_NODE_NAME_ANNOTATION = `${TRACKING_LABEL_PREFIX}/node-name`;
 
 /**
  * `unknown`: the node's Job is gone (TTL, a user, garbage collection) and no durable record says how it ended. It is
@@ -136,10 +151,12 @@ export function jobOutcome(job: JobLike): JobOutcome {
   return { phase: "running", terminal: false };
 }
 
-/** The raw node name a per-node Job is pinned to: the annotation, else the pod template's nodeName. */
-export function jobNodeName(job: JobLike): string | undefined {
+/** The raw node name a per-node Job is pinned to: the annotation (under `prefix`), else the pod template's nodeName. */
+export function jobNodeName(job: JobLike, prefix: string = TRACKING_LABEL_PREFIX): string | undefined {
   return (
-    job.metadata?.annotations?.[JOB_NODE_NAME_ANNOTATION] ?? job.spec?.template?.spec?.nodeName ?? undefined
+    job.metadata?.annotations?.[jobTrackingKeys(prefix).nodeName] ??
+    job.spec?.template?.spec?.nodeName ??
+    undefined
   );
 }
 
@@ -317,9 +334,6 @@ export function failureMessage(outcome: JobOutcome, pods?: readonly PodLike[]): 
 
 /** Where Events about a Node go (k8s-job-dispatcher 0.3 does the same): a Node is cluster-scoped and has no namespace. */
 export const NODE_EVENT_NAMESPACE = "default";
-
-/** `--tracking-label-prefix` default of kata-deploy's dispatchers (the owner label's prefix above). */
-export const TRACKING_LABEL_PREFIX = "kata-deploy-job-dispatcher";
 
 /**
  * Label `<prefix>/result` and annotations `<prefix>/error`, `<prefix>/finished-at` as 0.3 writes them. This project's

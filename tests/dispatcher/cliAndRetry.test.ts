@@ -53,6 +53,65 @@ describe("dispatcher CLI", () => {
     assert.equal(defaults.timeoutSecs, undefined);
   });
 
+  it("accepts every flag chart 4.2.0 passes to k8s-job-dispatcher 0.3 (install hook and reconcile tick)", () => {
+    const o = parse([
+      "--job-template=/etc/kata-job/install-job.yaml",
+      "--cleanup-job-template=/etc/kata-job/cleanup-job.yaml",
+      "--name-prefix=kata-deploy-install",
+      "--owner-job-name=kata-deploy-install-dispatcher",
+      "--parallelism=100",
+      "--node-selector=kubernetes.io/os=linux",
+      "--wait-for-nodes-secs=120",
+      "--node-settle-secs=15",
+      "--tracking-label-prefix=kata-deploy-job-dispatcher",
+      "--node-label-key=katacontainers.io/kata-runtime",
+      "--instance-label-prefix=kata-deploy.katacontainers.io",
+      "--require-node-runtime-version",
+      "--require-node-machine-id",
+      "--multi-install-suffix=blue",
+      "--node-label=true",
+      "--claim-node-pending",
+      "--wait-node-ready-secs=300",
+      "--require-node-handlers=kata-qemu-blue, kata-clh-blue,,kata-qemu-blue",
+      "--remove-node-taints=katacontainers.io/starting, other:NoExecute",
+      "--kubelet-timeout-warn-secs=600",
+      "--node-label-pending-value=pending",
+    ]);
+    assert.equal(o.nodeLabelPendingValue, "pending");
+    assert.equal(o.kubeletTimeoutWarnSecs, 600);
+    assert.equal(o.cleanupJobTemplate, "/etc/kata-job/cleanup-job.yaml");
+    assert.equal(o.trackingLabelPrefix, "kata-deploy-job-dispatcher");
+    assert.equal(o.nodeLabelKey, "katacontainers.io/kata-runtime");
+    assert.equal(o.instanceLabelPrefix, "kata-deploy.katacontainers.io");
+    assert.equal(o.multiInstallSuffix, "blue");
+    assert.equal(o.nodeLabel, "true");
+    assert.equal(o.claimNodePending, true);
+    assert.equal(o.requireNodeRuntimeVersion, true);
+    assert.equal(o.requireNodeMachineId, true);
+    assert.equal(o.waitNodeReadySecs, 300);
+    assert.deepEqual(o.requireNodeHandlers, ["kata-qemu-blue", "kata-clh-blue"]);
+    assert.deepEqual(o.removeNodeTaints, [
+      { key: "katacontainers.io/starting" },
+      { key: "other", effect: "NoExecute" },
+    ]);
+    const tick = parse([
+      "--job-template=/etc/kata-job/install-job.yaml",
+      "--name-prefix=kata-deploy-install",
+      "--owner-job-from-pod=kata-deploy-reconcile-29000000-abcde",
+      "--yield-to-live-run",
+      "--skip-satisfied-nodes",
+      "--wait-for-nodes-secs=0",
+      "--node-label=true",
+    ]);
+    assert.equal(tick.ownerJobFromPod, "kata-deploy-reconcile-29000000-abcde");
+    assert.equal(tick.ownerJobName, undefined);
+    assert.equal(tick.yieldToLiveRun, true);
+    assert.equal(tick.skipSatisfiedNodes, true);
+    const cleanup = parse(["--job-template=c", "--name-prefix=kata-deploy-cleanup", "--remove-node-label"]);
+    assert.equal(cleanup.removeNodeLabel, true);
+    assert.equal(cleanup.nodeLabel, undefined);
+  });
+
   it("exits 2 on usage errors and invalid input, naming the flag", async () => {
     const out: string[] = [];
     const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => out.push(t) };

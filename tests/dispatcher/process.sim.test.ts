@@ -188,4 +188,68 @@ describe("dispatcher bundle as a process", function () {
       await sim.close();
     }
   });
+
+  it("speaks chart 4.2.0's language: its install flags label the nodes, and a reconcile tick yields to the live hook", async () => {
+    const nodes = Array.from({ length: 6 }, (_, i) => worker(`t-${i}`));
+    const sim: Simulator = await startSimulator({ fleet: { nodes }, timeScale: 6000, podStartDelayMs: 500 });
+    try {
+      createOwnerJob(sim);
+      createOwnerJob(sim, "kata-deploy-reconcile-1");
+      const template = writeTemplate(installTemplate({ ttlSeconds: 50_000_000 }));
+      const env = { KUBECONFIG: sim.kubeconfigPath, POD_NAMESPACE: NS };
+      const common = [
+        `--job-template=${template}`,
+        `--name-prefix=${PREFIX}`,
+        "--node-selector=kubernetes.io/os=linux",
+        "--tracking-label-prefix=kata-deploy-job-dispatcher",
+        "--node-label-key=katacontainers.io/kata-runtime",
+        "--instance-label-prefix=kata-deploy.katacontainers.io",
+        "--require-node-runtime-version",
+        "--require-node-machine-id",
+        "--multi-install-suffix=blue",
+        "--node-label=true",
+      ];
+      const hook = await run(
+        entry,
+        [
+          ...common,
+          `--cleanup-job-template=${template}`,
+          `--owner-job-name=${OWNER_JOB}`,
+          "--parallelism=6",
+          "--wait-for-nodes-secs=0",
+          "--node-settle-secs=15",
+          "--claim-node-pending",
+          "--wait-node-ready-secs=300",
+          "--require-node-handlers=kata-qemu-blue,kata-clh-blue",
+          "--remove-node-taints=katacontainers.io/starting",
+        ],
+        env,
+      );
+      assert.equal(hook.code, 0, hook.stderr.slice(-1000));
+      assert.match(hook.stdout, /summary: 6 succeeded, 0 failed, 0 skipped/);
+      for (const n of nodes) {
+        const labels = sim.get("nodes", undefined, n.name)?.metadata.labels ?? {};
+        assert.equal(labels["katacontainers.io/kata-runtime"], "true", n.name);
+        assert.equal(labels["kata-deploy.katacontainers.io/blue"], "true", n.name);
+        assert.equal(labels["kata-deploy-job-dispatcher/result"], "succeeded", n.name);
+      }
+      // The hook's Job is still there and not ended (suspended here): a tick yields to it, creating nothing.
+      const before = sim.audit.requestCounts()["create jobs"];
+      const tick = await run(
+        entry,
+        [
+          ...common,
+          "--owner-job-name=kata-deploy-reconcile-1",
+          "--yield-to-live-run",
+          "--skip-satisfied-nodes",
+        ],
+        env,
+      );
+      assert.equal(tick.code, 0, tick.stderr.slice(-1000));
+      assert.match(tick.stdout, /yielded: another run of kata-deploy-install is still working/);
+      assert.equal(sim.audit.requestCounts()["create jobs"], before);
+    } finally {
+      await sim.close();
+    }
+  });
 });
